@@ -1,0 +1,152 @@
+"""Talk to the agent on a machine through any Runner: install it, start, stop, ask status."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from roost.errors import AgentError, HealthTimeout
+from roost.runner.base import Result, Runner
+
+AGENT_SOURCE = Path(__file__).with_name("roost_agent.py")
+"""The agent program as shipped: one stdlib-only file."""
+
+
+class AppStatus(BaseModel):
+    """What the agent reports about one app."""
+
+    name: str
+    state: str
+    pid: int | None = None
+    healthy: bool = False
+    restarts: int = 0
+    last_exit_code: int | None = None
+    started_at: float | None = None
+    port: int | None = None
+
+
+class AgentInfo(BaseModel):
+    """The agent process itself."""
+
+    state: str
+    pid: int | None = None
+    started_at: float | None = None
+
+
+class AgentStatus(BaseModel):
+    """The agent's whole answer to ``status``."""
+
+    agent: AgentInfo = Field(default_factory=lambda: AgentInfo(state="stopped"))
+    apps: dict[str, AppStatus] = Field(default_factory=dict)
+    last_activity: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """True when the agent process is alive."""
+        return self.agent.state == "running"
+
+
+class AppDefinition(BaseModel):
+    """How the agent starts one app: the contract between roost and its agent."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    port: int | None = None
+    health_path: str | None = None
+    stop_timeout: float = 10.0
+
+
+class AgentClient:
+    """Drives the agent at ``home`` on the machine behind ``runner``.
+
+    Every method is idempotent: installing twice writes once, starting a running agent
+    does nothing, stopping a stopped one does nothing.
+    """
+
+    def __init__(self, runner: Runner, home: str) -> None:
+        self.runner = runner
+        self.home = home
+        self.path = f"{home}/agent/roost_agent.py"
+
+    def _call(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> Result:
+        argv = [self.runner.python, "-I", self.path, "--home", self.home, *args]
+        return self.runner.run(argv, stdin=stdin, timeout=timeout, check=False)
+
+    def _json(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> dict:
+        return self._parse(args[0], self._call(*args, stdin=stdin, timeout=timeout))
+
+    @staticmethod
+    def _parse(what: str, result: Result) -> dict:
+        try:
+            data = json.loads(result.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise AgentError(
+                f"the agent gave no answer to '{what}' (exit code {result.exit_code})\n"
+                f"  output tail:\n    {(result.stderr or result.stdout)[-800:]}"
+            ) from None
+        if not result.ok or "error" in data:
+            raise AgentError(f"agent '{what}' failed: {data.get('error', result.stderr[-800:])}")
+        return data
+
+    def install(self) -> None:
+        """Copy the agent program onto the machine (atomically, mode 0700)."""
+        self.runner.write_file(self.path, AGENT_SOURCE.read_bytes(), mode=0o700)
+
+    def start(self) -> int:
+        """Start the agent unless it runs; return its PID."""
+        return int(self._json("start")["pid"])
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop every app and the agent; kills leftovers of an agent that died."""
+        self._json("stop", "--timeout", str(timeout), timeout=timeout + 30)
+
+    def status(self) -> AgentStatus:
+        """The agent's status; a machine without a running agent reports state 'stopped'."""
+        result = self._call("status")
+        if result.exit_code == 2 and "No such file" in result.stderr:
+            return AgentStatus()  # never installed: nothing runs
+        try:
+            return AgentStatus.model_validate(self._parse("status", result))
+        except ValidationError as exc:
+            raise AgentError(f"the agent's status did not parse: {exc}") from None
+
+    def put_app(self, definition: AppDefinition) -> bool:
+        """Register or update an app; True when the definition changed."""
+        payload = definition.model_dump_json().encode()
+        return bool(self._json("put-app", stdin=payload)["changed"])
+
+    def free_port(self) -> int:
+        """A TCP port free on the machine's 127.0.0.1 right now."""
+        return int(self._call("freeport").check("find a free port").stdout.strip())
+
+    def logs(self, app: str, *, lines: int = 100, follow: bool = False,
+             on_output: Callable[[str], None] | None = None) -> Result:
+        """Print (or follow) an app's log through ``on_output``."""
+        args = ["logs", app, "--lines", str(lines)] + (["--follow"] if follow else [])
+        argv = [self.runner.python, "-I", self.path, "--home", self.home, *args]
+        return self.runner.run(argv, check=False, on_output=on_output)
+
+    def wait_healthy(self, app: str, timeout: float, log_hint: str = "") -> AppStatus:
+        """Poll until ``app`` answers its health check; raise HealthTimeout with the log tail."""
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while time.monotonic() < deadline:
+            found = status.apps.get(app)
+            if found is not None and found.healthy:
+                return found
+            if not status.running:
+                raise AgentError("the agent stopped while waiting for the app; see its log")
+            time.sleep(0.1)
+            status = self.status()
+        tail = self.logs(app, lines=20).stdout
+        raise HealthTimeout(
+            f"app '{app}' was not healthy after {timeout:.0f}s\n  log tail:\n"
+            + "\n".join("    " + line for line in tail.splitlines()),
+            hint=log_hint or None,
+        )

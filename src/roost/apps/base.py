@@ -1,0 +1,56 @@
+"""The app contract: what an app (Jupyter, Label Studio, ...) tells roost about itself.
+
+An app knows a Runner and the agent, never a backend. It contributes install/configure
+steps, the definition the agent supervises, its health path, and how a user logs in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from roost.agent.client import AgentClient, AppDefinition
+from roost.backends.base import MachineTools
+from roost.machine import MachineRecord
+from roost.runner.base import Runner
+from roost.steps import Step
+from roost.vault import Vault
+
+
+@dataclass
+class AppContext:
+    """Everything an app may use while it is set up on one machine."""
+
+    record: MachineRecord
+    runner: Runner
+    agent: AgentClient
+    tools: MachineTools
+    vault: Vault
+
+    @property
+    def home(self) -> str:
+        """roost's directory on the machine."""
+        assert self.record.facts.home, "the machine must be provisioned first"
+        return self.record.facts.home
+
+
+class AppDriver(ABC):
+    """One kind of app. Subclasses are small: steps, a definition, a URL path, a login."""
+
+    name: str
+    url_path: str = "/"
+    secret_key: str | None = None
+    """The vault key of the app's password, if roost makes one."""
+    health_timeout: float = 120.0
+
+    @abstractmethod
+    def steps(self, ctx: AppContext) -> list[Step]:
+        """Install and configure steps, each idempotent."""
+
+    @abstractmethod
+    def definition(self, ctx: AppContext) -> AppDefinition:
+        """How the agent runs the app (argv, env, port, health path)."""
+
+    @abstractmethod
+    def login_hint(self, ctx: AppContext) -> str:
+        """How the user logs in, without the secret itself."""

@@ -1,0 +1,30 @@
+"""Install Python packages into an app's own venv on a machine with uv.
+
+With a warm uv cache the install runs offline (no index round-trips, ~0.15 s for
+JupyterLab); when the cache lacks something it falls back to the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from roost.backends.base import MachineTools
+from roost.errors import AppError, CommandFailed
+from roost.runner.base import Runner
+
+
+def ensure_venv(runner: Runner, tools: MachineTools, venv: str, requirements: Sequence[str],
+                timeout: float = 900.0) -> None:
+    """Make ``venv`` (if missing) and install ``requirements`` into it; idempotent."""
+    env = {"UV_CACHE_DIR": tools.uv_cache, "UV_NO_PROGRESS": "1", "VIRTUAL_ENV": ""}
+    runner.run([tools.uv, "venv", "--quiet", "--allow-existing", "--python", runner.python, venv],
+               env=env, timeout=120).check(f"create the venv {venv}")
+    install = [tools.uv, "pip", "install", "--quiet", "--python", f"{venv}/bin/python", *requirements]
+    offline = runner.run([*install, "--offline"], env=env, timeout=timeout, check=False)
+    if offline.ok:
+        return
+    try:
+        runner.run(install, env=env, timeout=timeout).check(f"install {' '.join(requirements)}")
+    except CommandFailed as exc:
+        raise AppError(f"{exc}", hint="check the package names and versions, and that the machine "
+                       "can reach the package index") from None

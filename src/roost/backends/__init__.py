@@ -1,0 +1,21 @@
+"""Backends: where machines live. ``get_backend`` picks one by the spec's ``backend``."""
+
+from __future__ import annotations
+
+from roost.backends.base import Backend, MachineTools
+from roost.errors import NotBuiltYet
+
+
+def get_backend(kind: str) -> Backend:
+    """The backend for ``kind``; a clear error for kinds not built yet."""
+    if kind == "local":
+        from roost.backends.local import LocalBackend
+
+        return LocalBackend()
+    if kind in ("ssh", "aws"):
+        raise NotBuiltYet(f"the '{kind}' backend is not built yet; nothing was created",
+                          hint="use 'backend: local' for now")
+    raise NotBuiltYet(f"unknown backend '{kind}'", hint="choose local, ssh or aws")
+
+
+__all__ = ["Backend", "MachineTools", "get_backend"]

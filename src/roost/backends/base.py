@@ -1,0 +1,72 @@
+"""The backend contract: how roost gets, reaches, stops and removes a machine.
+
+A backend is a small set of lifecycle verbs over a :class:`MachineRecord`. It maps its
+provider's own states onto :class:`MachineState` in one table (``STATE_MAP``), returns a
+:class:`Runner` for commands, and says which tools the machine uses for installs. Apps
+never see a backend, only its runner; backends never import each other.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from roost.machine import MachineFacts, MachineRecord, MachineState
+from roost.runner.base import Runner
+
+
+@dataclass(frozen=True)
+class MachineTools:
+    """The installers a machine uses: the uv binary and its cache, both paths on the machine."""
+
+    uv: str
+    uv_cache: str
+
+
+class Backend(ABC):
+    """Lifecycle verbs for one kind of machine. Every verb is idempotent."""
+
+    kind: ClassVar[str]
+    STATE_MAP: ClassVar[dict[str, MachineState]]
+    """The provider's raw states (keys) as roost's states (values): the one mapping table."""
+
+    @abstractmethod
+    def provision(self, record: MachineRecord) -> MachineFacts:
+        """Create the machine, or find the one already created for this record."""
+
+    @abstractmethod
+    def wait_ready(self, record: MachineRecord, timeout: float = 300.0) -> None:
+        """Return once the machine accepts commands; raise BackendError after ``timeout``."""
+
+    @abstractmethod
+    def runner(self, record: MachineRecord) -> Runner:
+        """A runner for commands on the machine."""
+
+    @abstractmethod
+    def tools(self, record: MachineRecord) -> MachineTools:
+        """Where the machine's uv and uv cache are (shipping them there if needed)."""
+
+    @abstractmethod
+    def raw_state(self, record: MachineRecord) -> str:
+        """The provider's own word for the machine's state (a key of STATE_MAP)."""
+
+    def status(self, record: MachineRecord) -> MachineState:
+        """The machine's state in roost's terms, through STATE_MAP."""
+        return self.STATE_MAP[self.raw_state(record)]
+
+    @abstractmethod
+    def stop(self, record: MachineRecord) -> None:
+        """Stop the machine, keeping its disk. The caller has stopped the agent first."""
+
+    @abstractmethod
+    def start(self, record: MachineRecord) -> None:
+        """Start a stopped machine. The caller starts the agent afterwards."""
+
+    @abstractmethod
+    def terminate(self, record: MachineRecord) -> None:
+        """Delete the machine and everything roost created for it."""
+
+    @abstractmethod
+    def app_url(self, record: MachineRecord, port: int, path: str) -> str:
+        """A URL on this computer that reaches ``port`` on the machine's 127.0.0.1."""

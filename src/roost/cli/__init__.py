@@ -1,0 +1,33 @@
+"""roost's command line: parse, call the library, render. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from roost.errors import RoostError
+
+app = typer.Typer(
+    name="roost",
+    help="Host ML tools and run training jobs on this computer, SSH machines and AWS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from roost.cli import info_cmds, lifecycle_cmds  # noqa: E402  (registers the commands)
+
+lifecycle_cmds.register(app)
+info_cmds.register(app)
+
+
+def main() -> None:
+    """Entry point: run a command; a RoostError becomes a message and exit code 1."""
+    from roost.cli.render import error
+
+    try:
+        app()
+    except RoostError as exc:
+        error(str(exc))
+        sys.exit(exc.exit_code)

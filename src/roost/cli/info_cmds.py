@@ -1,0 +1,57 @@
+"""``roost status | open | password | logs``: each a few lines over :mod:`roost.info`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import webbrowser
+
+import typer
+from rich.table import Table
+
+from roost import info
+from roost.cli.render import console
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform == "darwin"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the read-only commands to ``app``."""
+
+    @app.command()
+    def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+        """Show machines, their state and app health."""
+        machines = info.status(name)
+        if as_json:
+            print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
+            return
+        table = Table("NAME", "BACKEND", "STATE", "APP", "HEALTHY", "URL", box=None)
+        for m in machines:
+            table.add_row(m.name, m.backend, m.state.value, m.app or "-", "yes" if m.healthy else "no", m.url or "-")
+        console.print(table if machines else "no machines; `roost up jupyter` makes one")
+
+    @app.command("open")
+    def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
+        """Print the app's URL and how to log in; open a browser when there is one."""
+        found = info.open_info(name)
+        console.print(found.url)
+        console.print(f"  {found.login}")
+        if not no_browser and _has_display():
+            webbrowser.open(found.url)
+
+    @app.command()
+    def password(name: str) -> None:
+        """Print the app password roost generated for this machine."""
+        print(info.password(name))
+
+    @app.command()
+    def logs(name: str, follow: bool = typer.Option(False, "--follow", "-f"),
+             lines: int = typer.Option(100, "--lines", "-n")) -> None:
+        """Print the app's log; -f follows it until Ctrl-C."""
+        try:
+            info.logs(name, lines=lines, follow=follow, on_output=lambda line: print(line, end="", flush=True))
+        except KeyboardInterrupt:
+            pass

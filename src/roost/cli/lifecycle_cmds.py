@@ -1,0 +1,43 @@
+"""``roost up | stop | start | down``: each a few lines over :mod:`roost.lifecycle`."""
+
+from __future__ import annotations
+
+import typer
+
+from roost import lifecycle
+from roost.cli.render import RichProgress, console
+
+
+def _show_up(result: lifecycle.UpResult) -> None:
+    if result.already_up:
+        console.print(f"{result.name} is already up: {result.url}")
+    else:
+        console.print(f"{result.name} is up in {result.seconds:.1f}s: {result.url}")
+    console.print(f"  {result.login}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the lifecycle commands to ``app``."""
+
+    @app.command()
+    def up(target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
+           name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)")) -> None:
+        """Bring a machine and its app up; again, it only prints the URL."""
+        _show_up(lifecycle.up(target, name=name, progress=RichProgress()))
+
+    @app.command()
+    def stop(name: str) -> None:
+        """Stop the machine's apps (and the machine); keep its data."""
+        lifecycle.stop(name)
+        console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
+
+    @app.command()
+    def start(name: str) -> None:
+        """Start a stopped machine with the same app and data."""
+        _show_up(lifecycle.start(name, progress=RichProgress()))
+
+    @app.command()
+    def down(name: str) -> None:
+        """Delete the machine and everything roost made for it."""
+        lifecycle.down(name)
+        console.print(f"{name} is down; nothing of it is left.")

@@ -1,0 +1,134 @@
+"""Every error roost raises on purpose.
+
+One root, so a caller can catch everything roost means with one ``except``::
+
+    RoostError                      anything roost reports on purpose (exit code 1)
+    ├── SpecError                   a spec file or value is wrong: names file, line, field
+    ├── StateError                  the local state database is unusable or too new
+    │   └── LockTimeout             another roost holds this machine's lock for too long
+    ├── MachineNotFound             no machine of that name in the state
+    ├── BackendError                a backend could not do what was asked
+    │   └── NotBuiltYet             a part of the spec that roost does not build yet
+    ├── CommandFailed               a command on a machine failed; carries its Result
+    │   └── CommandTimeout          ... or ran past its timeout
+    ├── AgentError                  the on-machine agent did not answer as expected
+    └── AppError                    an app could not be installed or did not become healthy
+        └── HealthTimeout           ... it never answered its health check in time
+
+A failure that came from a command carries the command's :class:`~roost.runner.Result`
+and shows its output tail, so the user sees why without digging in log files.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from roost.runner.base import Result
+
+
+class RoostError(Exception):
+    """The root of every error roost raises on purpose; its message is for the user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class SpecError(RoostError):
+    """A spec is invalid. Carries where (file, line, field) and the offending value."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        value: object = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.value = value
+        where = file or "<spec>"
+        if line is not None:
+            where = f"{where}:{line}"
+        prefix = f"{where}: "
+        if field:
+            prefix += f"field '{field}': "
+        super().__init__(prefix + message, hint=hint)
+
+
+class StateError(RoostError):
+    """The local state database cannot be used (corrupt, newer schema, unwritable)."""
+
+
+class LockTimeout(StateError):
+    """Another roost process held a machine's lock for longer than we would wait."""
+
+
+class MachineNotFound(RoostError):
+    """No machine with this name is known to roost."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"no machine named '{name}'",
+            hint="run `roost status` to list machines, or `roost up` to create one",
+        )
+        self.name = name
+
+
+class BackendError(RoostError):
+    """A backend could not carry out a lifecycle step."""
+
+
+class NotBuiltYet(BackendError):
+    """The spec asks for something roost does not build yet; nothing was created."""
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    kept = text.rstrip("\n").splitlines()[-lines:]
+    return "\n".join("    " + line for line in kept)
+
+
+class CommandFailed(RoostError):
+    """A command on a machine exited non-zero. ``result`` holds everything it printed."""
+
+    def __init__(self, result: Result, *, what: str | None = None) -> None:
+        self.result = result
+        title = what or f"command failed: {result.command_text}"
+        message = f"{title} (exit code {result.exit_code}, {result.duration:.1f}s)"
+        tail = _tail(result.stderr or result.stdout)
+        if tail:
+            message += "\n  output tail:\n" + tail
+        super().__init__(message)
+
+
+class CommandTimeout(CommandFailed):
+    """A command ran past its timeout and was killed; ``result`` holds its partial output."""
+
+    def __init__(self, result: Result, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(result, what=f"command timed out after {timeout:.0f}s: {result.command_text}")
+
+
+class AgentError(RoostError):
+    """The agent on a machine is missing, dead, or answered something unexpected."""
+
+
+class AppError(RoostError):
+    """An app could not be installed, configured or started."""
+
+
+class HealthTimeout(AppError):
+    """An app did not answer its health check within the allowed time."""

@@ -1,0 +1,107 @@
+"""Read-only verbs: status, how to open an app, its password, its logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from roost.apps import app_driver
+from roost.backends import get_backend
+from roost.errors import AgentError, AppError, RoostError
+from roost.lifecycle import MachineSession, open_session
+from roost.machine import MachineState
+from roost.runner.base import Result
+from roost.state import State
+from roost.vault import Vault
+
+
+class MachineStatus(BaseModel):
+    """One machine as ``roost status`` shows it: live state, app health, URL."""
+
+    name: str
+    backend: str
+    state: MachineState
+    app: str | None
+    healthy: bool
+    url: str | None
+    restarts: int = 0
+    app_pid: int | None = None
+
+
+class OpenInfo(BaseModel):
+    """How to reach an app: its URL and how to log in (never the secret itself)."""
+
+    name: str
+    url: str
+    login: str
+
+
+def _status_of(session: MachineSession) -> MachineStatus:
+    record = session.record
+    try:
+        live = session.backend.status(record)
+    except RoostError:
+        live = MachineState.UNREACHABLE
+    app = None
+    if live == MachineState.RUNNING:
+        try:
+            app = session.agent.status().apps.get(session.driver.name)
+        except AgentError:
+            live = MachineState.UNREACHABLE
+    if live != record.state:
+        session.state.set_state(record.name, live)
+    return MachineStatus(
+        name=record.name, backend=record.backend, state=live, app=session.driver.name,
+        healthy=bool(app and app.healthy), url=session.url() if app and record.facts.app_port else None,
+        restarts=app.restarts if app else 0, app_pid=app.pid if app else None)
+
+
+def status(name: str | None = None) -> list[MachineStatus]:
+    """The live status of one machine, or of every machine roost knows."""
+    state = State()
+    try:
+        sessions = [open_session(state, name)] if name else [MachineSession(state, r) for r in state.machines()]
+        return [_status_of(session) for session in sessions]
+    finally:
+        state.close()
+
+
+def open_info(name: str) -> OpenInfo:
+    """The app's URL and how to log in; the app must be running."""
+    state = State()
+    try:
+        session = open_session(state, name)
+        if not session.healthy():
+            raise AppError(f"the app on '{name}' is not running", hint=f"run `roost start {name}` or `roost up`")
+        return OpenInfo(name=name, url=session.url(), login=session.driver.login_hint(session.context()))
+    finally:
+        state.close()
+
+
+def password(name: str) -> str:
+    """The app password roost generated for this machine (kept 0600 on this computer)."""
+    state = State()
+    try:
+        record = open_session(state, name).record
+    finally:
+        state.close()
+    driver = app_driver(record.spec)
+    value = Vault(name).get(driver.secret_key) if driver.secret_key else None
+    if value is None:
+        raise AppError(f"the app on '{name}' has no password roost made", hint="run `roost up` first")
+    return value
+
+
+def logs(name: str, *, lines: int = 100, follow: bool = False,
+         on_output: Callable[[str], None] | None = None) -> Result:
+    """Print the app's log (the last ``lines``), following it with ``follow`` until interrupted."""
+    state = State()
+    try:
+        session = open_session(state, name)
+    finally:
+        state.close()
+    if session.record.facts.home is None or get_backend(session.record.backend).status(
+            session.record) == MachineState.TERMINATED:
+        raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
+    return session.agent.logs(session.driver.name, lines=lines, follow=follow, on_output=on_output)

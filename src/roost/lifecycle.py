@@ -1,0 +1,241 @@
+"""Bring machines and their apps up, stop, start and take them down: the library verbs.
+
+Every verb holds the machine's lock, so two roost processes never work on one machine at
+once; the second waits and then finds the work done.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from roost.agent.client import AgentClient
+from roost.apps import AppContext, AppDriver, app_driver
+from roost.backends import Backend, get_backend
+from roost.errors import AgentError, BackendError, MachineNotFound, RoostError, SpecError
+from roost.machine import MachineRecord, MachineState
+from roost.progress import Progress, SilentProgress
+from roost.spec import Spec
+from roost.spec_loader import load_spec, spec_for_app
+from roost.state import State, machine_lock
+from roost.steps import Step, fingerprint, run_steps
+from roost.vault import Vault
+
+
+class UpResult(BaseModel):
+    """What ``up`` (and ``start``) leave behind: a healthy app and how to reach it."""
+
+    name: str
+    backend: str
+    app: str
+    url: str
+    login: str
+    already_up: bool
+    seconds: float
+
+
+class DownResult(BaseModel):
+    """What ``stop`` and ``down`` did."""
+
+    name: str
+    state: MachineState
+
+
+def resolve_spec(target: str | Path | Spec, name: str | None = None) -> Spec:
+    """A Spec from a Spec, a spec file path, or an app name (``jupyter``)."""
+    if isinstance(target, Spec):
+        spec = target
+    elif str(target).endswith((".yaml", ".yml")) or os.path.sep in str(target) or Path(target).is_file():
+        spec = load_spec(target)
+    else:
+        spec = spec_for_app(str(target), name)
+    if name and name != spec.name:
+        spec = spec.model_copy(update={"name": name})
+    return spec
+
+
+def check_secrets(spec: Spec) -> None:
+    """Every secret the spec names must be set in the environment (values are never stored)."""
+    missing = [secret for secret in spec.secrets if secret not in os.environ]
+    if missing:
+        raise SpecError(f"secret {', '.join(missing)} is not set in the environment", field="secrets",
+                        hint=f"export {missing[0]}=... before running roost; roost never stores the value")
+
+
+class MachineSession:
+    """One machine's record with its backend, runner, agent and app driver, ready to use."""
+
+    def __init__(self, state: State, record: MachineRecord) -> None:
+        self.state = state
+        self.record = record
+        self.backend: Backend = get_backend(record.backend)
+        self.driver: AppDriver = app_driver(record.spec)
+
+    @property
+    def agent(self) -> AgentClient:
+        """The agent on this machine (requires a provisioned machine)."""
+        assert self.record.facts.home
+        return AgentClient(self.backend.runner(self.record), self.record.facts.home)
+
+    def context(self) -> AppContext:
+        """What the app driver works with."""
+        return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
+                          tools=self.backend.tools(self.record), vault=Vault(self.record.name))
+
+    def url(self) -> str:
+        """The app's URL as seen from this computer."""
+        assert self.record.facts.app_port
+        return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
+
+    def save(self) -> None:
+        """Persist the record (facts and state)."""
+        self.state.save(self.record)
+
+    def healthy(self) -> bool:
+        """True when the agent runs and reports the app healthy."""
+        if self.record.facts.home is None:
+            return False
+        try:
+            app = self.agent.status().apps.get(self.driver.name)
+        except AgentError:
+            return False
+        return bool(app and app.healthy)
+
+
+def _provision(session: MachineSession) -> None:
+    session.record.facts = session.backend.provision(session.record)
+    session.save()
+    session.backend.wait_ready(session.record)
+
+
+def _allocate_port(session: MachineSession) -> None:
+    spec_port = session.record.spec.app.port if session.record.spec.app else None
+    if spec_port or not session.record.facts.app_port:
+        session.record.facts.app_port = spec_port or session.agent.free_port()
+        session.save()
+
+
+def _up_steps(session: MachineSession) -> list[Step]:
+    """provision → agent → port → app install/configure → register → healthy."""
+    spec = session.record.spec
+    steps = [
+        Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
+             inputs=fingerprint(spec.resources.model_dump())),
+        Step("agent-install", "install agent", lambda: session.agent.install(), always=True),
+        Step("agent-start", "start agent", lambda: session.agent.start(), always=True),
+        Step("app-port", "choose app port", lambda: _allocate_port(session),
+             inputs=fingerprint(spec.app.port if spec.app else None)),
+    ]
+    return steps
+
+
+def _app_steps(session: MachineSession) -> list[Step]:
+    ctx = session.context()
+    driver = session.driver
+    return [
+        *driver.steps(ctx),
+        Step("app-register", f"start {driver.name}", lambda: ctx.agent.put_app(driver.definition(ctx)), always=True),
+        Step("app-healthy", f"wait for {driver.name} to answer",
+             lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
+                                           log_hint=f"see `roost logs {session.record.name}`"),
+             always=True),
+    ]
+
+
+def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None) -> UpResult:
+    """Bring the spec's machine and app up; a second call finds it healthy and returns at once."""
+    progress = progress or SilentProgress()
+    started = time.monotonic()
+    spec = resolve_spec(target, name)
+    check_secrets(spec)
+    get_backend(spec.backend.value)
+    app_driver(spec)
+    wait_note = f"another roost is working on '{spec.name}'; waiting for it"
+    with machine_lock(spec.name, on_wait=lambda: progress.info(wait_note)):
+        state = State()
+        try:
+            record = state.get(spec.name)
+            if record is not None and record.backend != spec.backend.value:
+                raise BackendError(f"machine '{spec.name}' already exists on the {record.backend} backend",
+                                   hint=f"run `roost down {spec.name}` first, or pick another name")
+            if record is None:
+                now = time.time()
+                record = MachineRecord(name=spec.name, backend=spec.backend.value, spec=spec,
+                                       state=MachineState.PROVISIONING, created_at=now, updated_at=now)
+            session = MachineSession(state, record)
+            if record.spec == spec and record.state == MachineState.RUNNING and session.healthy():
+                return _up_result(session, already_up=True, started=started)
+            if session.backend.status(record) == MachineState.TERMINATED:
+                state.forget_steps(spec.name)  # the machine vanished: start from the beginning
+            record.spec = spec
+            session.save()
+            run_steps(state, spec.name, _up_steps(session), progress)
+            run_steps(state, spec.name, _app_steps(session), progress)
+            record.state = MachineState.RUNNING
+            session.save()
+            return _up_result(session, already_up=False, started=started)
+        finally:
+            state.close()
+
+
+def _up_result(session: MachineSession, *, already_up: bool, started: float) -> UpResult:
+    return UpResult(name=session.record.name, backend=session.record.backend, app=session.driver.name,
+                    url=session.url(), login=session.driver.login_hint(session.context()),
+                    already_up=already_up, seconds=time.monotonic() - started)
+
+
+def open_session(state: State, name: str) -> MachineSession:
+    """The session of a known machine; MachineNotFound otherwise."""
+    record = state.get(name)
+    if record is None:
+        raise MachineNotFound(name)
+    return MachineSession(state, record)
+
+
+def stop(name: str) -> DownResult:
+    """Stop the machine's apps and agent (and the machine, where it can stop); keep all data."""
+    with machine_lock(name):
+        state = State()
+        try:
+            session = open_session(state, name)
+            if session.backend.status(session.record) == MachineState.TERMINATED:
+                raise BackendError(f"machine '{name}' no longer exists", hint=f"run `roost down {name}` to forget it")
+            session.agent.stop()
+            session.backend.stop(session.record)
+            state.set_state(name, MachineState.STOPPED)
+            return DownResult(name=name, state=MachineState.STOPPED)
+        finally:
+            state.close()
+
+
+def start(name: str, *, progress: Progress | None = None) -> UpResult:
+    """Start a stopped machine and bring the same app back, with its data."""
+    state = State()
+    try:
+        session = open_session(state, name)
+    finally:
+        state.close()
+    session.backend.start(session.record)
+    return up(session.record.spec, progress=progress)
+
+
+def down(name: str) -> DownResult:
+    """Take the machine down for good: processes, files, secrets and its state record."""
+    with machine_lock(name):
+        state = State()
+        try:
+            session = open_session(state, name)
+            if session.record.facts.home and session.backend.status(session.record) != MachineState.TERMINATED:
+                try:
+                    session.agent.stop()
+                except RoostError:
+                    pass  # an unreachable agent must not keep a machine alive
+            session.backend.terminate(session.record)
+            Vault(name).delete_all()
+            state.delete(name)
+            return DownResult(name=name, state=MachineState.TERMINATED)
+        finally:
+            state.close()

@@ -1,0 +1,39 @@
+"""What roost knows about a machine: its lifecycle state and its record in the state DB."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+from roost.spec import Spec
+
+
+class MachineState(str, Enum):
+    """roost's own lifecycle states; each backend maps its provider's states onto these."""
+
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"
+    TERMINATED = "terminated"
+
+
+class MachineFacts(BaseModel):
+    """Facts learned while bringing a machine up, kept so later commands need not ask."""
+
+    home: str | None = Field(default=None, description="roost's directory on the machine")
+    app_port: int | None = Field(default=None, description="the app's port on the machine's 127.0.0.1")
+    runs_as_root: bool | None = None
+
+
+class MachineRecord(BaseModel):
+    """One machine in the state database. Never holds a secret's value."""
+
+    name: str
+    backend: str
+    spec: Spec
+    state: MachineState
+    facts: MachineFacts = Field(default_factory=MachineFacts)
+    created_at: float
+    updated_at: float

@@ -1,0 +1,19 @@
+"""Where roost keeps its own files on the client (``$ROOST_HOME``, default ``~/.roost``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def roost_home() -> Path:
+    """The client-side home: state DB, locks, secrets, local machines, caches."""
+    home = Path(os.environ.get("ROOST_HOME") or Path.home() / ".roost").expanduser()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return home
+
+
+def uv_cache_dir() -> Path:
+    """The uv cache shared by every local machine (``UV_CACHE_DIR`` wins when set)."""
+    explicit = os.environ.get("UV_CACHE_DIR")
+    return Path(explicit) if explicit else roost_home() / "cache" / "uv"

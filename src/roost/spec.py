@@ -1,0 +1,237 @@
+"""The spec: one YAML file describes a machine and what runs on it, as typed models.
+
+Loading (with file/line-marked errors) lives in :mod:`roost.spec_loader`; this module is
+only the shape of a valid spec. Every model forbids unknown fields, so a typo is an error
+that suggests the field meant, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+ACCELERATOR = re.compile(r"^(?:([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?|(\d+))$")
+MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gib|gb|g|mib|mb|m)?\s*(\+)?\s*$", re.IGNORECASE)
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown fields are errors, values are validated on set."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class BackendKind(str, Enum):
+    """Where a machine lives."""
+
+    local = "local"
+    ssh = "ssh"
+    aws = "aws"
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration written as ``90s``, ``30m``, ``2h``, ``1d`` or a number of minutes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30m, 2h or 90s")
+    if isinstance(value, int | float):
+        seconds = float(value) * 60
+    else:
+        match = DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"'{value}' is not a duration; write it like 30m, 2h or 90s")
+        number, unit = float(match.group(1)), match.group(2) or "m"
+        seconds = number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+class Accelerators(Strict):
+    """A GPU request: a type and a count (``T4:1``), or only a count (``1``)."""
+
+    name: str | None = None
+    count: int = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"count": value}
+        if isinstance(value, str):
+            match = ACCELERATOR.match(value.strip())
+            if not match:
+                raise ValueError(f"'{value}' is not an accelerator request; write it like T4:1, A100:8 or 1")
+            if match.group(3):
+                return {"count": int(match.group(3))}
+            return {"name": match.group(1), "count": int(match.group(2) or 1)}
+        return value
+
+    @field_validator("count")
+    @classmethod
+    def _positive(cls, count: int) -> int:
+        if count < 1:
+            raise ValueError("the accelerator count must be at least 1")
+        return count
+
+
+class Resources(Strict):
+    """What the machine must have. Minimums; ``instance_type`` pins an exact type."""
+
+    cpus: int | None = Field(default=None, ge=1, le=1024)
+    memory_gib: float | None = Field(default=None, alias="memory", gt=0)
+    accelerators: Accelerators | None = None
+    instance_type: str | None = None
+    spot: bool = False
+    disk_gb: int = Field(default=50, ge=8, le=65536)
+    region: str | None = None
+    image: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().rstrip("+").isdigit():
+            return int(value.strip().rstrip("+"))
+        return value
+
+    @field_validator("memory_gib", mode="before")
+    @classmethod
+    def _memory(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = MEMORY.match(value)
+            if not match:
+                raise ValueError(f"'{value}' is not a memory size; write it like 16, 16GiB or 512MiB")
+            number, unit = float(match.group(1)), (match.group(2) or "gib").lower()
+            return number / 1024 if unit in ("mib", "mb", "m") else number
+        return value
+
+
+class AppBase(Strict):
+    """Options every app shares."""
+
+    port: int | None = Field(default=None, ge=1024, le=65535)
+
+
+class JupyterApp(AppBase):
+    """JupyterLab with a generated password, bound to 127.0.0.1."""
+
+    type: Literal["jupyter"] = "jupyter"
+    version: str = "4.6.6"
+    packages: list[str] = Field(default_factory=list)
+
+
+class LabelStudioApp(AppBase):
+    """Label Studio (built by a later issue)."""
+
+    type: Literal["label-studio"]
+    version: str | None = None
+
+
+class StreamlitApp(AppBase):
+    """A Streamlit script (built by a later issue)."""
+
+    type: Literal["streamlit"]
+    script: str
+    version: str | None = None
+
+
+class TensorboardApp(AppBase):
+    """TensorBoard over a log directory (built by a later issue)."""
+
+    type: Literal["tensorboard"]
+    logdir: str = "logs"
+
+
+class CommandApp(AppBase):
+    """Any web tool started by a command (built by a later issue)."""
+
+    type: Literal["command"]
+    command: str
+    health_path: str = "/"
+
+
+App = Annotated[
+    JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp,
+    Field(discriminator="type"),
+]
+APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command")
+
+
+class Autostop(Strict):
+    """Stop (or take down) the machine after it has been idle this long."""
+
+    idle_seconds: float = Field(alias="idle")
+    down: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return {"idle": value}
+        return value
+
+    @field_validator("idle_seconds", mode="before")
+    @classmethod
+    def _idle(cls, value: object) -> float:
+        return parse_duration(value)
+
+
+class Spec(Strict):
+    """A whole spec: a named machine, where it lives, and what runs on it."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    backend: BackendKind = BackendKind.local
+    resources: Resources = Field(default_factory=Resources)
+    app: App | None = None
+    workdir: str | None = None
+    file_mounts: dict[str, str] = Field(default_factory=dict)
+    envs: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    setup: str | None = None
+    run: str | None = None
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+    autostop: Autostop | None = None
+
+    @field_validator("app", mode="before")
+    @classmethod
+    def _app_shorthand(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value not in APP_TYPES:
+                raise ValueError(f"unknown app '{value}'; choose one of: {', '.join(APP_TYPES)}")
+            return {"type": value}
+        return value
+
+    @field_validator("envs", mode="before")
+    @classmethod
+    def _envs(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not ENV_NAME.match(str(key)):
+                    raise ValueError(f"'{key}' is not a valid environment variable name")
+                if isinstance(item, dict | list) or item is None:
+                    raise ValueError(f"the value of {key} must be a string or a number")
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not ENV_NAME.match(name):
+                raise ValueError(f"'{name}' is not a valid secret name (an environment variable name)")
+        return names
+
+    @model_validator(mode="after")
+    def _overlaps(self) -> Spec:
+        clash = set(self.envs) & set(self.secrets)
+        if clash:
+            raise ValueError(f"{sorted(clash)} appear in both envs and secrets; keep each in one place")
+        return self
