@@ -7,6 +7,7 @@ once; the second waits and then finds the work done.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from roost.backends import Backend, get_backend
 from roost.errors import AgentError, BackendError, MachineNotFound, RoostError, SpecError
 from roost.machine import MachineRecord, MachineState
 from roost.progress import Progress, SilentProgress
-from roost.spec import Spec
+from roost.spec import NAME_PATTERN, Spec
 from roost.spec_loader import load_spec, spec_for_app
 from roost.state import State, machine_lock
 from roost.steps import Step, fingerprint, run_steps
@@ -53,7 +54,10 @@ def resolve_spec(target: str | Path | Spec, name: str | None = None) -> Spec:
     else:
         spec = spec_for_app(str(target), name)
     if name and name != spec.name:
-        spec = spec.model_copy(update={"name": name})
+        if not re.match(NAME_PATTERN, name):
+            raise SpecError(f"value {name!r} is not a valid machine name", file="<command line>", field="name",
+                            hint="use 1-40 lowercase letters, digits and dashes, starting with a letter")
+        spec = spec.model_copy(update={"name": name})  # keeps the source for messages
     return spec
 
 
@@ -61,7 +65,8 @@ def check_secrets(spec: Spec) -> None:
     """Every secret the spec names must be set in the environment (values are never stored)."""
     missing = [secret for secret in spec.secrets if secret not in os.environ]
     if missing:
-        raise SpecError(f"secret {', '.join(missing)} is not set in the environment", field="secrets",
+        raise SpecError(f"secret {', '.join(missing)} is not set in the environment", file=spec.source,
+                        field="secrets",
                         hint=f"export {missing[0]}=... before running roost; roost never stores the value")
 
 

@@ -11,7 +11,7 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -183,6 +183,10 @@ class Autostop(Strict):
     def _idle(cls, value: object) -> float:
         return parse_duration(value)
 
+    @field_serializer("idle_seconds")
+    def _idle_out(self, seconds: float) -> str:
+        return f"{seconds:g}s"  # a bare number would read back as minutes
+
 
 class Spec(Strict):
     """A whole spec: a named machine, where it lives, and what runs on it."""
@@ -199,6 +203,12 @@ class Spec(Strict):
     run: str | None = None
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     autostop: Autostop | None = None
+    _source: str = PrivateAttr(default="<spec>")
+
+    @property
+    def source(self) -> str:
+        """Where this spec came from (a file path, or '<command line>'), for messages."""
+        return self._source
 
     @field_validator("app", mode="before")
     @classmethod

@@ -121,6 +121,26 @@ def _describe(error: dict, loc: Loc) -> tuple[str, str | None]:
     return f"value {value!r}: {message}", None
 
 
+def _value_at(loc: Loc, data: object) -> object:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _line_of(loc: Loc, marks: dict[Loc, int], value: object, message: str) -> int | None:
+    """The line of the field; of the very key when the message quotes a key of a mapping."""
+    if isinstance(value, dict):
+        quoted = [key for key in value if f"'{key}'" in message]
+        if quoted and (*loc, str(quoted[0])) in marks:
+            return marks[(*loc, str(quoted[0]))]
+    return next((marks[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in marks), marks.get(()))
+
+
 def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] | None = None) -> Spec:
     """Validate already-parsed data; raise SpecError naming file, line, field and value."""
     marks = marks or {}
@@ -128,13 +148,17 @@ def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] 
         raise SpecError("a spec must be a mapping of fields (name:, app:, ...)", file=file,
                         line=marks.get(()), hint="see README.md for an example spec")
     try:
-        return Spec.model_validate(data)
+        spec = Spec.model_validate(data)
+        spec._source = file
+        return spec
     except ValidationError as exc:
         errors = exc.errors()
         first, more = errors[0], errors[1:]
         loc = _data_loc(first["loc"], data)
-        line = next((marks[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in marks), None)
+        if first["type"] == "union_tag_invalid" and isinstance(first["input"], dict):
+            loc = (*loc, "type")
         message, hint = _describe(first, loc)
+        line = _line_of(loc, marks, _value_at(loc, data), message)
         if more:
             message += f" (and {len(more)} more problem{'s' if len(more) > 1 else ''}: " + "; ".join(
                 ".".join(str(p) for p in _data_loc(e["loc"], data)) for e in more[:4]) + ")"

@@ -1,0 +1,29 @@
+# The two commands of the quick start: `make demo` and `make test`. Each installs what it
+# needs on a fresh Debian machine with Python 3.11 (see scripts/bootstrap.sh).
+SHELL := /bin/bash
+VENV := .venv
+export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: bring JupyterLab up on this computer (the local backend) and print its URL
+demo: install
+	$(VENV)/bin/roost up jupyter
+	@echo "password: $(VENV)/bin/roost password jupyter    stop: $(VENV)/bin/roost down jupyter"
+
+## test: the whole suite (unit, contract, end-to-end with real processes)
+test: install
+	$(VENV)/bin/pytest
+
+## bench: the performance benchmarks (prints name=value lines)
+bench: install
+	$(VENV)/bin/python bench/launch.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

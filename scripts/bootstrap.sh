@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything roost's demo and tests need, on a fresh Debian machine or this one:
+# Debian packages (after apt-get update) when missing, a venv with roost and its test deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=()
+# Debian's own python3 needs python3-venv for `python3 -m venv` (with pip).
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then DEBIAN_PACKAGES+=(python3-venv); fi
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check uv
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[dev]'
+echo "bootstrap: roost installed in .venv ($(.venv/bin/roost --help >/dev/null && echo ok))"

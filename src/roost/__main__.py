@@ -1,0 +1,5 @@
+"""``python -m roost`` runs the CLI."""
+
+from roost.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m roost.cli`` runs the CLI."""
+
+from roost.cli import main
+
+main()

@@ -1,0 +1,154 @@
+"""The on-machine agent, run for real: supervise, restart with backoff, rotate, stop, adopt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from roost.agent.client import AgentClient, AgentStatus, AppDefinition
+from roost.runner import LocalRunner
+
+
+def wait_for(check: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[AgentClient]:
+    client = AgentClient(LocalRunner(), str(tmp_path / "machine"))
+    client.install()
+    yield client
+    client.stop(timeout=5)
+
+
+def web_app(port: int, name: str = "web") -> AppDefinition:
+    return AppDefinition(name=name, argv=[sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                         port=port, health_path="/")
+
+
+def app_status(agent: AgentClient, name: str = "web"):
+    return agent.status().apps.get(name)
+
+
+def test_status_before_start_says_stopped(agent: AgentClient) -> None:
+    status = agent.status()
+    assert isinstance(status, AgentStatus) and not status.running and status.apps == {}
+
+
+def test_start_is_idempotent(agent: AgentClient) -> None:
+    first = agent.start()
+    assert agent.start() == first
+    assert agent.status().agent.pid == first
+
+
+def test_crashed_app_is_restarted_and_healthy_again(agent: AgentClient) -> None:
+    port = free_port()
+    agent.start()
+    agent.put_app(web_app(port))
+    first = agent.wait_healthy("web", 15)
+    os.kill(first.pid, signal.SIGKILL)
+    again = wait_for(lambda: (s := app_status(agent)) and s.healthy and s.pid != first.pid and s, what="restart")
+    assert again.restarts == 1 and again.last_exit_code == -9
+    assert urllib.request.urlopen(f"http://127.0.0.1:{port}/").status == 200
+
+
+def test_failing_app_backs_off_exponentially(agent: AgentClient, tmp_path: Path) -> None:
+    agent.start()
+    agent.put_app(AppDefinition(name="bad", argv=["sh", "-c", "echo failing; exit 3"]))
+    wait_for(lambda: (s := app_status(agent, "bad")) and s.restarts >= 3, what="three restarts")
+    log = (tmp_path / "machine" / "logs" / "bad.log").read_text()
+    assert "exited with code 3; restarting in 0.5s" in log
+    assert "restarting in 1.0s" in log and "restarting in 2.0s" in log
+    assert app_status(agent, "bad").last_exit_code == 3
+
+
+def test_stop_ends_the_app_and_its_children(agent: AgentClient, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    agent.start()
+    agent.put_app(AppDefinition(name="tree", argv=["sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait"]))
+    grandchild = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="grandchild"))
+    app_pid = wait_for(lambda: (s := app_status(agent, "tree")) and s.pid, what="app pid")
+    agent.stop()
+    assert not alive(int(app_pid)) and not alive(grandchild)
+    status = agent.status()
+    assert not status.running and status.apps["tree"].state == "stopped"
+
+
+def test_new_agent_adopts_apps_of_a_killed_one(agent: AgentClient) -> None:
+    port = free_port()
+    agent_pid = agent.start()
+    agent.put_app(web_app(port))
+    app_pid = agent.wait_healthy("web", 15).pid
+    os.kill(agent_pid, signal.SIGKILL)
+    wait_for(lambda: not alive(agent_pid), what="agent death")
+    assert alive(app_pid)  # apps outlive their supervisor
+    assert agent.start() != agent_pid
+    adopted = agent.wait_healthy("web", 15)
+    assert adopted.pid == app_pid and adopted.restarts == 0
+
+
+def test_stop_sweeps_apps_left_by_a_dead_agent(agent: AgentClient) -> None:
+    agent_pid = agent.start()
+    agent.put_app(AppDefinition(name="sleeper", argv=["sleep", "300"]))
+    app_pid = int(wait_for(lambda: (s := app_status(agent, "sleeper")) and s.pid, what="app"))
+    os.kill(agent_pid, signal.SIGKILL)
+    wait_for(lambda: not alive(agent_pid), what="agent death")
+    agent.stop()
+    assert not alive(app_pid)
+
+
+def test_logs_are_rotated_past_the_size_limit(tmp_path: Path) -> None:
+    home = tmp_path / "machine"
+    client = AgentClient(LocalRunner(), str(home))
+    client.install()
+    runner = LocalRunner()
+    runner.run([sys.executable, client.path, "--home", str(home), "--max-log-bytes", "4000", "start"])
+    try:
+        loop = "i=0; while true; do i=$((i+1)); echo line $i of a chatty app; sleep 0.01; done"
+        client.put_app(AppDefinition(name="chatty", argv=["sh", "-c", loop]))
+        log = home / "logs" / "chatty.log"
+        wait_for(lambda: Path(f"{log}.2").exists(), timeout=30, what="two rotations")
+        assert Path(f"{log}.1").stat().st_size > 4000
+        lines: list[str] = []
+        client.logs("chatty", lines=5, on_output=lines.append)
+        assert 1 <= len(lines) <= 5 and all("of a chatty app" in line for line in lines)
+    finally:
+        client.stop(timeout=5)
+
+
+def test_connections_to_an_app_count_as_activity(agent: AgentClient) -> None:
+    port = free_port()
+    agent.start()
+    agent.put_app(web_app(port))
+    agent.wait_healthy("web", 15)
+    before = agent.status().last_activity
+    with socket.create_connection(("127.0.0.1", port)):
+        wait_for(lambda: agent.status().last_activity > before, what="activity recorded")

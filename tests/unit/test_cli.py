@@ -1,0 +1,64 @@
+"""The CLI: clear errors, never a traceback, nothing created for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOST = [sys.executable, "-m", "roost"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ROOST, *args], capture_output=True, text=True, env=dict(os.environ), cwd=cwd,
+                          timeout=60)
+
+
+def test_bad_spec_file_is_one_clear_line_not_a_traceback(roost_home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "nb.yaml"
+    spec.write_text("name: nb\napp: jupyter\nresources:\n  cpu: 2\n")
+    result = cli("up", str(spec))
+    assert result.returncode == 1
+    assert f"error: {spec}:4: field 'resources.cpu': unknown field 'cpu'" in result.stderr
+    assert "did you mean 'cpus'?" in result.stderr and "Traceback" not in result.stderr
+    assert not (roost_home / "machines").exists()
+
+
+def test_unbuilt_app_and_backend_create_nothing(roost_home: Path, tmp_path: Path) -> None:
+    result = cli("up", "label-studio")
+    assert result.returncode == 1 and "the app 'label-studio' is not built yet; nothing was created" in result.stderr
+    spec = tmp_path / "remote.yaml"
+    spec.write_text("name: remote\nbackend: ssh\napp: jupyter\n")
+    result = cli("up", str(spec))
+    assert result.returncode == 1 and "the 'ssh' backend is not built yet" in result.stderr
+    assert cli("status", "--json").stdout.strip() == "[]"
+
+
+def test_missing_secret_is_named_and_never_echoed(roost_home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\napp: jupyter\nsecrets: [ROOST_TEST_TOKEN]\n")
+    result = cli("up", str(spec))
+    assert result.returncode == 1 and f"{spec}: field 'secrets': secret ROOST_TEST_TOKEN is not set" in result.stderr
+
+
+def test_unknown_machine_is_a_clear_error(roost_home: Path) -> None:
+    for verb in ("stop", "start", "down", "open", "logs", "password"):
+        result = cli(verb, "ghost")
+        assert result.returncode == 1, verb
+        assert "no machine named 'ghost'" in result.stderr and "Traceback" not in result.stderr, verb
+
+
+def test_unknown_app_name_lists_the_choices(roost_home: Path) -> None:
+    result = cli("up", "jupiter")
+    assert result.returncode == 1 and "unknown app 'jupiter'" in result.stderr and "jupyter" in result.stderr
+
+
+def test_bad_machine_name_on_the_command_line(roost_home: Path) -> None:
+    result = cli("up", "jupyter", "--name", "Not_Valid")
+    assert result.returncode == 1 and "<command line>: field 'name': value 'Not_Valid'" in result.stderr
+
+
+def test_importing_roost_imports_no_cloud_sdk() -> None:
+    code = "import roost, roost.cli, roost.lifecycle, roost.info, sys; print('boto3' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

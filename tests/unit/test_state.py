@@ -1,0 +1,117 @@
+"""State: WAL SQLite with a schema version, atomic records, resumable steps, machine locks."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from roost.errors import LockTimeout, StateError
+from roost.machine import MachineRecord, MachineState
+from roost.progress import SilentProgress
+from roost.spec_loader import spec_for_app
+from roost.state import SCHEMA_VERSION, State, machine_lock
+from roost.steps import Step, run_steps
+
+
+def record(name: str = "nb") -> MachineRecord:
+    now = time.time()
+    return MachineRecord(name=name, backend="local", spec=spec_for_app("jupyter", name),
+                         state=MachineState.PROVISIONING, created_at=now, updated_at=now)
+
+
+def test_database_is_wal_private_and_versioned(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    assert state.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert state.schema_version() == SCHEMA_VERSION
+    assert (tmp_path / "state.db").stat().st_mode & 0o777 == 0o600
+    state.close()
+    # opening again migrates nothing and keeps data
+    State(tmp_path).close()
+
+
+def test_record_round_trips_with_typed_spec(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    saved = state.save(record())
+    loaded = state.get("nb")
+    assert loaded is not None and loaded.spec == saved.spec and loaded.state is MachineState.PROVISIONING
+    state.set_state("nb", MachineState.RUNNING)
+    assert state.get("nb").state is MachineState.RUNNING  # type: ignore[union-attr]
+    state.delete("nb")
+    assert state.get("nb") is None and state.machines() == []
+
+
+def test_spec_survives_the_database_exactly(tmp_path: Path) -> None:
+    from roost.spec_loader import spec_from_data
+
+    spec = spec_from_data({"name": "nb", "app": "jupyter", "autostop": "90s",
+                           "resources": {"memory": "512MiB", "accelerators": "T4:2"}})
+    state = State(tmp_path)
+    state.save(record().model_copy(update={"spec": spec}))
+    assert state.get("nb").spec == spec  # type: ignore[union-attr]
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    db.close()
+    with pytest.raises(StateError, match="newer than this roost knows"):
+        State(tmp_path)
+
+
+def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "state.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match="cannot use the state database"):
+        State(tmp_path)
+
+
+def test_interrupted_steps_resume_where_they_stopped(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    ran: list[str] = []
+
+    def boom() -> None:
+        ran.append("b")
+        raise RuntimeError("interrupted")
+
+    steps = [Step("a", "a", lambda: ran.append("a"), inputs="1"), Step("b", "b", boom, inputs="1")]
+    with pytest.raises(RuntimeError):
+        run_steps(state, "nb", steps, SilentProgress())
+    assert state.steps("nb") == {"a": "done", "b": "failed"}
+    fixed = [steps[0], Step("b", "b", lambda: ran.append("b2"), inputs="1"),
+             Step("c", "c", lambda: ran.append("c"), always=True)]
+    run_steps(state, "nb", fixed, SilentProgress())
+    assert ran == ["a", "b", "b2", "c"]  # 'a' was not done again
+    # changed inputs redo the step
+    run_steps(state, "nb", [Step("a", "a", lambda: ran.append("a2"), inputs="2")], SilentProgress())
+    assert ran[-1] == "a2"
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from roost.state import machine_lock
+with machine_lock("nb", home=Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_machine_lock_excludes_another_process(tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockTimeout, match="another roost has been working on 'nb'"):
+            with machine_lock("nb", home=tmp_path, timeout=0.5):
+                pass
+        with machine_lock("other", home=tmp_path, timeout=0.5):
+            pass  # other machines are not blocked
+    finally:
+        holder.kill()
+        holder.wait()
+    # the kernel released the dead holder's lock
+    with machine_lock("nb", home=tmp_path, timeout=2):
+        pass
