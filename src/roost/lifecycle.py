@@ -171,7 +171,7 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
                 record = MachineRecord(name=spec.name, backend=spec.backend.value, spec=spec,
                                        state=MachineState.PROVISIONING, created_at=now, updated_at=now)
             session = MachineSession(state, record)
-            if record.spec == spec and record.state == MachineState.RUNNING and session.healthy():
+            if record.spec.same_as(spec) and record.state == MachineState.RUNNING and session.healthy():
                 return _up_result(session, already_up=True, started=started)
             if session.backend.status(record) == MachineState.TERMINATED:
                 state.forget_steps(spec.name)  # the machine vanished: start from the beginning

@@ -210,6 +210,10 @@ class Spec(Strict):
         """Where this spec came from (a file path, or '<command line>'), for messages."""
         return self._source
 
+    def same_as(self, other: Spec) -> bool:
+        """True when both describe the same machine; where each was read from does not matter."""
+        return self.model_dump() == other.model_dump()
+
     @field_validator("app", mode="before")
     @classmethod
     def _app_shorthand(cls, value: object) -> object:

@@ -38,7 +38,7 @@ def test_record_round_trips_with_typed_spec(tmp_path: Path) -> None:
     state = State(tmp_path)
     saved = state.save(record())
     loaded = state.get("nb")
-    assert loaded is not None and loaded.spec == saved.spec and loaded.state is MachineState.PROVISIONING
+    assert loaded is not None and loaded.spec.same_as(saved.spec) and loaded.state is MachineState.PROVISIONING
     state.set_state("nb", MachineState.RUNNING)
     assert state.get("nb").state is MachineState.RUNNING  # type: ignore[union-attr]
     state.delete("nb")
@@ -52,7 +52,7 @@ def test_spec_survives_the_database_exactly(tmp_path: Path) -> None:
                            "resources": {"memory": "512MiB", "accelerators": "T4:2"}})
     state = State(tmp_path)
     state.save(record().model_copy(update={"spec": spec}))
-    assert state.get("nb").spec == spec  # type: ignore[union-attr]
+    assert state.get("nb").spec.same_as(spec)  # type: ignore[union-attr]
 
 
 def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
