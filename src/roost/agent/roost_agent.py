@@ -10,6 +10,7 @@ answers ``status`` as JSON and records the last time anyone used an app (for aut
     python3 roost_agent.py --home DIR status         JSON: agent and apps
     python3 roost_agent.py --home DIR put-app        register an app (JSON on stdin)
     python3 roost_agent.py --home DIR remove-app N   unregister an app (stops it)
+    python3 roost_agent.py --home DIR wait N [--timeout S]   until app N is healthy
     python3 roost_agent.py --home DIR logs N [-n K] [-f]
     python3 roost_agent.py --home DIR freeport       a free TCP port on 127.0.0.1
 
@@ -29,11 +30,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 VERSION = "1"
-TICK_FAST = 0.1
+TICK_FAST = 0.05
 TICK_SLOW = 0.5
 HEALTHY_RECHECK = 5.0
 STABLE_AFTER = 30.0
@@ -257,6 +256,9 @@ def signal_group(pid: int, sig: int) -> None:
 
 def probe(url: str) -> bool:
     """True when ``url`` answers 2xx/3xx within a second."""
+    import urllib.error  # only the daemon probes; keeps the other commands quick to start
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=1.0) as response:
             return 200 <= response.status < 400
@@ -312,7 +314,14 @@ class Supervisor:
         self.stopping = False
         self.started_at = time.time()
         self.last_activity = self.started_at
+        self.apps_stamp = -1
         self.pid_record = {"pid": os.getpid(), "starttime": proc_identity(os.getpid())[1]}
+
+    def definitions_changed(self) -> bool:
+        """True when the apps directory changed since the last look (one stat call)."""
+        stamp = os.stat(self.paths.apps).st_mtime_ns
+        changed, self.apps_stamp = stamp != self.apps_stamp, stamp
+        return changed
 
     def load_definitions(self) -> None:
         """Start newly registered apps, restart changed ones, stop removed ones."""
@@ -359,15 +368,21 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         write_json_atomic(self.paths.pid_file, self.pid_record)
         log(f"agent {VERSION} running as pid {os.getpid()}")
+        next_full = 0.0
         while not self.stopping:
             now = time.time()
-            self.load_definitions()
-            for app in self.apps.values():
-                app.tick(now)
-            self.housekeeping(now)
-            write_json_atomic(self.paths.status_file, self.status())
+            changed = self.definitions_changed()
             busy = any(app.state != "running" for app in self.apps.values())
-            time.sleep(TICK_FAST if busy else TICK_SLOW)
+            # a quick look every TICK_FAST; the full round when something may have moved
+            if changed or busy or now >= next_full:
+                if changed:
+                    self.load_definitions()
+                for app in self.apps.values():
+                    app.tick(now)
+                self.housekeeping(now)
+                write_json_atomic(self.paths.status_file, self.status())
+                next_full = now + TICK_SLOW
+            time.sleep(TICK_FAST)
         for app in self.apps.values():
             app.stop()
         write_json_atomic(self.paths.status_file, self.status("stopped"))
@@ -405,7 +420,7 @@ def cmd_start(paths: Paths, args: argparse.Namespace) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = running_agent(paths)
         if record is None:
-            argv = [sys.executable, os.path.abspath(__file__), "--home", paths.home,
+            argv = [sys.executable, "-I", "-S", os.path.abspath(__file__), "--home", paths.home,
                     "--max-log-bytes", str(args.max_log_bytes), "--keep-logs", str(args.keep_logs), "daemon"]
             log_fd = os.open(paths.agent_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
@@ -419,7 +434,7 @@ def cmd_start(paths: Paths, args: argparse.Namespace) -> int:
                 if child.poll() is not None:
                     print(json.dumps({"error": "agent exited at start; see " + paths.agent_log}))
                     return 1
-                time.sleep(0.02)
+                time.sleep(0.01)
             else:
                 print(json.dumps({"error": "agent did not start within 10s; see " + paths.agent_log}))
                 return 1
@@ -511,6 +526,23 @@ def cmd_logs(paths: Paths, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
+    """Block until the app is healthy (exit 0) or the timeout passes (exit 4)."""
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        status = read_json(paths.status_file) or {}
+        app = status.get("apps", {}).get(args.name)
+        if app and app.get("healthy") and running_agent(paths):
+            print(json.dumps(app))
+            return 0
+        if running_agent(paths) is None:
+            print(json.dumps({"error": "the agent is not running"}))
+            return 1
+        time.sleep(0.025)
+    print(json.dumps({"error": f"app {args.name} not healthy after {args.timeout:.0f}s", "timeout": True}))
+    return 4
+
+
 def cmd_freeport(_paths: Paths, _args: argparse.Namespace) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -520,7 +552,7 @@ def cmd_freeport(_paths: Paths, _args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "daemon": cmd_daemon, "start": cmd_start, "stop": cmd_stop, "status": cmd_status,
-    "put-app": cmd_put_app, "remove-app": cmd_remove_app, "logs": cmd_logs, "freeport": cmd_freeport,
+    "put-app": cmd_put_app, "wait": cmd_wait, "remove-app": cmd_remove_app, "logs": cmd_logs, "freeport": cmd_freeport,
 }
 
 
@@ -534,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name)
     sub.add_parser("stop").add_argument("--timeout", type=float, default=20.0)
     sub.add_parser("remove-app").add_argument("name")
+    wait = sub.add_parser("wait")
+    wait.add_argument("name")
+    wait.add_argument("--timeout", type=float, default=120.0)
     logs = sub.add_parser("logs")
     logs.add_argument("name")
     logs.add_argument("-n", "--lines", type=int, default=100)

@@ -16,11 +16,21 @@ from roost.spec import JupyterApp
 from roost.steps import Step, fingerprint
 
 PASSWORD_KEY = "jupyter-password"
-HASH_SNIPPET = (
-    "import sys\n"
-    "from jupyter_server.auth import passwd\n"
-    "sys.stdout.write(passwd(sys.stdin.read().strip()))\n"
-)
+# jupyter_server's own passwd(), loaded from its module file so the hash does not pay for
+# importing the whole server (~65 ms); the package import is the fallback.
+HASH_SNIPPET = """
+import importlib.util, os, sys
+try:
+    root = importlib.util.find_spec("jupyter_server").submodule_search_locations[0]
+    spec = importlib.util.spec_from_file_location(
+        "_roost_jupyter_security", os.path.join(root, "auth", "security.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    passwd = module.passwd
+except Exception:
+    from jupyter_server.auth import passwd
+sys.stdout.write(passwd(sys.stdin.read().strip()))
+"""
 
 
 class JupyterDriver(AppDriver):

@@ -8,9 +8,7 @@ import sys
 import webbrowser
 
 import typer
-from rich.table import Table
 
-from roost import info
 from roost.cli.render import console
 
 
@@ -24,6 +22,10 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
         """Show machines, their state and app health."""
+        from rich.table import Table
+
+        from roost import info
+
         machines = info.status(name)
         if as_json:
             print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
@@ -36,6 +38,8 @@ def register(app: typer.Typer) -> None:
     @app.command("open")
     def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
         """Print the app's URL and how to log in; open a browser when there is one."""
+        from roost import info
+
         found = info.open_info(name)
         console.print(found.url)
         console.print(f"  {found.login}")
@@ -45,12 +49,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def password(name: str) -> None:
         """Print the app password roost generated for this machine."""
+        from roost import info
+
         print(info.password(name))
 
     @app.command()
     def logs(name: str, follow: bool = typer.Option(False, "--follow", "-f"),
              lines: int = typer.Option(100, "--lines", "-n")) -> None:
         """Print the app's log; -f follows it until Ctrl-C."""
+        from roost import info
+
         try:
             info.logs(name, lines=lines, follow=follow, on_output=lambda line: print(line, end="", flush=True))
         except KeyboardInterrupt:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from roost import lifecycle
 from roost.cli.render import RichProgress, console
 
+if TYPE_CHECKING:
+    from roost.lifecycle import UpResult
 
-def _show_up(result: lifecycle.UpResult) -> None:
+
+def _show_up(result: UpResult) -> None:
     if result.already_up:
         console.print(f"{result.name} is already up: {result.url}")
     else:
@@ -23,21 +27,29 @@ def register(app: typer.Typer) -> None:
     def up(target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
            name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)")) -> None:
         """Bring a machine and its app up; again, it only prints the URL."""
+        from roost import lifecycle
+
         _show_up(lifecycle.up(target, name=name, progress=RichProgress()))
 
     @app.command()
     def stop(name: str) -> None:
         """Stop the machine's apps (and the machine); keep its data."""
+        from roost import lifecycle
+
         lifecycle.stop(name)
         console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
 
     @app.command()
     def start(name: str) -> None:
         """Start a stopped machine with the same app and data."""
+        from roost import lifecycle
+
         _show_up(lifecycle.start(name, progress=RichProgress()))
 
     @app.command()
     def down(name: str) -> None:
         """Delete the machine and everything roost made for it."""
+        from roost import lifecycle
+
         lifecycle.down(name)
         console.print(f"{name} is down; nothing of it is left.")
