@@ -22,7 +22,7 @@ from roost.progress import Progress, SilentProgress
 from roost.spec import NAME_PATTERN, Spec
 from roost.spec_loader import load_spec, spec_for_app
 from roost.state import State, machine_lock
-from roost.steps import Step, fingerprint, run_steps
+from roost.steps import Parallel, Step, fingerprint, run_steps
 from roost.vault import Vault
 
 
@@ -123,25 +123,18 @@ def _allocate_port(session: MachineSession) -> None:
         session.save()
 
 
-def _up_steps(session: MachineSession) -> list[Step]:
-    """provision → agent → port → app install/configure → register → healthy."""
-    spec = session.record.spec
-    steps = [
-        Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
-             inputs=fingerprint(spec.resources.model_dump())),
-        Step("agent-install", "install agent", lambda: session.agent.install(), always=True),
-        Step("agent-start", "start agent", lambda: session.agent.start(), always=True),
+def _plan(session: MachineSession) -> list[Step | Parallel]:
+    """After provisioning: the agent lane and the app-install lane at once, then start, wait."""
+    spec, driver = session.record.spec, session.driver
+    ctx = session.context()
+    agent_lane = (
+        Step("agent-install", "install agent", session.agent.install, always=True),
+        Step("agent-start", "start agent", session.agent.start, always=True),
         Step("app-port", "choose app port", lambda: _allocate_port(session),
              inputs=fingerprint(spec.app.port if spec.app else None)),
-    ]
-    return steps
-
-
-def _app_steps(session: MachineSession) -> list[Step]:
-    ctx = session.context()
-    driver = session.driver
+    )
     return [
-        *driver.steps(ctx),
+        Parallel((agent_lane, tuple(driver.steps(ctx)))),
         Step("app-register", f"start {driver.name}", lambda: ctx.agent.put_app(driver.definition(ctx)), always=True),
         Step("app-healthy", f"wait for {driver.name} to answer",
              lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
@@ -177,8 +170,10 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
                 state.forget_steps(spec.name)  # the machine vanished: start from the beginning
             record.spec = spec
             session.save()
-            run_steps(state, spec.name, _up_steps(session), progress)
-            run_steps(state, spec.name, _app_steps(session), progress)
+            provision = Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
+                             inputs=fingerprint(spec.resources.model_dump()))
+            run_steps(state, spec.name, [provision], progress)
+            run_steps(state, spec.name, _plan(session), progress)
             record.state = MachineState.RUNNING
             session.save()
             return _up_result(session, already_up=False, started=started)

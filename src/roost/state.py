@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,8 +54,11 @@ class State:
         self.home = home or roost_home()
         self.path = self.home / "state.db"
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # one connection shared by the threads of parallel steps, serialised by a lock
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.lock = threading.RLock()
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: never corrupt, fewer fsyncs
             self.db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -80,13 +84,18 @@ class State:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: all of it lands, or none of it."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
 
     def schema_version(self) -> int:
         """The schema version of the open database."""
@@ -96,16 +105,16 @@ class State:
 
     def get(self, name: str) -> MachineRecord | None:
         """The machine's record, or None."""
-        row = self.db.execute(
+        rows = self._query(
             "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at "
-            "FROM machines WHERE name = ?", (name,)).fetchone()
-        return self._record(row) if row else None
+            "FROM machines WHERE name = ?", (name,))
+        return self._record(rows[0]) if rows else None
 
     def machines(self) -> list[MachineRecord]:
         """Every known machine, by name."""
-        rows = self.db.execute(
+        rows = self._query(
             "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at "
-            "FROM machines ORDER BY name").fetchall()
+            "FROM machines ORDER BY name")
         return [self._record(row) for row in rows]
 
     @staticmethod
@@ -143,9 +152,8 @@ class State:
 
     def step_done(self, machine: str, step: str, fingerprint: str) -> bool:
         """True when this step finished before with the same inputs."""
-        row = self.db.execute("SELECT fingerprint, status FROM steps WHERE machine = ? AND step = ?",
-                              (machine, step)).fetchone()
-        return bool(row) and row[0] == fingerprint and row[1] == "done"
+        rows = self._query("SELECT fingerprint, status FROM steps WHERE machine = ? AND step = ?", (machine, step))
+        return bool(rows) and rows[0][0] == fingerprint and rows[0][1] == "done"
 
     def record_step(self, machine: str, step: str, fingerprint: str, status: str) -> None:
         """Record that a step started, finished or failed."""
@@ -160,8 +168,7 @@ class State:
 
     def steps(self, machine: str) -> dict[str, str]:
         """Each recorded step of a machine and its status."""
-        rows = self.db.execute("SELECT step, status FROM steps WHERE machine = ? ORDER BY started_at",
-                               (machine,)).fetchall()
+        rows = self._query("SELECT step, status FROM steps WHERE machine = ? ORDER BY started_at", (machine,))
         return dict(rows)
 
     def forget_steps(self, machine: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from roost.progress import Progress
@@ -33,17 +34,44 @@ class Step:
     always: bool = False
 
 
-def run_steps(state: State, machine: str, steps: Sequence[Step], progress: Progress) -> None:
-    """Run each step not already done with the same inputs, recording start and end."""
-    for step in steps:
-        if not step.always and state.step_done(machine, step.name, step.inputs):
-            progress.skipped(step.title)
+@dataclass(frozen=True)
+class Parallel:
+    """Lanes of steps that do not depend on each other: the lanes run at the same time,
+    the steps within a lane in order. The plan goes on once every lane has finished."""
+
+    lanes: tuple[tuple[Step, ...], ...]
+
+
+def _run_one(state: State, machine: str, step: Step, progress: Progress) -> None:
+    if not step.always and state.step_done(machine, step.name, step.inputs):
+        progress.skipped(step.title)
+        return
+    state.record_step(machine, step.name, step.inputs, "started")
+    try:
+        with progress.step(step.title):
+            step.action()
+    except BaseException:
+        state.record_step(machine, step.name, step.inputs, "failed")
+        raise
+    state.record_step(machine, step.name, step.inputs, "done")
+
+
+def run_steps(state: State, machine: str, plan: Sequence[Step | Parallel], progress: Progress) -> None:
+    """Run each step not already done with the same inputs, recording start and end.
+
+    A failing lane of a Parallel lets the other lanes finish their current step, then
+    raises the first failure; what finished is recorded and is not done again.
+    """
+    for item in plan:
+        if isinstance(item, Step):
+            _run_one(state, machine, item, progress)
             continue
-        state.record_step(machine, step.name, step.inputs, "started")
-        try:
-            with progress.step(step.title):
-                step.action()
-        except BaseException:
-            state.record_step(machine, step.name, step.inputs, "failed")
-            raise
-        state.record_step(machine, step.name, step.inputs, "done")
+        with ThreadPoolExecutor(max_workers=len(item.lanes)) as pool:
+            lanes = [pool.submit(_run_lane, state, machine, lane, progress) for lane in item.lanes]
+        for lane in lanes:
+            lane.result()  # re-raises the lane's failure
+
+
+def _run_lane(state: State, machine: str, lane: Sequence[Step], progress: Progress) -> None:
+    for step in lane:
+        _run_one(state, machine, step, progress)

@@ -64,7 +64,7 @@ class JupyterDriver(AppDriver):
                  inputs=fingerprint(requirements)),
             Step("jupyter-configure", "configure jupyter (password, 127.0.0.1 only)",
                  lambda: self._configure(ctx),
-                 inputs=fingerprint(self.options.version, ctx.record.facts.app_port, 1)),
+                 inputs=fingerprint(self.options.version, 1)),
         ]
 
     def _configure(self, ctx: AppContext) -> None:
@@ -75,7 +75,6 @@ class JupyterDriver(AppDriver):
         config = {
             "ServerApp": {
                 "ip": "127.0.0.1",
-                "port": ctx.record.facts.app_port,
                 "port_retries": 0,
                 "open_browser": False,
                 "root_dir": dirs["workdir"],
@@ -93,7 +92,7 @@ class JupyterDriver(AppDriver):
         dirs = self._dirs(ctx)
         return AppDefinition(
             name=self.name,
-            argv=[f"{dirs['venv']}/bin/jupyter-lab"],
+            argv=[f"{dirs['venv']}/bin/jupyter-lab", f"--ServerApp.port={ctx.record.facts.app_port}"],
             cwd=dirs["workdir"],
             env={
                 "HOME": dirs["home"],

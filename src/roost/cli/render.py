@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,17 +15,31 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class RichProgress:
-    """Shows each step with a spinner while it runs and its elapsed time when done."""
+    """Shows each step with a spinner while it runs and its elapsed time when done.
+
+    Steps may run in parallel threads; one spinner shows at a time (rich allows one live
+    display), and every step prints its own line when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spinning = False
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[None]:
         started = time.monotonic()
-        with err_console.status(title + " ..."):
-            try:
+        with self._lock:
+            mine, self._spinning = not self._spinning, True
+        try:
+            with err_console.status(title + " ...") if mine else contextlib.nullcontext():
                 yield
-            except BaseException:
-                err_console.print(Text(f"  ✗ {title}  {time.monotonic() - started:.1f}s", style="red"))
-                raise
+        except BaseException:
+            err_console.print(Text(f"  ✗ {title}  {time.monotonic() - started:.1f}s", style="red"))
+            raise
+        finally:
+            if mine:
+                with self._lock:
+                    self._spinning = False
         err_console.print(Text(f"  ✓ {title}  ") + Text(f"{time.monotonic() - started:.1f}s", style="dim"))
 
     def skipped(self, title: str) -> None:
