@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ def fingerprint(*parts: object) -> str:
     """A short digest of a step's inputs."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+CRASH_AFTER_STEP = "ROOST_CRASH_AFTER_STEP"
+"""Fault injection: roost exits hard right after the step of this name is recorded done."""
+CRASH_EXIT_CODE = 97
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ def _run_one(state: State, machine: str, step: Step, progress: Progress) -> None
         state.record_step(machine, step.name, step.inputs, "failed")
         raise
     state.record_step(machine, step.name, step.inputs, "done")
+    if os.environ.get(CRASH_AFTER_STEP) == step.name:
+        os._exit(CRASH_EXIT_CODE)  # a hard crash, as a kill -9 would leave things
 
 
 def run_steps(state: State, machine: str, plan: Sequence[Step | Parallel], progress: Progress) -> None:

@@ -158,3 +158,17 @@ def test_two_concurrent_ups_make_one_machine_and_cli_reports(roost_home: Path) -
     assert urls.pop() in opened.stdout and "roost password dup" in opened.stdout
     logs = subprocess.run([*ROOST, "logs", "dup", "-n", "50"], env=env, capture_output=True, text=True, check=True)
     assert "Jupyter Server" in logs.stdout and roost.password("dup") not in logs.stdout
+
+
+def test_up_killed_mid_way_resumes_without_redoing_steps(roost_home: Path) -> None:
+    env = {**os.environ, "ROOST_CRASH_AFTER_STEP": "jupyter-install"}
+    crashed = subprocess.run([*ROOST, "up", "jupyter", "--name", "resume"], env=env, capture_output=True,
+                             text=True, timeout=240)
+    assert crashed.returncode == 97, crashed.stderr
+    assert not roost.status("resume")[0].healthy  # the crash left it half-way
+    resumed = subprocess.run([*ROOST, "up", "jupyter", "--name", "resume"], env=dict(os.environ),
+                             capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "install jupyterlab 4.6.6  (done before)" in resumed.stderr
+    assert "✓ configure jupyter" in resumed.stderr and "is up in" in resumed.stdout
+    assert roost.status("resume")[0].healthy
