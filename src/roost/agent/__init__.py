@@ -1,5 +1,5 @@
 """The agent: a stdlib-only program shipped to each machine, and roost's client for it."""
 
-from roost.agent.client import AGENT_SOURCE, AgentClient, AgentStatus, AppStatus
+from roost.agent.client import AgentClient, AgentStatus, AppStatus, agent_archive
 
-__all__ = ["AGENT_SOURCE", "AgentClient", "AgentStatus", "AppStatus"]
+__all__ = ["agent_archive", "AgentClient", "AgentStatus", "AppStatus"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +14,21 @@ from pydantic import BaseModel, Field, ValidationError
 from roost.errors import AgentError, HealthTimeout
 from roost.runner.base import Result, Runner
 
-AGENT_SOURCE = Path(__file__).with_name("roost_agent.py")
-"""The agent program as shipped: one stdlib-only file."""
+AGENT_PACKAGE = Path(__file__).with_name("roost_agent")
+"""The agent's source: a stdlib-only package."""
+ARCHIVE_MAIN = b"import sys\nfrom roost_agent.commands import main\nsys.exit(main())\n"
+
+
+@functools.cache
+def agent_archive() -> bytes:
+    """The agent as shipped: one zip file that ``python3`` runs (byte-identical every build)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0)), ARCHIVE_MAIN)
+        for source in sorted(AGENT_PACKAGE.glob("*.py")):
+            archive.writestr(zipfile.ZipInfo(f"roost_agent/{source.name}", (1980, 1, 1, 0, 0, 0)),
+                             source.read_bytes())
+    return buffer.getvalue()
 
 
 class AppStatus(BaseModel):
@@ -71,7 +87,7 @@ class AgentClient:
     def __init__(self, runner: Runner, home: str) -> None:
         self.runner = runner
         self.home = home
-        self.path = f"{home}/agent/roost_agent.py"
+        self.path = f"{home}/agent/roost_agent.pyz"
 
     def _argv(self, *args: str) -> list[str]:
         # -I -S: the agent is stdlib-only, so skip site-packages (and ~25 ms of start-up)
@@ -98,7 +114,7 @@ class AgentClient:
 
     def install(self) -> None:
         """Copy the agent program onto the machine (atomically, mode 0700)."""
-        self.runner.write_file(self.path, AGENT_SOURCE.read_bytes(), mode=0o700)
+        self.runner.write_file(self.path, agent_archive(), mode=0o700)
 
     def start(self) -> int:
         """Start the agent unless it runs; return its PID."""

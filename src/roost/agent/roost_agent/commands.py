@@ -1,0 +1,203 @@
+"""The agent's commands (start, stop, status, put-app, wait, logs, ...) and its main()."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from . import VERSION
+from .base import Paths, is_alive, log, read_json, signal_group, write_json_atomic
+from .supervisor import Supervisor
+
+
+def running_agent(paths: Paths) -> dict | None:
+    """The pid record of the live agent for this home, or None."""
+    record = read_json(paths.pid_file)
+    if record and is_alive(record["pid"], record.get("starttime")):
+        return record
+    return None
+
+
+def cmd_daemon(paths: Paths, args: argparse.Namespace) -> int:
+    lock = open(paths.daemon_lock, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another agent already runs for this home")
+        return 0
+    return Supervisor(paths, args.max_log_bytes, args.keep_logs).run()
+
+
+def cmd_start(paths: Paths, args: argparse.Namespace) -> int:
+    with open(paths.start_lock, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = running_agent(paths)
+        if record is None:
+            argv = [sys.executable, "-I", "-S", os.path.abspath(sys.argv[0]), "--home", paths.home,
+                    "--max-log-bytes", str(args.max_log_bytes), "--keep-logs", str(args.keep_logs), "daemon"]
+            log_fd = os.open(paths.agent_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                                     start_new_session=True, close_fds=True, cwd=paths.home)
+            os.close(log_fd)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                record = running_agent(paths)
+                if record and record["pid"] == child.pid:
+                    break
+                if child.poll() is not None:
+                    print(json.dumps({"error": "agent exited at start; see " + paths.agent_log}))
+                    return 1
+                time.sleep(0.01)
+            else:
+                print(json.dumps({"error": "agent did not start within 10s; see " + paths.agent_log}))
+                return 1
+            print(json.dumps({"pid": record["pid"], "started": True}))
+            return 0
+    print(json.dumps({"pid": record["pid"], "started": False}))
+    return 0
+
+
+def sweep_orphans(paths: Paths) -> list[str]:
+    """Kill app processes recorded by an agent that died without stopping them."""
+    killed = []
+    for entry in os.listdir(paths.run):
+        record = read_json(os.path.join(paths.run, entry))
+        if record and is_alive(record["pid"], record.get("starttime")):
+            signal_group(record["pid"], signal.SIGKILL)
+            killed.append(entry[:-4])
+        os.unlink(os.path.join(paths.run, entry))
+    return killed
+
+
+def cmd_stop(paths: Paths, args: argparse.Namespace) -> int:
+    record = running_agent(paths)
+    was_running = record is not None
+    if record is not None:
+        os.kill(record["pid"], signal.SIGTERM)
+        deadline = time.time() + args.timeout
+        while time.time() < deadline and is_alive(record["pid"], record.get("starttime")):
+            time.sleep(0.05)
+        if is_alive(record["pid"], record.get("starttime")):
+            os.kill(record["pid"], signal.SIGKILL)
+    killed = sweep_orphans(paths)
+    print(json.dumps({"stopped": was_running, "orphans_killed": killed}))
+    return 0
+
+
+def cmd_status(paths: Paths, _args: argparse.Namespace) -> int:
+    status = read_json(paths.status_file) or {"version": VERSION, "apps": {}, "last_activity": None}
+    if running_agent(paths) is None:
+        status["agent"] = {"state": "stopped", "pid": None}
+        for app in status.get("apps", {}).values():
+            app.update(state="stopped", pid=None, healthy=False)
+    print(json.dumps(status, sort_keys=True))
+    return 0
+
+
+def cmd_put_app(paths: Paths, _args: argparse.Namespace) -> int:
+    definition = json.load(sys.stdin)
+    missing = [key for key in ("name", "argv") if not definition.get(key)]
+    if missing or not isinstance(definition["argv"], list):
+        print(json.dumps({"error": f"app definition needs name and argv (list); missing {missing}"}))
+        return 2
+    path = os.path.join(paths.apps, definition["name"] + ".json")
+    changed = read_json(path) != definition
+    if changed:
+        write_json_atomic(path, definition)
+    print(json.dumps({"name": definition["name"], "changed": changed}))
+    return 0
+
+
+def cmd_remove_app(paths: Paths, args: argparse.Namespace) -> int:
+    path = os.path.join(paths.apps, args.name + ".json")
+    existed = os.path.exists(path)
+    if existed:
+        os.unlink(path)
+    print(json.dumps({"name": args.name, "removed": existed}))
+    return 0
+
+
+def cmd_logs(paths: Paths, args: argparse.Namespace) -> int:
+    path = paths.app_log(args.name)
+    if not os.path.exists(path):
+        print(f"no log for app {args.name!r} yet", file=sys.stderr)
+        return 3
+    with open(path, "rb") as handle:
+        lines = handle.readlines()[-args.lines :] if args.lines else []
+        sys.stdout.buffer.write(b"".join(lines))
+        sys.stdout.flush()
+        handle.seek(0, os.SEEK_END)
+        while args.follow:
+            chunk = handle.read()
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            else:
+                if os.path.getsize(path) < handle.tell():  # rotated: start from the top
+                    handle.seek(0)
+                time.sleep(0.2)
+    return 0
+
+
+def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
+    """Block until the app is healthy (exit 0) or the timeout passes (exit 4)."""
+    deadline = time.time() + args.timeout
+    while time.time() < deadline:
+        status = read_json(paths.status_file) or {}
+        app = status.get("apps", {}).get(args.name)
+        if app and app.get("healthy") and running_agent(paths):
+            print(json.dumps(app))
+            return 0
+        if running_agent(paths) is None:
+            print(json.dumps({"error": "the agent is not running"}))
+            return 1
+        time.sleep(0.025)
+    print(json.dumps({"error": f"app {args.name} not healthy after {args.timeout:.0f}s", "timeout": True}))
+    return 4
+
+
+def cmd_freeport(_paths: Paths, _args: argparse.Namespace) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        print(sock.getsockname()[1])
+    return 0
+
+
+COMMANDS = {
+    "daemon": cmd_daemon, "start": cmd_start, "stop": cmd_stop, "status": cmd_status,
+    "put-app": cmd_put_app, "wait": cmd_wait, "remove-app": cmd_remove_app, "logs": cmd_logs, "freeport": cmd_freeport,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="roost_agent", description="roost's on-machine agent")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--max-log-bytes", type=int, default=10 * 1024 * 1024)
+    parser.add_argument("--keep-logs", type=int, default=3)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("daemon", "start", "status", "put-app", "freeport"):
+        sub.add_parser(name)
+    sub.add_parser("stop").add_argument("--timeout", type=float, default=20.0)
+    sub.add_parser("remove-app").add_argument("name")
+    wait = sub.add_parser("wait")
+    wait.add_argument("name")
+    wait.add_argument("--timeout", type=float, default=120.0)
+    logs = sub.add_parser("logs")
+    logs.add_argument("name")
+    logs.add_argument("-n", "--lines", type=int, default=100)
+    logs.add_argument("-f", "--follow", action="store_true")
+    args = parser.parse_args(argv)
+    paths = Paths(args.home)
+    paths.ensure()
+    os.umask(0o077)
+    try:
+        return COMMANDS[args.command](paths, args)
+    except KeyboardInterrupt:
+        return 130

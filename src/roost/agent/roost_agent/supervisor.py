@@ -1,0 +1,102 @@
+"""The daemon: keeps every registered app running and writes status.json."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from . import VERSION
+from .app import TICK_FAST, TICK_SLOW, App
+from .base import Paths, established_ports, log, proc_identity, read_json, rotate, write_json_atomic
+
+
+class Supervisor:
+    """The daemon: keeps every registered app running and writes status.json."""
+
+    def __init__(self, paths: Paths, max_log_bytes: int, keep_logs: int) -> None:
+        self.paths = paths
+        self.max_log_bytes = max_log_bytes
+        self.keep_logs = keep_logs
+        self.apps: dict[str, App] = {}
+        self.stopping = False
+        self.started_at = time.time()
+        self.last_activity = self.started_at
+        self.apps_stamp = -1
+        self.pid_record = {"pid": os.getpid(), "starttime": proc_identity(os.getpid())[1]}
+
+    def definitions_changed(self) -> bool:
+        """True when the apps directory changed since the last look (one stat call)."""
+        stamp = os.stat(self.paths.apps).st_mtime_ns
+        changed, self.apps_stamp = stamp != self.apps_stamp, stamp
+        return changed
+
+    def load_definitions(self) -> None:
+        """Start newly registered apps, restart changed ones, stop removed ones."""
+        wanted: dict[str, dict] = {}
+        for entry in sorted(os.listdir(self.paths.apps)):
+            if entry.endswith(".json"):
+                definition = read_json(os.path.join(self.paths.apps, entry))
+                if definition and definition.get("name") == entry[:-5]:
+                    wanted[definition["name"]] = definition
+        for name in list(self.apps):
+            if name not in wanted:
+                self.apps.pop(name).stop()
+        for name, definition in wanted.items():
+            current = self.apps.get(name)
+            if current is not None and current.definition == definition:
+                continue
+            if current is not None:
+                log(f"definition of {name} changed; restarting it")
+                current.stop()
+            app = App(definition, self.paths)
+            if current is None:
+                app.adopt()
+            self.apps[name] = app
+
+    def status(self, state: str = "running") -> dict:
+        return {
+            "version": VERSION,
+            "agent": {**self.pid_record, "state": state, "started_at": self.started_at},
+            "apps": {name: app.status() for name, app in self.apps.items()},
+            "last_activity": self.last_activity,
+            "updated_at": time.time(),
+        }
+
+    def housekeeping(self, now: float) -> None:
+        ports = {app.definition.get("port") for app in self.apps.values()} - {None}
+        if ports & established_ports():
+            self.last_activity = now
+        for name in self.apps:
+            if rotate(self.paths.app_log(name), self.max_log_bytes, self.keep_logs):
+                log(f"rotated log of {name}")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        write_json_atomic(self.paths.pid_file, self.pid_record)
+        log(f"agent {VERSION} running as pid {os.getpid()}")
+        next_full = 0.0
+        while not self.stopping:
+            now = time.time()
+            changed = self.definitions_changed()
+            busy = any(app.state != "running" for app in self.apps.values())
+            # a quick look every TICK_FAST; the full round when something may have moved
+            if changed or busy or now >= next_full:
+                if changed:
+                    self.load_definitions()
+                for app in self.apps.values():
+                    app.tick(now)
+                self.housekeeping(now)
+                write_json_atomic(self.paths.status_file, self.status())
+                next_full = now + TICK_SLOW
+            time.sleep(TICK_FAST)
+        for app in self.apps.values():
+            app.stop()
+        write_json_atomic(self.paths.status_file, self.status("stopped"))
+        os.unlink(self.paths.pid_file)
+        log("agent stopped")
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
