@@ -8,7 +8,11 @@ One root, so a caller can catch everything roost means with one ``except``::
     │   └── LockTimeout             another roost holds this machine's lock for too long
     ├── MachineNotFound             no machine of that name in the state
     ├── BackendError                a backend could not do what was asked
-    │   └── NotBuiltYet             a part of the spec that roost does not build yet
+    │   ├── NotBuiltYet             a part of the spec that roost does not build yet
+    │   └── HostError               an SSH host could not be used; names the host
+    │       ├── HostUnreachable     no connection (timeout, refused, unknown name)
+    │       ├── HostKeyError        its host key is unknown or does not match (security)
+    │       └── HostAuthError       the user or key was refused
     ├── CommandFailed               a command on a machine failed; carries its Result
     │   └── CommandTimeout          ... or ran past its timeout
     ├── AgentError                  the on-machine agent did not answer as expected
@@ -94,6 +98,33 @@ class BackendError(RoostError):
 
 class NotBuiltYet(BackendError):
     """The spec asks for something roost does not build yet; nothing was created."""
+
+
+class HostError(BackendError):
+    """An SSH host could not be used. ``host`` names it; ``step`` says what roost was doing."""
+
+    def __init__(self, host: str, message: str, *, hint: str | None = None, step: str | None = None) -> None:
+        self.host = host
+        self.step = step
+        self.detail = message
+        super().__init__(message, hint=hint)
+
+    def __str__(self) -> str:
+        during = f" during step '{self.step}'" if self.step else ""
+        text = f"host {self.host}{during}: {self.detail}"
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class HostUnreachable(HostError):
+    """No SSH connection could be made (timeout, refused, no route, unknown name)."""
+
+
+class HostKeyError(HostError):
+    """The host's key is not the one roost knows or was told: no connection was made."""
+
+
+class HostAuthError(HostError):
+    """The host refused the user or key."""
 
 
 def _tail(text: str, lines: int = 20) -> str:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from roost.agent.client import AgentClient
 from roost.apps import AppContext, AppDriver, app_driver
 from roost.backends import Backend, get_backend
-from roost.errors import AgentError, BackendError, MachineNotFound, RoostError, SpecError
+from roost.errors import AgentError, BackendError, HostUnreachable, MachineNotFound, RoostError, SpecError
 from roost.machine import MachineRecord, MachineState
 from roost.progress import Progress, SilentProgress
 from roost.spec import NAME_PATTERN, Spec
@@ -73,10 +73,10 @@ def check_secrets(spec: Spec) -> None:
 class MachineSession:
     """One machine's record with its backend, runner, agent and app driver, ready to use."""
 
-    def __init__(self, state: State, record: MachineRecord) -> None:
+    def __init__(self, state: State, record: MachineRecord, *, accept_new_host_key: bool = False) -> None:
         self.state = state
         self.record = record
-        self.backend: Backend = get_backend(record.backend)
+        self.backend: Backend = get_backend(record.backend, accept_new_host_key=accept_new_host_key)
         self.driver: AppDriver = app_driver(record.spec)
 
     @property
@@ -88,7 +88,7 @@ class MachineSession:
     def context(self) -> AppContext:
         """What the app driver works with."""
         return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
-                          tools=self.backend.tools(self.record), vault=Vault(self.record.name))
+                          make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name))
 
     def url(self) -> str:
         """The app's URL as seen from this computer."""
@@ -133,8 +133,13 @@ def _plan(session: MachineSession) -> list[Step | Parallel]:
         Step("app-port", "choose app port", lambda: _allocate_port(session),
              inputs=fingerprint(spec.app.port if spec.app else None)),
     )
+    lanes = [agent_lane, tuple(driver.steps(ctx))]
+    if spec.workdir or spec.file_mounts:
+        from roost.transfer import push_files
+
+        lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
     return [
-        Parallel((agent_lane, tuple(driver.steps(ctx)))),
+        Parallel(tuple(lanes)),
         Step("app-register", f"start {driver.name}", lambda: ctx.agent.put_app(driver.definition(ctx)), always=True),
         Step("app-healthy", f"wait for {driver.name} to answer",
              lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
@@ -143,7 +148,8 @@ def _plan(session: MachineSession) -> list[Step | Parallel]:
     ]
 
 
-def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None) -> UpResult:
+def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None,
+       accept_new_host_key: bool = False) -> UpResult:
     """Bring the spec's machine and app up; a second call finds it healthy and returns at once."""
     progress = progress or SilentProgress()
     started = time.monotonic()
@@ -159,26 +165,42 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
             if record is not None and record.backend != spec.backend.value:
                 raise BackendError(f"machine '{spec.name}' already exists on the {record.backend} backend",
                                    hint=f"run `roost down {spec.name}` first, or pick another name")
+            is_new = record is None
             if record is None:
                 now = time.time()
                 record = MachineRecord(name=spec.name, backend=spec.backend.value, spec=spec,
                                        state=MachineState.PROVISIONING, created_at=now, updated_at=now)
-            session = MachineSession(state, record)
+            session = MachineSession(state, record, accept_new_host_key=accept_new_host_key)
             if record.spec.same_as(spec) and record.state == MachineState.RUNNING and session.healthy():
                 return _up_result(session, already_up=True, started=started)
-            if session.backend.status(record) == MachineState.TERMINATED:
-                state.forget_steps(spec.name)  # the machine vanished: start from the beginning
-            record.spec = spec
-            session.save()
-            provision = Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
-                             inputs=fingerprint(spec.resources.model_dump()))
-            run_steps(state, spec.name, [provision], progress)
-            run_steps(state, spec.name, _plan(session), progress)
-            record.state = MachineState.RUNNING
-            session.save()
+            _bring_up(session, spec, progress, is_new=is_new)
             return _up_result(session, already_up=False, started=started)
         finally:
             state.close()
+
+
+def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new: bool) -> None:
+    """Provision, then the rest of the plan; record UNREACHABLE when the host drops out."""
+    state, record = session.state, session.record
+    if session.backend.status(record) == MachineState.TERMINATED:
+        state.forget_steps(spec.name)  # the machine vanished: start from the beginning
+    record.spec = spec
+    session.save()
+    provision = Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
+                     inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]))
+    try:
+        run_steps(state, spec.name, [provision], progress)
+    except BaseException:
+        if is_new:
+            state.delete(spec.name)  # nothing was made: leave no half-made record behind
+        raise
+    try:
+        run_steps(state, spec.name, _plan(session), progress)
+    except HostUnreachable:
+        state.set_state(spec.name, MachineState.UNREACHABLE)
+        raise
+    record.state = MachineState.RUNNING
+    session.save()
 
 
 def _up_result(session: MachineSession, *, already_up: bool, started: float) -> UpResult:

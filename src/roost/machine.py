@@ -25,6 +25,9 @@ class MachineFacts(BaseModel):
     home: str | None = Field(default=None, description="roost's directory on the machine")
     app_port: int | None = Field(default=None, description="the app's port on the machine's 127.0.0.1")
     runs_as_root: bool | None = None
+    host: str | None = Field(default=None, description="the SSH host in use (as the spec names it)")
+    python_version: str | None = None
+    arch: str | None = None
 
 
 class MachineRecord(BaseModel):

@@ -13,7 +13,15 @@ def roost_home() -> Path:
     return home
 
 
+def cache_dir() -> Path:
+    """Caches that may be shared between ROOST_HOMEs (``ROOST_CACHE_DIR``, default ROOST_HOME/cache)."""
+    explicit = os.environ.get("ROOST_CACHE_DIR")
+    path = Path(explicit) if explicit else roost_home() / "cache"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
 def uv_cache_dir() -> Path:
     """The uv cache shared by every local machine (``UV_CACHE_DIR`` wins when set)."""
     explicit = os.environ.get("UV_CACHE_DIR")
-    return Path(explicit) if explicit else roost_home() / "cache" / "uv"
+    return Path(explicit) if explicit else cache_dir() / "uv"

@@ -112,6 +112,36 @@ class Resources(Strict):
         return value
 
 
+HOST_SHORTHAND = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<address>[^@:\s]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?$")
+
+
+class HostSpec(Strict):
+    """A machine reached over SSH: an address (or ~/.ssh/config alias), user, key and port.
+
+    ``host_key`` is the fingerprint (``SHA256:...``) of the host's key, checked at first
+    contact; without it, first contact needs ``--accept-new-host-key``.
+    """
+
+    address: str = Field(min_length=1)
+    user: str | None = None
+    key: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host_key: str | None = Field(default=None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if isinstance(value, str):
+            match = HOST_SHORTHAND.match(value.strip())
+            if not match:
+                raise ValueError(f"'{value}' is not a host; write it like user@host, host:2222 or an ssh alias")
+            parsed = {k: v for k, v in match.groupdict().items() if v}
+            if "port" in parsed:
+                parsed["port"] = int(parsed["port"])
+            return parsed
+        return value
+
+
 class AppBase(Strict):
     """Options every app shares."""
 
@@ -149,7 +179,7 @@ class TensorboardApp(AppBase):
 
 
 class CommandApp(AppBase):
-    """Any web tool started by a command (built by a later issue)."""
+    """Any web tool started by a command; ``{port}`` in it is replaced by the app's port."""
 
     type: Literal["command"]
     command: str
@@ -203,6 +233,8 @@ class Spec(Strict):
     run: str | None = None
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     autostop: Autostop | None = None
+    hosts: list[HostSpec] = Field(default_factory=list)
+    installs: Literal["auto", "index", "wheelhouse"] = "auto"
     _source: str = PrivateAttr(default="<spec>")
 
     @property
@@ -248,4 +280,13 @@ class Spec(Strict):
         clash = set(self.envs) & set(self.secrets)
         if clash:
             raise ValueError(f"{sorted(clash)} appear in both envs and secrets; keep each in one place")
+        if self.backend is BackendKind.ssh and not self.hosts:
+            raise ValueError("backend 'ssh' needs 'hosts:' (for example: hosts: [ubuntu@10.0.0.5])")
+        if self.hosts and self.backend is not BackendKind.ssh:
+            raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
+        for mount in self.file_mounts:
+            parts = mount.replace("\\", "/").split("/")
+            if mount.startswith(("/", "~")) or ".." in parts:
+                raise ValueError(f"file_mounts target '{mount}' is outside the machine's workdir; "
+                                 "use a relative path such as data/train")
         return self

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from roost.errors import HostError
 from roost.progress import Progress
 from roost.state import State
 
@@ -56,8 +57,10 @@ def _run_one(state: State, machine: str, step: Step, progress: Progress) -> None
     try:
         with progress.step(step.title):
             step.action()
-    except BaseException:
+    except BaseException as exc:
         state.record_step(machine, step.name, step.inputs, "failed")
+        if isinstance(exc, HostError) and exc.step is None:
+            exc.step = step.name  # say which step the host failed in
         raise
     state.record_step(machine, step.name, step.inputs, "done")
     if os.environ.get(CRASH_AFTER_STEP) == step.name:

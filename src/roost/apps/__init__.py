@@ -16,8 +16,12 @@ def app_driver(spec: Spec) -> AppDriver:
         from roost.apps.jupyter import JupyterDriver
 
         return JupyterDriver(spec.app)
+    if spec.app.type == "command":
+        from roost.apps.command import CommandDriver
+
+        return CommandDriver(spec.app)
     raise NotBuiltYet(f"the app '{spec.app.type}' is not built yet; nothing was created",
-                      hint="'jupyter' is available now")
+                      hint="'jupyter' and 'command' are available now")
 
 
 __all__ = ["AppContext", "AppDriver", "app_driver"]

@@ -7,7 +7,8 @@ steps, the definition the agent supervises, its health path, and how a user logs
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from roost.agent.client import AgentClient, AppDefinition
 from roost.backends.base import MachineTools
@@ -24,8 +25,16 @@ class AppContext:
     record: MachineRecord
     runner: Runner
     agent: AgentClient
-    tools: MachineTools
+    make_tools: Callable[[], MachineTools]
     vault: Vault
+    _tools: MachineTools | None = field(default=None, repr=False)
+
+    @property
+    def tools(self) -> MachineTools:
+        """The machine's installers, prepared (e.g. uv pushed) on first use."""
+        if self._tools is None:
+            self._tools = self.make_tools()
+        return self._tools
 
     @property
     def home(self) -> str:

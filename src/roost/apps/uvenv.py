@@ -20,6 +20,11 @@ def ensure_venv(runner: Runner, tools: MachineTools, venv: str, requirements: Se
     runner.run([tools.uv, "venv", "--quiet", "--allow-existing", "--python", runner.python, venv],
                env=env, timeout=120).check(f"create the venv {venv}")
     install = [tools.uv, "pip", "install", "--quiet", "--python", f"{venv}/bin/python", *requirements]
+    if tools.wheelhouse is not None:
+        wheels = tools.wheelhouse(requirements)
+        runner.run([*install, "--offline", "--no-index", "--find-links", wheels], env=env,
+                   timeout=timeout).check(f"install {' '.join(requirements)} from the wheelhouse")
+        return
     offline = runner.run([*install, "--offline"], env=env, timeout=timeout, check=False)
     if offline.ok:
         return

@@ -6,13 +6,17 @@ from roost.backends.base import Backend, MachineTools
 from roost.errors import NotBuiltYet
 
 
-def get_backend(kind: str) -> Backend:
+def get_backend(kind: str, *, accept_new_host_key: bool = False) -> Backend:
     """The backend for ``kind``; a clear error for kinds not built yet."""
     if kind == "local":
         from roost.backends.local import LocalBackend
 
         return LocalBackend()
-    if kind in ("ssh", "aws"):
+    if kind == "ssh":
+        from roost.backends.ssh import SshBackend
+
+        return SshBackend(accept_new_host_key=accept_new_host_key)
+    if kind == "aws":
         raise NotBuiltYet(f"the '{kind}' backend is not built yet; nothing was created",
                           hint="use 'backend: local' for now")
     raise NotBuiltYet(f"unknown backend '{kind}'", hint="choose local, ssh or aws")

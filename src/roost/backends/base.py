@@ -9,6 +9,7 @@ never see a backend, only its runner; backends never import each other.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,10 +19,23 @@ from roost.runner.base import Runner
 
 @dataclass(frozen=True)
 class MachineTools:
-    """The installers a machine uses: the uv binary and its cache, both paths on the machine."""
+    """The installers a machine uses: the uv binary and its cache, both paths on the machine.
+
+    ``wheelhouse``, when set, makes sure wheels for the given requirements are on the
+    machine and returns their directory there: installs then run offline from it.
+    """
 
     uv: str
     uv_cache: str
+    wheelhouse: Callable[[Sequence[str]], str] | None = None
+
+
+@dataclass(frozen=True)
+class RsyncRoute:
+    """How rsync reaches a machine: the remote shell (None = this computer) and path prefix."""
+
+    remote_shell: list[str] | None
+    prefix: str
 
 
 class Backend(ABC):
@@ -66,6 +80,10 @@ class Backend(ABC):
     @abstractmethod
     def terminate(self, record: MachineRecord) -> None:
         """Delete the machine and everything roost created for it."""
+
+    @abstractmethod
+    def rsync_route(self, record: MachineRecord) -> RsyncRoute:
+        """How rsync reaches the machine (over the same connection as the runner)."""
 
     @abstractmethod
     def app_url(self, record: MachineRecord, port: int, path: str) -> str:

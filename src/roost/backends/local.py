@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from roost.backends.base import Backend, MachineTools
+from roost.backends.base import Backend, MachineTools, RsyncRoute
 from roost.machine import MachineFacts, MachineRecord, MachineState
 from roost.paths import roost_home, uv_cache_dir
 from roost.runner.local import LocalRunner
@@ -85,6 +85,10 @@ class LocalBackend(Backend):
     def terminate(self, record: MachineRecord) -> None:
         """Delete the machine's directory and everything in it."""
         shutil.rmtree(self.machine_dir(record.name), ignore_errors=True)
+
+    def rsync_route(self, record: MachineRecord) -> RsyncRoute:
+        """rsync copies within this computer."""
+        return RsyncRoute(remote_shell=None, prefix="")
 
     def app_url(self, record: MachineRecord, port: int, path: str) -> str:
         """The app listens on this computer's 127.0.0.1 already."""

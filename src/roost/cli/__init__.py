@@ -16,10 +16,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from roost.cli import info_cmds, lifecycle_cmds  # noqa: E402  (registers the commands)
+from roost.cli import files_cmds, info_cmds, lifecycle_cmds  # noqa: E402  (registers the commands)
 
 lifecycle_cmds.register(app)
 info_cmds.register(app)
+files_cmds.register(app)
 
 
 def main() -> None:

@@ -25,11 +25,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def up(target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
-           name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)")) -> None:
+           name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)"),
+           accept_new_host_key: bool = typer.Option(
+               False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"),
+           ) -> None:
         """Bring a machine and its app up; again, it only prints the URL."""
         from roost import lifecycle
 
-        _show_up(lifecycle.up(target, name=name, progress=RichProgress()))
+        _show_up(lifecycle.up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
 
     @app.command()
     def stop(name: str) -> None:
