@@ -10,6 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # One uv cache for every test (and the Makefile's): the second machine installs offline.
 os.environ.setdefault("UV_CACHE_DIR", str(REPO / ".cache" / "uv"))
+# ... and one wheelhouse cache: wheels for air-gapped test hosts are downloaded once.
+os.environ.setdefault("ROOST_CACHE_DIR", str(REPO / ".cache" / "roost"))
 
 
 @pytest.fixture
@@ -35,3 +37,17 @@ def _down_everything(home: Path) -> None:
             roost.down(name)
         except roost.RoostError:
             pass
+
+
+@pytest.fixture(scope="session")
+def testhosts():
+    """Three real SSH hosts in network namespaces, shared by the whole session."""
+    from tests.harness.testhosts import TestHosts, can_run
+
+    reason = can_run()
+    if reason:
+        pytest.skip(reason)
+    hosts = TestHosts(3, prefix="rst", net="10.251.0", directory=Path("/tmp/roost-testhosts"))
+    hosts.up()
+    yield hosts
+    hosts.down()

@@ -148,7 +148,7 @@ class SshBackend(Backend):
 
     def terminate(self, record: MachineRecord) -> None:
         """Remove roost's directory for this machine (shared caches stay) and close connections."""
-        tunnel.close_tunnel(record.name)
+        tunnel.close_tunnel(record.name, forget=True)
         if record.facts.home:
             try:
                 self.runner(record).run(["rm", "-rf", "--", record.facts.home], timeout=120)

@@ -27,6 +27,8 @@ def _record_path(name: str) -> Path:
 
 
 def _starttime(pid: int) -> int | None:
+    if pid <= 0:
+        return None
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
@@ -62,10 +64,12 @@ def _read(name: str) -> dict | None:
 def ensure_tunnel(name: str, target: SshTarget, remote_port: int) -> int:
     """The local port of a live tunnel to ``remote_port``; starts (or restarts) one if needed."""
     record = _read(name)
-    if record and record["remote_port"] == remote_port and _starttime(record["pid"]) == record["starttime"]:
+    if record and record["pid"] > 0 and record["remote_port"] == remote_port \
+            and _starttime(record["pid"]) == record["starttime"]:
         if _answers(record["local_port"]):
             return int(record["local_port"])
     close_tunnel(name)
+    record = _read(name)
     local_port = _free_port(record["local_port"] if record else None)  # keep the URL stable
     log = open(_record_path(name).with_suffix(".log"), "ab")
     proc = subprocess.Popen(
@@ -86,9 +90,17 @@ def ensure_tunnel(name: str, target: SshTarget, remote_port: int) -> int:
     return local_port
 
 
-def close_tunnel(name: str) -> None:
-    """End the machine's tunnel (by its recorded PID and start time) and forget it."""
+def close_tunnel(name: str, *, forget: bool = False) -> None:
+    """End the machine's tunnel (by its recorded PID and start time).
+
+    The local port stays on record so the next tunnel reuses it and the URL the user has
+    keeps working; ``forget`` drops the record too (the machine is gone).
+    """
     record = _read(name)
-    if record and _starttime(record["pid"]) == record["starttime"]:
+    if record and record["pid"] > 0 and _starttime(record["pid"]) == record["starttime"]:
         os.kill(record["pid"], signal.SIGTERM)
-    _record_path(name).unlink(missing_ok=True)
+    if forget:
+        _record_path(name).unlink(missing_ok=True)
+        _record_path(name).with_suffix(".log").unlink(missing_ok=True)
+    elif record:
+        _record_path(name).write_text(json.dumps({**record, "pid": 0, "starttime": None}))
