@@ -182,8 +182,14 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
 def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new: bool) -> None:
     """Provision, then the rest of the plan; record UNREACHABLE when the host drops out."""
     state, record = session.state, session.record
-    if session.backend.status(record) == MachineState.TERMINATED:
+    current = session.backend.status(record)
+    if current == MachineState.TERMINATED:
         state.forget_steps(spec.name)  # the machine vanished: start from the beginning
+    elif current == MachineState.UNREACHABLE:
+        state.set_state(spec.name, MachineState.UNREACHABLE)
+        host = record.facts.host or spec.name
+        raise HostUnreachable(host, "cannot connect; nothing was changed", step="reach the machine",
+                              hint="check the network or that the machine is on; `roost up` resumes when it is back")
     record.spec = spec
     session.save()
     provision = Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),

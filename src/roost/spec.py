@@ -127,6 +127,7 @@ class HostSpec(Strict):
     key: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     host_key: str | None = Field(default=None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+    connect_timeout: int = Field(default=10, ge=1, le=300)
 
     @model_validator(mode="before")
     @classmethod

@@ -141,14 +141,30 @@ def _line_of(loc: Loc, marks: dict[Loc, int], value: object, message: str) -> in
     return next((marks[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in marks), marks.get(()))
 
 
-def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] | None = None) -> Spec:
+def _absolute_paths(spec: Spec, base_dir: Path | None) -> Spec:
+    """Local paths (workdir, file_mounts sources) made absolute, relative to the spec's folder."""
+    base = base_dir or Path.cwd()
+
+    def absolute(path: str) -> str:
+        return str((base / Path(path).expanduser()).resolve())
+
+    update: dict[str, object] = {}
+    if spec.workdir:
+        update["workdir"] = absolute(spec.workdir)
+    if spec.file_mounts:
+        update["file_mounts"] = {target: absolute(source) for target, source in spec.file_mounts.items()}
+    return spec.model_copy(update=update) if update else spec
+
+
+def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] | None = None,
+                   base_dir: Path | None = None) -> Spec:
     """Validate already-parsed data; raise SpecError naming file, line, field and value."""
     marks = marks or {}
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping of fields (name:, app:, ...)", file=file,
                         line=marks.get(()), hint="see README.md for an example spec")
     try:
-        spec = Spec.model_validate(data)
+        spec = _absolute_paths(Spec.model_validate(data), base_dir)
         spec._source = file
         return spec
     except ValidationError as exc:
@@ -186,7 +202,7 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError("the file is empty", file=file, hint="a spec needs at least 'name:' and 'app:'")
     marks: dict[Loc, int] = {}
     _line_marks(node, (), marks)
-    return spec_from_data(data, file=file, marks=marks)
+    return spec_from_data(data, file=file, marks=marks, base_dir=Path(path).resolve().parent)
 
 
 def spec_for_app(app: str, name: str | None = None) -> Spec:

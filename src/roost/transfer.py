@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from roost.errors import SpecError
@@ -11,8 +10,7 @@ from roost.sync import rsync, upload_tree
 
 
 def _local_path(spec_source: str, path: str, field: str) -> Path:
-    base = Path(spec_source).parent if spec_source not in ("<spec>", "<command line>") else Path.cwd()
-    local = (base / os.path.expanduser(path)).resolve()
+    local = Path(path)  # made absolute when the spec was loaded
     if not local.exists():
         raise SpecError(f"'{path}' does not exist (looked at {local})", file=spec_source, field=field,
                         hint="create it, or fix the path (relative paths start at the spec file's folder)")

@@ -15,7 +15,7 @@ from typing import ClassVar
 from uv import find_uv_bin
 
 from roost.backends.base import Backend, MachineTools, RsyncRoute
-from roost.errors import BackendError, HostError, HostUnreachable
+from roost.errors import BackendError, CommandTimeout, HostError, HostUnreachable
 from roost.machine import MachineFacts, MachineRecord, MachineState
 from roost.spec import HostSpec
 from roost.ssh import hostkeys, tunnel
@@ -128,7 +128,7 @@ class SshBackend(Backend):
         try:
             found = self.runner(record).run(f"test -d {home} || echo gone; test -e {home}/{MARK} || echo new",
                                             timeout=self.target(record).connect_timeout + 10)
-        except HostUnreachable:
+        except (HostUnreachable, CommandTimeout):
             return "unreachable"
         if "gone" in found.stdout:
             return "no-roost-dir"

@@ -17,9 +17,6 @@ from roost.errors import HostAuthError, HostUnreachable
 from roost.paths import roost_home
 from roost.spec import HostSpec
 
-CONNECT_TIMEOUT = 10
-
-
 @dataclass(frozen=True)
 class SshTarget:
     """A resolved SSH destination and the files roost uses to reach it."""
@@ -31,7 +28,7 @@ class SshTarget:
     key: str | None
     known_hosts: str
     control_dir: str
-    connect_timeout: int = CONNECT_TIMEOUT
+    connect_timeout: int = 10
 
     @property
     def destination(self) -> str:
@@ -47,7 +44,8 @@ class SshTarget:
         opts = [
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", f"ConnectTimeout={self.connect_timeout}", "-o", "ServerAliveInterval=5",
+            "-o", f"ConnectTimeout={self.connect_timeout}",
+            "-o", f"ServerAliveInterval={min(5, self.connect_timeout)}",
             "-o", "ServerAliveCountMax=2", "-o", "LogLevel=ERROR", "-p", str(self.port), "-l", self.user,
         ]
         if self.key:
@@ -104,4 +102,5 @@ def resolve(host: HostSpec) -> SshTarget:
     user = host.user or config.get("user") or os.environ.get("USER", "root")
     port = host.port or int(config.get("port", "22"))
     return SshTarget(label=host.address, hostname=hostname, user=user, port=port, key=key,
-                     known_hosts=str(roost_home() / "known_hosts"), control_dir=control_dir())
+                     known_hosts=str(roost_home() / "known_hosts"), control_dir=control_dir(),
+                     connect_timeout=host.connect_timeout)

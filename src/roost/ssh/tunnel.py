@@ -46,6 +46,8 @@ def _answers(port: int) -> bool:
 def _free_port(preferred: int | None) -> int:
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket() as sock:
+            # as ssh binds its forward: connections of an earlier tunnel in TIME_WAIT do not block it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:

@@ -1,0 +1,119 @@
+"""One contract, every backend: the same user-visible behaviour on local and SSH machines.
+
+Each backend runs the whole walk once (a small web app from a command, so the contract is
+about the backend, not about installing an app): up, idempotent up, exec, sync, download,
+logs, app restart on crash, stop, start, down.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roost
+from roost import operations
+
+APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1", "health_path": "/"}
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, ""
+    except OSError:
+        return 0, ""
+
+
+def port_open(url: str) -> bool:
+    port = int(url.split(":")[2].split("/")[0])
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(params=["local", "ssh"])
+def spec_file(request, roost_home: Path, tmp_path: Path) -> Path:
+    workdir = tmp_path / "project"
+    workdir.mkdir()
+    (workdir / "hello.txt").write_text("hello v1")
+    (workdir / ".gitignore").write_text("secret-notes.txt\n")
+    (workdir / "secret-notes.txt").write_text("never uploaded")
+    spec = {"name": f"contract-{request.param}", "backend": request.param, "app": APP, "workdir": "project"}
+    if request.param == "ssh":
+        hosts = request.getfixturevalue("testhosts")
+        host = hosts.hosts[1]
+        spec["hosts"] = [{"address": host.ip, "user": host.user, "key": host.key,
+                          "host_key": host.host_key_fingerprint, "connect_timeout": 5}]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
+    name = yaml.safe_load(spec_file.read_text())["name"]
+
+    # up: the app answers through the URL roost gives, serving the synced workdir
+    result = roost.up(spec_file)
+    assert get(result.url + "hello.txt") == (200, "hello v1")
+    assert get(result.url + "secret-notes.txt")[0] == 404  # .gitignore respected
+
+    # idempotent up
+    again = roost.up(spec_file)
+    assert again.already_up and again.url == result.url
+
+    # exec: runs in the workdir, returns exit code and output
+    ran = operations.exec_command(name, "cat hello.txt; echo oops >&2; exit 7")
+    assert (ran.exit_code, ran.stdout, ran.stderr) == (7, "hello v1", "oops\n")
+
+    # sync: a change goes up, incrementally
+    (spec_file.parent / "project" / "hello.txt").write_text("hello v2")
+    operations.sync(name)
+    assert get(result.url + "hello.txt") == (200, "hello v2")
+
+    # download: a file made on the machine comes down
+    operations.exec_command(name, "mkdir -p out && echo model-bytes > out/model.bin")
+    got = operations.download(name, "out", tmp_path / "downloads")
+    assert (got / "model.bin").read_text() == "model-bytes\n"
+
+    # logs
+    lines: list[str] = []
+    roost.logs(name, lines=50, on_output=lines.append)
+    assert any("GET /hello.txt" in line for line in lines)
+
+    # app restart on crash
+    [before] = roost.status(name)
+    operations.exec_command(name, f"kill -9 {before.app_pid}")
+    after = wait_for(lambda: (s := roost.status(name)[0]).healthy and s.app_pid != before.app_pid and s,
+                     what="the app restarted")
+    assert after.restarts == 1 and get(result.url + "hello.txt")[0] == 200
+
+    # stop: the app stops answering, files stay; start: back with the same URL and files
+    roost.stop(name)
+    assert roost.status(name)[0].state.value == "stopped"
+    assert not port_open(result.url) or get(result.url)[0] == 0
+    assert operations.exec_command(name, "cat out/model.bin").stdout == "model-bytes\n"
+    started = roost.start(name)
+    assert started.url == result.url and get(result.url + "hello.txt") == (200, "hello v2")
+
+    # down: nothing of it is left
+    roost.down(name)
+    assert roost.status() == []
+    with pytest.raises(roost.RoostError, match=f"no machine named '{name}'"):
+        operations.exec_command(name, "true")
