@@ -123,7 +123,12 @@ def _allocate_port(session: MachineSession) -> None:
         session.save()
 
 
-def _plan(session: MachineSession) -> list[Step | Parallel]:
+def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
+    if ctx.tools.note:
+        progress.info(f"  {ctx.tools.note}")
+
+
+def _plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     """After provisioning: the agent lane and the app-install lane at once, then start, wait."""
     spec, driver = session.record.spec, session.driver
     ctx = session.context()
@@ -133,7 +138,8 @@ def _plan(session: MachineSession) -> list[Step | Parallel]:
         Step("app-port", "choose app port", lambda: _allocate_port(session),
              inputs=fingerprint(spec.app.port if spec.app else None)),
     )
-    lanes = [agent_lane, tuple(driver.steps(ctx))]
+    prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
+    lanes = [agent_lane, (prepare, *driver.steps(ctx))]
     if spec.workdir or spec.file_mounts:
         from roost.transfer import push_files
 
@@ -201,7 +207,7 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
             state.delete(spec.name)  # nothing was made: leave no half-made record behind
         raise
     try:
-        run_steps(state, spec.name, _plan(session), progress)
+        run_steps(state, spec.name, _plan(session, progress), progress)
     except HostUnreachable:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         raise

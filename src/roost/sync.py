@@ -20,7 +20,8 @@ IGNORE_FILTERS = ["--filter=:- .gitignore", "--filter=:- .roostignore", "--exclu
 def rsync(route: RsyncRoute, source: str, destination: str, *, upload: bool, ignore_files: bool = False,
           delete: bool = False, timeout: float = 3600) -> Result:
     """Copy ``source`` to ``destination`` (trailing slashes as rsync means them); raise on failure."""
-    argv = ["rsync", "-a", "--delay-updates", "--partial-dir=.roost-partial", "--mkpath"]
+    # --modify-window=-1: compare mtimes to the nanosecond, so an edit within the same second syncs
+    argv = ["rsync", "-a", "--modify-window=-1", "--delay-updates", "--partial-dir=.roost-partial", "--mkpath"]
     if route.remote_shell is not None:
         argv += ["-e", shlex.join(route.remote_shell)]
     if ignore_files:

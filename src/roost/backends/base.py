@@ -28,6 +28,8 @@ class MachineTools:
     uv: str
     uv_cache: str
     wheelhouse: Callable[[Sequence[str]], str] | None = None
+    note: str = ""
+    """How packages reach the machine, in words for the user."""
 
 
 @dataclass(frozen=True)

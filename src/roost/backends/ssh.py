@@ -92,10 +92,13 @@ class SshBackend(Backend):
         runner = self.runner(record)
         if not runner.run(["test", "-x", remote_uv], check=False).ok:
             rsync(self.rsync_route(record), local_uv, remote_uv, upload=True, timeout=600)
-        wheelhouse = None
-        if self._installs_offline(record):
-            wheelhouse = lambda requirements: self._push_wheels(record, requirements)  # noqa: E731
-        return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv", wheelhouse=wheelhouse)
+        if not self._installs_offline(record):
+            return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv",
+                                note=f"{record.facts.host} installs packages from the package index")
+        return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv",
+                            wheelhouse=lambda requirements: self._push_wheels(record, requirements),
+                            note=f"{record.facts.host} cannot reach a package index (or 'installs: wheelhouse'): "
+                                 "packages go there as a wheelhouse built on this computer")
 
     @staticmethod
     def _local_uv_version(uv: str) -> str:
