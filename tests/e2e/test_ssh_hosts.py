@@ -1,0 +1,125 @@
+"""Jupyter on real SSH test hosts: air-gapped installs, tunnels, machine loss, partitions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roost
+from roost.errors import HostUnreachable
+from roost.machine import MachineState
+from tests.jupyter_client import JupyterSession
+
+pytestmark = pytest.mark.e2e
+ROOST = [sys.executable, "-m", "roost"]
+
+
+def host_entry(host, **extra) -> dict:
+    return {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
+            "connect_timeout": 3, **extra}
+
+
+def write_spec(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def listeners(testhosts, host, port: int) -> set[str]:
+    """The addresses the host listens on for ``port`` (from its own /proc/net/tcp)."""
+    table = testhosts.root(host.index, "cat /proc/net/tcp /proc/net/tcp6").stdout
+    found = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            address, hex_port = fields[1].rsplit(":", 1)
+            if int(hex_port, 16) == port:
+                found.add("127.0.0.1" if address == "0100007F" else address)
+    return found
+
+
+def base_of(url: str) -> str:
+    return url.rsplit("/lab", 1)[0]
+
+
+def test_jupyter_on_an_air_gapped_host_survives_machine_loss(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    host = testhosts.hosts[0]
+    spec = write_spec(tmp_path, {"name": "gap", "backend": "ssh", "app": "jupyter", "hosts": [host_entry(host)]})
+    run = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr
+    # 'installs: auto' found no package index on the host and said so
+    assert "cannot reach a package index" in run.stderr
+    remote_roost = testhosts.home_of(host) / ".roost"
+    assert list((remote_roost / "wheelhouse").glob("jupyterlab-4.6.6-*.whl"))
+    assert list((remote_roost / "bin").glob("uv-*"))
+
+    # reached through a local tunnel; the app itself listens on the host's 127.0.0.1 only
+    url = run.stdout.split(": ", 1)[1].splitlines()[0]
+    assert url.startswith("http://127.0.0.1:")
+    password = roost.password("gap")
+    session = JupyterSession(base_of(url))
+    assert session.request("GET", "/api/status")[0] == 403 and session.login(password)
+    definition = yaml.safe_load((remote_roost / "machines" / "gap" / "agent" / "apps" / "jupyter.json").read_text())
+    assert listeners(testhosts, host, definition["port"]) == {"127.0.0.1"}
+    assert session.save_text("data.txt", "survives machine loss") == 201
+
+    # the whole machine dies: status says so
+    testhosts.stop(host.index)
+    [lost] = roost.status("gap")
+    assert lost.state is MachineState.UNREACHABLE and not lost.healthy
+
+    # it boots again: `roost up` brings the app back with its data, same URL and password
+    testhosts.start(host.index)
+    back = roost.up(spec)
+    assert not back.already_up and back.url == url
+    session = JupyterSession(base_of(url))
+    assert session.login(password) and session.read_text("data.txt") == "survives machine loss"
+    roost.down("gap")
+    assert not (remote_roost / "machines" / "gap").exists()
+
+
+def steps_done(roost_home: Path, machine: str) -> set[str]:
+    db = roost_home / "state.db"
+    if not db.exists():
+        return set()
+    with sqlite3.connect(db) as conn:
+        return {row[0] for row in conn.execute(
+            "SELECT step FROM steps WHERE machine = ? AND status = 'done'", (machine,))}
+
+
+def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    host = testhosts.hosts[2]
+    spec = write_spec(tmp_path, {"name": "cut", "backend": "ssh", "app": "jupyter", "installs": "wheelhouse",
+                                 "hosts": [host_entry(host)]})
+    proc = subprocess.Popen([*ROOST, "up", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while "provision" not in steps_done(roost_home, "cut"):
+            assert proc.poll() is None and time.monotonic() < deadline, "up ended before it could be cut"
+            time.sleep(0.02)
+        testhosts.cut(host.index)
+        cut_at = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        waited = time.monotonic() - cut_at
+    finally:
+        testhosts.heal(host.index) if proc.returncode is None else None
+    assert proc.returncode == 1
+    assert f"host {host.ip} during step '" in err and "cannot connect" in err, err
+    assert waited < 30, f"the error took {waited:.0f}s"
+    assert roost.status("cut")[0].state is MachineState.UNREACHABLE
+
+    testhosts.heal(host.index)
+    resumed = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, timeout=600,
+                             env=dict(os.environ))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "provision ssh machine  (done before)" in resumed.stderr
+    assert roost.status("cut")[0].healthy
+    roost.down("cut")
