@@ -24,6 +24,7 @@ test: install
 ## bench: the performance benchmarks (prints name=value lines)
 bench: install
 	$(VENV)/bin/python bench/launch.py
+	$(VENV)/bin/python bench/ssh.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
