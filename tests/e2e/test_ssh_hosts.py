@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import roost
+from roost import operations
 from roost.errors import HostUnreachable
 from roost.machine import MachineState
 from tests.jupyter_client import JupyterSession
@@ -123,3 +124,76 @@ def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_hom
     assert "provision ssh machine  (done before)" in resumed.stderr
     assert roost.status("cut")[0].healthy
     roost.down("cut")
+
+
+def answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_ssh_config_alias_and_tunnel_restart(testhosts, roost_home: Path, monkeypatch) -> None:
+    import json
+    import signal
+
+    host = testhosts.hosts[1]
+    # the alias comes from an ssh config (HostName, User, IdentityFile), as ~/.ssh/config would give it
+    monkeypatch.setenv("ROOST_SSH_CONFIG", str(testhosts.directory / "ssh_config"))
+    spec = roost.Spec.model_validate({
+        "name": "alias", "backend": "ssh",
+        "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
+        "hosts": [{"address": host.name, "host_key": host.host_key_fingerprint}]})
+    result = roost.up(spec)
+    assert answers(result.url)
+
+    # the tunnel dies: roost open starts a new one on the same local port
+    record = json.loads((roost_home / "tunnels" / "alias.json").read_text())
+    os.kill(record["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while answers(result.url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not answers(result.url)
+    reopened = roost.open_info("alias")
+    assert reopened.url == result.url and answers(reopened.url)
+    assert json.loads((roost_home / "tunnels" / "alias.json").read_text())["pid"] != record["pid"]
+
+    roost.down("alias")
+    assert not (roost_home / "tunnels" / "alias.json").exists() and not answers(result.url)
+
+
+def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    import hashlib
+    import signal
+
+    host = testhosts.hosts[1]
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "data.bin").write_bytes(b"good version\n")
+    spec = write_spec(tmp_path, {"name": "atomic", "backend": "ssh", "workdir": str(workdir),
+                                 "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
+                                 "hosts": [host_entry(host)]})
+    roost.up(spec)
+    remote = testhosts.home_of(host) / ".roost" / "machines" / "atomic" / "workdir"
+    assert (remote / "data.bin").read_bytes() == b"good version\n"
+
+    big = os.urandom(1 << 20) * 400  # 400 MiB, new content for the same file
+    (workdir / "data.bin").write_bytes(big)
+    proc = subprocess.Popen([*ROOST, "sync", "atomic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while not [p for p in remote.glob(".*") if p.name != ".gitignore"]:  # rsync's temporary file appeared
+        assert proc.poll() is None and time.monotonic() < deadline, "the transfer ended before it was interrupted"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the transfer
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    time.sleep(0.5)
+    assert (remote / "data.bin").read_bytes() == b"good version\n"  # the good file is untouched
+
+    operations.sync("atomic")
+    assert hashlib.sha256((remote / "data.bin").read_bytes()).digest() == hashlib.sha256(big).digest()
+    roost.down("atomic")

@@ -59,7 +59,7 @@ class SshTarget:
 
     def ssh_argv(self, *, master: bool = True) -> list[str]:
         """``ssh`` with roost's options, up to (not including) the destination."""
-        return ["ssh", *self.options(master=master)]
+        return ["ssh", *user_config(), *self.options(master=master)]
 
 
 def control_dir() -> str:
@@ -71,15 +71,28 @@ def control_dir() -> str:
     return str(path)
 
 
+def user_config() -> list[str]:
+    """``-F FILE`` when ``ROOST_SSH_CONFIG`` names an ssh config to use instead of ~/.ssh/config."""
+    path = os.environ.get("ROOST_SSH_CONFIG")
+    return ["-F", path] if path else []
+
+
 def _ssh_config(host: HostSpec) -> dict[str, str]:
     """What the user's ssh config says about the host (``ssh -G``)."""
-    argv = ["ssh", "-G"] + (["-p", str(host.port)] if host.port else []) + (["-l", host.user] if host.user else [])
+    argv = ["ssh", *user_config(), "-G"] + (["-p", str(host.port)] if host.port else []) + (
+        ["-l", host.user] if host.user else [])
     result = subprocess.run([*argv, host.address], capture_output=True, text=True, timeout=10)
     config: dict[str, str] = {}
     for line in result.stdout.splitlines():
         key, _, value = line.partition(" ")
         config.setdefault(key.lower(), value)
     return config
+
+
+def _config_key(config: dict[str, str]) -> str | None:
+    """The identity file the ssh config names for the host, if it exists (else ssh's defaults)."""
+    path = os.path.expanduser(config.get("identityfile", ""))
+    return path if path and os.path.exists(path) else None
 
 
 def resolve(host: HostSpec) -> SshTarget:
@@ -91,7 +104,7 @@ def resolve(host: HostSpec) -> SshTarget:
     except OSError:
         raise HostUnreachable(host.address, "is not an address, a name that resolves, or an alias in ~/.ssh/config",
                               hint="check the spelling of the host in the spec's 'hosts:'") from None
-    key = os.path.expanduser(host.key) if host.key else None
+    key = os.path.expanduser(host.key) if host.key else _config_key(config)
     if key is not None:
         try:
             with open(key, "rb"):
