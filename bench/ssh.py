@@ -133,7 +133,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="roost-bench-ssh-"))
     os.environ["ROOST_HOME"] = str(work / "home")
     os.environ.setdefault("ROOST_CACHE_DIR", str(REPO / ".cache" / "roost"))
-    hosts = TestHosts(2, prefix="rsb", net="10.252.0", directory=work / "hosts")
+    hosts = TestHosts(2, prefix=f"b{os.getpid() % 1000:03d}x", net="10.252.0", directory=work / "hosts")
     import roost
 
     try:

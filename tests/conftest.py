@@ -47,7 +47,9 @@ def testhosts():
     reason = can_run()
     if reason:
         pytest.skip(reason)
-    hosts = TestHosts(3, prefix="rst", net="10.251.0", directory=Path("/tmp/roost-testhosts"))
+    # a prefix of this run's own: a namespace the kernel is slow to free cannot block the next run
+    prefix = f"t{os.getpid() % 1000:03d}x"
+    hosts = TestHosts(3, prefix=prefix, net="10.251.0", directory=Path(f"/tmp/roost-testhosts-{prefix}"))
     hosts.up()
     yield hosts
     hosts.down()

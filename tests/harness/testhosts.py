@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class TestHosts:
     def up(self) -> list[TestHost]:
         """Create the hosts (clearing leftovers of an earlier run with the same prefix)."""
         self._sh("down", check=False)
+        self._wait_links_gone()
         self._sh("up", str(self.count))
         self.hosts = []
         for line in (self.directory / "hosts.txt").read_text().splitlines():
@@ -74,9 +76,26 @@ class TestHosts:
                                        fingerprint))
         return self.hosts
 
+    def _wait_links_gone(self) -> None:
+        # the kernel removes a deleted namespace's veth pairs asynchronously
+        prefix = self.env["TH_PREFIX"]
+        for _ in range(100):
+            links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+            if not any(f": {prefix}v" in line or f": {prefix}br0" in line for line in links.splitlines()):
+                return
+            time.sleep(0.05)
+
     def down(self) -> None:
         """Kill every host's processes; delete namespaces, bridge, users and files."""
         self._sh("down", check=False)
+        # a namespace kept alive by a socket still retransmitting (a cut host) keeps its veth:
+        # delete our side, which deletes the pair
+        prefix = self.env["TH_PREFIX"]
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            name = line.split(": ", 2)[1].split("@")[0] if ": " in line else ""
+            if name.startswith(f"{prefix}v") and name[len(prefix) + 1:].isdigit():
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
 
     def stop(self, index: int) -> None:
         """Kill every process of the host, as a machine loss would."""

@@ -72,7 +72,11 @@ class SshRunner:
         argv = [*self.target.ssh_argv(), self.target.label, remote_command(cmd, env, cwd)]
         result = self.local.run(argv, stdin=stdin if stdin is not None else b"", timeout=timeout, check=False,
                                 on_output=on_output)
-        classify_failure(self.target, result)
+        try:
+            classify_failure(self.target, result)
+        except HostUnreachable:
+            self.close()  # a master that lost its host must not serve the next command
+            raise
         shown = Result(command_text=remote_command(cmd, None, cwd), exit_code=result.exit_code,
                        stdout=result.stdout, stderr=result.stderr, duration=result.duration)
         return shown.check() if check else shown
@@ -85,6 +89,6 @@ class SshRunner:
         self.run(script, stdin=data, timeout=120)
 
     def close(self) -> None:
-        """End the master connection (idempotent)."""
+        """End the master connection (idempotent; never waits on a lost host)."""
         subprocess.run([*self.target.ssh_argv(), "-O", "exit", self.target.label], capture_output=True,
-                       timeout=15)
+                       timeout=15, stdin=subprocess.DEVNULL)
