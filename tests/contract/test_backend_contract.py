@@ -7,9 +7,6 @@ logs, app restart on crash, stop, start, down.
 
 from __future__ import annotations
 
-import socket
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,35 +14,16 @@ import yaml
 
 import roost
 from roost import operations
+from tests.helpers import http_get as get
+from tests.helpers import port_open, wait_for
 
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1", "health_path": "/"}
 
 
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, ""
-    except OSError:
-        return 0, ""
 
 
-def port_open(url: str) -> bool:
-    port = int(url.split(":")[2].split("/")[0])
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(params=["local", "ssh"])

@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 import roost
+from tests.helpers import alive, base_of, port_open, wait_for
 from tests.jupyter_client import JupyterSession
 
 pytestmark = pytest.mark.e2e
 ROOST = [sys.executable, "-m", "roost"]
 
 
-def base_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
-def port_open(url: str) -> bool:
-    parts = urlsplit(url)
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((parts.hostname, parts.port)) == 0
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def processes_under(path: Path) -> list[int]:
@@ -66,14 +50,6 @@ def files_containing(root: Path, needle: str, skip: Path) -> list[Path]:
     return hits
 
 
-def wait_for(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_jupyter_lifecycle_on_local_backend(roost_home: Path) -> None:

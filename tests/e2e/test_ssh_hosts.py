@@ -14,8 +14,8 @@ import yaml
 
 import roost
 from roost import operations
-from roost.errors import HostUnreachable
 from roost.machine import MachineState
+from tests.helpers import answers
 from tests.jupyter_client import JupyterSession
 
 pytestmark = pytest.mark.e2e
@@ -126,14 +126,6 @@ def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_hom
     roost.down("cut")
 
 
-def answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def test_ssh_config_alias_and_tunnel_restart(testhosts, roost_home: Path, monkeypatch) -> None:
