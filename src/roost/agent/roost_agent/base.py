@@ -20,9 +20,11 @@ class Paths:
         self.start_lock = os.path.join(self.agent, "start.lock")
         self.status_file = os.path.join(self.agent, "status.json")
         self.agent_log = os.path.join(self.agent, "agent.log")
+        self.config_file = os.path.join(self.agent, "config.json")
+        self.jobs = os.path.join(self.home, "jobs")
 
     def ensure(self) -> None:
-        for path in (self.agent, self.apps, self.run, self.logs):
+        for path in (self.agent, self.apps, self.run, self.logs, self.jobs):
             os.makedirs(path, mode=0o700, exist_ok=True)
 
     def app_log(self, name: str) -> str:

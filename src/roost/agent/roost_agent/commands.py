@@ -14,6 +14,7 @@ import time
 
 from . import VERSION
 from .base import Paths, is_alive, log, read_json, signal_group, write_json_atomic
+from .job_commands import JOB_COMMANDS, add_parsers
 from .supervisor import Supervisor
 
 
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("daemon", "start", "status", "put-app", "freeport"):
         sub.add_parser(name)
+    add_parsers(sub)
     sub.add_parser("stop").add_argument("--timeout", type=float, default=20.0)
     sub.add_parser("remove-app").add_argument("name")
     wait = sub.add_parser("wait")
@@ -198,6 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     paths.ensure()
     os.umask(0o077)
     try:
-        return COMMANDS[args.command](paths, args)
+        return {**COMMANDS, **JOB_COMMANDS}[args.command](paths, args)
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,22 @@ import time
 from . import VERSION
 from .app import TICK_FAST, TICK_SLOW, App
 from .base import Paths, established_ports, log, proc_identity, read_json, rotate, write_json_atomic
+from .jobs import JobQueue
+
+
+def interactive_ssh_sessions() -> int:
+    """How many interactive SSH logins are open (``sshd: user@pts/N``); roost's own are notty."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    cmdline = handle.read()
+            except OSError:
+                continue
+            if cmdline.startswith(b"sshd") and b"@pts/" in cmdline:
+                count += 1
+    return count
 
 
 class Supervisor:
@@ -23,6 +39,9 @@ class Supervisor:
         self.started_at = time.time()
         self.last_activity = self.started_at
         self.apps_stamp = -1
+        self.jobs_stamp = -1
+        self.jobs = JobQueue(paths)
+        self.stop_reason: str | None = None
         self.pid_record = {"pid": os.getpid(), "starttime": proc_identity(os.getpid())[1]}
 
     def definitions_changed(self) -> bool:
@@ -54,10 +73,17 @@ class Supervisor:
                 app.adopt()
             self.apps[name] = app
 
+    def autostop_seconds(self) -> float | None:
+        """The idle time after which the machine stops itself (agent/config.json), if any."""
+        config = read_json(self.paths.config_file) or {}
+        return config.get("autostop_seconds")
+
     def status(self, state: str = "running") -> dict:
         return {
             "version": VERSION,
-            "agent": {**self.pid_record, "state": state, "started_at": self.started_at},
+            "agent": {**self.pid_record, "state": state, "started_at": self.started_at,
+                      "reason": self.stop_reason, "autostop_seconds": self.autostop_seconds(),
+                      "gpus": self.jobs.gpus},
             "apps": {name: app.status() for name, app in self.apps.items()},
             "last_activity": self.last_activity,
             "updated_at": time.time(),
@@ -65,8 +91,12 @@ class Supervisor:
 
     def housekeeping(self, now: float) -> None:
         ports = {app.definition.get("port") for app in self.apps.values()} - {None}
-        if ports & established_ports():
+        if ports & established_ports() or self.jobs.busy() or interactive_ssh_sessions():
             self.last_activity = now
+        idle_limit = self.autostop_seconds()
+        if idle_limit is not None and now - self.last_activity > idle_limit and not self.stopping:
+            log(f"idle for {now - self.last_activity:.0f}s (autostop after {idle_limit:.0f}s): stopping")
+            self.stop_reason, self.stopping = "autostop", True
         for name in self.apps:
             if rotate(self.paths.app_log(name), self.max_log_bytes, self.keep_logs):
                 log(f"rotated log of {name}")
@@ -80,6 +110,10 @@ class Supervisor:
         while not self.stopping:
             now = time.time()
             changed = self.definitions_changed()
+            jobs_stamp = os.stat(self.paths.jobs).st_mtime_ns
+            if jobs_stamp != self.jobs_stamp or self.jobs.running:
+                self.jobs_stamp = jobs_stamp
+                self.jobs.tick()
             busy = any(app.state != "running" for app in self.apps.values())
             # a quick look every TICK_FAST; the full round when something may have moved
             if changed or busy or now >= next_full:
@@ -93,6 +127,7 @@ class Supervisor:
             time.sleep(TICK_FAST)
         for app in self.apps.values():
             app.stop()
+        self.jobs.stop_all()
         write_json_atomic(self.paths.status_file, self.status("stopped"))
         os.unlink(self.paths.pid_file)
         log("agent stopped")
