@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from roost.apps import app_driver
+from roost.apps import AppDriver, app_driver
 from roost.backends import get_backend
 from roost.errors import AgentError, AppError, RoostError
-from roost.lifecycle import MachineSession, open_session
+from roost.session import MachineSession, open_session
 from roost.machine import MachineState
 from roost.runner.base import Result
 from roost.state import State
@@ -37,22 +37,29 @@ class OpenInfo(BaseModel):
     login: str
 
 
+def _driver_of(session: MachineSession) -> AppDriver:
+    if session.driver is None:
+        raise AppError(f"machine '{session.record.name}' has no app",
+                       hint=f"for a job's output: `roost jobs {session.record.name}`, then `roost logs NAME JOB`")
+    return session.driver
+
+
 def _status_of(session: MachineSession) -> MachineStatus:
     record = session.record
     try:
         live = session.backend.status(record)
     except RoostError:
         live = MachineState.UNREACHABLE
-    app = None
-    if live == MachineState.RUNNING:
+    app, driver = None, session.driver
+    if live == MachineState.RUNNING and driver is not None:
         try:
-            app = session.agent.status().apps.get(session.driver.name)
+            app = session.agent.status().apps.get(driver.name)
         except AgentError:
             live = MachineState.UNREACHABLE
     if live != record.state:
         session.state.set_state(record.name, live)
     return MachineStatus(
-        name=record.name, backend=record.backend, state=live, app=session.driver.name,
+        name=record.name, backend=record.backend, state=live, app=driver.name if driver else None,
         healthy=bool(app and app.healthy), url=session.url() if app and record.facts.app_port else None,
         restarts=app.restarts if app else 0, app_pid=app.pid if app else None)
 
@@ -72,9 +79,10 @@ def open_info(name: str) -> OpenInfo:
     state = State()
     try:
         session = open_session(state, name)
+        driver = _driver_of(session)
         if not session.healthy():
             raise AppError(f"the app on '{name}' is not running", hint=f"run `roost start {name}` or `roost up`")
-        return OpenInfo(name=name, url=session.url(), login=session.driver.login_hint(session.context()))
+        return OpenInfo(name=name, url=session.url() or "", login=driver.login_hint(session.context()))
     finally:
         state.close()
 
@@ -87,6 +95,8 @@ def password(name: str) -> str:
     finally:
         state.close()
     driver = app_driver(record.spec)
+    if driver is None:
+        raise AppError(f"machine '{name}' has no app, so no app password")
     value = Vault(name).get(driver.secret_key) if driver.secret_key else None
     if value is None:
         raise AppError(f"the app on '{name}' has no password roost made", hint="run `roost up` first")
@@ -104,4 +114,4 @@ def logs(name: str, *, lines: int = 100, follow: bool = False,
     if session.record.facts.home is None or get_backend(session.record.backend).status(
             session.record) == MachineState.TERMINATED:
         raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
-    return session.agent.logs(session.driver.name, lines=lines, follow=follow, on_output=on_output)
+    return session.agent.logs(_driver_of(session).name, lines=lines, follow=follow, on_output=on_output)

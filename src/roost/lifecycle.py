@@ -13,27 +13,29 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from roost.agent.client import AgentClient
-from roost.apps import AppContext, AppDriver, app_driver
-from roost.backends import Backend, get_backend
-from roost.errors import AgentError, BackendError, HostUnreachable, MachineNotFound, RoostError, SpecError
+from roost.apps import app_driver
+from roost.backends import get_backend
+from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.machine import MachineRecord, MachineState
+from roost.plan import plan, provision_step
 from roost.progress import Progress, SilentProgress
+from roost.session import MachineSession, open_session
 from roost.spec import NAME_PATTERN, Spec
 from roost.spec_loader import load_spec, spec_for_app
 from roost.state import State, machine_lock
-from roost.steps import Parallel, Step, fingerprint, run_steps
+from roost.steps import run_steps
 from roost.vault import Vault
 
+__all__ = ["DownResult", "MachineSession", "UpResult", "down", "open_session", "start", "stop", "up"]
 
 class UpResult(BaseModel):
     """What ``up`` (and ``start``) leave behind: a healthy app and how to reach it."""
 
     name: str
     backend: str
-    app: str
-    url: str
-    login: str
+    app: str | None
+    url: str | None
+    login: str | None
     already_up: bool
     seconds: float
 
@@ -68,90 +70,6 @@ def check_secrets(spec: Spec) -> None:
         raise SpecError(f"secret {', '.join(missing)} is not set in the environment", file=spec.source,
                         field="secrets",
                         hint=f"export {missing[0]}=... before running roost; roost never stores the value")
-
-
-class MachineSession:
-    """One machine's record with its backend, runner, agent and app driver, ready to use."""
-
-    def __init__(self, state: State, record: MachineRecord, *, accept_new_host_key: bool = False) -> None:
-        self.state = state
-        self.record = record
-        self.backend: Backend = get_backend(record.backend, accept_new_host_key=accept_new_host_key)
-        self.driver: AppDriver = app_driver(record.spec)
-
-    @property
-    def agent(self) -> AgentClient:
-        """The agent on this machine (requires a provisioned machine)."""
-        assert self.record.facts.home
-        return AgentClient(self.backend.runner(self.record), self.record.facts.home)
-
-    def context(self) -> AppContext:
-        """What the app driver works with."""
-        return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
-                          make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name))
-
-    def url(self) -> str:
-        """The app's URL as seen from this computer."""
-        assert self.record.facts.app_port
-        return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
-
-    def save(self) -> None:
-        """Persist the record (facts and state)."""
-        self.state.save(self.record)
-
-    def healthy(self) -> bool:
-        """True when the agent runs and reports the app healthy."""
-        if self.record.facts.home is None:
-            return False
-        try:
-            app = self.agent.status().apps.get(self.driver.name)
-        except AgentError:
-            return False
-        return bool(app and app.healthy)
-
-
-def _provision(session: MachineSession) -> None:
-    session.record.facts = session.backend.provision(session.record)
-    session.save()
-    session.backend.wait_ready(session.record)
-
-
-def _allocate_port(session: MachineSession) -> None:
-    spec_port = session.record.spec.app.port if session.record.spec.app else None
-    if spec_port or not session.record.facts.app_port:
-        session.record.facts.app_port = spec_port or session.agent.free_port()
-        session.save()
-
-
-def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
-    if ctx.tools.note:
-        progress.info(f"  {ctx.tools.note}")
-
-
-def _plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
-    """After provisioning: the agent lane and the app-install lane at once, then start, wait."""
-    spec, driver = session.record.spec, session.driver
-    ctx = session.context()
-    agent_lane = (
-        Step("agent-install", "install agent", session.agent.install, always=True),
-        Step("agent-start", "start agent", session.agent.start, always=True),
-        Step("app-port", "choose app port", lambda: _allocate_port(session),
-             inputs=fingerprint(spec.app.port if spec.app else None)),
-    )
-    prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
-    lanes = [agent_lane, (prepare, *driver.steps(ctx))]
-    if spec.workdir or spec.file_mounts:
-        from roost.transfer import push_files
-
-        lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
-    return [
-        Parallel(tuple(lanes)),
-        Step("app-register", f"start {driver.name}", lambda: ctx.agent.put_app(driver.definition(ctx)), always=True),
-        Step("app-healthy", f"wait for {driver.name} to answer",
-             lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
-                                           log_hint=f"see `roost logs {session.record.name}`"),
-             always=True),
-    ]
 
 
 def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None,
@@ -198,16 +116,14 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
                               hint="check the network or that the machine is on; `roost up` resumes when it is back")
     record.spec = spec
     session.save()
-    provision = Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
-                     inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]))
     try:
-        run_steps(state, spec.name, [provision], progress)
+        run_steps(state, spec.name, [provision_step(session)], progress)
     except BaseException:
         if is_new:
             state.delete(spec.name)  # nothing was made: leave no half-made record behind
         raise
     try:
-        run_steps(state, spec.name, _plan(session, progress), progress)
+        run_steps(state, spec.name, plan(session, progress), progress)
     except HostUnreachable:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         raise
@@ -216,17 +132,10 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
 
 
 def _up_result(session: MachineSession, *, already_up: bool, started: float) -> UpResult:
-    return UpResult(name=session.record.name, backend=session.record.backend, app=session.driver.name,
-                    url=session.url(), login=session.driver.login_hint(session.context()),
+    driver = session.driver
+    return UpResult(name=session.record.name, backend=session.record.backend, app=driver.name if driver else None,
+                    url=session.url(), login=driver.login_hint(session.context()) if driver else None,
                     already_up=already_up, seconds=time.monotonic() - started)
-
-
-def open_session(state: State, name: str) -> MachineSession:
-    """The session of a known machine; MachineNotFound otherwise."""
-    record = state.get(name)
-    if record is None:
-        raise MachineNotFound(name)
-    return MachineSession(state, record)
 
 
 def stop(name: str) -> DownResult:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roost.errors import BackendError
-from roost.lifecycle import MachineSession, open_session
+from roost.session import MachineSession, open_session
 from roost.runner.base import Result
 from roost.state import State, machine_lock
 

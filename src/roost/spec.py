@@ -235,6 +235,7 @@ class Spec(Strict):
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     autostop: Autostop | None = None
     hosts: list[HostSpec] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
     _source: str = PrivateAttr(default="<spec>")
 
@@ -285,6 +286,9 @@ class Spec(Strict):
             raise ValueError("backend 'ssh' needs 'hosts:' (for example: hosts: [ubuntu@10.0.0.5])")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
+        for output in self.outputs:
+            if output.startswith(("/", "~")) or ".." in output.replace("\\", "/").split("/"):
+                raise ValueError(f"output '{output}' is outside the machine's workdir; use a relative path")
         for mount in self.file_mounts:
             parts = mount.replace("\\", "/").split("/")
             if mount.startswith(("/", "~")) or ".." in parts:

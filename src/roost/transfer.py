@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roost.errors import SpecError
-from roost.lifecycle import MachineSession
+from roost.session import MachineSession
 from roost.sync import rsync, upload_tree
 
 

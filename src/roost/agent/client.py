@@ -50,6 +50,39 @@ class AgentInfo(BaseModel):
     state: str
     pid: int | None = None
     started_at: float | None = None
+    reason: str | None = None
+    autostop_seconds: float | None = None
+    gpus: list[str] = Field(default_factory=list)
+
+
+class JobStatus(BaseModel):
+    """One job as the agent records it."""
+
+    id: str
+    state: str
+    command: str | None = None
+    exit_code: int | None = None
+    submitted_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    gpu_ids: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        """True once the job succeeded, failed or was cancelled."""
+        return self.state in ("succeeded", "failed", "cancelled")
+
+
+class JobRequest(BaseModel):
+    """A job to queue: a shell command, its environment, directory and slots."""
+
+    command: str
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    cwd: str | None = None
+    cpus: int = 1
+    gpus: int = 0
 
 
 class AgentStatus(BaseModel):
@@ -148,6 +181,39 @@ class AgentClient:
         """Print (or follow) an app's log through ``on_output``."""
         args = ["logs", app, "--lines", str(lines)] + (["--follow"] if follow else [])
         return self.runner.run(self._argv(*args), check=False, on_output=on_output)
+
+    def submit_job(self, request: JobRequest) -> str:
+        """Queue a job; its id. Secrets travel on stdin and are deleted on the machine at start."""
+        return str(self._json("submit-job", stdin=request.model_dump_json().encode())["id"])
+
+    def jobs(self) -> list[JobStatus]:
+        """Every job on the machine, oldest first."""
+        result = self._call("jobs")
+        try:
+            return [JobStatus.model_validate(job) for job in json.loads(result.check("list jobs").stdout)]
+        except (ValueError, ValidationError) as exc:
+            raise AgentError(f"the agent's job list did not parse: {exc}") from None
+
+    def job(self, job_id: str) -> JobStatus:
+        """One job's status."""
+        for job in self.jobs():
+            if job.id == job_id:
+                return job
+        raise AgentError(f"no job {job_id} on this machine", hint="`roost jobs NAME` lists them")
+
+    def job_logs(self, job_id: str, *, offset: int = 0, follow: bool = False,
+                 on_output: Callable[[str], None] | None = None) -> Result:
+        """A job's output from byte ``offset``; with ``follow``, until the job ends."""
+        args = ["job-logs", job_id, "--offset", str(offset)] + (["--follow"] if follow else [])
+        return self.runner.run(self._argv(*args), check=False, on_output=on_output)
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job; True when it was still queued or running."""
+        return bool(self._json("cancel", job_id).get("cancelled"))
+
+    def put_config(self, **settings: object) -> None:
+        """Merge settings (e.g. autostop_seconds) into the agent's config."""
+        self._json("put-config", stdin=json.dumps(settings).encode())
 
     def wait_healthy(self, app: str, timeout: float, log_hint: str = "") -> AppStatus:
         """Wait (on the machine, one call) until ``app`` is healthy; HealthTimeout with its log tail."""

@@ -7,11 +7,10 @@ from roost.errors import NotBuiltYet
 from roost.spec import Spec
 
 
-def app_driver(spec: Spec) -> AppDriver:
-    """The driver for the spec's app; a clear error for apps not built yet."""
+def app_driver(spec: Spec) -> AppDriver | None:
+    """The driver for the spec's app (None without one); a clear error for apps not built yet."""
     if spec.app is None:
-        raise NotBuiltYet(f"spec '{spec.name}' has no app; machines without an app arrive with `roost run`",
-                          hint="add 'app: jupyter' to the spec")
+        return None
     if spec.app.type == "jupyter":
         from roost.apps.jupyter import JupyterDriver
 

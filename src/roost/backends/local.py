@@ -18,7 +18,7 @@ from roost.paths import roost_home, uv_cache_dir
 from roost.runner.local import LocalRunner
 
 PROVISIONED_MARK = ".provisioned"
-SUBDIRS = ("home", "workdir", "logs", "venvs")
+SUBDIRS = ("home", "workdir", "logs", "venvs", "checkpoints")
 
 
 class LocalBackend(Backend):

@@ -72,7 +72,7 @@ class SshBackend(Backend):
                             hint="install it there (Debian/Ubuntu: sudo apt-get install -y python3)")
         home = f"{user_home}/.roost/machines/{record.name}"
         runner.run(f"umask 077 && mkdir -p {shlex.quote(home)}/home {shlex.quote(home)}/workdir "
-                   f"{shlex.quote(home)}/logs {shlex.quote(home)}/venvs && touch {shlex.quote(home)}/{MARK}")
+                   f"{shlex.quote(home)}/logs {shlex.quote(home)}/venvs {shlex.quote(home)}/checkpoints && touch {shlex.quote(home)}/{MARK}")
         return record.facts.model_copy(update={
             "home": home, "runs_as_root": uid == "0", "host": host.address, "python_version": python, "arch": arch})
 

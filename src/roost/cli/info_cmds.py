@@ -54,12 +54,17 @@ def register(app: typer.Typer) -> None:
         print(info.password(name))
 
     @app.command()
-    def logs(name: str, follow: bool = typer.Option(False, "--follow", "-f"),
-             lines: int = typer.Option(100, "--lines", "-n")) -> None:
-        """Print the app's log; -f follows it until Ctrl-C."""
-        from roost import info
+    def logs(name: str, job: str = typer.Argument(None, help="a job id (`roost jobs NAME`); default: the app"),
+             follow: bool = typer.Option(False, "--follow", "-f"),
+             lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines")) -> None:
+        """Print the app's log, or a job's whole output; -f follows it (Ctrl-C stops following)."""
+        from roost import info, jobs
 
+        echo = lambda line: print(line, end="", flush=True)  # noqa: E731
         try:
-            info.logs(name, lines=lines, follow=follow, on_output=lambda line: print(line, end="", flush=True))
+            if job:
+                jobs.job_logs(name, job, follow=follow, on_output=echo)
+            else:
+                info.logs(name, lines=lines, follow=follow, on_output=echo)
         except KeyboardInterrupt:
             pass

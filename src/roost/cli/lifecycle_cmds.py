@@ -13,11 +13,13 @@ if TYPE_CHECKING:
 
 
 def _show_up(result: UpResult) -> None:
+    where = result.url or "no app; `roost exec` and `roost run` work on it"
     if result.already_up:
-        console.print(f"{result.name} is already up: {result.url}")
+        console.print(f"{result.name} is already up: {where}")
     else:
-        console.print(f"{result.name} is up in {result.seconds:.1f}s: {result.url}")
-    console.print(f"  {result.login}")
+        console.print(f"{result.name} is up in {result.seconds:.1f}s: {where}")
+    if result.login:
+        console.print(f"  {result.login}")
 
 
 def register(app: typer.Typer) -> None:

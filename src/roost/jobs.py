@@ -1,0 +1,128 @@
+"""Training jobs: ``roost run`` uploads, sets up, runs with live logs, downloads outputs.
+
+A job runs under the machine's agent in its own process group, so it survives the client
+going away; ``roost logs NAME JOB -f`` picks its output up again from any offset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from roost import lifecycle
+from roost.agent.client import JobRequest, JobStatus
+from roost.errors import RoostError, SpecError
+from roost.progress import Progress, SilentProgress
+from roost.runner.base import Result
+from roost.session import MachineSession, open_session
+from roost.spec import Spec
+from roost.state import State
+
+
+class JobResult(BaseModel):
+    """How a ``roost run`` ended: the job's state and exit code, and where its outputs went."""
+
+    machine: str
+    job: str
+    state: str
+    exit_code: int | None
+    detached: bool = False
+    outputs: Path | None = None
+    missing_outputs: list[str] = Field(default_factory=list)
+    machine_down: bool = False
+
+
+def _session(name: str) -> MachineSession:
+    state = State()
+    try:
+        return open_session(state, name)
+    finally:
+        state.close()
+
+
+def _check_runnable(spec: Spec) -> None:
+    if not spec.run:
+        raise SpecError("'run' is required for `roost run`", file=spec.source, field="run",
+                        hint="add the command to run, e.g. run: python train.py")
+    if spec.workdir and not Path(spec.workdir).is_dir():
+        raise SpecError(f"the workdir {spec.workdir} does not exist", file=spec.source, field="workdir",
+                        hint="create it or fix the path (relative to the spec file)")
+
+
+def _request(session: MachineSession) -> JobRequest:
+    spec, home = session.record.spec, session.record.facts.home
+    accelerators = spec.resources.accelerators
+    return JobRequest(
+        command=spec.run or "", cwd=f"{home}/workdir", cpus=spec.resources.cpus or 1,
+        gpus=accelerators.count if accelerators else 0,
+        env={**spec.envs, "ROOST_MACHINE": spec.name, "ROOST_CHECKPOINT_DIR": f"{home}/checkpoints"},
+        secrets={name: os.environ[name] for name in spec.secrets})
+
+
+def run(target: str | Path | Spec, *, name: str | None = None, down: bool = False,
+        progress: Progress | None = None, on_output: Callable[[str], None] | None = None,
+        accept_new_host_key: bool = False, outputs_root: Path = Path("roost-outputs")) -> JobResult:
+    """Bring the machine up, run the spec's ``run`` as a job, stream its log, fetch its outputs.
+
+    Ctrl-C while streaming detaches (the job keeps running). With ``down`` the machine is
+    taken down after the job ended and its outputs are safe, whether it succeeded or not.
+    """
+    progress = progress or SilentProgress()
+    spec = lifecycle.resolve_spec(target, name)
+    _check_runnable(spec)
+    lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key)
+    session = _session(spec.name)
+    job_id = session.agent.submit_job(_request(session))
+    progress.info(f"job {job_id} on {spec.name}: {spec.run}")
+    try:
+        session.agent.job_logs(job_id, follow=True, on_output=on_output)
+    except KeyboardInterrupt:
+        progress.info(f"detached; job {job_id} keeps running. `roost logs {spec.name} {job_id} -f` follows it"
+                      + ("; --down skipped while it runs" if down else ""))
+        return JobResult(machine=spec.name, job=job_id, state="running", exit_code=None, detached=True)
+    status = session.agent.job(job_id)
+    result = JobResult(machine=spec.name, job=job_id, state=status.state, exit_code=status.exit_code)
+    try:
+        if spec.outputs:
+            result.outputs, result.missing_outputs = _download_outputs(session, job_id, outputs_root)
+            for missing in result.missing_outputs:
+                progress.info(f"warning: output '{missing}' was not found on the machine")
+    finally:
+        if down:
+            lifecycle.down(spec.name)
+            result.machine_down = True
+    return result
+
+
+def _download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[Path, list[str]]:
+    from roost.transfer import download
+
+    destination = root / job_id
+    missing = []
+    for output in session.record.spec.outputs:
+        try:
+            download(session, output, destination)
+        except RoostError:
+            missing.append(output)
+    return destination, missing
+
+
+def jobs(name: str) -> list[JobStatus]:
+    """Every job of the machine, oldest first."""
+    return _session(name).agent.jobs()
+
+
+def job_logs(name: str, job: str, *, follow: bool = False, offset: int = 0,
+             on_output: Callable[[str], None] | None = None) -> Result:
+    """A job's output from byte ``offset``; ``follow`` streams until it ends."""
+    session = _session(name)
+    session.agent.job(job)  # a clear error for an unknown job
+    return session.agent.job_logs(job, offset=offset, follow=follow, on_output=on_output)
+
+
+def cancel(name: str, job: str) -> bool:
+    """Cancel a job; its whole process tree ends. False when it had already ended."""
+    return _session(name).agent.cancel(job)

@@ -1,0 +1,63 @@
+"""A machine's record together with its backend, runner, agent and app driver."""
+
+from __future__ import annotations
+
+from roost.agent.client import AgentClient
+from roost.apps import AppContext, AppDriver, app_driver
+from roost.backends import Backend, get_backend
+from roost.errors import AgentError, MachineNotFound
+from roost.machine import MachineRecord
+from roost.state import State
+from roost.vault import Vault
+
+
+class MachineSession:
+    """One machine's record with its backend, runner, agent and app driver, ready to use."""
+
+    def __init__(self, state: State, record: MachineRecord, *, accept_new_host_key: bool = False) -> None:
+        self.state = state
+        self.record = record
+        self.backend: Backend = get_backend(record.backend, accept_new_host_key=accept_new_host_key)
+        self.driver: AppDriver | None = app_driver(record.spec)
+
+    @property
+    def agent(self) -> AgentClient:
+        """The agent on this machine (requires a provisioned machine)."""
+        assert self.record.facts.home
+        return AgentClient(self.backend.runner(self.record), self.record.facts.home)
+
+    def context(self) -> AppContext:
+        """What the app driver works with."""
+        return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
+                          make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name))
+
+    def url(self) -> str | None:
+        """The app's URL as seen from this computer (None for a machine without an app)."""
+        if self.driver is None or not self.record.facts.app_port:
+            return None
+        return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
+
+    def save(self) -> None:
+        """Persist the record (facts and state)."""
+        self.state.save(self.record)
+
+    def healthy(self) -> bool:
+        """True when the agent runs and reports the app (if there is one) healthy."""
+        if self.record.facts.home is None:
+            return False
+        try:
+            status = self.agent.status()
+        except AgentError:
+            return False
+        if self.driver is None:
+            return status.running
+        app = status.apps.get(self.driver.name)
+        return bool(app and app.healthy)
+
+
+def open_session(state: State, name: str) -> MachineSession:
+    """The session of a known machine; MachineNotFound otherwise."""
+    record = state.get(name)
+    if record is None:
+        raise MachineNotFound(name)
+    return MachineSession(state, record)
