@@ -73,7 +73,7 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
     progress = progress or SilentProgress()
     spec = lifecycle.resolve_spec(target, name)
     _check_runnable(spec)
-    lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key)
+    lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
     session = _session(spec.name)
     job_id = session.agent.submit_job(_request(session))
     progress.info(f"job {job_id} on {spec.name}: {spec.run}")

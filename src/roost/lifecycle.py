@@ -73,8 +73,12 @@ def check_secrets(spec: Spec) -> None:
 
 
 def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None,
-       accept_new_host_key: bool = False) -> UpResult:
-    """Bring the spec's machine and app up; a second call finds it healthy and returns at once."""
+       accept_new_host_key: bool = False, reconcile: bool = False) -> UpResult:
+    """Bring the spec's machine and app up; a second call finds it healthy and returns at once.
+
+    ``reconcile`` walks every step even on a healthy machine (sync the workdir again, run a
+    changed setup); steps done before with the same inputs are still skipped.
+    """
     progress = progress or SilentProgress()
     started = time.monotonic()
     spec = resolve_spec(target, name)
@@ -95,7 +99,8 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
                 record = MachineRecord(name=spec.name, backend=spec.backend.value, spec=spec,
                                        state=MachineState.PROVISIONING, created_at=now, updated_at=now)
             session = MachineSession(state, record, accept_new_host_key=accept_new_host_key)
-            if record.spec.same_as(spec) and record.state == MachineState.RUNNING and session.healthy():
+            if (not reconcile and record.spec.same_as(spec) and record.state == MachineState.RUNNING
+                    and session.healthy()):
                 return _up_result(session, already_up=True, started=started)
             _bring_up(session, spec, progress, is_new=is_new)
             return _up_result(session, already_up=False, started=started)

@@ -1,0 +1,156 @@
+"""Training jobs for real: live logs, detach and re-attach, outputs, cancel, --down, autostop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roost
+from roost import jobs, operations
+from roost.errors import BackendError, SpecError
+from roost.machine import MachineState
+from tests.helpers import alive, wait_for
+
+pytestmark = pytest.mark.e2e
+ROOST = [sys.executable, "-m", "roost"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_spec(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def ssh_host(testhosts, index: int) -> dict:
+    host = testhosts.hosts[index]
+    return {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
+            "connect_timeout": 5}
+
+
+def test_run_streams_logs_downloads_outputs_and_returns_the_exit_code(roost_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "train.sh").write_text(
+        "echo training with $EPOCHS epochs\nmkdir -p out && echo weights > out/model.bin\n"
+        "echo secret is ${HF_TOKEN:+set}\nexit 3\n")
+    spec = write_spec(tmp_path, {"name": "job", "workdir": "proj", "run": "sh train.sh", "envs": {"EPOCHS": 2},
+                                 "secrets": ["HF_TOKEN"], "outputs": ["out", "never-made.txt"],
+                                 "setup": "echo setup ran >> setup.log"})
+    env = {**os.environ, "HF_TOKEN": "hf-very-secret-value"}
+    first = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                           timeout=300)
+    assert first.returncode == 3, first.stderr
+    assert "training with 2 epochs" in first.stdout and "secret is set" in first.stdout
+    assert "hf-very-secret-value" not in first.stdout + first.stderr
+    assert "warning: output 'never-made.txt' was not found on the machine" in first.stderr
+    assert (tmp_path / "roost-outputs" / "0001" / "out" / "model.bin").read_text() == "weights\n"
+    # the secret was never written to the machine's files or roost's state
+    hits = [p for p in roost_home.rglob("*") if p.is_file() and b"hf-very-secret-value" in p.read_bytes()]
+    assert hits == []
+    # a second run: setup's text did not change, so it does not run again
+    second = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                            timeout=300)
+    assert second.returncode == 3 and "run setup  (done before)" in second.stderr
+    assert operations.exec_command("job", "cat setup.log").stdout == "setup ran\n"
+    assert [(j.id, j.state, j.exit_code) for j in jobs.jobs("job")] == [("0001", "failed", 3), ("0002", "failed", 3)]
+
+
+def test_down_after_a_failing_job_leaves_nothing_running(roost_home: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"name": "gone", "run": "no-such-command-roost", "outputs": ["x"]})
+    result = jobs.run(spec, down=True, outputs_root=tmp_path / "outs")
+    assert result.state == "failed" and result.exit_code == 127 and result.machine_down
+    assert roost.status() == [] and not (roost_home / "machines" / "gone").exists()
+
+
+def test_bad_job_specs_are_refused_before_anything_runs(roost_home: Path, tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="'run' is required for `roost run`"):
+        jobs.run(write_spec(tmp_path, {"name": "norun"}))
+    with pytest.raises(SpecError, match="field 'workdir': the workdir .*nowhere does not exist"):
+        jobs.run(write_spec(tmp_path, {"name": "nowork", "run": "true", "workdir": "nowhere"}))
+    with pytest.raises(BackendError, match=r"asks for 1 T4 GPU\(s\); machine 'gpu' has 0 \(nvidia-smi\)\. "
+                                           r"Nothing was run"):
+        jobs.run(write_spec(tmp_path, {"name": "gpu", "run": "touch ran", "resources": {"accelerators": "T4:1"}}))
+    assert jobs.jobs("gpu") == []
+    assert operations.exec_command("gpu", "test -e ran").exit_code == 1
+
+
+def test_logs_have_no_gaps_across_a_client_disconnect(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"name": "follow", "backend": "ssh", "hosts": [ssh_host(testhosts, 0)],
+                                 "run": "for i in $(seq 1 60); do echo line $i; sleep 0.05; done"})
+    proc = subprocess.Popen([*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    assert proc.stdout is not None
+    seen = [proc.stdout.readline() for _ in range(5)]
+    assert seen[-1] == "line 5\n"
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: detach, the job goes on
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "detached; job 0001 keeps running" in err
+    assert jobs.jobs("follow")[0].state in ("running", "succeeded")
+    lines: list[str] = []
+    jobs.job_logs("follow", "0001", follow=True, on_output=lines.append)
+    assert lines == [f"line {i}\n" for i in range(1, 61)]
+    assert jobs.jobs("follow")[0].state == "succeeded"
+    # and from an offset, only the rest
+    rest: list[str] = []
+    jobs.job_logs("follow", "0001", offset=len("".join(lines[:58]).encode()), on_output=rest.append)
+    assert rest == ["line 59\n", "line 60\n"]
+
+
+def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"name": "cancel", "backend": "ssh", "hosts": [ssh_host(testhosts, 1)],
+                                 "run": "sleep 3001 & sleep 3002 & echo started; wait"})
+    roost.up(spec)
+    from roost.session import open_session
+    from roost.state import State
+
+    state = State()
+    agent = open_session(state, "cancel").agent
+    state.close()
+    from roost.agent.client import JobRequest
+
+    job = agent.submit_job(JobRequest(command="sleep 3001 & sleep 3002 & echo started; wait"))
+    count = "ps -eo args | grep -c '^sleep 300[12]'"
+    wait_for(lambda: operations.exec_command("cancel", count).stdout.strip() == "2", what="the job's processes")
+    assert jobs.cancel("cancel", job)
+    assert operations.exec_command("cancel", count).stdout.strip() == "0"
+    assert wait_for(lambda: jobs.jobs("cancel")[0].state == "cancelled", what="cancelled state")
+    assert not jobs.cancel("cancel", job)  # already ended
+
+
+def test_autostop_fires_on_an_idle_host_and_not_on_a_busy_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    idle = write_spec(tmp_path, {"name": "idle", "backend": "ssh", "hosts": [ssh_host(testhosts, 2)],
+                                 "autostop": "2s"})
+    busy = write_spec(tmp_path, {"name": "busy", "backend": "ssh", "hosts": [ssh_host(testhosts, 1)],
+                                 "autostop": "2s", "run": "sleep 6; echo done"})
+    roost.up(idle)
+    proc = subprocess.Popen([*ROOST, "run", str(busy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    wait_for(lambda: roost.status("idle")[0].state is MachineState.STOPPED, timeout=20, what="idle autostop")
+    assert roost.status("busy")[0].state is MachineState.RUNNING  # its job still runs
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "done" in out
+    wait_for(lambda: roost.status("busy")[0].state is MachineState.STOPPED, timeout=20, what="busy autostop")
+    # a stopped machine comes back with `roost up`
+    assert roost.up(idle).name == "idle" and roost.status("idle")[0].state is MachineState.RUNNING
+
+
+def test_the_training_example_runs_as_it_is(roost_home: Path, tmp_path: Path) -> None:
+    """examples/train on the local backend: PyTorch on sklearn's digits, model downloaded."""
+    import json
+
+    result = subprocess.run([*ROOST, "run", str(REPO / "examples" / "train" / "train.yaml"), "--down"],
+                            capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "epoch 10/10" in result.stdout and "machine taken down" in result.stdout
+    [job_dir] = (tmp_path / "roost-outputs").iterdir()
+    metrics = json.loads((job_dir / "model" / "metrics.json").read_text())
+    assert metrics["epochs"] == 10 and metrics["test_accuracy"] > 0.85
+    assert (job_dir / "model" / "model.pt").stat().st_size > 1000
+    assert roost.status() == []
