@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from roost import lifecycle
 from roost.agent.client import JobRequest, JobStatus
-from roost.errors import RoostError, SpecError
+from roost.errors import HostUnreachable, RoostError, SpecError
 from roost.progress import Progress, SilentProgress
 from roost.runner.base import Result
 from roost.session import MachineSession, open_session
@@ -78,7 +78,7 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
     job_id = session.agent.submit_job(_request(session))
     progress.info(f"job {job_id} on {spec.name}: {spec.run}")
     try:
-        session.agent.job_logs(job_id, follow=True, on_output=on_output)
+        session, job_id = _follow(session, job_id, progress, on_output)
     except KeyboardInterrupt:
         progress.info(f"detached; job {job_id} keeps running. `roost logs {spec.name} {job_id} -f` follows it"
                       + ("; --down skipped while it runs" if down else ""))
@@ -95,6 +95,38 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
             lifecycle.down(spec.name)
             result.machine_down = True
     return result
+
+
+def _follow(session: MachineSession, job_id: str, progress: Progress,
+            on_output: Callable[[str], None] | None) -> tuple[MachineSession, str]:
+    """Stream the job's log to its end: reconnect from the same offset after a dropped
+    connection; with ``recover``, move a lost machine's job to another host."""
+    from roost import recovery
+
+    spec = session.record.spec
+    offset = 0
+
+    def counted(line: str) -> None:
+        nonlocal offset
+        offset += len(line.encode())
+        if on_output is not None:
+            on_output(line)
+
+    while True:
+        try:
+            if spec.recover:
+                with recovery.CheckpointSync(session, spec.checkpoint_every_seconds):
+                    session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+            else:
+                session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+            if session.agent.job(job_id).ended:
+                return session, job_id
+        except HostUnreachable:
+            if not spec.recover:
+                raise
+            session = recovery.move_to_next_host(spec.name, progress)
+            job_id, offset = session.agent.submit_job(_request(session)), 0
+            progress.info(f"job resubmitted as {job_id} on {session.record.facts.host}")
 
 
 def _download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[Path, list[str]]:

@@ -222,6 +222,8 @@ class Autostop(Strict):
 class Spec(Strict):
     """A whole spec: a named machine, where it lives, and what runs on it."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
     name: str = Field(pattern=NAME_PATTERN)
     backend: BackendKind = BackendKind.local
     resources: Resources = Field(default_factory=Resources)
@@ -236,6 +238,8 @@ class Spec(Strict):
     autostop: Autostop | None = None
     hosts: list[HostSpec] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
+    recover: bool = False
+    checkpoint_every_seconds: float = Field(default=30.0, alias="checkpoint_every")
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
     _source: str = PrivateAttr(default="<spec>")
 
@@ -256,6 +260,15 @@ class Spec(Strict):
                 raise ValueError(f"unknown app '{value}'; choose one of: {', '.join(APP_TYPES)}")
             return {"type": value}
         return value
+
+    @field_validator("checkpoint_every_seconds", mode="before")
+    @classmethod
+    def _checkpoint_every(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_serializer("checkpoint_every_seconds")
+    def _checkpoint_every_out(self, seconds: float) -> str:
+        return f"{seconds:g}s"
 
     @field_validator("envs", mode="before")
     @classmethod
@@ -284,6 +297,8 @@ class Spec(Strict):
             raise ValueError(f"{sorted(clash)} appear in both envs and secrets; keep each in one place")
         if self.backend is BackendKind.ssh and not self.hosts:
             raise ValueError("backend 'ssh' needs 'hosts:' (for example: hosts: [ubuntu@10.0.0.5])")
+        if self.recover and (self.backend is not BackendKind.ssh or len(self.hosts) < 2):
+            raise ValueError("'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
         for output in self.outputs:

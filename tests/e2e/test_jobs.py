@@ -154,3 +154,51 @@ def test_the_training_example_runs_as_it_is(roost_home: Path, tmp_path: Path) ->
     assert metrics["epochs"] == 10 and metrics["test_accuracy"] > 0.85
     assert (job_dir / "model" / "model.pt").stat().st_size > 1000
     assert roost.status() == []
+
+
+RESUMABLE = """
+import os, pathlib, socket, time
+mark = pathlib.Path(os.environ["ROOST_CHECKPOINT_DIR"]) / "epoch"
+start = int(mark.read_text()) if mark.exists() else 0
+if start:
+    print(f"resumed after epoch {start}", flush=True)
+for epoch in range(start + 1, 9):
+    time.sleep(0.6)
+    tmp = mark.with_suffix(".tmp")
+    tmp.write_text(str(epoch))
+    tmp.rename(mark)
+    print(f"epoch {epoch} on {socket.gethostname()}", flush=True)
+print("finished", flush=True)
+"""
+
+
+def test_recovery_resumes_from_the_checkpoint_on_another_host(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "train.py").write_text(RESUMABLE)
+    first, second = testhosts.hosts[0], testhosts.hosts[1]
+    spec = write_spec(tmp_path, {"name": "recover", "backend": "ssh", "workdir": "job", "run": "python3 train.py",
+                                 "recover": True, "checkpoint_every": "0.5s",
+                                 "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)]})
+    proc = subprocess.Popen([*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    assert proc.stdout is not None
+    lines = []
+    try:
+        while not any(line.startswith("epoch 3 ") for line in lines):
+            lines.append(proc.stdout.readline())
+            assert lines[-1], "the job ended early"
+        testhosts.stop(first.index)  # the machine is lost mid-job
+        rest, err = proc.communicate(timeout=240)
+    finally:
+        testhosts.start(first.index)
+    lines += rest.splitlines(keepends=True)
+    assert proc.returncode == 0, err
+    assert f"recovering on {second.ip}" in err
+    resumed = next(line for line in lines if line.startswith("resumed after epoch"))
+    done_before = int(resumed.split()[-1])
+    assert done_before >= 2  # the checkpoint came along
+    after = lines[lines.index(resumed) + 1:]
+    epochs_after = [int(line.split()[1]) for line in after if line.startswith("epoch ")]
+    assert epochs_after == list(range(done_before + 1, 9))  # nothing done before was redone
+    assert all(second.name in line for line in after if line.startswith("epoch "))
+    assert after[-2:] == ["finished\n", "job 0001 succeeded (exit code 0)\n"]

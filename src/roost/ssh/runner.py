@@ -14,7 +14,7 @@ from roost.runner.local import LocalRunner
 from roost.ssh.target import SshTarget
 
 UNREACHABLE = re.compile(r"Connection timed out|No route to host|Connection refused|Network is unreachable|"
-                         r"Connection closed by|Connection reset|Broken pipe|Timeout, server .* not responding|"
+                         r"Connection closed by|closed by remote host|Connection reset|Broken pipe|Timeout, server .* not responding|"
                          r"kex_exchange_identification|Could not resolve hostname|connect to host .* port")
 KEY_MISMATCH = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
                           r"No .* host key is known")
