@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from roost import lifecycle
 from roost.agent.client import JobRequest, JobStatus
 from roost.errors import HostUnreachable, RoostError, SpecError
+from roost.plan import job_path
 from roost.progress import Progress, SilentProgress
 from roost.runner.base import Result
 from roost.session import MachineSession, open_session
@@ -35,7 +36,7 @@ class JobResult(BaseModel):
     machine_down: bool = False
 
 
-def _session(name: str) -> MachineSession:
+def machine_session(name: str) -> MachineSession:
     state = State()
     try:
         return open_session(state, name)
@@ -52,13 +53,14 @@ def _check_runnable(spec: Spec) -> None:
                         hint="create it or fix the path (relative to the spec file)")
 
 
-def _request(session: MachineSession) -> JobRequest:
+def job_request(session: MachineSession, extra_env: dict[str, str] | None = None) -> JobRequest:
     spec, home = session.record.spec, session.record.facts.home
     accelerators = spec.resources.accelerators
     return JobRequest(
         command=spec.run or "", cwd=f"{home}/workdir", cpus=spec.resources.cpus or 1,
         gpus=accelerators.count if accelerators else 0,
-        env={**spec.envs, "ROOST_MACHINE": spec.name, "ROOST_CHECKPOINT_DIR": f"{home}/checkpoints"},
+        env={**spec.envs, **job_path(session), "ROOST_MACHINE": spec.name,
+             "ROOST_CHECKPOINT_DIR": f"{home}/checkpoints", **(extra_env or {})},
         secrets={name: os.environ[name] for name in spec.secrets})
 
 
@@ -73,9 +75,14 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
     progress = progress or SilentProgress()
     spec = lifecycle.resolve_spec(target, name)
     _check_runnable(spec)
+    if spec.num_nodes > 1:
+        from roost import multinode
+
+        return multinode.run(spec, down=down, progress=progress, on_output=on_output,
+                             accept_new_host_key=accept_new_host_key, outputs_root=outputs_root)
     lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
-    session = _session(spec.name)
-    job_id = session.agent.submit_job(_request(session))
+    session = machine_session(spec.name)
+    job_id = session.agent.submit_job(job_request(session))
     progress.info(f"job {job_id} on {spec.name}: {spec.run}")
     try:
         session, job_id = _follow(session, job_id, progress, on_output)
@@ -87,7 +94,7 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
     result = JobResult(machine=spec.name, job=job_id, state=status.state, exit_code=status.exit_code)
     try:
         if spec.outputs:
-            result.outputs, result.missing_outputs = _download_outputs(session, job_id, outputs_root)
+            result.outputs, result.missing_outputs = download_outputs(session, job_id, outputs_root)
             for missing in result.missing_outputs:
                 progress.info(f"warning: output '{missing}' was not found on the machine")
     finally:
@@ -125,11 +132,11 @@ def _follow(session: MachineSession, job_id: str, progress: Progress,
             if not spec.recover:
                 raise
             session = recovery.move_to_next_host(spec.name, progress)
-            job_id, offset = session.agent.submit_job(_request(session)), 0
+            job_id, offset = session.agent.submit_job(job_request(session)), 0
             progress.info(f"job resubmitted as {job_id} on {session.record.facts.host}")
 
 
-def _download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[Path, list[str]]:
+def download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[Path, list[str]]:
     from roost.transfer import download
 
     destination = root / job_id
@@ -144,17 +151,17 @@ def _download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple
 
 def jobs(name: str) -> list[JobStatus]:
     """Every job of the machine, oldest first."""
-    return _session(name).agent.jobs()
+    return machine_session(name).agent.jobs()
 
 
 def job_logs(name: str, job: str, *, follow: bool = False, offset: int = 0,
              on_output: Callable[[str], None] | None = None) -> Result:
     """A job's output from byte ``offset``; ``follow`` streams until it ends."""
-    session = _session(name)
+    session = machine_session(name)
     session.agent.job(job)  # a clear error for an unknown job
     return session.agent.job_logs(job, offset=offset, follow=follow, on_output=on_output)
 
 
 def cancel(name: str, job: str) -> bool:
     """Cancel a job; its whole process tree ends. False when it had already ended."""
-    return _session(name).agent.cancel(job)
+    return machine_session(name).agent.cancel(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from roost.apps import AppContext
+from roost.apps.uvenv import ensure_venv
 from roost.errors import BackendError
 from roost.progress import Progress
 from roost.session import MachineSession
@@ -48,6 +49,11 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     )
     prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
     app_lane = (prepare, *driver.steps(ctx)) if driver else ()
+    if spec.packages:
+        app_lane = (*(app_lane or (prepare,)), Step(
+            "job-env", f"install job packages ({', '.join(spec.packages)})",
+            lambda: ensure_venv(ctx.runner, ctx.tools, job_venv(session), spec.packages),
+            inputs=fingerprint(spec.packages)))
     if driver:
         agent_lane += (Step("app-port", "choose app port", lambda: _allocate_port(session),
                             inputs=fingerprint(spec.app.port if spec.app else None)),)
@@ -73,6 +79,19 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     return plan
 
 
+def job_venv(session: MachineSession) -> str:
+    """The venv that holds the spec's ``packages`` for setup and jobs."""
+    return f"{session.record.facts.home}/venvs/job"
+
+
+def job_path(session: MachineSession) -> dict[str, str]:
+    """Environment that puts the job venv first on PATH (when the spec has packages)."""
+    if not session.record.spec.packages:
+        return {}
+    venv = job_venv(session)
+    return {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": venv}
+
+
 def _check_gpus(session: MachineSession) -> None:
     """Refuse, before anything runs, a spec that wants more GPUs than the machine has."""
     wanted = session.record.spec.resources.accelerators
@@ -89,7 +108,7 @@ def _run_setup(session: MachineSession, progress: Progress) -> None:
     """The spec's setup, once per change of its text, in the workdir with the spec's envs."""
     spec, record = session.record.spec, session.record
     runner = session.backend.runner(record)
-    env = {**spec.envs, **{name: os.environ[name] for name in spec.secrets}}
+    env = {**spec.envs, **job_path(session), **{name: os.environ[name] for name in spec.secrets}}
     result = runner.run(spec.setup or "true", cwd=f"{record.facts.home}/workdir", env=env, check=False,
                         on_output=lambda line: progress.info("    " + line.rstrip("\n")))
     result.check("setup")

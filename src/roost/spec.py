@@ -239,6 +239,8 @@ class Spec(Strict):
     hosts: list[HostSpec] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     recover: bool = False
+    num_nodes: int = Field(default=1, ge=1, le=64)
+    packages: list[str] = Field(default_factory=list)
     checkpoint_every_seconds: float = Field(default=30.0, alias="checkpoint_every")
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
     _source: str = PrivateAttr(default="<spec>")
@@ -299,6 +301,11 @@ class Spec(Strict):
             raise ValueError("backend 'ssh' needs 'hosts:' (for example: hosts: [ubuntu@10.0.0.5])")
         if self.recover and (self.backend is not BackendKind.ssh or len(self.hosts) < 2):
             raise ValueError("'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts")
+        if self.backend is BackendKind.ssh and self.num_nodes > len(self.hosts):
+            raise ValueError(f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; "
+                             "list one host per node")
+        if self.recover and self.num_nodes > 1:
+            raise ValueError("'recover: true' is for single-node jobs (num_nodes: 1)")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
         for output in self.outputs:

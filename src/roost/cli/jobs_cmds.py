@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
         console.print(f"job {result.job} {result.state} (exit code {result.exit_code})"
                       + (f"; outputs in {result.outputs}/" if result.outputs else "")
                       + ("; machine taken down" if result.machine_down else ""))
-        raise typer.Exit(result.exit_code if result.exit_code is not None else 1)
+        code = 1 if result.exit_code is None else result.exit_code
+        raise typer.Exit(128 - code if code < 0 else code)  # killed by signal N: 128+N, as a shell says
 
     @app.command("jobs")
     def jobs_(name: str) -> None:
