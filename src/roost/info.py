@@ -27,6 +27,8 @@ class MachineStatus(BaseModel):
     url: str | None
     restarts: int = 0
     app_pid: int | None = None
+    gpus: int = 0
+    stopped_by: str | None = None
 
 
 class OpenInfo(BaseModel):
@@ -50,18 +52,22 @@ def _status_of(session: MachineSession) -> MachineStatus:
         live = session.backend.status(record)
     except RoostError:
         live = MachineState.UNREACHABLE
-    app, driver = None, session.driver
-    if live == MachineState.RUNNING and driver is not None:
+    app, driver, agent = None, session.driver, None
+    if live in (MachineState.RUNNING, MachineState.STOPPED):
         try:
-            app = session.agent.status().apps.get(driver.name)
+            agent = session.agent.status()
         except AgentError:
             live = MachineState.UNREACHABLE
+        if agent is not None and driver is not None and live == MachineState.RUNNING:
+            app = agent.apps.get(driver.name)
     if live != record.state:
         session.state.set_state(record.name, live)
     return MachineStatus(
         name=record.name, backend=record.backend, state=live, app=driver.name if driver else None,
         healthy=bool(app and app.healthy), url=session.url() if app and record.facts.app_port else None,
-        restarts=app.restarts if app else 0, app_pid=app.pid if app else None)
+        restarts=app.restarts if app else 0, app_pid=app.pid if app else None,
+        gpus=len(agent.agent.gpus) if agent else 0,
+        stopped_by=agent.agent.reason if agent and live == MachineState.STOPPED else None)
 
 
 def status(name: str | None = None) -> list[MachineStatus]:

@@ -133,6 +133,7 @@ def test_autostop_fires_on_an_idle_host_and_not_on_a_busy_one(testhosts, roost_h
     proc = subprocess.Popen([*ROOST, "run", str(busy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
     wait_for(lambda: roost.status("idle")[0].state is MachineState.STOPPED, timeout=20, what="idle autostop")
+    assert roost.status("idle")[0].stopped_by == "autostop"
     assert roost.status("busy")[0].state is MachineState.RUNNING  # its job still runs
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "done" in out

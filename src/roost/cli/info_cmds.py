@@ -30,9 +30,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
             return
-        table = Table("NAME", "BACKEND", "STATE", "APP", "HEALTHY", "URL", box=None)
+        table = Table("NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL", box=None)
         for m in machines:
-            table.add_row(m.name, m.backend, m.state.value, m.app or "-", "yes" if m.healthy else "no", m.url or "-")
+            state = m.state.value + (f" ({m.stopped_by})" if m.stopped_by else "")
+            table.add_row(m.name, m.backend, state, str(m.gpus), m.app or "-", "yes" if m.healthy else "no",
+                          m.url or "-")
         console.print(table if machines else "no machines; `roost up jupyter` makes one")
 
     @app.command("open")

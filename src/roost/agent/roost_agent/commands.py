@@ -95,7 +95,8 @@ def cmd_stop(paths: Paths, args: argparse.Namespace) -> int:
 def cmd_status(paths: Paths, _args: argparse.Namespace) -> int:
     status = read_json(paths.status_file) or {"version": VERSION, "apps": {}, "last_activity": None}
     if running_agent(paths) is None:
-        status["agent"] = {"state": "stopped", "pid": None}
+        last = status.get("agent") or {}
+        status["agent"] = {"state": "stopped", "pid": None, "reason": last.get("reason"), "gpus": last.get("gpus", [])}
         for app in status.get("apps", {}).values():
             app.update(state="stopped", pid=None, healthy=False)
     print(json.dumps(status, sort_keys=True))
