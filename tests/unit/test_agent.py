@@ -134,3 +134,30 @@ def test_connections_to_an_app_count_as_activity(agent: AgentClient) -> None:
     before = agent.status().last_activity
     with socket.create_connection(("127.0.0.1", port)):
         wait_for(lambda: agent.status().last_activity > before, what="activity recorded")
+
+
+def test_jobs_queue_in_order_for_their_cpu_slots(agent: AgentClient, tmp_path: Path) -> None:
+    from roost.agent.client import JobRequest
+
+    agent.start()
+    everything = os.cpu_count() or 1
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    big = agent.submit_job(JobRequest(command=f"echo big >> {marks}/order; sleep 1", cpus=everything))
+    small = agent.submit_job(JobRequest(command=f"echo small >> {marks}/order", cpus=1))
+    assert big < small
+    # the small job waits for the big one's slots (FIFO: no jumping the queue)
+    wait_for(lambda: agent.job(big).state == "running", what="the big job")
+    assert agent.job(small).state == "queued"
+    wait_for(lambda: agent.job(small).ended, what="the small job")
+    assert (marks / "order").read_text() == "big\nsmall\n"
+    assert [job.state for job in agent.jobs()] == ["succeeded", "succeeded"]
+
+
+def test_a_job_asking_for_more_gpus_than_exist_fails_with_the_reason(agent: AgentClient) -> None:
+    from roost.agent.client import JobRequest
+
+    agent.start()
+    job = agent.submit_job(JobRequest(command="echo should-not-run", gpus=1))
+    failed = wait_for(lambda: (j := agent.job(job)).ended and j, what="the job to be refused")
+    assert failed.state == "failed" and "needs 1 GPU(s); this machine has 0" in (failed.reason or "")
