@@ -11,7 +11,16 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,6 +58,14 @@ def parse_duration(value: object) -> float:
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(lambda seconds: f"{seconds:g}s", return_type=str),  # a bare number reads back as minutes
+]
+"""Seconds, written in a spec as 90s, 30m, 2h or a number of minutes."""
 
 
 class Accelerators(Strict):
@@ -197,7 +214,7 @@ APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command")
 class Autostop(Strict):
     """Stop (or take down) the machine after it has been idle this long."""
 
-    idle_seconds: float = Field(alias="idle")
+    idle_seconds: Duration = Field(alias="idle")
     down: bool = False
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -209,14 +226,6 @@ class Autostop(Strict):
             return {"idle": value}
         return value
 
-    @field_validator("idle_seconds", mode="before")
-    @classmethod
-    def _idle(cls, value: object) -> float:
-        return parse_duration(value)
-
-    @field_serializer("idle_seconds")
-    def _idle_out(self, seconds: float) -> str:
-        return f"{seconds:g}s"  # a bare number would read back as minutes
 
 
 class Spec(Strict):
@@ -241,7 +250,7 @@ class Spec(Strict):
     recover: bool = False
     num_nodes: int = Field(default=1, ge=1, le=64)
     packages: list[str] = Field(default_factory=list)
-    checkpoint_every_seconds: float = Field(default=30.0, alias="checkpoint_every")
+    checkpoint_every_seconds: Duration = Field(default=30.0, alias="checkpoint_every")
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
     _source: str = PrivateAttr(default="<spec>")
 
@@ -262,15 +271,6 @@ class Spec(Strict):
                 raise ValueError(f"unknown app '{value}'; choose one of: {', '.join(APP_TYPES)}")
             return {"type": value}
         return value
-
-    @field_validator("checkpoint_every_seconds", mode="before")
-    @classmethod
-    def _checkpoint_every(cls, value: object) -> float:
-        return parse_duration(value)
-
-    @field_serializer("checkpoint_every_seconds")
-    def _checkpoint_every_out(self, seconds: float) -> str:
-        return f"{seconds:g}s"
 
     @field_validator("envs", mode="before")
     @classmethod

@@ -233,3 +233,30 @@ def test_two_node_torch_all_reduce_across_two_hosts(testhosts, roost_home: Path,
     assert "[node 0] rank 0 of 2: sum 3.0" in result.stdout
     assert "[node 1] rank 1 of 2: sum 3.0" in result.stdout
     assert roost.status() == []
+
+
+def test_multi_node_job_ends_together_when_one_node_fails(roost_home: Path, tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "node.sh").write_text(
+        'echo "rank $ROOST_NODE_RANK/$ROOST_NUM_NODES ips=$ROOST_NODE_IPS master=$MASTER_ADDR:$MASTER_PORT"\n'
+        'if [ "$ROOST_NODE_RANK" = 1 ]; then exit 5; fi\nsleep 3003\n')
+    spec = write_spec(tmp_path, {"name": "multi", "num_nodes": 2, "workdir": "p", "run": "sh node.sh"})
+    result = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=dict(os.environ),
+                            timeout=120)
+    assert result.returncode == 5, result.stderr
+    assert "[node 0] rank 0/2 ips=127.0.0.1,127.0.0.1 master=127.0.0.1:" in result.stdout
+    assert "[node 1] rank 1/2" in result.stdout and "cancelling the others" in result.stderr
+    assert [j.state for j in jobs.jobs("multi-0")] == ["cancelled"]
+    assert [j.state for j in jobs.jobs("multi-1")] == ["failed"]
+    assert not any(b"sleep\x003003" in cmdline for cmdline in cmdlines())  # node 0's job tree ended
+
+
+def cmdlines() -> list[bytes]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except OSError:
+                continue
+    return found

@@ -58,14 +58,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def logs(name: str, job: str = typer.Argument(None, help="a job id (`roost jobs NAME`); default: the app"),
              follow: bool = typer.Option(False, "--follow", "-f"),
-             lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines")) -> None:
+             lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines"),
+             offset: int = typer.Option(0, "--offset", help="job logs: start at this byte")) -> None:
         """Print the app's log, or a job's whole output; -f follows it (Ctrl-C stops following)."""
         from roost import info, jobs
 
         echo = lambda line: print(line, end="", flush=True)  # noqa: E731
         try:
             if job:
-                jobs.job_logs(name, job, follow=follow, on_output=echo)
+                jobs.job_logs(name, job, follow=follow, offset=offset, on_output=echo)
             else:
                 info.logs(name, lines=lines, follow=follow, on_output=echo)
         except KeyboardInterrupt:
