@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import roost
 from roost import jobs, operations
 from roost.errors import BackendError, SpecError
 from roost.machine import MachineState
-from tests.helpers import alive, wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 ROOST = [sys.executable, "-m", "roost"]
