@@ -16,12 +16,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from roost.cli import files_cmds, info_cmds, jobs_cmds, lifecycle_cmds  # noqa: E402  (registers the commands)
+from roost.cli import files_cmds, info_cmds, jobs_cmds, lifecycle_cmds, offers_cmds  # noqa: E402  (registers)
 
 lifecycle_cmds.register(app)
 info_cmds.register(app)
 files_cmds.register(app)
 jobs_cmds.register(app)
+offers_cmds.register(app)
 
 
 def main() -> None:

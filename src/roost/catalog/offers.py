@@ -1,0 +1,187 @@
+"""Offers from the shipped price snapshot: filter by need, cheapest first, resolve a spec.
+
+Only GPUs count for a count-only request (``accelerators: 1``); a named request (``T4:1``,
+``Inferentia:2``) matches that accelerator by name, case-insensitively. The CPU
+architecture is inferred from the instance family (Graviton families are arm64).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from roost.errors import SpecError
+from roost.spec import Resources
+
+DATA = Path(__file__).with_name("data")
+SNAPSHOT_REGIONS = {"us-east-1": DATA / "aws-offers-us-east-1.csv"}
+NVIDIA_GPUS = {"t4", "t4g", "a10g", "m60", "v100", "v100-32gb", "k80", "k520", "a100", "a100-80gb"}
+GPUS = NVIDIA_GPUS | {"radeon pro v520"}
+ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+[a-z]*g[a-z]*)$")
+
+
+class Offer(BaseModel):
+    """One instance type in one region, with its prices in USD per hour."""
+
+    instance_type: str
+    region: str
+    vcpus: int
+    memory_gib: float
+    accelerator: str | None
+    accelerator_count: int
+    gpu_memory_gib: float | None
+    price: float
+    spot_price: float | None
+    arch: str
+
+    @property
+    def is_gpu(self) -> bool:
+        """True when its accelerators are GPUs."""
+        return (self.accelerator or "").lower() in GPUS
+
+    def hourly(self, spot: bool) -> float:
+        """What an hour costs: the spot price when asked for and offered, else on-demand."""
+        return self.spot_price if spot and self.spot_price is not None else self.price
+
+
+class OfferQuery(BaseModel):
+    """What a machine needs. Every field is a minimum or a match; None means any."""
+
+    gpu: str | None = None
+    gpu_count: int | None = None
+    cpus: int | None = None
+    memory_gib: float | None = None
+    spot: bool = False
+    arch: str | None = None
+    region: str = "us-east-1"
+
+    def matches(self, offer: Offer) -> bool:
+        """True when the offer has all that is asked for."""
+        if self.gpu is not None:
+            if (offer.accelerator or "").lower() != self.gpu.lower() or offer.accelerator_count < (self.gpu_count or 1):
+                return False
+        elif self.gpu_count is not None:
+            if (offer.accelerator or "").lower() not in NVIDIA_GPUS or offer.accelerator_count < self.gpu_count:
+                return False
+        if self.cpus is not None and offer.vcpus < self.cpus:
+            return False
+        if self.memory_gib is not None and offer.memory_gib < self.memory_gib:
+            return False
+        if self.spot and offer.spot_price is None:
+            return False
+        return self.arch is None or offer.arch == self.arch
+
+
+def _arch(instance_type: str) -> str:
+    return "arm64" if ARM_FAMILY.match(instance_type.split(".")[0]) else "x86_64"
+
+
+@functools.cache
+def load_offers(region: str = "us-east-1") -> tuple[Offer, ...]:
+    """Every priced offer of the region's shipped snapshot."""
+    path = SNAPSHOT_REGIONS.get(region)
+    if path is None:
+        raise SpecError(f"no offers for region '{region}' in roost's snapshot", field="resources.region",
+                        hint=f"regions with a snapshot: {', '.join(SNAPSHOT_REGIONS)}")
+    offers = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if not row["price_per_hour_usd"]:
+                continue  # not sold on demand (mac*.metal)
+            offers.append(Offer(
+                instance_type=row["instance_type"], region=region, vcpus=int(row["vcpus"]),
+                memory_gib=float(row["memory_gib"] or 0), accelerator=row["accelerator"] or None,
+                accelerator_count=int(float(row["accelerator_count"] or 0)),
+                gpu_memory_gib=float(row["gpu_memory_gib"]) if row["gpu_memory_gib"] else None,
+                price=float(row["price_per_hour_usd"]),
+                spot_price=float(row["spot_price_per_hour_usd"]) if row["spot_price_per_hour_usd"] else None,
+                arch=_arch(row["instance_type"])))
+    return tuple(offers)
+
+
+def _check_gpu_name(query: OfferQuery, offers: tuple[Offer, ...]) -> None:
+    if query.gpu is None:
+        return
+    known = sorted({o.accelerator for o in offers if o.accelerator})
+    if query.gpu.lower() not in {name.lower() for name in known}:
+        close = difflib.get_close_matches(query.gpu, known, n=1, cutoff=0.5)
+        raise SpecError(f"no offer in {query.region} has the accelerator '{query.gpu}'",
+                        field="resources.accelerators",
+                        hint=(f"did you mean '{close[0]}'? " if close else "") + f"known: {', '.join(known)}")
+
+
+def find_offers(query: OfferQuery) -> list[Offer]:
+    """Every offer that fits, cheapest first (spot prices when the query asks for spot)."""
+    offers = load_offers(query.region)
+    _check_gpu_name(query, offers)
+    fitting = [offer for offer in offers if query.matches(offer)]
+    return sorted(fitting, key=lambda offer: (offer.hourly(query.spot), offer.instance_type))
+
+
+def query_for(resources: Resources) -> OfferQuery:
+    """The offer query a spec's ``resources`` mean."""
+    wanted = resources.accelerators
+    return OfferQuery(gpu=wanted.name if wanted else None, gpu_count=wanted.count if wanted else None,
+                      cpus=resources.cpus, memory_gib=resources.memory_gib, spot=resources.spot,
+                      region=resources.region or "us-east-1")
+
+
+def resolve_offer(resources: Resources) -> Offer:
+    """The cheapest offer that fits; a pinned ``instance_type`` must exist and fit."""
+    query = query_for(resources)
+    if resources.instance_type:
+        by_type = {offer.instance_type: offer for offer in load_offers(query.region)}
+        offer = by_type.get(resources.instance_type)
+        if offer is None:
+            close = difflib.get_close_matches(resources.instance_type, list(by_type), n=3)
+            raise SpecError(f"instance type '{resources.instance_type}' does not exist in {query.region}",
+                            field="resources.instance_type",
+                            hint=f"did you mean {', '.join(close)}?" if close else "see `roost offers`")
+        if not query.matches(offer.model_copy(update={"spot_price": offer.spot_price or offer.price})):
+            raise SpecError(f"instance type '{offer.instance_type}' ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB, "
+                            f"{offer.accelerator_count} x {offer.accelerator or 'no accelerator'}) does not fit "
+                            "the resources the spec asks for", field="resources.instance_type",
+                            hint="drop instance_type to get the cheapest that fits, or ask for less")
+        return offer
+    found = find_offers(query)
+    if not found:
+        raise SpecError(f"no offer in {query.region} fits: {describe(query)}", field="resources",
+                        hint="ask for fewer CPUs, less memory or fewer GPUs (see `roost offers`)")
+    return found[0]
+
+
+def describe(query: OfferQuery) -> str:
+    """The query in words, for messages."""
+    parts = []
+    if query.gpu or query.gpu_count:
+        parts.append(f"{query.gpu_count or 1} x {query.gpu or 'GPU'}")
+    if query.cpus:
+        parts.append(f">= {query.cpus} vCPUs")
+    if query.memory_gib:
+        parts.append(f">= {query.memory_gib:g} GiB")
+    if query.spot:
+        parts.append("spot")
+    return ", ".join(parts) or "anything"
+
+
+def offers(*, gpu: str | int | None = None, cpus: str | int | None = None, memory: str | float | None = None,
+           spot: bool = False, region: str | None = None, arch: str | None = None) -> list[Offer]:
+    """``roost offers``: values written as in a spec (``T4:2``, ``4+``, ``16GiB``), cheapest first."""
+    from roost.spec_loader import spec_from_data
+
+    wanted: dict[str, object] = {"spot": spot}
+    for key, value in (("accelerators", gpu), ("cpus", cpus), ("memory", memory), ("region", region)):
+        if value is not None:
+            wanted[key] = value
+    resources = spec_from_data({"name": "offers", "resources": wanted}, file="<command line>").resources
+    query = query_for(resources)
+    if arch is not None:
+        if arch not in ("x86_64", "arm64"):
+            raise SpecError(f"unknown architecture '{arch}'", field="arch", hint="use x86_64 or arm64")
+        query.arch = arch
+    return find_offers(query)
