@@ -44,12 +44,15 @@ def submit(paths: Paths, spec: dict, secrets: dict[str, str]) -> str:
     """Queue a job; returns its id. Secrets go to a 0600 file the agent deletes at start."""
     job_id = next_job_id(paths)
     directory = job_dir(paths, job_id)
-    os.makedirs(directory, mode=0o700)
+    # built aside and renamed into place: the daemon never sees a job half-written
+    staging = os.path.join(paths.home, "jobs", f".new-{job_id}")
+    os.makedirs(staging, mode=0o700)
     if secrets:
-        write_json_atomic(os.path.join(directory, "secrets.json"), secrets)
-    write_json_atomic(os.path.join(directory, "spec.json"), {**spec, "id": job_id})
-    write_json_atomic(os.path.join(directory, "status.json"),
+        write_json_atomic(os.path.join(staging, "secrets.json"), secrets)
+    write_json_atomic(os.path.join(staging, "spec.json"), {**spec, "id": job_id})
+    write_json_atomic(os.path.join(staging, "status.json"),
                       {"id": job_id, "state": QUEUED, "submitted_at": time.time()})
+    os.rename(staging, directory)
     return job_id
 
 
@@ -60,6 +63,8 @@ def list_jobs(paths: Paths) -> list[dict]:
         return []
     found = []
     for job_id in sorted(os.listdir(root)):
+        if job_id.startswith("."):
+            continue
         status = read_json(os.path.join(root, job_id, "status.json"))
         if status:
             spec = read_json(os.path.join(root, job_id, "spec.json")) or {}

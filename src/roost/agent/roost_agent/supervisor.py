@@ -111,7 +111,9 @@ class Supervisor:
             now = time.time()
             changed = self.definitions_changed()
             jobs_stamp = os.stat(self.paths.jobs).st_mtime_ns
-            if jobs_stamp != self.jobs_stamp or self.jobs.running:
+            # a new job renames its directory into jobs/ (the stamp moves); the full round
+            # every TICK_SLOW catches what a coarse clock could hide
+            if jobs_stamp != self.jobs_stamp or self.jobs.running or now >= next_full:
                 self.jobs_stamp = jobs_stamp
                 self.jobs.tick()
             busy = any(app.state != "running" for app in self.apps.values())
