@@ -51,5 +51,8 @@ def testhosts():
     prefix = f"t{os.getpid() % 1000:03d}x"
     hosts = TestHosts(3, prefix=prefix, net="10.251.0", directory=Path(f"/tmp/roost-testhosts-{prefix}"))
     hosts.up()
+    for host in hosts.hosts:
+        # let the host's users bind 443 (the gateway), as the machine's owner may allow it
+        hosts.root(host.index, "echo 443 > /proc/sys/net/ipv4/ip_unprivileged_port_start")
     yield hosts
     hosts.down()

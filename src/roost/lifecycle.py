@@ -183,6 +183,9 @@ def down(name: str) -> DownResult:
                     pass  # an unreachable agent must not keep a machine alive
             session.backend.terminate(session.record)
             Vault(name).delete_all()
+            from roost.gateway import ca_path
+
+            ca_path(name).unlink(missing_ok=True)
             state.delete(name)
             return DownResult(name=name, state=MachineState.TERMINATED)
         finally:

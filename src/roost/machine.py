@@ -28,6 +28,7 @@ class MachineFacts(BaseModel):
     host: str | None = Field(default=None, description="the SSH host in use (as the spec names it)")
     python_version: str | None = None
     arch: str | None = None
+    gateway_health_port: int | None = None
 
 
 class MachineRecord(BaseModel):

@@ -68,14 +68,20 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     if spec.setup:
         plan.append(Step("setup", "run setup", lambda: _run_setup(session, progress), inputs=fingerprint(spec.setup)))
     if driver:
+        registered: dict[str, str] = {}  # the digest of the definition put, for the wait
         plan += [
-            Step("app-register", f"start {driver.name}", lambda: ctx.agent.put_app(driver.definition(ctx)),
-                 always=True),
+            Step("app-register", f"start {driver.name}",
+                 lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))), always=True),
             Step("app-healthy", f"wait for {driver.name} to answer",
                  lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
-                                               log_hint=f"see `roost logs {session.record.name}`"),
+                                               log_hint=f"see `roost logs {session.record.name}`",
+                                               digest=registered.get("digest", "")),
                  always=True),
         ]
+        if spec.share:
+            from roost import gateway
+
+            plan += gateway.steps(session)
     return plan
 
 

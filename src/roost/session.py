@@ -35,6 +35,10 @@ class MachineSession:
         """The app's URL as seen from this computer (None for a machine without an app)."""
         if self.driver is None or not self.record.facts.app_port:
             return None
+        if self.record.spec.share:
+            from roost import gateway
+
+            return gateway.url(self, self.driver.url_path)
         return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
 
     def save(self) -> None:

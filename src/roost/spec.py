@@ -247,6 +247,8 @@ class Spec(Strict):
     autostop: Autostop | None = None
     hosts: list[HostSpec] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
+    share: bool = False
+    domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
     recover: bool = False
     num_nodes: int = Field(default=1, ge=1, le=64)
     packages: list[str] = Field(default_factory=list)
@@ -304,6 +306,11 @@ class Spec(Strict):
         if self.backend is BackendKind.ssh and self.num_nodes > len(self.hosts):
             raise ValueError(f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; "
                              "list one host per node")
+        if self.share and self.backend is BackendKind.local:
+            raise ValueError("'share: true' is for machines others reach over the network (backend 'ssh'); "
+                             "on this computer `roost open` gives you the app")
+        if self.domain and not self.share:
+            raise ValueError("'domain' names the shared address: it needs 'share: true'")
         if self.recover and self.num_nodes > 1:
             raise ValueError("'recover: true' is for single-node jobs (num_nodes: 1)")
         if self.hosts and self.backend is not BackendKind.ssh:

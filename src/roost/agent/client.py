@@ -167,10 +167,10 @@ class AgentClient:
         except ValidationError as exc:
             raise AgentError(f"the agent's status did not parse: {exc}") from None
 
-    def put_app(self, definition: AppDefinition) -> bool:
-        """Register or update an app; True when the definition changed."""
+    def put_app(self, definition: AppDefinition) -> str:
+        """Register or update an app; returns the definition's digest (``wait_healthy`` waits for it)."""
         payload = definition.model_dump_json().encode()
-        return bool(self._json("put-app", stdin=payload)["changed"])
+        return str(self._json("put-app", stdin=payload)["digest"])
 
     def free_port(self) -> int:
         """A TCP port free on the machine's 127.0.0.1 right now."""
@@ -215,9 +215,10 @@ class AgentClient:
         """Merge settings (e.g. autostop_seconds) into the agent's config."""
         self._json("put-config", stdin=json.dumps(settings).encode())
 
-    def wait_healthy(self, app: str, timeout: float, log_hint: str = "") -> AppStatus:
-        """Wait (on the machine, one call) until ``app`` is healthy; HealthTimeout with its log tail."""
-        result = self._call("wait", app, "--timeout", str(timeout), timeout=timeout + 30)
+    def wait_healthy(self, app: str, timeout: float, log_hint: str = "", digest: str = "") -> AppStatus:
+        """Wait (on the machine, one call) until ``app`` is healthy, running the definition with
+        ``digest`` when given (so a just-changed app is not reported by its old process)."""
+        result = self._call("wait", app, "--timeout", str(timeout), "--digest", digest, timeout=timeout + 30)
         if result.ok:
             return AppStatus.model_validate(self._parse("wait", result))
         if result.exit_code != 4:

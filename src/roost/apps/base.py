@@ -50,6 +50,8 @@ class AppDriver(ABC):
     url_path: str = "/"
     secret_key: str | None = None
     """The vault key of the app's password, if roost makes one."""
+    has_own_login: bool = False
+    """True when the app asks for a login itself; the gateway adds one in front otherwise."""
     health_timeout: float = 120.0
 
     @abstractmethod

@@ -39,6 +39,7 @@ class JupyterDriver(AppDriver):
     name = "jupyter"
     url_path = "/lab"
     secret_key = PASSWORD_KEY
+    has_own_login = True
     health_timeout = 120.0
 
     def __init__(self, options: JupyterApp) -> None:
@@ -64,7 +65,7 @@ class JupyterDriver(AppDriver):
                  inputs=fingerprint(requirements)),
             Step("jupyter-configure", "configure jupyter (password, 127.0.0.1 only)",
                  lambda: self._configure(ctx),
-                 inputs=fingerprint(self.options.version, 1)),
+                 inputs=fingerprint(self.options.version, ctx.record.spec.share, 1)),
         ]
 
     def _configure(self, ctx: AppContext) -> None:
@@ -79,6 +80,9 @@ class JupyterDriver(AppDriver):
                 "open_browser": False,
                 "root_dir": dirs["workdir"],
                 "allow_root": bool(ctx.record.facts.runs_as_root),
+                # shared: requests arrive through the gateway on 127.0.0.1 with the public Host
+                "allow_remote_access": ctx.record.spec.share,
+                "trust_xheaders": ctx.record.spec.share,
             },
             "IdentityProvider": {"token": ""},
             "PasswordIdentityProvider": {"hashed_password": hashed, "password_required": True},

@@ -16,13 +16,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-from roost.cli import files_cmds, info_cmds, jobs_cmds, lifecycle_cmds, offers_cmds  # noqa: E402  (registers)
+from roost.cli import (  # noqa: E402  (registers the commands)
+    files_cmds,
+    info_cmds,
+    jobs_cmds,
+    lifecycle_cmds,
+    offers_cmds,
+    share_cmds,
+)
 
 lifecycle_cmds.register(app)
 info_cmds.register(app)
 files_cmds.register(app)
 jobs_cmds.register(app)
 offers_cmds.register(app)
+share_cmds.register(app)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from .base import Paths, is_alive, log, probe, proc_identity, read_json, signal_group, write_json_atomic
+from .base import Paths, digest, is_alive, log, probe, proc_identity, read_json, signal_group, write_json_atomic
 
 TICK_FAST = 0.05
 TICK_SLOW = 0.5
@@ -148,4 +148,5 @@ class App:
             "name": self.name, "state": self.state, "pid": self.pid, "healthy": self.healthy,
             "restarts": self.restarts, "last_exit_code": self.last_exit_code,
             "started_at": self.started_at, "port": self.definition.get("port"),
+            "digest": digest(self.definition),
         }

@@ -69,6 +69,13 @@ def read_json(path: str) -> dict | None:
         return None
 
 
+def digest(definition: dict) -> str:
+    """A short fingerprint of an app definition, to tell which one is running."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def log(message: str) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     print(f"{stamp} {message}", flush=True)

@@ -13,7 +13,7 @@ import sys
 import time
 
 from . import VERSION
-from .base import Paths, is_alive, log, read_json, signal_group, write_json_atomic
+from .base import Paths, digest, is_alive, log, read_json, signal_group, write_json_atomic
 from .job_commands import JOB_COMMANDS, add_parsers
 from .supervisor import Supervisor
 
@@ -113,7 +113,7 @@ def cmd_put_app(paths: Paths, _args: argparse.Namespace) -> int:
     changed = read_json(path) != definition
     if changed:
         write_json_atomic(path, definition)
-    print(json.dumps({"name": definition["name"], "changed": changed}))
+    print(json.dumps({"name": definition["name"], "changed": changed, "digest": digest(definition)}))
     return 0
 
 
@@ -154,7 +154,8 @@ def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
     while time.time() < deadline:
         status = read_json(paths.status_file) or {}
         app = status.get("apps", {}).get(args.name)
-        if app and app.get("healthy") and running_agent(paths):
+        current = app and (not args.digest or app.get("digest") == args.digest)  # the new definition runs
+        if current and app.get("healthy") and running_agent(paths):
             print(json.dumps(app))
             return 0
         if running_agent(paths) is None:
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     wait = sub.add_parser("wait")
     wait.add_argument("name")
     wait.add_argument("--timeout", type=float, default=120.0)
+    wait.add_argument("--digest", default="", help="wait for the app definition with this digest")
     logs = sub.add_parser("logs")
     logs.add_argument("name")
     logs.add_argument("-n", "--lines", type=int, default=100)

@@ -1,0 +1,150 @@
+"""The gateway: Caddy on the machine, TLS on 443 and a login in front of a shared app.
+
+Caddy (the machine's Debian package) runs under roost's agent like any app. Without a
+``domain`` it signs with its own internal CA, whose root roost copies here and pins, so
+``roost open`` and checks verify the certificate; with one it gets an ACME certificate.
+Apps without accounts of their own get bcrypt basic auth (``roost users add``); with no
+user yet, every request is refused. The app itself stays on 127.0.0.1; Caddy's health
+endpoint listens on 127.0.0.1 only; nothing listens on port 80.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import ssl
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from roost.agent.client import AppDefinition
+from roost.errors import AppError, HostError
+from roost.paths import roost_home
+from roost.session import MachineSession
+from roost.steps import Step
+
+NAME = "gateway"
+USER_NAME = r"^[a-z_][a-z0-9_.-]{0,31}$"
+
+
+def ca_path(machine: str) -> Path:
+    """Where roost pins the machine's gateway CA root on this computer."""
+    return roost_home() / "ca" / f"{machine}.crt"
+
+
+def _dirs(session: MachineSession) -> dict[str, str]:
+    base = f"{session.record.facts.home}/gateway"
+    return {"base": base, "caddyfile": f"{base}/Caddyfile", "users": f"{base}/users.json", "data": f"{base}/data"}
+
+
+def site(session: MachineSession) -> str:
+    """The name the gateway answers to: the spec's domain, else the host's address."""
+    spec = session.record.spec
+    if spec.domain:
+        return spec.domain
+    return session.backend.target(session.record).hostname  # type: ignore[attr-defined]
+
+
+def url(session: MachineSession, path: str) -> str:
+    """The shared app's HTTPS URL."""
+    return f"https://{site(session)}{path}"
+
+
+def caddyfile(*, address: str, internal_tls: bool, app_port: int, health_port: int,
+              users: dict[str, str] | None) -> str:
+    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet."""
+    if users is None:
+        guard = ""
+    elif not users:
+        guard = '\trespond "no users yet: roost users add" 401\n'
+    else:
+        accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
+        guard = f"\tbasicauth {{\n{accounts}\t}}\n"
+    tls = "\ttls internal\n" if internal_tls else ""
+    return (
+        "{\n\tadmin off\n\tskip_install_trust\n\tauto_https disable_redirects\n}\n\n"
+        f"https://{address} {{\n{tls}{guard}\treverse_proxy 127.0.0.1:{app_port}\n}}\n\n"
+        f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
+    )
+
+
+def _users(session: MachineSession) -> dict[str, str]:
+    result = session.agent.runner.run(f"cat {shlex.quote(_dirs(session)['users'])} 2>/dev/null || echo '{{}}'")
+    return json.loads(result.stdout or "{}")
+
+
+def configure(session: MachineSession) -> None:
+    """Write the Caddyfile and (re)register Caddy with the agent; a changed config restarts it."""
+    record, runner, dirs = session.record, session.agent.runner, _dirs(session)
+    if not runner.run("command -v caddy", check=False).ok:
+        raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
+                        hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
+    if not record.facts.gateway_health_port:
+        record.facts.gateway_health_port = session.agent.free_port()
+        session.save()
+    assert record.facts.app_port and session.driver is not None
+    config = caddyfile(address=site(session), internal_tls=not record.spec.domain, app_port=record.facts.app_port,
+                       health_port=record.facts.gateway_health_port,
+                       users=None if session.driver.has_own_login else _users(session))
+    runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
+    running = session.agent.put_app(AppDefinition(
+        name=NAME, argv=["caddy", "run", "--config", dirs["caddyfile"], "--adapter", "caddyfile"],
+        cwd=dirs["base"], port=record.facts.gateway_health_port, health_path="/health",
+        env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"],
+             "ROOST_CONFIG_DIGEST": hashlib.sha256(config.encode()).hexdigest()[:16]}))
+    session.agent.wait_healthy(NAME, 60, log_hint=f"see the agent's log of '{NAME}' on the machine", digest=running)
+
+
+def pin_ca(session: MachineSession) -> None:
+    """Copy Caddy's internal root here and check the gateway's certificate against it."""
+    if session.record.spec.domain:
+        return  # a public CA signs it
+    root = f"{_dirs(session)['data']}/caddy/pki/authorities/local/root.crt"
+    deadline = time.monotonic() + 30
+    while not (found := session.agent.runner.run(["cat", root], check=False)).ok:
+        if time.monotonic() > deadline:
+            raise AppError("the gateway made no CA root certificate in 30 s", hint="see the gateway's log")
+        time.sleep(0.2)
+    path = ca_path(session.record.name)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(found.stdout)
+    status = https_status(url(session, "/"), path)
+    if status is None:
+        raise AppError(f"the gateway at {url(session, '/')} did not answer with a certificate signed by its CA")
+
+
+def https_status(address: str, ca: Path, *, auth: tuple[str, str] | None = None) -> int | None:
+    """The HTTP status of a GET verified against ``ca``; None when TLS or the connection fails."""
+    context = ssl.create_default_context(cafile=str(ca))
+    request = urllib.request.Request(address)
+    if auth:
+        import base64
+
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def steps(session: MachineSession) -> list[Step]:
+    """Gateway steps for a shared machine: configure and start Caddy, then pin its CA."""
+    return [Step("gateway", "start the gateway (TLS, login)", lambda: configure(session), always=True),
+            Step("gateway-ca", "pin the gateway's CA", lambda: pin_ca(session), always=True)]
+
+
+def set_user(session: MachineSession, user: str, password: str | None) -> None:
+    """Add (with a password) or remove (``None``) a gateway user, then apply the config."""
+    users = _users(session)
+    if password is None:
+        users.pop(user, None)
+    else:
+        hashed = session.agent.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode())
+        users[user] = hashed.stdout.strip().splitlines()[-1]
+    session.agent.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)
+    configure(session)

@@ -1,0 +1,102 @@
+"""The gateway for real: Caddy on a test host, TLS with a pinned CA, logins, nothing else open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roost
+from roost import sharing
+from roost.gateway import https_status
+from tests.jupyter_client import JupyterSession
+
+pytestmark = pytest.mark.e2e
+ROOST = [sys.executable, "-m", "roost"]
+APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
+
+
+def host_entry(host) -> dict:
+    return {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
+            "connect_timeout": 5}
+
+
+def listening(testhosts, host) -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket on the host, from its own /proc."""
+    table = testhosts.root(host.index, "cat /proc/net/tcp /proc/net/tcp6").stdout
+    found = set()
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            address, port = fields[1].rsplit(":", 1)
+            found.add((address, int(port, 16)))
+    return found
+
+
+def connects_from(testhosts, other, ip: str, port: int) -> bool:
+    code = f"import socket; s=socket.socket(); s.settimeout(3); print(s.connect_ex(('{ip}', {port})))"
+    return testhosts.root(other.index, f"python3 -c \"{code}\"").stdout.strip() == "0"
+
+
+def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, roost_home: Path,
+                                                                    tmp_path: Path) -> None:
+    host, other = testhosts.hosts[0], testhosts.hosts[2]
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("team dashboard")
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(yaml.safe_dump({"name": "shared", "backend": "ssh", "app": APP, "workdir": "site",
+                                    "share": True, "hosts": [host_entry(host)]}))
+    result = roost.up(spec)
+    assert result.url == f"https://{host.ip}/"
+    ca = sharing.trust("shared")
+    # no user yet: nobody gets in; with a user: only with the right password
+    assert https_status(result.url, ca) == 401
+    password = sharing.add_user("shared", "alice")
+    assert https_status(result.url, ca) == 401
+    assert https_status(result.url, ca, auth=("alice", "wrong")) == 401
+    assert https_status(result.url, ca, auth=("alice", password)) == 200
+    # the certificate verifies only against the pinned CA
+    assert https_status(result.url, Path("/etc/ssl/certs/ca-certificates.crt")) is None
+    # from another machine: 443 answers; plain HTTP and the app's own port do not
+    app_status = roost.status("shared")[0]
+    state_port = yaml.safe_load((testhosts.home_of(host) / ".roost" / "machines" / "shared" / "agent" / "apps"
+                                 / "command.json").read_text())["port"]
+    assert connects_from(testhosts, other, host.ip, 443)
+    assert not connects_from(testhosts, other, host.ip, 80)
+    assert not connects_from(testhosts, other, host.ip, state_port)
+    # listening on the machine's network address (or all addresses): exactly 22 and 443
+    public = {port for address, port in listening(testhosts, host)
+              if address not in ("0100007F", "00000000000000000000000001000000")}
+    assert public == {22, 443}, public
+    sharing.remove_user("shared", "alice")
+    assert https_status(result.url, ca, auth=("alice", password)) == 401
+    assert app_status.healthy
+    roost.down("shared")
+    assert not (roost_home / "ca" / "shared.crt").exists()
+
+
+def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    host = testhosts.hosts[1]
+    spec = tmp_path / "nb.yaml"
+    spec.write_text(yaml.safe_dump({"name": "nbshared", "backend": "ssh", "app": "jupyter", "share": True,
+                                    "installs": "wheelhouse", "hosts": [host_entry(host)]}))
+    result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    url = f"https://{host.ip}"
+    ca = sharing.trust("nbshared")
+    assert https_status(url + "/login", ca) == 200  # its own login page, over TLS
+    assert https_status(url + "/api/status", ca) == 403
+    session = JupyterSession(url)
+    import ssl
+    import urllib.request
+
+    session.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(session.jar),
+                                                 urllib.request.HTTPSHandler(
+                                                     context=ssl.create_default_context(cafile=str(ca))))
+    assert session.login(roost.password("nbshared"))
+    roost.down("nbshared")
