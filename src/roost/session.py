@@ -28,8 +28,14 @@ class MachineSession:
 
     def context(self) -> AppContext:
         """What the app driver works with."""
+        public_host = None
+        if self.record.spec.share:
+            from roost.gateway import site
+
+            public_host = site(self)
         return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
-                          make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name))
+                          make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name),
+                          public_host=public_host)
 
     def url(self) -> str | None:
         """The app's URL as seen from this computer (None for a machine without an app)."""

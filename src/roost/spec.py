@@ -182,11 +182,12 @@ class LabelStudioApp(AppBase):
 
 
 class StreamlitApp(AppBase):
-    """A Streamlit script (built by a later issue)."""
+    """A Streamlit script from the workdir, in its own venv."""
 
     type: Literal["streamlit"]
-    script: str
-    version: str | None = None
+    script: str = Field(pattern=r"^[^/~].*\.py$")
+    version: str = "1.67.0"
+    packages: list[str] = Field(default_factory=list)
 
 
 class TensorboardApp(AppBase):

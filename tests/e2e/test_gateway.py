@@ -100,3 +100,44 @@ def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_pat
                                                      context=ssl.create_default_context(cafile=str(ca))))
     assert session.login(roost.password("nbshared"))
     roost.down("nbshared")
+
+
+def websocket_status(host: str, path: str, ca: Path, auth: tuple[str, str] | None) -> str:
+    """The status line a websocket upgrade through the gateway gets (TLS verified with ``ca``)."""
+    import base64
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    key = base64.b64encode(os.urandom(16)).decode()
+    headers = [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
+               f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Origin: https://{host}"]
+    if auth:
+        headers.append("Authorization: Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    with socket.create_connection((host, 443), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
+        return tls.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_streamlit_shared_passes_its_websocket_through_the_gateway(testhosts, roost_home: Path,
+                                                                   tmp_path: Path) -> None:
+    host = testhosts.hosts[2]
+    (tmp_path / "dash").mkdir()
+    (tmp_path / "dash" / "app.py").write_text('import streamlit as st\nst.title("model dashboard")\n')
+    spec = tmp_path / "dash.yaml"
+    spec.write_text(yaml.safe_dump({"name": "dash", "backend": "ssh", "workdir": "dash", "share": True,
+                                    "app": {"type": "streamlit", "script": "app.py"}, "installs": "wheelhouse",
+                                    "hosts": [host_entry(host)]}))
+    result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    ca = sharing.trust("dash")
+    password = sharing.add_user("dash", "bob")
+    url = f"https://{host.ip}/"
+    assert https_status(url, ca) == 401
+    assert https_status(url, ca, auth=("bob", password)) == 200
+    assert https_status(url + "_stcore/health", ca, auth=("bob", password)) == 200
+    assert websocket_status(host.ip, "/_stcore/stream", ca, None).startswith("HTTP/1.1 401")
+    assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password)) == "HTTP/1.1 101 Switching Protocols"
+    roost.down("dash")

@@ -15,12 +15,16 @@ def app_driver(spec: Spec) -> AppDriver | None:
         from roost.apps.jupyter import JupyterDriver
 
         return JupyterDriver(spec.app)
+    if spec.app.type == "streamlit":
+        from roost.apps.streamlit import StreamlitDriver
+
+        return StreamlitDriver(spec.app)
     if spec.app.type == "command":
         from roost.apps.command import CommandDriver
 
         return CommandDriver(spec.app)
     raise NotBuiltYet(f"the app '{spec.app.type}' is not built yet; nothing was created",
-                      hint="'jupyter' and 'command' are available now")
+                      hint="'jupyter', 'streamlit' and 'command' are available now")
 
 
 __all__ = ["AppContext", "AppDriver", "app_driver"]

@@ -27,6 +27,8 @@ class AppContext:
     agent: AgentClient
     make_tools: Callable[[], MachineTools]
     vault: Vault
+    public_host: str | None = None
+    """The gateway's public name when the machine is shared (apps that check origins need it)."""
     _tools: MachineTools | None = field(default=None, repr=False)
 
     @property
