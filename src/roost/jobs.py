@@ -80,9 +80,14 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
 
         return multinode.run(spec, down=down, progress=progress, on_output=on_output,
                              accept_new_host_key=accept_new_host_key, outputs_root=outputs_root)
-    lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
-    session = machine_session(spec.name)
-    job_id = session.agent.submit_job(job_request(session))
+    try:
+        lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
+        session = machine_session(spec.name)
+        job_id = session.agent.submit_job(job_request(session))
+    except RoostError:
+        if down:  # --down never leaves a machine behind, not even when setup failed
+            _down_quietly(spec.name, progress)
+        raise
     progress.info(f"job {job_id} on {spec.name}: {spec.run}")
     try:
         session, job_id = _follow(session, job_id, progress, on_output)
@@ -102,6 +107,14 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
             lifecycle.down(spec.name)
             result.machine_down = True
     return result
+
+
+def _down_quietly(name: str, progress: Progress) -> None:
+    try:
+        lifecycle.down(name)
+        progress.info(f"machine '{name}' taken down (--down)")
+    except RoostError as exc:
+        progress.info(f"warning: could not take '{name}' down: {exc}; run `roost down {name}`")
 
 
 def _follow(session: MachineSession, job_id: str, progress: Progress,

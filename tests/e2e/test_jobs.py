@@ -259,3 +259,10 @@ def cmdlines() -> list[bytes]:
             except OSError:
                 continue
     return found
+
+
+def test_down_also_when_setup_fails(roost_home: Path, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, {"name": "badsetup", "setup": "echo broken >&2; exit 9", "run": "true"})
+    with pytest.raises(roost.RoostError, match="setup.*exit code 9"):
+        jobs.run(spec, down=True)
+    assert roost.status() == [] and not (roost_home / "machines" / "badsetup").exists()
