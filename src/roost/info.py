@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from roost.apps import AppDriver, app_driver
 from roost.backends import get_backend
 from roost.errors import AgentError, AppError, RoostError
-from roost.session import MachineSession, open_session
+from roost.session import MachineSession, load_session, open_session
 from roost.machine import MachineState
 from roost.runner.base import Result
 from roost.state import State
@@ -95,11 +95,7 @@ def open_info(name: str) -> OpenInfo:
 
 def password(name: str) -> str:
     """The app password roost generated for this machine (kept 0600 on this computer)."""
-    state = State()
-    try:
-        record = open_session(state, name).record
-    finally:
-        state.close()
+    record = load_session(name).record
     driver = app_driver(record.spec)
     if driver is None:
         raise AppError(f"machine '{name}' has no app, so no app password")
@@ -112,11 +108,7 @@ def password(name: str) -> str:
 def logs(name: str, *, lines: int = 100, follow: bool = False,
          on_output: Callable[[str], None] | None = None) -> Result:
     """Print the app's log (the last ``lines``), following it with ``follow`` until interrupted."""
-    state = State()
-    try:
-        session = open_session(state, name)
-    finally:
-        state.close()
+    session = load_session(name)
     if session.record.facts.home is None or get_backend(session.record.backend).status(
             session.record) == MachineState.TERMINATED:
         raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")

@@ -18,9 +18,8 @@ from roost.errors import HostUnreachable, RoostError, SpecError
 from roost.plan import job_path
 from roost.progress import Progress, SilentProgress
 from roost.runner.base import Result
-from roost.session import MachineSession, open_session
+from roost.session import MachineSession, load_session
 from roost.spec import Spec
-from roost.state import State
 
 
 class JobResult(BaseModel):
@@ -34,14 +33,6 @@ class JobResult(BaseModel):
     outputs: Path | None = None
     missing_outputs: list[str] = Field(default_factory=list)
     machine_down: bool = False
-
-
-def machine_session(name: str) -> MachineSession:
-    state = State()
-    try:
-        return open_session(state, name)
-    finally:
-        state.close()
 
 
 def _check_runnable(spec: Spec) -> None:
@@ -82,7 +73,7 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
                              accept_new_host_key=accept_new_host_key, outputs_root=outputs_root)
     try:
         lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
-        session = machine_session(spec.name)
+        session = load_session(spec.name)
         job_id = session.agent.submit_job(job_request(session))
     except RoostError:
         if down:  # --down never leaves a machine behind, not even when setup failed
@@ -164,17 +155,17 @@ def download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[
 
 def jobs(name: str) -> list[JobStatus]:
     """Every job of the machine, oldest first."""
-    return machine_session(name).agent.jobs()
+    return load_session(name).agent.jobs()
 
 
 def job_logs(name: str, job: str, *, follow: bool = False, offset: int = 0,
              on_output: Callable[[str], None] | None = None) -> Result:
     """A job's output from byte ``offset``; ``follow`` streams until it ends."""
-    session = machine_session(name)
+    session = load_session(name)
     session.agent.job(job)  # a clear error for an unknown job
     return session.agent.job_logs(job, offset=offset, follow=follow, on_output=on_output)
 
 
 def cancel(name: str, job: str) -> bool:
     """Cancel a job; its whole process tree ends. False when it had already ended."""
-    return machine_session(name).agent.cancel(job)
+    return load_session(name).agent.cancel(job)

@@ -19,7 +19,7 @@ from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.machine import MachineRecord, MachineState
 from roost.plan import plan, provision_step
 from roost.progress import Progress, SilentProgress
-from roost.session import MachineSession, open_session
+from roost.session import MachineSession, load_session, open_session
 from roost.spec import NAME_PATTERN, Spec
 from roost.spec_loader import load_spec, spec_for_app
 from roost.state import State, machine_lock
@@ -161,11 +161,7 @@ def stop(name: str) -> DownResult:
 
 def start(name: str, *, progress: Progress | None = None) -> UpResult:
     """Start a stopped machine and bring the same app back, with its data."""
-    state = State()
-    try:
-        session = open_session(state, name)
-    finally:
-        state.close()
+    session = load_session(name)
     session.backend.start(session.record)
     return up(session.record.spec, progress=progress)
 

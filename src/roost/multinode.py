@@ -16,9 +16,9 @@ from pathlib import Path
 
 from roost import lifecycle
 from roost.errors import SpecError
-from roost.jobs import JobResult, download_outputs, job_request, machine_session
+from roost.jobs import JobResult, download_outputs, job_request
 from roost.progress import Progress
-from roost.session import MachineSession
+from roost.session import MachineSession, load_session
 from roost.spec import NAME_PATTERN, BackendKind, Spec
 
 
@@ -51,7 +51,7 @@ def run(spec: Spec, *, down: bool, progress: Progress, on_output: Callable[[str]
     nodes = node_specs(spec)
     for node in nodes:
         lifecycle.up(node, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
-    sessions = [machine_session(node.name) for node in nodes]
+    sessions = [load_session(node.name) for node in nodes]
     addresses = [_address(session) for session in sessions]
     master_port = sessions[0].agent.free_port()
     job_ids = []

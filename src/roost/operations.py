@@ -6,13 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roost.errors import BackendError
-from roost.session import MachineSession, open_session
+from roost.session import MachineSession, load_session
 from roost.runner.base import Result
-from roost.state import State, machine_lock
+from roost.state import machine_lock
 
 
-def _session(state: State, name: str) -> MachineSession:
-    session = open_session(state, name)
+def _session(name: str) -> MachineSession:
+    session = load_session(name)
     if session.record.facts.home is None:
         raise BackendError(f"machine '{name}' was never provisioned", hint=f"run `roost up` for '{name}' first")
     return session
@@ -23,32 +23,20 @@ def sync(name: str) -> None:
     from roost.transfer import push_files
 
     with machine_lock(name):
-        state = State()
-        try:
-            push_files(_session(state, name))
-        finally:
-            state.close()
+        push_files(_session(name))
 
 
 def download(name: str, path: str, destination: str | Path | None = None) -> Path:
     """Copy ``path`` from the machine's workdir to ``destination`` (default ./roost-outputs/NAME)."""
     from roost.transfer import download as pull
 
-    state = State()
-    try:
-        return pull(_session(state, name), path, destination or Path("roost-outputs") / name)
-    finally:
-        state.close()
+    return pull(_session(name), path, destination or Path("roost-outputs") / name)
 
 
 def exec_command(name: str, command: list[str] | str, *, on_output: Callable[[str], None] | None = None,
                  timeout: float | None = None) -> Result:
     """Run a command in the machine's workdir; returns its Result (its exit code, not raised)."""
-    state = State()
-    try:
-        session = _session(state, name)
-    finally:
-        state.close()
+    session = _session(name)
     runner = session.backend.runner(session.record)
     return runner.run(command, cwd=f"{session.record.facts.home}/workdir", timeout=timeout, check=False,
                       on_output=on_output)

@@ -71,3 +71,12 @@ def open_session(state: State, name: str) -> MachineSession:
     if record is None:
         raise MachineNotFound(name)
     return MachineSession(state, record)
+
+
+def load_session(name: str) -> MachineSession:
+    """A known machine's session on its own state connection (MachineNotFound otherwise)."""
+    state = State()
+    try:
+        return open_session(state, name)
+    finally:
+        state.close()  # reopened on demand by the session's own use

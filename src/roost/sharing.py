@@ -10,16 +10,12 @@ from roost import lifecycle
 from roost.errors import AppError, SpecError
 from roost.gateway import USER_NAME, ca_path, set_user
 from roost.progress import Progress
-from roost.session import MachineSession, open_session
-from roost.state import State, machine_lock
+from roost.session import MachineSession, load_session
+from roost.state import machine_lock
 
 
 def _session(name: str) -> MachineSession:
-    state = State()
-    try:
-        session = open_session(state, name)
-    finally:
-        state.close()
+    session = load_session(name)
     if not session.record.spec.share:
         raise AppError(f"machine '{name}' is not shared", hint=f"`roost share {name}` puts it behind the gateway")
     return session
@@ -27,11 +23,7 @@ def _session(name: str) -> MachineSession:
 
 def share(name: str, *, progress: Progress | None = None) -> lifecycle.UpResult:
     """Put the machine's app behind the gateway (TLS on 443, a login), as ``share: true`` would."""
-    state = State()
-    try:
-        spec = open_session(state, name).record.spec
-    finally:
-        state.close()
+    spec = load_session(name).record.spec
     shared = spec.model_validate({**spec.model_dump(by_alias=True), "share": True})
     shared._source = spec.source
     return lifecycle.up(shared, progress=progress)

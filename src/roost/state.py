@@ -53,18 +53,29 @@ class State:
     def __init__(self, home: Path | None = None) -> None:
         self.home = home or roost_home()
         self.path = self.home / "state.db"
-        try:
-            # one connection shared by the threads of parallel steps, serialised by a lock
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.lock = threading.RLock()
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: never corrupt, fewer fsyncs
-            self.db.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"cannot use the state database {self.path}: {exc}",
-                             hint="move the file aside to start afresh (machines it knew stay running)") from None
+        self.lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self.db  # noqa: B018  (open now, so a broken database is reported at once)
         self.path.chmod(0o600)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection; opened again on use after ``close`` (sessions outlive a command's)."""
+        with self.lock:
+            if self._db is None:
+                try:
+                    # one connection shared by the threads of parallel steps, serialised by the lock
+                    self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: never corrupt, fewer fsyncs
+                    self._db.execute("PRAGMA busy_timeout=30000")
+                    self._migrate()
+                except sqlite3.DatabaseError as exc:
+                    self._db = None
+                    raise StateError(f"cannot use the state database {self.path}: {exc}",
+                                     hint="move the file aside to start afresh (machines it knew stay running)"
+                                     ) from None
+            return self._db
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -177,8 +188,11 @@ class State:
             db.execute("DELETE FROM steps WHERE machine = ?", (machine,))
 
     def close(self) -> None:
-        """Close the connection."""
-        self.db.close()
+        """Close the connection (a later use opens it again)."""
+        with self.lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 @contextlib.contextmanager

@@ -129,8 +129,14 @@ class AgentClient:
     def _call(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> Result:
         return self.runner.run(self._argv(*args), stdin=stdin, timeout=timeout, check=False)
 
+    # commands that change nothing twice: a reply lost on the way is asked for again, once
+    IDEMPOTENT = frozenset({"start", "stop", "status", "put-app", "put-config", "cancel", "wait", "jobs"})
+
     def _json(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> dict:
-        return self._parse(args[0], self._call(*args, stdin=stdin, timeout=timeout))
+        result = self._call(*args, stdin=stdin, timeout=timeout)
+        if result.ok and not result.stdout.strip() and args[0] in self.IDEMPOTENT:
+            result = self._call(*args, stdin=stdin, timeout=timeout)  # the connection lost the answer
+        return self._parse(args[0], result)
 
     @staticmethod
     def _parse(what: str, result: Result) -> dict:
@@ -160,6 +166,8 @@ class AgentClient:
     def status(self) -> AgentStatus:
         """The agent's status; a machine without a running agent reports state 'stopped'."""
         result = self._call("status")
+        if result.ok and not result.stdout.strip():
+            result = self._call("status")  # the connection lost the answer; ask again
         if result.exit_code == 2 and "No such file" in result.stderr:
             return AgentStatus()  # never installed: nothing runs
         try:

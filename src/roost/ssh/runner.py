@@ -15,7 +15,8 @@ from roost.ssh.target import SshTarget
 
 UNREACHABLE = re.compile(r"Connection timed out|No route to host|Connection refused|Network is unreachable|"
                          r"Connection closed by|closed by remote host|Connection reset|Broken pipe|Timeout, server .* not responding|"
-                         r"kex_exchange_identification|Could not resolve hostname|connect to host .* port")
+                         r"kex_exchange_identification|Could not resolve hostname|connect to host .* port|"
+                         r"mux_client|client_loop|Control socket|lost connection|Connection timed out")
 KEY_MISMATCH = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
                           r"No .* host key is known")
 AUTH = re.compile(r"Permission denied \(|Too many authentication failures|Invalid user")
