@@ -172,16 +172,21 @@ def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path
     remote = testhosts.home_of(host) / ".roost" / "machines" / "atomic" / "workdir"
     assert (remote / "data.bin").read_bytes() == b"good version\n"
 
-    big = os.urandom(1 << 20) * 400  # 400 MiB, new content for the same file
+    big = os.urandom(1 << 20) * 64  # 64 MiB, new content for the same file
     (workdir / "data.bin").write_bytes(big)
-    proc = subprocess.Popen([*ROOST, "sync", "atomic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ))
-    deadline = time.monotonic() + 60
-    while not [p for p in remote.glob(".*") if p.name != ".gitignore"]:  # rsync's temporary file appeared
-        assert proc.poll() is None and time.monotonic() < deadline, "the transfer ended before it was interrupted"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the transfer
-    proc.wait(timeout=30)
+    testhosts.throttle(host.index, "40mbit")  # ~13 s for the file: time enough to interrupt it
+    try:
+        proc = subprocess.Popen([*ROOST, "sync", "atomic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(os.environ))
+        deadline = time.monotonic() + 60
+        while not [p for p in remote.glob(".*") if p.name != ".gitignore"]:  # rsync's temporary file appeared
+            assert proc.poll() is None and time.monotonic() < deadline, "the transfer ended before it was cut"
+            time.sleep(0.005)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the transfer
+        proc.wait(timeout=30)
+    finally:
+        testhosts.throttle(host.index, None)
     assert proc.returncode != 0
     time.sleep(0.5)
     assert (remote / "data.bin").read_bytes() == b"good version\n"  # the good file is untouched

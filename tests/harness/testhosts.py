@@ -113,6 +113,14 @@ class TestHosts:
         """Bring the host's link back."""
         self._sh("heal", str(index))
 
+    def throttle(self, index: int, rate: str | None) -> None:
+        """Limit traffic towards the host to ``rate`` (e.g. "50mbit"); None lifts the limit."""
+        link = f"{self.env['TH_PREFIX']}v{index}"
+        subprocess.run(["tc", "qdisc", "del", "dev", link, "root"], capture_output=True)
+        if rate:
+            subprocess.run(["tc", "qdisc", "add", "dev", link, "root", "tbf", "rate", rate, "burst", "64kb",
+                            "latency", "500ms"], check=True, capture_output=True)
+
     def root(self, index: int, command: str) -> subprocess.CompletedProcess[str]:
         """Run a shell command as root inside the host's namespaces."""
         return self._sh("root", str(index), "sh", "-c", command, check=False)
