@@ -11,7 +11,6 @@ import types
 import typing
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from roost.errors import SpecError
@@ -20,8 +19,10 @@ from roost.spec import APP_TYPES, Spec
 Loc = tuple[str | int, ...]
 
 
-def _line_marks(node: yaml.Node, path: Loc, marks: dict[Loc, int]) -> None:
-    """Record the 1-based line of every key and item under ``node``."""
+def _line_marks(node: object, path: Loc, marks: dict[Loc, int]) -> None:
+    """Record the 1-based line of every key and item under ``node`` (a YAML node)."""
+    import yaml
+
     marks.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -184,6 +185,9 @@ def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] 
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file."""
+    import yaml  # only spec files need it: `roost up jupyter` starts faster without
+
+
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
