@@ -124,7 +124,7 @@ def bench_resync(name: str, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exec-rounds", type=int, default=50)
-    parser.add_argument("--sync-rounds", type=int, default=4)
+    parser.add_argument("--sync-rounds", type=int, default=8)
     parser.add_argument("--resync-rounds", type=int, default=5)
     args = parser.parse_args()
     reason = can_run()
