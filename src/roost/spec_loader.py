@@ -79,22 +79,30 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
+_MISSING = object()
+
+
+def _child(node: object, part: str | int) -> object:
+    """The item ``part`` of a parsed mapping or list, or _MISSING."""
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return _MISSING
+
+
 def _data_loc(loc: Loc, data: object) -> Loc:
     """Drop union tags from a pydantic loc so it matches the keys in the file."""
     kept: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
-        last = index == len(loc) - 1
-        if isinstance(node, dict) and part not in node and not last:
-            continue  # a union tag such as 'jupyter' in ('app', 'jupyter', 'port')
-        if isinstance(node, dict) and part in node:
+        child = _child(node, part)
+        if child is not _MISSING:
             kept.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            kept.append(part)
-            node = node[part]
-        elif isinstance(node, dict):
+            node = child
+        elif isinstance(node, dict) and index == len(loc) - 1:
             kept.append(part)  # a missing or unknown key: still the field the user means
+        # else: a union tag such as 'jupyter' in ('app', 'jupyter', 'port')
     return tuple(kept)
 
 
@@ -124,11 +132,8 @@ def _describe(error: dict, loc: Loc) -> tuple[str, str | None]:
 
 def _value_at(loc: Loc, data: object) -> object:
     for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
+        data = _child(data, part)
+        if data is _MISSING:
             return None
     return data
 
