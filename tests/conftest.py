@@ -56,3 +56,65 @@ def testhosts():
         hosts.root(host.index, "echo 443 > /proc/sys/net/ipv4/ip_unprivileged_port_start")
     yield hosts
     hosts.down()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's server on 127.0.0.1 (the AWS control plane), shared by the whole session."""
+    pytest.importorskip("moto", reason="moto is a dev dependency (make test installs it)")
+    from tests.harness.fakecloud import MotoServer
+
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_hosts():
+    """Two SSH test hosts where moto's instances "are": 10.252.0.4 and .5, user ubuntu."""
+    from tests.harness.testhosts import TestHosts, can_run
+
+    reason = can_run()
+    if reason:
+        pytest.skip(reason)
+    prefix = f"a{os.getpid() % 1000:03d}x"
+    hosts = TestHosts(2, prefix=prefix, net="10.252.0", first=4, user="ubuntu",
+                      directory=Path(f"/tmp/roost-awshosts-{prefix}"))
+    hosts.up()
+    yield hosts
+    hosts.down()
+
+
+@pytest.fixture
+def aws(moto_server, roost_home, monkeypatch: pytest.MonkeyPatch):
+    """A clean moto with a subnet on the test hosts' network, roost pointed at it."""
+    from tests.harness.fakecloud import seed
+
+    moto_server.reset()
+    subnet, images = seed(moto_server, "10.252.0.0/24")
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield AwsWorld(moto_server, subnet, images)
+
+
+class AwsWorld:
+    """What an AWS test works with: moto, its clients and the test subnet."""
+
+    def __init__(self, moto, subnet: str, images: dict[str, str]) -> None:
+        self.moto = moto
+        self.subnet = subnet
+        self.images = images
+        self.ec2 = moto.client("ec2")
+
+
+@pytest.fixture
+def cloud_init(aws, aws_hosts):
+    """Test hosts following moto's instances (see tests/harness/fakecloud.py)."""
+    from tests.harness.fakecloud import CloudInit
+
+    watcher = CloudInit(aws.moto, aws_hosts)
+    watcher.start()
+    yield watcher
+    watcher.stop()
+    assert not watcher.errors, watcher.errors

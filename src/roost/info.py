@@ -8,10 +8,10 @@ from pydantic import BaseModel
 
 from roost.apps import AppDriver, app_driver
 from roost.backends import get_backend
-from roost.errors import AgentError, AppError, RoostError
-from roost.session import MachineSession, load_session, open_session
+from roost.errors import AppError, RoostError
 from roost.machine import MachineState
 from roost.runner.base import Result
+from roost.session import MachineSession, load_session, open_session
 from roost.state import State
 from roost.vault import Vault
 
@@ -56,8 +56,10 @@ def _status_of(session: MachineSession) -> MachineStatus:
     if live in (MachineState.RUNNING, MachineState.STOPPED):
         try:
             agent = session.agent.status()
-        except AgentError:
-            live = MachineState.UNREACHABLE
+        except RoostError:
+            # a stopped cloud machine is powered off: nothing to ask, and nothing wrong
+            if live == MachineState.RUNNING or not session.backend.powers_off:
+                live = MachineState.UNREACHABLE
         if agent is not None and driver is not None and live == MachineState.RUNNING:
             app = agent.apps.get(driver.name)
     if live != record.state:

@@ -17,7 +17,7 @@ from roost.apps import app_driver
 from roost.backends import get_backend
 from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.machine import MachineRecord, MachineState
-from roost.plan import plan, provision_step
+from roost.plan import plan, provision_steps
 from roost.progress import Progress, SilentProgress
 from roost.session import MachineSession, load_session, open_session
 from roost.spec import NAME_PATTERN, Spec
@@ -121,11 +121,12 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
                               hint="check the network or that the machine is on; `roost up` resumes when it is back")
     record.spec = spec
     session.save()
+    session.backend.say = progress.info
     try:
-        run_steps(state, spec.name, [provision_step(session)], progress)
-    except BaseException:
+        run_steps(state, spec.name, provision_steps(session), progress)
+    except BaseException as exc:
         if is_new:
-            state.delete(spec.name)  # nothing was made: leave no half-made record behind
+            _abandon(session, exc, progress)
         raise
     try:
         run_steps(state, spec.name, plan(session, progress), progress)
@@ -134,6 +135,25 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
         raise
     record.state = MachineState.RUNNING
     session.save()
+
+
+def _abandon(session: MachineSession, failure: BaseException, progress: Progress) -> None:
+    """A new machine failed to come up: delete what was made for it, then its record.
+
+    If the clean-up itself fails, the record stays so that `roost down` can finish it.
+    """
+    name = session.record.name
+    if session.backend.creates_resources:
+        progress.info(f"  removing what was created for '{name}'")
+        try:
+            for step in session.backend.terminate_steps(session.record):
+                step.action()
+        except RoostError as cleanup:
+            if isinstance(failure, RoostError):
+                failure.hint = (f"{failure.hint}; " if failure.hint else "") + \
+                    f"cleaning up failed too ({cleanup}): run `roost down {name}`"
+            return
+    session.state.delete(name)
 
 
 def _up_result(session: MachineSession, *, already_up: bool, started: float) -> UpResult:
@@ -153,7 +173,8 @@ def stop(name: str) -> DownResult:
                 raise BackendError(f"machine '{name}' no longer exists", hint=f"run `roost down {name}` to forget it")
             session.agent.stop()
             session.backend.stop(session.record)
-            state.set_state(name, MachineState.STOPPED)
+            session.record.state = MachineState.STOPPED
+            session.save()
             return DownResult(name=name, state=MachineState.STOPPED)
         finally:
             state.close()
@@ -172,12 +193,13 @@ def down(name: str) -> DownResult:
         state = State()
         try:
             session = open_session(state, name)
-            if session.record.facts.home and session.backend.status(session.record) != MachineState.TERMINATED:
+            live = session.backend.status(session.record)
+            if session.record.facts.home and live in (MachineState.RUNNING, MachineState.PROVISIONING):
                 try:
                     session.agent.stop()
                 except RoostError:
                     pass  # an unreachable agent must not keep a machine alive
-            session.backend.terminate(session.record)
+            run_steps(state, name, session.backend.terminate_steps(session.record), SilentProgress())
             Vault(name).delete_all()
             from roost.gateway import ca_path
 

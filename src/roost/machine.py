@@ -19,6 +19,20 @@ class MachineState(str, Enum):
     TERMINATED = "terminated"
 
 
+class CloudFacts(BaseModel):
+    """What roost created for a cloud machine and what it costs."""
+
+    region: str
+    instance_type: str | None = None
+    hourly_usd: float = 0.0
+    spot: bool = False
+    instance_id: str | None = None
+    key_pair: str | None = None
+    security_group: str | None = None
+    running_since: float | None = Field(default=None, description="epoch seconds of the last start seen")
+    running_seconds: float = Field(default=0.0, description="billed seconds of earlier runs")
+
+
 class MachineFacts(BaseModel):
     """Facts learned while bringing a machine up, kept so later commands need not ask."""
 
@@ -29,6 +43,7 @@ class MachineFacts(BaseModel):
     python_version: str | None = None
     arch: str | None = None
     gateway_health_port: int | None = None
+    cloud: CloudFacts | None = None
 
 
 class MachineRecord(BaseModel):

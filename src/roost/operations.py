@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roost.errors import BackendError
-from roost.session import MachineSession, load_session
 from roost.runner.base import Result
+from roost.session import MachineSession, load_session
 from roost.state import machine_lock
 
 

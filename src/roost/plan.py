@@ -18,11 +18,13 @@ def _provision(session: MachineSession) -> None:
     session.backend.wait_ready(session.record)
 
 
-def provision_step(session: MachineSession) -> Step:
-    """Create (or find) the machine; redone only when its resources or hosts change."""
+def provision_steps(session: MachineSession) -> list[Step]:
+    """Create (or find) the machine: the backend's own steps (a cloud's resources), then
+    the provision step, redone only when its resources or hosts change."""
     spec = session.record.spec
-    return Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
-                inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]))
+    return [*session.backend.provision_steps(session.record, session.save),
+            Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
+                 inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]))]
 
 
 def _allocate_port(session: MachineSession) -> None:

@@ -229,6 +229,25 @@ class Autostop(Strict):
 
 
 
+CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
+
+
+class AwsOptions(Strict):
+    """Where in AWS a machine goes and who may reach it (backend ``aws`` only).
+
+    ``ssh_from`` defaults to the caller's own address (/32); ``share_from`` (who reaches
+    port 443 of a shared app) defaults to everyone, since the gateway has TLS and a login.
+    """
+
+    subnet: str | None = Field(default=None, pattern=r"^subnet-[0-9a-f]+$")
+    ssh_from: list[Annotated[str, Field(pattern=CIDR)]] | None = None
+    share_from: list[Annotated[str, Field(pattern=CIDR)]] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    user: str = "ubuntu"
+    """Who logs in (the image's default user: ubuntu on Ubuntu and the Deep Learning AMI)."""
+    public_key: str | None = None
+    """A public key file of yours to import as the key pair (its private half must sit beside it)."""
+
+
 class Spec(Strict):
     """A whole spec: a named machine, where it lives, and what runs on it."""
 
@@ -255,6 +274,8 @@ class Spec(Strict):
     packages: list[str] = Field(default_factory=list)
     checkpoint_every_seconds: Duration = Field(default=30.0, alias="checkpoint_every")
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
+    connect: Literal["public", "private"] = "public"
+    aws: AwsOptions = Field(default_factory=AwsOptions)
     _source: str = PrivateAttr(default="<spec>")
 
     @property
@@ -307,8 +328,12 @@ class Spec(Strict):
         if self.backend is BackendKind.ssh and self.num_nodes > len(self.hosts):
             raise ValueError(f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; "
                              "list one host per node")
+        if self.backend is not BackendKind.aws and (self.aws != AwsOptions() or self.connect != "public"):
+            raise ValueError(f"'aws:' and 'connect:' are for backend 'aws', not '{self.backend.value}'")
+        if self.backend is BackendKind.aws and self.num_nodes > 1:
+            raise ValueError("num_nodes > 1 is built for backend 'ssh' only; on 'aws' run one node per spec")
         if self.share and self.backend is BackendKind.local:
-            raise ValueError("'share: true' is for machines others reach over the network (backend 'ssh'); "
+            raise ValueError("'share: true' is for machines others reach over the network (backend 'ssh' or 'aws'); "
                              "on this computer `roost open` gives you the app")
         if self.domain and not self.share:
             raise ValueError("'domain' names the shared address: it needs 'share: true'")

@@ -17,12 +17,6 @@ from roost.runner import LocalRunner
 from tests.helpers import alive, free_port, wait_for
 
 
-
-
-
-
-
-
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[AgentClient]:
     client = AgentClient(LocalRunner(), str(tmp_path / "machine"))

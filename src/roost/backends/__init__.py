@@ -17,8 +17,9 @@ def get_backend(kind: str, *, accept_new_host_key: bool = False) -> Backend:
 
         return SshBackend(accept_new_host_key=accept_new_host_key)
     if kind == "aws":
-        raise NotBuiltYet(f"the '{kind}' backend is not built yet; nothing was created",
-                          hint="use 'backend: local' for now")
+        from roost.backends.aws import AwsBackend
+
+        return AwsBackend()
     raise NotBuiltYet(f"unknown backend '{kind}'", hint="choose local, ssh or aws")
 
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from roost.machine import MachineFacts, MachineRecord, MachineState
 from roost.runner.base import Runner
+from roost.steps import Step
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,31 @@ class Backend(ABC):
     """Lifecycle verbs for one kind of machine. Every verb is idempotent."""
 
     kind: ClassVar[str]
+    creates_resources: ClassVar[bool] = False
+    """True when the backend creates billable things (a failed new machine is then cleaned up)."""
+    powers_off: ClassVar[bool] = False
+    """True when ``stop`` powers the machine off (nothing on it answers while stopped)."""
+    say: Callable[[str], None] = staticmethod(lambda line: None)
+    """Where the backend tells the user about choices it made (set by the caller)."""
     STATE_MAP: ClassVar[dict[str, MachineState]]
     """The provider's raw states (keys) as roost's states (values): the one mapping table."""
 
     @abstractmethod
     def provision(self, record: MachineRecord) -> MachineFacts:
         """Create the machine, or find the one already created for this record."""
+
+    def provision_steps(self, record: MachineRecord, save: Callable[[], None]) -> list[Step]:
+        """Named steps that must run before ``provision`` (a cloud's resources), each one safe
+        to repeat; ``save`` persists ``record.facts`` after each. None by default."""
+        return []
+
+    def terminate_steps(self, record: MachineRecord) -> list[Step]:
+        """``down`` as named, repeatable steps; by default one step that calls ``terminate``."""
+        return [Step("terminate", "remove the machine", lambda: self.terminate(record), always=True)]
+
+    def billed_seconds(self, record: MachineRecord) -> float:
+        """Seconds of machine time billed so far (0 where nothing is billed)."""
+        return 0.0
 
     @abstractmethod
     def wait_ready(self, record: MachineRecord, timeout: float = 300.0) -> None:

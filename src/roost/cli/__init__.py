@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 
 from roost.cli import (  # noqa: E402  (registers the commands)
+    cloud_cmds,
     files_cmds,
     info_cmds,
     jobs_cmds,
@@ -31,6 +32,7 @@ files_cmds.register(app)
 jobs_cmds.register(app)
 offers_cmds.register(app)
 share_cmds.register(app)
+cloud_cmds.register(app)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from roost.errors import HostAuthError, HostUnreachable
 from roost.paths import roost_home
 from roost.spec import HostSpec
 
+
 @dataclass(frozen=True)
 class SshTarget:
     """A resolved SSH destination and the files roost uses to reach it."""
@@ -29,6 +30,9 @@ class SshTarget:
     known_hosts: str
     control_dir: str
     connect_timeout: int = 10
+    host_key_alias: str | None = None
+    """The name the host's key is filed under in known_hosts, when not its address (a cloud
+    machine whose address changes at every start keeps its key under its machine name)."""
 
     @property
     def destination(self) -> str:
@@ -36,7 +40,9 @@ class SshTarget:
 
     @property
     def known_hosts_name(self) -> str:
-        """How known_hosts names this host (``[host]:port`` off port 22)."""
+        """How known_hosts names this host (``[host]:port`` off port 22, or its alias)."""
+        if self.host_key_alias:
+            return self.host_key_alias
         return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
 
     def options(self, *, master: bool = True) -> list[str]:
@@ -48,6 +54,8 @@ class SshTarget:
             "-o", f"ServerAliveInterval={min(5, self.connect_timeout)}",
             "-o", "ServerAliveCountMax=2", "-o", "LogLevel=ERROR", "-p", str(self.port), "-l", self.user,
         ]
+        if self.host_key_alias:
+            opts += ["-o", f"HostKeyAlias={self.host_key_alias}"]
         if self.key:
             opts += ["-i", self.key, "-o", "IdentitiesOnly=yes"]
         if master:

@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+
 class Paths:
     """Where the agent keeps its files under one home directory."""
 

@@ -14,7 +14,15 @@ import signal
 import subprocess
 import time
 
-from .base import Paths, is_alive, log, proc_identity, read_json, signal_group, write_json_atomic
+from .base import (
+    Paths,
+    is_alive,
+    log,
+    proc_identity,
+    read_json,
+    signal_group,
+    write_json_atomic,
+)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 ENDED = (SUCCEEDED, FAILED, CANCELLED)

@@ -1,0 +1,272 @@
+"""The AWS EC2 backend: a machine from nothing (key pair, security group, instance) to SSH.
+
+Provisioning is a list of named steps, each recorded before and after it runs and each a
+find-or-create by roost's tags (``roost:machine``, ``roost:owner``), so a crash at any
+point converges on the next ``up`` and leaves nothing ``down`` or ``gc`` cannot find.
+Past the API everything is the SSH data plane: commands, rsync and tunnels go to the
+instance's address (public, or private with ``connect: private``), looked up at each use,
+so a start that changes the address never leaves roost with a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from roost.backends.aws import images, instances, keys, network
+from roost.backends.aws.cloud import AwsError, Cloud
+from roost.backends.base import Backend
+from roost.catalog.offers import Offer, resolve_offer
+from roost.errors import BackendError, HostError
+from roost.machine import CloudFacts, MachineFacts, MachineRecord, MachineState
+from roost.paths import roost_home
+from roost.ssh import tunnel
+from roost.ssh.dataplane import SshDataPlane
+from roost.ssh.runner import SshRunner
+from roost.ssh.target import SshTarget, control_dir
+from roost.steps import Step
+
+
+class AwsBackend(SshDataPlane, Backend):
+    """EC2 instances that roost creates, reaches over SSH and deletes without leftovers."""
+
+    kind = "aws"
+    creates_resources = True
+    powers_off = True
+    STATE_MAP: ClassVar[dict[str, MachineState]] = {
+        "none": MachineState.TERMINATED,
+        "pending": MachineState.PROVISIONING,
+        "running": MachineState.RUNNING,
+        "stopping": MachineState.STOPPED,
+        "stopped": MachineState.STOPPED,
+        "shutting-down": MachineState.TERMINATED,
+        "terminated": MachineState.TERMINATED,
+    }
+    UP_STEPS = ("aws-check", "aws-key-pair", "aws-security-group", "aws-instance", "aws-running")
+    DOWN_STEPS = ("aws-terminate", "aws-delete-security-group", "aws-delete-key-pair")
+
+    def __init__(self) -> None:
+        self._clouds: dict[str, Cloud] = {}
+        self._instances: dict[str, dict[str, Any]] = {}
+        self._offers: dict[str, Offer] = {}
+
+    # --- the cloud side -------------------------------------------------------------------
+    def cloud(self, record: MachineRecord) -> Cloud:
+        """EC2/SSM clients for the machine's region (credentials checked on first use)."""
+        region = record.spec.resources.region or "us-east-1"
+        if region not in self._clouds:
+            self._clouds[region] = Cloud(region)
+        return self._clouds[region]
+
+    def _facts(self, record: MachineRecord) -> CloudFacts:
+        if record.facts.cloud is None:
+            record.facts.cloud = CloudFacts(region=self.cloud(record).region)
+        return record.facts.cloud
+
+    def _instance(self, record: MachineRecord, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The machine's instance (looked up once per backend object unless ``fresh``)."""
+        if fresh or record.name not in self._instances:
+            found = instances.find_instance(self.cloud(record), record.name, keys.owner_id())
+            if found is None:
+                self._instances.pop(record.name, None)
+                return None
+            self._instances[record.name] = found
+        return self._instances[record.name]
+
+    def provision_steps(self, record: MachineRecord, save: Callable[[], None]) -> list[Step]:
+        """The cloud steps before SSH: check, key pair, security group, instance, running."""
+        def run(action: Callable[[MachineRecord], None]) -> Callable[[], None]:
+            return lambda: (action(record), save())[0]
+
+        return [Step("aws-check", "check region, credentials, offer and image", run(self._check), always=True),
+                Step("aws-key-pair", "key pair", run(self._key_pair), always=True),
+                Step("aws-security-group", "security group (SSH from your address only)", run(self._group),
+                     always=True),
+                Step("aws-instance", "launch instance", run(self._launch), always=True),
+                Step("aws-running", "wait for the instance to run", run(self._running), always=True)]
+
+    def _check(self, record: MachineRecord) -> None:
+        cloud, spec = self.cloud(record), record.spec
+        offer = self.offer(record)
+        images.resolve_image(cloud, spec.resources.image, offer)
+        network.find_subnet(cloud, spec)
+        facts = self._facts(record)
+        facts.instance_type, facts.hourly_usd, facts.spot = offer.instance_type, offer.hourly(spec.resources.spot), \
+            spec.resources.spot
+        self.say(f"  {offer.instance_type}: {offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
+                 + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
+                 + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}")
+
+    def offer(self, record: MachineRecord) -> Offer:
+        """The cheapest offer fitting the spec's resources (or its pinned type)."""
+        if record.name not in self._offers:
+            self._offers[record.name] = resolve_offer(record.spec.resources)
+        return self._offers[record.name]
+
+    def _key_pair(self, record: MachineRecord) -> None:
+        self._facts(record).key_pair = keys.ensure_key_pair(self.cloud(record), record.spec, keys.owner_id())
+
+    def _group(self, record: MachineRecord) -> None:
+        cloud, spec = self.cloud(record), record.spec
+        subnet = network.find_subnet(cloud, spec)
+        ssh_from = network.caller_cidrs(spec, subnet)
+        self._facts(record).security_group = network.ensure_security_group(
+            cloud, spec, keys.owner_id(), subnet["VpcId"], ssh_from)
+
+    def _launch(self, record: MachineRecord) -> None:
+        facts, cloud, spec = self._facts(record), self.cloud(record), record.spec
+        found = self._instance(record, fresh=True)
+        if found is None:
+            offer = self.offer(record)
+            image_id, root_device = images.resolve_image(cloud, spec.resources.image, offer)
+            private, public = keys.new_host_key(record.name)
+            # pinned before the instance exists: the first connection is verified
+            keys.pin_host_key(known_hosts(), host_key_alias(record.name), public)
+            from roost.backends.aws.userdata import user_data
+
+            assert facts.security_group and facts.key_pair
+            plan = instances.LaunchPlan(
+                spec=spec, owner=keys.owner_id(), offer=offer, image_id=image_id, root_device=root_device,
+                subnet_id=network.find_subnet(cloud, spec)["SubnetId"], group_id=facts.security_group,
+                key_name=facts.key_pair, user_data=user_data(record.name, private, public),
+                token=hashlib.sha256(f"{keys.owner_id()}/{record.name}/{record.created_at}".encode()).hexdigest()[:32])
+            found = instances.launch(cloud, plan, self.say)
+            self._instances[record.name] = found
+        facts.instance_id = found["InstanceId"]
+
+    def _running(self, record: MachineRecord) -> None:
+        facts, cloud = self._facts(record), self.cloud(record)
+        instance = self._instance(record, fresh=True)
+        if instance is None:
+            raise AwsError(f"machine '{record.name}' has no instance any more", code="InstanceTerminated",
+                           hint=f"run `roost down {record.name}`, then `roost up` again")
+        if instance["State"]["Name"] in ("stopping", "stopped"):
+            instances.wait_state(cloud, instance["InstanceId"], "stopped")
+            cloud.call("start the instance", cloud.ec2.start_instances, InstanceIds=[instance["InstanceId"]])
+        instance = instances.wait_state(cloud, instance["InstanceId"], "running")
+        self._instances[record.name] = instance
+        if facts.running_since is None:
+            facts.running_since = time.time()
+        if instances.address(instance, record.spec.connect) is None:
+            raise AwsError(f"instance {instance['InstanceId']} has no {record.spec.connect} address",
+                           hint="use 'connect: private' (over a VPN or bastion) or a subnet that gives public IPs")
+        self.wait_ready(record)
+
+    # --- the contract ---------------------------------------------------------------------
+    def provision(self, record: MachineRecord) -> MachineFacts:
+        """Probe the machine (SSH answered with the pinned host key in the step before) and make
+        roost's directory there."""
+        return self.probe_and_prepare(record, self.target(record).hostname)
+
+    def wait_ready(self, record: MachineRecord, timeout: float = 300.0) -> None:
+        """Until SSH answers with the pinned host key and the key pair logs in."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runner = SshRunner(self.target(record))
+            try:
+                runner.run("true", timeout=30)
+                return
+            except HostError:
+                runner.close()
+                if time.monotonic() > deadline:
+                    raise  # a host key that never matches stays a security error
+                time.sleep(1.0)
+
+    def target(self, record: MachineRecord) -> SshTarget:
+        """The instance's current address, roost's key and the pinned host key (under the name)."""
+        instance = self._instance(record)
+        address = instances.address(instance, record.spec.connect) if instance else None
+        if address is None:
+            raise BackendError(f"machine '{record.name}' has no address (its instance is not running)",
+                               hint=f"`roost start {record.name}` or `roost up`")
+        key, _ = keys.login_key(record.spec)
+        return SshTarget(label=address, hostname=address, user=record.spec.aws.user, port=22, key=str(key),
+                         known_hosts=str(known_hosts()), control_dir=control_dir(),
+                         host_key_alias=host_key_alias(record.name))
+
+    def raw_state(self, record: MachineRecord) -> str:
+        """The instance's EC2 state ('none' when it has none)."""
+        instance = self._instance(record, fresh=True)
+        return instance["State"]["Name"] if instance else "none"
+
+    def stop(self, record: MachineRecord) -> None:
+        """Stop the instance (its disk is kept; only storage is billed)."""
+        tunnel.close_tunnel(record.name)
+        instance = self._instance(record, fresh=True)
+        if instance is None:
+            return
+        self.runner(record).close() if instance["State"]["Name"] == "running" else None
+        cloud = self.cloud(record)
+        cloud.call("stop the instance", cloud.ec2.stop_instances, InstanceIds=[instance["InstanceId"]])
+        instances.wait_state(cloud, instance["InstanceId"], "stopped")
+        self._instances.pop(record.name, None)
+        self._bank_running_time(record)
+
+    def _bank_running_time(self, record: MachineRecord) -> None:
+        facts = self._facts(record)
+        if facts.running_since is not None:
+            facts.running_seconds += max(0.0, time.time() - facts.running_since)
+            facts.running_since = None
+
+    def start(self, record: MachineRecord) -> None:
+        """Start the stopped instance; its address may change (roost looks it up at each use)."""
+        self._running(record)
+
+    def terminate(self, record: MachineRecord) -> None:
+        """Terminate the instance and delete its security group, key pair and keys."""
+        for step in self.terminate_steps(record):
+            step.action()
+
+    def terminate_steps(self, record: MachineRecord) -> list[Step]:
+        """down as recorded steps: terminate (and wait), delete the group, delete the key pair."""
+        return [Step("aws-terminate", "terminate the instance", lambda: self._terminate_instance(record), always=True),
+                Step("aws-delete-security-group", "delete the security group", lambda: self._delete_group(record),
+                     always=True),
+                Step("aws-delete-key-pair", "delete the key pair", lambda: self._delete_key_pair(record),
+                     always=True)]
+
+    def _terminate_instance(self, record: MachineRecord) -> None:
+        tunnel.close_tunnel(record.name, forget=True)
+        instance = self._instance(record, fresh=True)
+        if instance is None:
+            return
+        if instance["State"]["Name"] == "running":
+            self.runner(record).close()
+        cloud = self.cloud(record)
+        cloud.call("terminate the instance", cloud.ec2.terminate_instances, InstanceIds=[instance["InstanceId"]])
+        instances.wait_state(cloud, instance["InstanceId"], "terminated")
+        self._instances.pop(record.name, None)
+        self._bank_running_time(record)
+
+    def _delete_group(self, record: MachineRecord) -> None:
+        from roost.backends.aws import gc
+
+        gc.delete_groups(self.cloud(record), keys.owner_id(), record.name)
+
+    def _delete_key_pair(self, record: MachineRecord) -> None:
+        from roost.backends.aws import gc
+
+        gc.delete_key_pairs(self.cloud(record), keys.owner_id(), record.name)
+        keys.forget_login_key(record.name)
+        keys.unpin_host_key(known_hosts(), host_key_alias(record.name))
+
+    def billed_seconds(self, record: MachineRecord) -> float:
+        """Seconds the instance has run (and been billed) so far, as roost saw it."""
+        facts = record.facts.cloud
+        if facts is None:
+            return 0.0
+        running = time.time() - facts.running_since if facts.running_since is not None else 0.0
+        return facts.running_seconds + max(0.0, running)
+
+
+def known_hosts() -> Path:
+    """roost's own known_hosts file."""
+    return roost_home() / "known_hosts"
+
+
+def host_key_alias(machine: str) -> str:
+    """The name a machine's host key is filed under (its address changes, its name does not)."""
+    return f"roost-aws-{machine}"

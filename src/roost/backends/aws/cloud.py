@@ -1,0 +1,125 @@
+"""boto3 sessions for roost, and AWS errors turned into roost errors that say what to do.
+
+This package is the only place boto3 is imported. ``AWS_ENDPOINT_URL`` (boto3's own
+setting) points every client at another endpoint, which is how the tests reach moto.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from roost.errors import BackendError, NotBuiltYet
+
+T = TypeVar("T")
+DEFAULT_REGION = "us-east-1"
+
+CAPACITY_CODES = {"InsufficientInstanceCapacity", "InsufficientCapacity", "SpotMaxPriceTooLow",
+                  "MaxSpotInstanceCountExceeded", "InsufficientHostCapacity", "Unsupported"}
+QUOTA_CODES = {"InstanceLimitExceeded", "VcpuLimitExceeded", "ResourceLimitExceeded",
+               "MaxSpotInstanceCountExceeded", "RulesPerSecurityGroupLimitExceeded",
+               "SecurityGroupLimitExceeded", "KeyPairLimitExceeded"}
+AUTH_CODES = {"AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId", "SignatureDoesNotMatch",
+              "ExpiredToken", "AccessDenied", "AccessDeniedException"}
+
+
+class AwsError(BackendError):
+    """An AWS call failed; ``code`` is AWS's error code (empty when the call never got an answer)."""
+
+    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+def _boto3() -> Any:
+    try:
+        import boto3
+    except ImportError:  # pragma: no cover - depends on how roost was installed
+        raise NotBuiltYet("the aws backend needs boto3, which is not installed; nothing was created",
+                          hint="pip install 'roost[aws]'") from None
+    return boto3
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Regions where EC2 exists (from botocore's endpoint data, no network)."""
+    session = _boto3().session.Session()
+    return frozenset(session.get_available_regions("ec2")) | frozenset(
+        session.get_available_regions("ec2", partition_name="aws-us-gov"))
+
+
+class Cloud:
+    """EC2 and SSM clients for one region, with credentials checked once."""
+
+    def __init__(self, region: str | None) -> None:
+        self.region = region or DEFAULT_REGION
+        if self.region not in known_regions():
+            raise AwsError(f"unknown AWS region '{self.region}'", code="UnknownRegion",
+                           hint="set resources.region to a region such as us-east-1, eu-west-1 or us-west-2")
+        boto3 = _boto3()
+        from botocore.config import Config
+
+        self.session = boto3.session.Session(region_name=self.region)
+        if self.session.get_credentials() is None:
+            raise AwsError("no AWS credentials found; nothing was created", code="NoCredentials",
+                           hint="run `aws configure`, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                                "AWS_SECRET_ACCESS_KEY")
+        config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+        self.ec2 = self.session.client("ec2", config=config)
+        self.ssm = self.session.client("ssm", config=config)
+
+    def call(self, what: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Call ``fn(**kwargs)``; an AWS failure becomes an AwsError naming ``what``."""
+        with translate(what):
+            return fn(**kwargs)
+
+
+@contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Turn botocore errors raised inside into AwsError with a hint."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), str(error.get("Message", exc))
+        raise AwsError(f"AWS refused to {what}: {code}: {message}", code=code, hint=hint_for(code)) from None
+    except NoCredentialsError:
+        raise AwsError("no AWS credentials found", code="NoCredentials",
+                       hint="run `aws configure`, or set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+    except BotoCoreError as exc:
+        raise AwsError(f"could not {what}: {exc}", hint="check the network and the region, then run again") from None
+
+
+def hint_for(code: str) -> str:
+    """What the user can do about an AWS error code."""
+    if code in AUTH_CODES:
+        return "check the credentials (aws sts get-caller-identity) and that they may use EC2"
+    if code in QUOTA_CODES:
+        return "ask AWS for a higher quota (Service Quotas console), use a smaller type, or another region"
+    if code in CAPACITY_CODES:
+        return "try another region or instance type, or later; with spot, try on-demand (spot: false)"
+    if code.startswith("InvalidAMIID"):
+        return "check resources.image (an AMI id in this region, or ssm:/parameter/name)"
+    if code.startswith("InvalidSubnet") or code.startswith("InvalidVpc"):
+        return "check aws.subnet in the spec (a subnet id in this region)"
+    if code == "InvalidParameterValue":
+        return "check the spec's resources (instance type, image, disk) against this region"
+    return "run again; `roost down NAME` removes anything a failed `up` created"
+
+
+def tags(machine: str, owner: str, **extra: str) -> list[dict[str, str]]:
+    """roost's tags for a resource of ``machine``."""
+    pairs = {"roost:machine": machine, "roost:owner": owner, "Name": f"roost-{machine}", **extra}
+    return [{"Key": key, "Value": value} for key, value in pairs.items()]
+
+
+def tag_filters(machine: str | None, owner: str) -> list[dict[str, Any]]:
+    """Filters matching roost's tags (every machine of ``owner`` when ``machine`` is None)."""
+    filters: list[dict[str, Any]] = [{"Name": "tag:roost:owner", "Values": [owner]}]
+    if machine is not None:
+        filters.append({"Name": "tag:roost:machine", "Values": [machine]})
+    return filters

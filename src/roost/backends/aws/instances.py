@@ -1,0 +1,115 @@
+"""The instance itself: find it by roost's tags, launch it (spot first when asked), wait,
+stop, start and terminate it. Every call here is safe to repeat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from roost.backends.aws.cloud import CAPACITY_CODES, AwsError, Cloud, tag_filters, tags
+from roost.catalog.offers import Offer
+from roost.spec import Spec
+
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything ``run_instances`` needs, decided before the call."""
+
+    spec: Spec
+    owner: str
+    offer: Offer
+    image_id: str
+    root_device: str
+    subnet_id: str
+    group_id: str
+    key_name: str
+    user_data: str
+    token: str
+
+
+def find_instance(cloud: Cloud, machine: str, owner: str) -> dict[str, Any] | None:
+    """The machine's live instance (not terminated), or None."""
+    found = cloud.call("look up the instance", cloud.ec2.describe_instances,
+                       Filters=[*tag_filters(machine, owner), {"Name": "instance-state-name", "Values": LIVE_STATES}])
+    instances = [i for r in found["Reservations"] for i in r["Instances"]]
+    return sorted(instances, key=lambda i: str(i.get("LaunchTime", "")))[-1] if instances else None
+
+
+def describe(cloud: Cloud, instance_id: str) -> dict[str, Any] | None:
+    """One instance by id (None when AWS no longer knows it)."""
+    try:
+        found = cloud.call("look up the instance", cloud.ec2.describe_instances, InstanceIds=[instance_id])
+    except AwsError as exc:
+        if exc.code.startswith("InvalidInstanceID"):
+            return None
+        raise
+    instances = [i for r in found["Reservations"] for i in r["Instances"]]
+    return instances[0] if instances else None
+
+
+def launch(cloud: Cloud, plan: LaunchPlan, say: Callable[[str], None]) -> dict[str, Any]:
+    """Run the instance: spot first when the spec asks, on-demand when spot has no capacity."""
+    spec = plan.spec
+    if spec.resources.spot:
+        try:
+            return _run(cloud, plan, spot=True)
+        except AwsError as exc:
+            if exc.code not in CAPACITY_CODES:
+                raise
+            say(f"  spot {plan.offer.instance_type} refused ({exc.code}); launching on-demand at "
+                f"${plan.offer.price:.4f}/h instead")
+    return _run(cloud, plan, spot=False)
+
+
+def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
+    spec = plan.spec
+    autostop_down = bool(spec.autostop and spec.autostop.down)
+    kwargs: dict[str, Any] = dict(
+        ImageId=plan.image_id, InstanceType=plan.offer.instance_type, MinCount=1, MaxCount=1,
+        KeyName=plan.key_name, UserData=plan.user_data, ClientToken=f"{plan.token}-{'spot' if spot else 'od'}",
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": plan.subnet_id, "Groups": [plan.group_id],
+                            "AssociatePublicIpAddress": spec.connect == "public"}],
+        BlockDeviceMappings=[{"DeviceName": plan.root_device, "Ebs": {
+            "VolumeSize": spec.resources.disk_gb, "VolumeType": "gp3", "DeleteOnTermination": True,
+            "Encrypted": True}}],
+        # autostop powers off from inside: no cloud credentials live on the machine
+        InstanceInitiatedShutdownBehavior="terminate" if autostop_down and not spot else "stop",
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        TagSpecifications=[{"ResourceType": kind, "Tags": tags(spec.name, plan.owner)}
+                           for kind in ("instance", "volume")],
+    )
+    if spot:
+        kwargs["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+            "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
+    what = f"launch a {'spot' if spot else 'on-demand'} {plan.offer.instance_type}"
+    return cloud.call(what, cloud.ec2.run_instances, **kwargs)["Instances"][0]
+
+
+def wait_state(cloud: Cloud, instance_id: str, wanted: str, timeout: float = 600.0) -> dict[str, Any]:
+    """Poll until the instance reaches ``wanted``; AwsError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        instance = describe(cloud, instance_id)
+        state = instance["State"]["Name"] if instance else "terminated"
+        if state == wanted:
+            return instance or {}
+        if state == "terminated" and wanted != "terminated":
+            raise AwsError(f"instance {instance_id} was terminated (by AWS or someone else)",
+                           code="InstanceTerminated", hint="run `roost down NAME`, then `roost up` again")
+        if time.monotonic() > deadline:
+            raise AwsError(f"instance {instance_id} is still {state} after {timeout:.0f}s (wanted {wanted})",
+                           code="Timeout", hint="look at it in the EC2 console; run the command again")
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def address(instance: dict[str, Any], connect: str) -> str | None:
+    """The address roost connects to: the private one for ``connect: private``."""
+    if connect == "private":
+        return instance.get("PrivateIpAddress")
+    return instance.get("PublicIpAddress")

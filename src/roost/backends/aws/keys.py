@@ -1,0 +1,120 @@
+"""Keys of an AWS machine, all made on this computer: the login key pair and the host key.
+
+The login key is generated here (ed25519, 0600 under ``$ROOST_HOME/keys``) and only its
+public half is imported into EC2, so the private key never crosses the network; with
+``aws.public_key`` the user's own key is imported instead. The machine's SSH host key is
+also generated here and handed over in user-data, and its public half goes into roost's
+known_hosts under the machine's name before the machine exists: the first connection is
+verified, never trusted on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import tempfile
+from pathlib import Path
+
+from roost.backends.aws.cloud import AwsError, Cloud, tags
+from roost.errors import SpecError
+from roost.paths import roost_home
+from roost.spec import Spec
+
+
+def owner_id() -> str:
+    """This ROOST_HOME's owner tag (made once): resources of other owners are never touched."""
+    path = roost_home() / "owner"
+    if not path.exists():
+        user = "".join(ch for ch in os.environ.get("USER", "user").lower() if ch.isalnum())[:16] or "user"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{user}-{secrets.token_hex(4)}\n")
+        os.replace(tmp, path)
+    return path.read_text().strip()
+
+
+def key_dir() -> Path:
+    """Where login keys live (0700)."""
+    path = roost_home() / "keys"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def login_key(spec: Spec) -> tuple[Path, str]:
+    """(private key file, public key text) to log in with; generated once per machine."""
+    if spec.aws.public_key:
+        public = Path(spec.aws.public_key).expanduser()
+        private = public.with_suffix("") if public.suffix == ".pub" else public
+        if not public.is_file() or not private.is_file():
+            raise SpecError(f"aws.public_key '{spec.aws.public_key}' needs both the public key and its private "
+                            f"key beside it ({private})", file=spec.source, field="aws.public_key",
+                            hint="point it at e.g. ~/.ssh/id_ed25519.pub, or remove it to let roost make a key")
+        return private, public.read_text().strip()
+    private = key_dir() / spec.name
+    if not private.exists():
+        _keygen(private, comment=f"roost-{spec.name}")
+    return private, private.with_suffix(".pub").read_text().strip()
+
+
+def _keygen(path: Path, comment: str) -> None:
+    """An ed25519 key pair at ``path`` (+.pub), written whole or not at all."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        tmp = Path(scratch) / "key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(tmp)],
+                       check=True, capture_output=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp.with_suffix(".pub"), path.with_suffix(".pub"))
+        os.replace(tmp, path)
+
+
+def forget_login_key(machine: str) -> None:
+    """Delete the login key roost made for ``machine`` (never a user's own key)."""
+    for path in (key_dir() / machine, key_dir() / f"{machine}.pub"):
+        path.unlink(missing_ok=True)
+
+
+def key_pair_name(owner: str, machine: str) -> str:
+    """The EC2 key pair's name for a machine."""
+    return f"roost-{owner}-{machine}"
+
+
+def ensure_key_pair(cloud: Cloud, spec: Spec, owner: str) -> str:
+    """Import the login key as the machine's key pair unless it is there; returns its name."""
+    name = key_pair_name(owner, spec.name)
+    _, public = login_key(spec)
+    try:
+        cloud.call("look up the key pair", cloud.ec2.describe_key_pairs, KeyNames=[name])
+        return name
+    except AwsError as exc:
+        if exc.code != "InvalidKeyPair.NotFound":
+            raise
+    cloud.call("import the key pair", cloud.ec2.import_key_pair, KeyName=name, PublicKeyMaterial=public.encode(),
+               TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags(spec.name, owner)}])
+    return name
+
+
+def new_host_key(machine: str) -> tuple[str, str]:
+    """(private, public) ed25519 host key text for a new machine; nothing is left on disk."""
+    with tempfile.TemporaryDirectory(dir=key_dir()) as scratch:
+        path = Path(scratch) / "host"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"roost-{machine}", "-f", str(path)],
+                       check=True, capture_output=True)
+        return path.read_text(), path.with_suffix(".pub").read_text().strip()
+
+
+def pin_host_key(known_hosts: Path, alias: str, public: str) -> None:
+    """Make ``alias`` in known_hosts map to exactly this key (replacing an older one)."""
+    known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    subprocess.run(["ssh-keygen", "-R", alias, "-f", str(known_hosts)], capture_output=True)
+    Path(f"{known_hosts}.old").unlink(missing_ok=True)
+    key_type, key_body = public.split()[:2]
+    fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(f"{alias} {key_type} {key_body}\n")
+
+
+def unpin_host_key(known_hosts: Path, alias: str) -> None:
+    """Forget the machine's host key."""
+    if known_hosts.exists():
+        subprocess.run(["ssh-keygen", "-R", alias, "-f", str(known_hosts)], capture_output=True)
+        Path(f"{known_hosts}.old").unlink(missing_ok=True)

@@ -1,0 +1,118 @@
+"""The network side of an AWS machine: subnet, the caller's address, the security group.
+
+The group lets in SSH (22) only from the caller's address (/32) unless the spec names
+other sources, and 443 only when the app is shared. Rules not wanted are revoked, so the
+group always says exactly what the spec says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import urllib.request
+from typing import Any
+
+from roost.backends.aws.cloud import AwsError, Cloud, tag_filters, tags
+from roost.spec import Spec
+
+CHECKIP_URL = "https://checkip.amazonaws.com"
+
+
+def find_subnet(cloud: Cloud, spec: Spec) -> dict[str, Any]:
+    """The spec's subnet, else the default VPC's first default subnet."""
+    if spec.aws.subnet:
+        try:
+            found = cloud.call(f"look up subnet {spec.aws.subnet}", cloud.ec2.describe_subnets,
+                               SubnetIds=[spec.aws.subnet])["Subnets"]
+        except AwsError as exc:
+            if exc.code.startswith("InvalidSubnetID"):
+                found = []
+            else:
+                raise
+        if not found:
+            raise AwsError(f"subnet {spec.aws.subnet} does not exist in {cloud.region}",
+                           code="InvalidSubnetID.NotFound", hint="fix aws.subnet in the spec, or remove it "
+                           "to use the default VPC")
+        return found[0]
+    found = cloud.call("look up the default subnets", cloud.ec2.describe_subnets,
+                       Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    if not found:
+        raise AwsError(f"{cloud.region} has no default VPC", code="NoDefaultVpc",
+                       hint="set aws.subnet in the spec to a subnet of one of your VPCs")
+    return sorted(found, key=lambda subnet: subnet["AvailabilityZone"])[0]
+
+
+def caller_cidrs(spec: Spec, subnet: dict[str, Any]) -> list[str]:
+    """Who may SSH in: ``aws.ssh_from``, else this computer's address as the machine will see it."""
+    if spec.aws.ssh_from:
+        return list(spec.aws.ssh_from)
+    if spec.connect == "private":
+        # the source address this computer uses towards the subnet (over a VPN, say)
+        network = ipaddress.ip_network(subnet["CidrBlock"])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((str(network.network_address + 4), 22))  # UDP: nothing is sent
+            return [f"{probe.getsockname()[0]}/32"]
+    try:
+        with urllib.request.urlopen(CHECKIP_URL, timeout=5) as answer:
+            address = answer.read().decode().strip()
+        ipaddress.ip_address(address)
+    except (OSError, ValueError) as exc:
+        raise AwsError(f"could not learn this computer's public address from {CHECKIP_URL} ({exc})",
+                       code="CallerAddress", hint="set aws.ssh_from in the spec, e.g. [203.0.113.7/32]") from None
+    return [f"{address}/32"]
+
+
+def wanted_rules(spec: Spec, ssh_from: list[str]) -> set[tuple[int, str]]:
+    """(port, CIDR) pairs the group must allow in."""
+    rules = {(22, cidr) for cidr in ssh_from}
+    if spec.share:
+        rules |= {(443, cidr) for cidr in spec.aws.share_from}
+    return rules
+
+
+def group_name(owner: str, machine: str) -> str:
+    """The security group's name for a machine."""
+    return f"roost-{owner}-{machine}"
+
+
+def ensure_security_group(cloud: Cloud, spec: Spec, owner: str, vpc_id: str, ssh_from: list[str]) -> str:
+    """Create (or find) the machine's group and make its inbound rules exactly the wanted ones."""
+    name = group_name(owner, spec.name)
+    found = cloud.call("look up the security group", cloud.ec2.describe_security_groups,
+                       Filters=[*tag_filters(spec.name, owner), {"Name": "vpc-id", "Values": [vpc_id]}])
+    groups = found["SecurityGroups"]
+    if groups:
+        group_id = groups[0]["GroupId"]
+        current = _current_rules(groups[0])
+    else:
+        group_id = cloud.call("create the security group", cloud.ec2.create_security_group, GroupName=name,
+                              Description=f"roost machine {spec.name}: SSH from the owner only", VpcId=vpc_id,
+                              TagSpecifications=[{"ResourceType": "security-group",
+                                                  "Tags": tags(spec.name, owner)}])["GroupId"]
+        current = set()
+    wanted = wanted_rules(spec, ssh_from)
+    extra, missing = current - wanted, wanted - current
+    if extra:
+        cloud.call("remove old security group rules", cloud.ec2.revoke_security_group_ingress, GroupId=group_id,
+                   IpPermissions=_permissions(extra))
+    if missing:
+        cloud.call("allow SSH in the security group", cloud.ec2.authorize_security_group_ingress, GroupId=group_id,
+                   IpPermissions=_permissions(missing))
+    return group_id
+
+
+def _current_rules(group: dict[str, Any]) -> set[tuple[int, str]]:
+    rules = set()
+    for permission in group.get("IpPermissions", []):
+        for ip_range in permission.get("IpRanges", []):
+            rules.add((int(permission.get("FromPort", -1)), ip_range["CidrIp"]))
+    return rules
+
+
+def _permissions(rules: set[tuple[int, str]]) -> list[dict[str, Any]]:
+    by_port: dict[int, list[str]] = {}
+    for port, cidr in sorted(rules):
+        by_port.setdefault(port, []).append(cidr)
+    return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+             "IpRanges": [{"CidrIp": cidr, "Description": "roost"} for cidr in cidrs]}
+            for port, cidrs in by_port.items()]

@@ -1,0 +1,163 @@
+"""moto for the AWS control plane, and test hosts standing where its instances "are".
+
+moto hands private IPs in a fresh subnet from .4 upwards, so test host i (``TH_FIRST=4``,
+user ``ubuntu``) sits at the k-th instance's address. :class:`CloudInit` plays the part of
+EC2 + cloud-init for those hosts: when an instance appears it gives the host a fresh home,
+authorizes the instance's key pair and runs its user-data as root; when the instance
+stops, starts or terminates, the host does the same. Nothing here connects to the public
+IPs moto invents.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import socket
+import threading
+import time
+from typing import Any
+
+from tests.harness.testhosts import TestHosts
+
+UBUNTU_PARAMETER = "/roost-test/ubuntu/{arch}/ami-id"
+GPU_PARAMETER = "/roost-test/dlami/ami-id"
+UBUNTU_AMI = "ami-785db401"  # in moto's own AMI list (Ubuntu, x86_64)
+DLAMI_AMI = "ami-dca37ea5"   # moto's "Deep Learning AMI Ubuntu"
+ARM_AMI = "ami-0a7a7a7a7a7a7a7a7"  # added to moto's list below: its own images are all x86_64
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MotoServer:
+    """moto's server on 127.0.0.1, in this process (a thread)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.ec2.models import amis
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        if not any(image["ami_id"] == ARM_AMI for image in amis.AMIS):
+            amis.AMIS.append({"ami_id": ARM_AMI, "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server",
+                              "description": "Ubuntu 24.04 arm64 (test)", "owner_id": "099720109477",
+                              "public": True, "virtualization_type": "hvm", "architecture": "arm64",
+                              "state": "available", "platform": None, "image_type": "machine",
+                              "hypervisor": "xen", "root_device_name": "/dev/sda1", "root_device_type": "ebs",
+                              "sriov": "simple", "creation_date": "2026-11-01T00:00:00.000Z"})
+
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource (``POST /moto-api/reset``)."""
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
+
+    def env(self) -> dict[str, str]:
+        """What a roost process needs to talk to this server as its AWS."""
+        return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "ROOST_AWS_UBUNTU_PARAMETER": UBUNTU_PARAMETER,
+                "ROOST_AWS_GPU_PARAMETER": GPU_PARAMETER, "NO_PROXY": "127.0.0.1,localhost"}
+
+    def client(self, service: str = "ec2") -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+
+def seed(moto: MotoServer, cidr: str) -> tuple[str, dict[str, str]]:
+    """A VPC and subnet at ``cidr`` (the test hosts' network) and the image parameters:
+    (subnet id, {"amd64": AMI, "arm64": AMI, "gpu": AMI})."""
+    ec2, ssm = moto.client("ec2"), moto.client("ssm")
+    vpc = ec2.create_vpc(CidrBlock=str(ipaddress.ip_network(cidr).supernet(new_prefix=16)))["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
+    images = {"amd64": UBUNTU_AMI, "arm64": ARM_AMI, "gpu": DLAMI_AMI}
+    for arch in ("amd64", "arm64"):
+        ssm.put_parameter(Name=UBUNTU_PARAMETER.format(arch=arch), Value=images[arch], Type="String", Overwrite=True)
+    ssm.put_parameter(Name=GPU_PARAMETER, Value=DLAMI_AMI, Type="String", Overwrite=True)
+    return subnet, images
+
+
+class CloudInit(threading.Thread):
+    """Watches moto's instances and makes the test hosts at their addresses follow them."""
+
+    def __init__(self, moto: MotoServer, hosts: TestHosts) -> None:
+        super().__init__(daemon=True, name="fake-cloud-init")
+        self.ec2 = moto.client("ec2")
+        self.hosts = hosts
+        self.by_ip = {host.ip: host for host in hosts.hosts}
+        self.seen: dict[str, str] = {}
+        self.booted: list[str] = []  # instance ids, in the order their user-data ran
+        self.errors: list[str] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - reported by the test, never swallowed silently
+                self.errors.append(repr(exc))
+            self._halt.wait(0.2)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+    def tick(self) -> None:
+        reservations = self.ec2.describe_instances()["Reservations"]
+        for instance in [i for r in reservations for i in r["Instances"]]:
+            host = self.by_ip.get(instance.get("PrivateIpAddress", ""))
+            state, before = instance["State"]["Name"], self.seen.get(instance["InstanceId"])
+            if host is None or state == before:
+                continue
+            self.seen[instance["InstanceId"]] = state
+            if state in ("pending", "running") and before is None:
+                self._boot(instance, host)
+            elif state == "running" and before in ("stopping", "stopped"):
+                self.hosts.start(host.index)
+            elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
+                self.hosts.stop(host.index)
+
+    def _boot(self, instance: dict[str, Any], host: Any) -> None:
+        """A new machine: fresh home, the key pair authorized, user-data run as root."""
+        self.hosts.stop(host.index)
+        home = self.hosts.home_of(host)
+        shutil.rmtree(home, ignore_errors=True)
+        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        key = self.ec2.describe_key_pairs(KeyNames=[instance["KeyName"]], IncludePublicKey=True)["KeyPairs"][0]
+        (home / ".ssh" / "authorized_keys").write_text(key["PublicKey"].strip() + "\n")
+        shutil.chown(home, host.user, host.user)
+        for path in home.rglob("*"):
+            shutil.chown(path, host.user, host.user)
+        home.chmod(0o700)
+        (home / ".ssh" / "authorized_keys").chmod(0o600)
+        self.hosts.start(host.index)
+        import base64
+
+        data = self.ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
+        script = base64.b64decode(data["UserData"]["Value"]).decode() if data.get("UserData") else "true"
+        result = self.hosts.root(host.index, script)
+        if result.returncode != 0:
+            self.errors.append(f"user-data of {instance['InstanceId']} failed: {result.stderr}")
+        self.booted.append(instance["InstanceId"])
+
+    def wait_idle(self, seconds: float = 1.0) -> None:
+        """Give the watcher time for one more look."""
+        time.sleep(seconds)
