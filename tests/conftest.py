@@ -88,24 +88,30 @@ def aws_hosts():
 @pytest.fixture
 def aws(moto_server, roost_home, monkeypatch: pytest.MonkeyPatch):
     """A clean moto with a subnet on the test hosts' network, roost pointed at it."""
-    from tests.harness.fakecloud import seed
-
-    moto_server.reset()
-    subnet, images = seed(moto_server, "10.252.0.0/24")
     for key, value in moto_server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    yield AwsWorld(moto_server, subnet, images)
+    world = AwsWorld(moto_server)
+    world.fresh()
+    yield world
 
 
 class AwsWorld:
     """What an AWS test works with: moto, its clients and the test subnet."""
 
-    def __init__(self, moto, subnet: str, images: dict[str, str]) -> None:
+    def __init__(self, moto) -> None:
         self.moto = moto
-        self.subnet = subnet
-        self.images = images
         self.ec2 = moto.client("ec2")
+        self.subnet = ""
+        self.images: dict[str, str] = {}
+
+    def fresh(self) -> None:
+        """Forget every AWS resource and make the test subnet again (instances get .4 upwards:
+        moto frees a terminated instance's address only when it garbage-collects it)."""
+        from tests.harness.fakecloud import seed
+
+        self.moto.reset()
+        self.subnet, self.images = seed(self.moto, "10.252.0.0/24")
 
 
 @pytest.fixture

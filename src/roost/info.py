@@ -53,7 +53,9 @@ def _status_of(session: MachineSession) -> MachineStatus:
     except RoostError:
         live = MachineState.UNREACHABLE
     app, driver, agent = None, session.driver, None
-    if live in (MachineState.RUNNING, MachineState.STOPPED):
+    if live == MachineState.RUNNING and record.facts.home is None:
+        live = MachineState.PROVISIONING  # created, never reached: an interrupted `up`
+    if live in (MachineState.RUNNING, MachineState.STOPPED) and record.facts.home is not None:
         try:
             agent = session.agent.status()
         except RoostError:

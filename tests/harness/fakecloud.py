@@ -104,6 +104,7 @@ class CloudInit(threading.Thread):
         self.hosts = hosts
         self.by_ip = {host.ip: host for host in hosts.hosts}
         self.seen: dict[str, str] = {}
+        self.holder: dict[str, str] = {}  # address -> the instance that has it now
         self.booted: list[str] = []  # instance ids, in the order their user-data ran
         self.errors: list[str] = []
         self._halt = threading.Event()
@@ -113,7 +114,11 @@ class CloudInit(threading.Thread):
             try:
                 self.tick()
             except Exception as exc:  # noqa: BLE001 - reported by the test, never swallowed silently
+                import sys
+                import traceback
+
                 self.errors.append(repr(exc))
+                traceback.print_exc(file=sys.stderr)
             self._halt.wait(0.2)
 
     def stop(self) -> None:
@@ -123,13 +128,18 @@ class CloudInit(threading.Thread):
     def tick(self) -> None:
         reservations = self.ec2.describe_instances()["Reservations"]
         for instance in [i for r in reservations for i in r["Instances"]]:
-            host = self.by_ip.get(instance.get("PrivateIpAddress", ""))
+            ip = instance.get("PrivateIpAddress", "")
+            host = self.by_ip.get(ip)
             state, before = instance["State"]["Name"], self.seen.get(instance["InstanceId"])
             if host is None or state == before:
                 continue
+
             self.seen[instance["InstanceId"]] = state
             if state in ("pending", "running") and before is None:
+                self.holder[ip] = instance["InstanceId"]
                 self._boot(instance, host)
+            elif self.holder.get(ip) != instance["InstanceId"]:
+                continue  # an old instance at an address a newer one now holds
             elif state == "running" and before in ("stopping", "stopped"):
                 self.hosts.start(host.index)
             elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
