@@ -47,7 +47,8 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
         Step("agent-install", "install agent", session.agent.install, always=True),
         Step("agent-start", "start agent", session.agent.start, always=True),
         Step("autostop", "set autostop", lambda: session.agent.put_config(
-            autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None), always=True),
+            autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None,
+            poweroff_command=session.backend.poweroff_command()), always=True),
     )
     prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
     app_lane = (prepare, *driver.steps(ctx)) if driver else ()

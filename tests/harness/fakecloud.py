@@ -23,6 +23,9 @@ UBUNTU_PARAMETER = "/roost-test/ubuntu/{arch}/ami-id"
 GPU_PARAMETER = "/roost-test/dlami/ami-id"
 UBUNTU_AMI = "ami-785db401"  # in moto's own AMI list (Ubuntu, x86_64)
 DLAMI_AMI = "ami-dca37ea5"   # moto's "Deep Learning AMI Ubuntu"
+HALT_MARKER = "roost-test-halted"
+HALT_COMMAND = f"touch /tmp/{HALT_MARKER}"
+"""The tests' power-off command: test hosts cannot halt, so they leave a mark instead."""
 ARM_AMI = "ami-0a7a7a7a7a7a7a7a7"  # added to moto's list below: its own images are all x86_64
 
 
@@ -105,7 +108,8 @@ class CloudInit(threading.Thread):
         self.by_ip = {host.ip: host for host in hosts.hosts}
         self.seen: dict[str, str] = {}
         self.holder: dict[str, str] = {}  # address -> the instance that has it now
-        self.booted: list[str] = []  # instance ids, in the order their user-data ran
+        self.booted: list[str] = []
+        self.halts: list[tuple[str, str]] = []  # (instance, what EC2 did) after an OS halt  # instance ids, in the order their user-data ran
         self.errors: list[str] = []
         self._halt = threading.Event()
 
@@ -130,6 +134,9 @@ class CloudInit(threading.Thread):
         for instance in [i for r in reservations for i in r["Instances"]]:
             ip = instance.get("PrivateIpAddress", "")
             host = self.by_ip.get(ip)
+            if host is not None and instance["State"]["Name"] == "running" and self.holder.get(ip) == instance[
+                    "InstanceId"]:
+                self._halted(instance, host)
             state, before = instance["State"]["Name"], self.seen.get(instance["InstanceId"])
             if host is None or state == before:
                 continue
@@ -144,6 +151,22 @@ class CloudInit(threading.Thread):
                 self.hosts.start(host.index)
             elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
                 self.hosts.stop(host.index)
+
+    def _halted(self, instance: dict[str, Any], host: Any) -> None:
+        """The OS halted (HALT_MARKER written by the test's power-off command): do what EC2
+        does, by the instance's shutdown behaviour."""
+        marker = self.hosts.directory / f"h{host.index}" / "tmp" / HALT_MARKER
+        if not marker.exists():
+            return
+        marker.unlink()
+        instance_id = instance["InstanceId"]
+        behaviour = self.ec2.describe_instance_attribute(InstanceId=instance_id,
+                                                         Attribute="instanceInitiatedShutdownBehavior")
+        if behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate":
+            self.ec2.terminate_instances(InstanceIds=[instance_id])
+        else:
+            self.ec2.stop_instances(InstanceIds=[instance_id])
+        self.halts.append((instance_id, behaviour["InstanceInitiatedShutdownBehavior"]["Value"]))
 
     def _boot(self, instance: dict[str, Any], host: Any) -> None:
         """A new machine: fresh home, the key pair authorized, user-data run as root."""

@@ -67,6 +67,11 @@ class Backend(ABC):
         """``down`` as named, repeatable steps; by default one step that calls ``terminate``."""
         return [Step("terminate", "remove the machine", lambda: self.terminate(record), always=True)]
 
+    def poweroff_command(self) -> str | None:
+        """What the agent runs on the machine after an autostop to power it off (None: it
+        only stops the apps and itself)."""
+        return None
+
     def billed_seconds(self, record: MachineRecord) -> float:
         """Seconds of machine time billed so far (0 where nothing is billed)."""
         return 0.0

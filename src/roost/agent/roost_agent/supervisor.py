@@ -141,7 +141,21 @@ class Supervisor:
         write_json_atomic(self.paths.status_file, self.status("stopped"))
         os.unlink(self.paths.pid_file)
         log("agent stopped")
+        if self.stop_reason == "autostop":
+            self.power_off()
         return 0
+
+    def power_off(self) -> None:
+        """After an autostop, power the machine off when roost set a command for it (a cloud
+        machine: the provider then stops or terminates it, with no credentials on the machine)."""
+        command = (read_json(self.paths.config_file) or {}).get("poweroff_command")
+        if not command:
+            return
+        import subprocess
+
+        log(f"powering off: {command}")
+        result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=120)
+        log(f"power-off command exited {result.returncode}: {(result.stdout + result.stderr).strip()[-300:]}")
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopping = True

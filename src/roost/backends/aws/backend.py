@@ -11,6 +11,7 @@ so a start that changes the address never leaves roost with a stale one.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,12 @@ from roost.ssh.dataplane import SshDataPlane
 from roost.ssh.runner import SshRunner
 from roost.ssh.target import SshTarget, control_dir
 from roost.steps import Step
+
+
+POWEROFF_ENV = "ROOST_AWS_POWEROFF_COMMAND"
+"""Overrides how the agent halts a machine after autostop (for machines without sudo)."""
+DEFAULT_RESOURCES = {"cpus": 2, "memory_gib": 4.0}
+"""What a spec without resources gets: at least 2 vCPUs and 4 GiB."""
 
 
 class AwsBackend(SshDataPlane, Backend):
@@ -103,7 +110,11 @@ class AwsBackend(SshDataPlane, Backend):
     def offer(self, record: MachineRecord) -> Offer:
         """The cheapest offer fitting the spec's resources (or its pinned type)."""
         if record.name not in self._offers:
-            self._offers[record.name] = resolve_offer(record.spec.resources)
+            resources = record.spec.resources
+            if not (resources.cpus or resources.memory_gib or resources.accelerators or resources.instance_type):
+                # nothing asked: a machine that runs a notebook comfortably, not a 0.5 GiB nano
+                resources = resources.model_copy(update=DEFAULT_RESOURCES)
+            self._offers[record.name] = resolve_offer(resources)
         return self._offers[record.name]
 
     def _key_pair(self, record: MachineRecord) -> None:
@@ -131,7 +142,7 @@ class AwsBackend(SshDataPlane, Backend):
             plan = instances.LaunchPlan(
                 spec=spec, owner=keys.owner_id(), offer=offer, image_id=image_id, root_device=root_device,
                 subnet_id=network.find_subnet(cloud, spec)["SubnetId"], group_id=facts.security_group,
-                key_name=facts.key_pair, user_data=user_data(record.name, private, public),
+                key_name=facts.key_pair, user_data=user_data(record.name, private, public, shared=spec.share),
                 token=hashlib.sha256(f"{keys.owner_id()}/{record.name}/{record.created_at}".encode()).hexdigest()[:32])
             found = instances.launch(cloud, plan, self.say)
             self._instances[record.name] = found
@@ -252,6 +263,11 @@ class AwsBackend(SshDataPlane, Backend):
         gc.delete_key_pairs(self.cloud(record), keys.owner_id(), record.name)
         keys.forget_login_key(record.name)
         keys.unpin_host_key(known_hosts(), host_key_alias(record.name))
+
+    def poweroff_command(self) -> str | None:
+        """Halt the OS: EC2 then stops the instance (or terminates it, for ``autostop: {down: true}``),
+        as its instance-initiated shutdown behaviour was set at launch."""
+        return os.environ.get(POWEROFF_ENV) or "sudo -n shutdown -h now || sudo -n systemctl poweroff"
 
     def billed_seconds(self, record: MachineRecord) -> float:
         """Seconds the instance has run (and been billed) so far, as roost saw it."""

@@ -25,11 +25,22 @@ if [ -d /run/systemd/system ]; then
 elif [ "$(cat /proc/1/comm)" = sshd ]; then
   kill -HUP 1   # sshd as init (a container): it re-executes and reads the new key
 fi
+# the gateway (Caddy, run as the login user) may bind 443 on this single-user machine
+echo 443 > /proc/sys/net/ipv4/ip_unprivileged_port_start
+if [ -d /run/systemd/system ]; then
+  echo 'net.ipv4.ip_unprivileged_port_start = 443' > /etc/sysctl.d/60-roost.conf
+fi
+{extra}"""
+
+INSTALL_CADDY = """# a shared app is served through Caddy from the distribution
+command -v caddy >/dev/null 2>&1 || {{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q caddy \
+  && systemctl disable --now caddy 2>/dev/null || true; }}
 """
 
 
-def user_data(machine: str, host_private: str, host_public: str) -> str:
-    """The script, with the host key pair in it."""
+def user_data(machine: str, host_private: str, host_public: str, *, shared: bool = False) -> str:
+    """The script, with the host key pair in it (and Caddy's install for a shared app)."""
     if not host_private.endswith("\n"):
         host_private += "\n"
-    return TEMPLATE.format(machine=machine, private=host_private, public=shlex.quote(host_public))
+    return TEMPLATE.format(machine=machine, private=host_private, public=shlex.quote(host_public),
+                           extra=INSTALL_CADDY.format() if shared else "")

@@ -1,0 +1,93 @@
+"""AWS specifics past the basics: a shared app opens 443 (and only then); a GPU spec gets the
+cheapest GPU offer and the Deep Learning AMI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from roost import sharing
+from roost.catalog.offers import OfferQuery, load_offers
+from roost.gateway import https_status
+from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
+
+pytestmark = pytest.mark.e2e
+APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
+
+
+def group_rules(ec2) -> set[tuple[int, str]]:
+    group = ec2.describe_security_groups(GroupIds=tagged(ec2)["security-groups"])["SecurityGroups"][0]
+    return {(p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
+
+
+def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, roost_home: Path,
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("team dashboard")
+    data = aws_spec(aws, "team", app=APP, workdir="site")
+    spec = write_spec(tmp_path, data)
+    assert roost_cli("up", str(spec)).returncode == 0
+    assert group_rules(aws.ec2) == {(22, "10.252.0.1/32")}  # not shared: SSH only
+
+    data["share"] = True
+    data["aws"]["share_from"] = ["10.252.0.0/24"]
+    shared = roost_cli("up", str(write_spec(tmp_path, data)))
+    assert shared.returncode == 0, shared.stderr
+    host = aws_hosts.hosts[0]
+    assert f"https://{host.ip}/" in shared.stdout
+    assert group_rules(aws.ec2) == {(22, "10.252.0.1/32"), (443, "10.252.0.0/24")}
+    ca = sharing.trust("team")
+    assert https_status(f"https://{host.ip}/", ca) == 401
+    password = sharing.add_user("team", "alice")
+    assert https_status(f"https://{host.ip}/", ca, auth=("alice", password)) == 200
+
+    data["share"] = False  # unshared again: 443 is closed in the security group
+    assert roost_cli("up", str(write_spec(tmp_path, data))).returncode == 0
+    assert group_rules(aws.ec2) == {(22, "10.252.0.1/32")}
+    assert roost_cli("down", "team").returncode == 0 and nothing_left(aws.ec2)
+
+
+def test_a_gpu_spec_gets_the_cheapest_gpu_offer_and_the_deep_learning_image(aws, cloud_init, roost_home: Path,
+                                                                           tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, aws_spec(aws, "gpu", resources={"accelerators": "T4:1"}, run="nvidia-smi"))
+    result = roost_cli("up", str(spec))
+    query = OfferQuery(gpu="T4", gpu_count=1)
+    cheapest = min((o for o in load_offers() if query.matches(o)), key=lambda o: (o.price, o.instance_type))
+    instance = [i for r in aws.ec2.describe_instances()["Reservations"] for i in r["Instances"]][0]
+    assert (instance["InstanceType"], instance["ImageId"]) == (cheapest.instance_type, aws.images["gpu"])
+    assert cheapest.instance_type == "g4dn.xlarge"
+    # the test host has no GPU: roost says so before running anything, and the machine is kept for `down`
+    assert result.returncode == 1
+    assert "the spec asks for 1 T4 GPU(s); machine 'gpu' has 0 (nvidia-smi)" in result.stderr
+    cost = json.loads(roost_cli("cost", "--json").stdout)[0]
+    assert cost["instance_type"] == "g4dn.xlarge" and cost["hourly_usd"] == pytest.approx(cheapest.price)
+    assert roost_cli("down", "gpu").returncode == 0 and nothing_left(aws.ec2)
+
+
+def test_autostop_powers_the_instance_off_from_inside(aws, cloud_init, roost_home: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from roost.backends.aws.backend import POWEROFF_ENV
+    from tests.harness.fakecloud import HALT_COMMAND
+    from tests.helpers import wait_for
+
+    monkeypatch.setenv(POWEROFF_ENV, HALT_COMMAND)  # what `sudo shutdown -h now` is on a test host
+    for down, final in ((False, "stopped"), (True, "terminated")):
+        aws.fresh()
+        name = "idle-down" if down else "idle"
+        spec = write_spec(tmp_path, aws_spec(aws, name, autostop={"idle": "2s", "down": down}))
+        assert roost_cli("up", str(spec)).returncode == 0
+        instance_id = tagged(aws.ec2)["instances"][0]
+        behaviour = aws.ec2.describe_instance_attribute(InstanceId=instance_id,
+                                                        Attribute="instanceInitiatedShutdownBehavior")
+        assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == ("terminate" if down else "stop")
+
+        def state() -> str:
+            found = aws.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+            return found["State"]["Name"]
+
+        wait_for(lambda: state() == final, timeout=90, what=f"the idle instance to be {final}")
+        status = json.loads(roost_cli("status", name, "--json").stdout)[0]
+        assert status["state"] == ("terminated" if down else "stopped")
+        assert roost_cli("down", name).returncode == 0 and nothing_left(aws.ec2)
