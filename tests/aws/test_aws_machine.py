@@ -52,6 +52,10 @@ def test_jupyter_on_ec2_from_nothing_to_nothing(aws, cloud_init, aws_hosts, roos
     # tags on everything; the login key is 0600 and only its public half went to AWS
     made = tagged(aws.ec2)
     assert len(made["instances"]) == 1 and len(made["security-groups"]) == 1 and len(made["key-pairs"]) == 1
+    volumes = aws.ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id",
+                                                   "Values": [instance["InstanceId"]]}])["Volumes"]
+    assert [(v["Size"], v["Encrypted"]) for v in volumes] == [(50, True)]  # resources.disk_gb
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["roost:machine"] == "nb" and tags["roost:owner"] == (roost_home / "owner").read_text().strip()
     assert stat.S_IMODE((roost_home / "keys" / "nb").stat().st_mode) == 0o600
