@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timezone
+
 from pydantic import BaseModel
 
 from roost.backends import get_backend
+from roost.catalog.offers import OfferCache, save_cache
 from roost.errors import RoostError
 from roost.machine import MachineState
 from roost.state import State
@@ -39,6 +43,25 @@ def cost() -> list[MachineCost]:
                                 instance_type=cloud.instance_type if cloud else None, hourly_usd=hourly,
                                 hours=seconds / 3600, spend_usd=hourly * seconds / 3600))
     return rows
+
+
+def refresh_offers(region: str | None = None, *, say: Callable[[str], None] = lambda line: None) -> OfferCache:
+    """Fetch the region's offers from AWS (instance types, spot and on-demand prices) and keep
+    them, dated, under ROOST_HOME: ``roost offers`` and spec resolution use them from then on."""
+    from roost.backends.aws.cloud import Cloud
+    from roost.backends.aws.pricing import fetch_offers
+    from roost.catalog.offers import snapshot_offers
+
+    cloud = Cloud(region)
+    try:
+        known = {offer.instance_type: offer for offer in snapshot_offers(cloud.region)}
+    except RoostError:
+        known = {}  # no snapshot for this region: only the Price List API can price it
+    found, source = fetch_offers(cloud, known, say)
+    cache = OfferCache(region=cloud.region, fetched_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                       source=source, offers=found)
+    save_cache(cache)
+    return cache
 
 
 class GcResult(BaseModel):

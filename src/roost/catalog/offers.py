@@ -81,8 +81,63 @@ def _arch(instance_type: str) -> str:
     return "arm64" if ARM_FAMILY.match(instance_type.split(".")[0]) else "x86_64"
 
 
-@functools.cache
+SNAPSHOT_SOURCE = "roost's snapshot of skypilot-catalog v3 (extracted 2026-11-24)"
+
+
+class OfferCache(BaseModel):
+    """Offers fetched from AWS for one region, with when and from where."""
+
+    region: str
+    fetched_at: str
+    source: str
+    offers: list[Offer]
+
+
+def cache_path(region: str) -> Path:
+    """Where fetched offers for ``region`` are kept (per ROOST_HOME)."""
+    from roost.paths import roost_home
+
+    return roost_home() / "offers" / f"aws-{region}.json"
+
+
+def save_cache(cache: OfferCache) -> Path:
+    """Write fetched offers atomically; later lookups use them instead of the snapshot."""
+    import os
+
+    path = cache_path(cache.region)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(cache.model_dump_json())
+    os.replace(tmp, path)  # load_offers keys its memo on the file's mtime: the next call reads it
+    return path
+
+
+def offers_source(region: str = "us-east-1") -> str:
+    """Where the region's offers come from, in words (with the date)."""
+    path = cache_path(region)
+    if path.exists():
+        cache = OfferCache.model_validate_json(path.read_text())
+        return f"{cache.source}, fetched {cache.fetched_at}"
+    return SNAPSHOT_SOURCE
+
+
 def load_offers(region: str = "us-east-1") -> tuple[Offer, ...]:
+    """Every priced offer for the region: fetched ones (``roost offers --refresh``) if any, else
+    the shipped snapshot."""
+    path = cache_path(region)
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    return _load(region, stamp)
+
+
+@functools.cache
+def _load(region: str, stamp: int) -> tuple[Offer, ...]:
+    if stamp:
+        return tuple(OfferCache.model_validate_json(cache_path(region).read_text()).offers)
+    return snapshot_offers(region)
+
+
+@functools.cache
+def snapshot_offers(region: str = "us-east-1") -> tuple[Offer, ...]:
     """Every priced offer of the region's shipped snapshot."""
     path = SNAPSHOT_REGIONS.get(region)
     if path is None:

@@ -20,11 +20,21 @@ def register(app: typer.Typer) -> None:
                 arch: str = typer.Option(None, "--arch", help="x86_64 or arm64"),
                 region: str = typer.Option(None, "--region"),
                 limit: int = typer.Option(20, "--limit"),
+                refresh: bool = typer.Option(False, "--refresh", help="fetch types and prices from AWS first"),
                 as_json: bool = typer.Option(False, "--json")) -> None:
-        """Instance offers that fit, cheapest first, with $/hour (from roost's price snapshot)."""
+        """Instance offers that fit, cheapest first, with $/hour (roost's snapshot, or AWS's after --refresh)."""
         from rich.table import Table
 
         from roost.catalog import offers
+        from roost.catalog.offers import offers_source
+        from roost.cli.render import note
+
+        if refresh:
+            from roost.housekeeping import refresh_offers
+
+            cache = refresh_offers(region, say=note)
+            note(f"fetched {len(cache.offers)} offers for {cache.region}")
+        note(f"offers from {offers_source(region or 'us-east-1')}")
 
         found = offers(gpu=gpu, cpus=cpus.rstrip("+") if cpus else None, memory=memory.rstrip("+") if memory else None,
                        spot=spot, region=region, arch=arch)[:limit]

@@ -52,3 +52,8 @@ class RichProgress:
 def error(message: str) -> None:
     """Print an error without a traceback; the text is shown literally (no markup)."""
     err_console.print(Text("error: ", style="bold red") + Text(message))
+
+
+def note(message: str) -> None:
+    """A line of context on stderr (where data came from, what was chosen)."""
+    err_console.print(Text(message, style="dim"))
