@@ -37,13 +37,17 @@ def free_port() -> int:
 
 
 class MotoServer:
-    """moto's server on 127.0.0.1, in this process (a thread)."""
+    """moto's server on 127.0.0.1, in this process (a thread), with refusals a test can ask for.
+
+    moto never runs out of capacity or quota; :meth:`refuse` makes its RunInstances answer
+    with AWS's own error (code and XML shape) for the calls a test names, so roost's real
+    boto3 path meets a real error response.
+    """
 
     def __init__(self) -> None:
         import logging
 
         from moto.ec2.models import amis
-        from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if not any(image["ami_id"] == ARM_AMI for image in amis.AMIS):
@@ -53,22 +57,65 @@ class MotoServer:
                               "state": "available", "platform": None, "image_type": "machine",
                               "hypervisor": "xen", "root_device_name": "/dev/sda1", "root_device_type": "ebs",
                               "sriov": "simple", "creation_date": "2026-11-01T00:00:00.000Z"})
-
         self.port = free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.refusals: list[tuple[str, str]] = []  # (market: spot / on-demand / any, AWS error code)
+        self.refused: list[str] = []
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def refuse(self, market: str, code: str) -> None:
+        """Make RunInstances for ``market`` (spot, on-demand or any) fail with ``code``."""
+        self.refusals.append((market, code))
+
+    def _app(self) -> Any:
+        import io
+        from urllib.parse import parse_qs
+
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        moto_app = DomainDispatcherApplication(create_backend_app)
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            params = parse_qs(body.decode(errors="replace"))
+            if params.get("Action") == ["RunInstances"]:
+                market = "spot" if params.get("InstanceMarketOptions.MarketType") == ["spot"] else "on-demand"
+                for wanted, code in self.refusals:
+                    if wanted in (market, "any"):
+                        self.refused.append(f"{market}:{code}")
+                        xml = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}"
+                               f"</Code><Message>refused by the test ({market})</Message></Error></Errors>"
+                               "<RequestID>test</RequestID></Response>").encode()
+                        start_response("400 Bad Request", [("Content-Type", "text/xml"),
+                                                           ("Content-Length", str(len(xml)))])
+                        return [xml]
+            return moto_app(environ, start_response)
+
+        return app
 
     def start(self) -> MotoServer:
-        self.server.start()
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", self.port, self._app(), True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="moto")
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self.server.stop()
+        self._server.shutdown()
+        if self._thread:
+            self._thread.join(timeout=10)
 
     def reset(self) -> None:
-        """Forget every resource (``POST /moto-api/reset``)."""
+        """Forget every resource (``POST /moto-api/reset``) and every refusal."""
         import urllib.request
 
+        self.refusals.clear()
+        self.refused.clear()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
 
     def env(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ from roost.catalog.offers import Offer, resolve_offer
 from roost.errors import BackendError, HostError
 from roost.machine import CloudFacts, MachineFacts, MachineRecord, MachineState
 from roost.paths import roost_home
+from roost.spec import Resources
 from roost.ssh import tunnel
 from roost.ssh.dataplane import SshDataPlane
 from roost.ssh.runner import SshRunner
@@ -110,12 +111,16 @@ class AwsBackend(SshDataPlane, Backend):
     def offer(self, record: MachineRecord) -> Offer:
         """The cheapest offer fitting the spec's resources (or its pinned type)."""
         if record.name not in self._offers:
-            resources = record.spec.resources
-            if not (resources.cpus or resources.memory_gib or resources.accelerators or resources.instance_type):
-                # nothing asked: a machine that runs a notebook comfortably, not a 0.5 GiB nano
-                resources = resources.model_copy(update=DEFAULT_RESOURCES)
-            self._offers[record.name] = resolve_offer(resources)
+            self._offers[record.name] = resolve_offer(self._resources(record))
         return self._offers[record.name]
+
+    @staticmethod
+    def _resources(record: MachineRecord) -> Resources:
+        resources = record.spec.resources
+        if not (resources.cpus or resources.memory_gib or resources.accelerators or resources.instance_type):
+            # nothing asked: a machine that runs a notebook comfortably, not a 0.5 GiB nano
+            resources = resources.model_copy(update=DEFAULT_RESOURCES)
+        return resources
 
     def _key_pair(self, record: MachineRecord) -> None:
         self._facts(record).key_pair = keys.ensure_key_pair(self.cloud(record), record.spec, keys.owner_id())
@@ -128,25 +133,43 @@ class AwsBackend(SshDataPlane, Backend):
             cloud, spec, keys.owner_id(), subnet["VpcId"], ssh_from)
 
     def _launch(self, record: MachineRecord) -> None:
-        facts, cloud, spec = self._facts(record), self.cloud(record), record.spec
+        facts, spec = self._facts(record), record.spec
         found = self._instance(record, fresh=True)
         if found is None:
             offer = self.offer(record)
-            image_id, root_device = images.resolve_image(cloud, spec.resources.image, offer)
-            private, public = keys.new_host_key(record.name)
-            # pinned before the instance exists: the first connection is verified
-            keys.pin_host_key(known_hosts(), host_key_alias(record.name), public)
-            from roost.backends.aws.userdata import user_data
-
-            assert facts.security_group and facts.key_pair
-            plan = instances.LaunchPlan(
-                spec=spec, owner=keys.owner_id(), offer=offer, image_id=image_id, root_device=root_device,
-                subnet_id=network.find_subnet(cloud, spec)["SubnetId"], group_id=facts.security_group,
-                key_name=facts.key_pair, user_data=user_data(record.name, private, public, shared=spec.share),
-                token=hashlib.sha256(f"{keys.owner_id()}/{record.name}/{record.created_at}".encode()).hexdigest()[:32])
-            found = instances.launch(cloud, plan, self.say)
+            try:
+                found = self._run(record, offer, spot=spec.resources.spot)
+            except AwsError as exc:
+                if not (spec.resources.spot and instances.is_capacity_error(exc)):
+                    raise
+                on_demand = resolve_offer(self._resources(record).model_copy(update={"spot": False}))
+                self.say(f"  spot {offer.instance_type} refused ({exc.code}); launching on-demand "
+                         f"{on_demand.instance_type} at ${on_demand.price:.4f}/h instead")
+                offer = on_demand
+                found = self._run(record, offer, spot=False)
             self._instances[record.name] = found
+            facts.instance_type = offer.instance_type
+            facts.spot = found.get("InstanceLifecycle") == "spot"
+            facts.hourly_usd = offer.hourly(facts.spot)  # what it costs as launched
         facts.instance_id = found["InstanceId"]
+
+    def _run(self, record: MachineRecord, offer: Offer, *, spot: bool) -> dict[str, Any]:
+        """Launch one instance of ``offer``, its host key pinned first."""
+        facts, cloud, spec = self._facts(record), self.cloud(record), record.spec
+        image_id, root_device = images.resolve_image(cloud, spec.resources.image, offer)
+        private, public = keys.new_host_key(record.name)
+        # pinned before the instance exists: the first connection is verified
+        keys.pin_host_key(known_hosts(), host_key_alias(record.name), public)
+        from roost.backends.aws.userdata import user_data
+
+        assert facts.security_group and facts.key_pair
+        owner = keys.owner_id()
+        plan = instances.LaunchPlan(
+            spec=spec, owner=owner, offer=offer, image_id=image_id, root_device=root_device,
+            subnet_id=network.find_subnet(cloud, spec)["SubnetId"], group_id=facts.security_group,
+            key_name=facts.key_pair, user_data=user_data(record.name, private, public, shared=spec.share),
+            token=hashlib.sha256(f"{owner}/{record.name}/{record.created_at}".encode()).hexdigest()[:32])
+        return instances.launch(cloud, plan, spot=spot)
 
     def _running(self, record: MachineRecord) -> None:
         facts, cloud = self._facts(record), self.cloud(record)

@@ -4,7 +4,6 @@ stop, start and terminate it. Every call here is safe to repeat."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,18 +50,14 @@ def describe(cloud: Cloud, instance_id: str) -> dict[str, Any] | None:
     return instances[0] if instances else None
 
 
-def launch(cloud: Cloud, plan: LaunchPlan, say: Callable[[str], None]) -> dict[str, Any]:
-    """Run the instance: spot first when the spec asks, on-demand when spot has no capacity."""
-    spec = plan.spec
-    if spec.resources.spot:
-        try:
-            return _run(cloud, plan, spot=True)
-        except AwsError as exc:
-            if exc.code not in CAPACITY_CODES:
-                raise
-            say(f"  spot {plan.offer.instance_type} refused ({exc.code}); launching on-demand at "
-                f"${plan.offer.price:.4f}/h instead")
-    return _run(cloud, plan, spot=False)
+def launch(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
+    """Run the instance, on the spot market or on demand."""
+    return _run(cloud, plan, spot=spot)
+
+
+def is_capacity_error(exc: AwsError) -> bool:
+    """True when AWS had no room (spot or on-demand) rather than a problem with the request."""
+    return exc.code in CAPACITY_CODES
 
 
 def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
@@ -85,7 +80,7 @@ def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
     if spot:
         kwargs["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
             "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
-    what = f"launch a {'spot' if spot else 'on-demand'} {plan.offer.instance_type}"
+    what = f"launch {'a spot' if spot else 'an on-demand'} {plan.offer.instance_type}"
     return cloud.call(what, cloud.ec2.run_instances, **kwargs)["Instances"][0]
 
 
