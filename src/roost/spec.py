@@ -175,10 +175,10 @@ class JupyterApp(AppBase):
 
 
 class LabelStudioApp(AppBase):
-    """Label Studio (built by a later issue)."""
+    """Label Studio with a generated first admin, sign-up by invitation only."""
 
     type: Literal["label-studio"]
-    version: str | None = None
+    version: str = "1.23.2"
 
 
 class StreamlitApp(AppBase):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,28 @@ from roost.paths import cache_dir
 
 MANYLINUX = ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "manylinux_2_12", "manylinux2010",
              "manylinux_2_5", "manylinux1")
+
+
+NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+MAX_BUILT = 10
+
+
+def _build_pure_wheel(requirement: str, directory: Path) -> None:
+    """Build ``requirement`` from its source into ``directory``; only a pure-Python
+    wheel may go to another machine, so anything else is removed and refused."""
+    result = subprocess.run([*_pip(), "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+                             "--no-binary", ":all:", "--wheel-dir", str(directory), requirement],
+                            capture_output=True, text=True, timeout=900)
+    name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("-", "_").replace(".", "_")
+    wheels = [w for w in directory.glob("*.whl") if w.name.lower().startswith(name + "-")]
+    if result.returncode != 0 or not wheels:
+        raise AppError(f"{requirement} has no wheel and could not be built here: {result.stderr.strip()[-300:]}",
+                       hint="set 'installs: index' so the machine installs it itself")
+    for wheel in wheels:
+        if not wheel.name.endswith("-none-any.whl"):
+            wheel.unlink()
+            raise AppError(f"{requirement} has no wheel for the machine and builds only for this computer",
+                           hint="set 'installs: index' so the machine builds it itself")
 
 
 def _pip() -> list[str]:
@@ -43,14 +66,22 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
     argv = [*_pip(), "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
             "--implementation", "cp", "--python-version", python_version, *platforms,
-            "--dest", str(partial), *requirements]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
-    if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        tail = "\n".join("    " + line for line in (result.stderr or result.stdout).splitlines()[-8:])
-        raise AppError(f"could not download wheels of {' '.join(requirements)} for Python {python_version} "
-                       f"on {arch}:\n{tail}",
-                       hint="a package without a wheel needs an index on the machine: set 'installs: index'")
+            "--find-links", str(partial), "--dest", str(partial), *requirements]
+    built: set[str] = set()
+    while True:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        if result.returncode == 0:
+            break
+        missing = NO_WHEEL.findall(result.stderr)
+        # a dependency published only as source: build its wheel here, when it is pure Python
+        if not missing or missing[0] in built or len(built) >= MAX_BUILT:
+            shutil.rmtree(partial, ignore_errors=True)
+            tail = "\n".join("    " + line for line in (result.stderr or result.stdout).splitlines()[-8:])
+            raise AppError(f"could not download wheels of {' '.join(requirements)} for Python {python_version} "
+                           f"on {arch}:\n{tail}",
+                           hint="a package without a wheel needs an index on the machine: set 'installs: index'")
+        built.add(missing[0])
+        _build_pure_wheel(missing[0], partial)
     (partial / ".complete").touch()
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)  # complete or absent: a half download is never used

@@ -26,8 +26,8 @@ def test_bad_spec_file_is_one_clear_line_not_a_traceback(roost_home: Path, tmp_p
 
 
 def test_unbuilt_app_creates_nothing(roost_home: Path, tmp_path: Path) -> None:
-    result = cli("up", "label-studio")
-    assert result.returncode == 1 and "the app 'label-studio' is not built yet; nothing was created" in result.stderr
+    result = cli("up", "tensorboard")
+    assert result.returncode == 1 and "the app 'tensorboard' is not built yet; nothing was created" in result.stderr
     assert cli("status", "--json").stdout.strip() == "[]"
 
 

@@ -19,12 +19,16 @@ def app_driver(spec: Spec) -> AppDriver | None:
         from roost.apps.streamlit import StreamlitDriver
 
         return StreamlitDriver(spec.app)
+    if spec.app.type == "label-studio":
+        from roost.apps.label_studio import LabelStudioDriver
+
+        return LabelStudioDriver(spec.app)
     if spec.app.type == "command":
         from roost.apps.command import CommandDriver
 
         return CommandDriver(spec.app)
     raise NotBuiltYet(f"the app '{spec.app.type}' is not built yet; nothing was created",
-                      hint="'jupyter', 'streamlit' and 'command' are available now")
+                      hint="'jupyter', 'label-studio', 'streamlit' and 'command' are available now")
 
 
 __all__ = ["AppContext", "AppDriver", "app_driver"]
