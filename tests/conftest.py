@@ -34,7 +34,7 @@ def _down_everything(home: Path) -> None:
     state.close()
     for name in names:
         try:
-            roost.down(name)
+            roost.down(name, no_backup=True)
         except roost.RoostError:
             pass
 

@@ -171,6 +171,7 @@ def stop(name: str) -> DownResult:
             session = open_session(state, name)
             if session.backend.status(session.record) == MachineState.TERMINATED:
                 raise BackendError(f"machine '{name}' no longer exists", hint=f"run `roost down {name}` to forget it")
+            _backup_first(session, required=False)
             session.agent.stop()
             session.backend.stop(session.record)
             session.record.state = MachineState.STOPPED
@@ -187,12 +188,34 @@ def start(name: str, *, progress: Progress | None = None) -> UpResult:
     return up(session.record.spec, progress=progress)
 
 
-def down(name: str) -> DownResult:
-    """Take the machine down for good: processes, files, secrets and its state record."""
+def _backup_first(session: MachineSession, *, required: bool) -> None:
+    """Back up an app with data before it stops or goes; a failure stops ``down`` (``required``)."""
+    from roost import backups
+    from roost.apps.label_studio import LabelStudioDriver
+
+    if not isinstance(session.driver, LabelStudioDriver) or not session.healthy():
+        return
+    try:
+        backups.take(session)
+    except RoostError as exc:
+        if required:
+            raise BackendError(f"the backup before `down` failed, so '{session.record.name}' was kept: {exc.message}",
+                               hint="fix that and run `roost down` again, or `roost down --no-backup` to "
+                                    "delete the machine and its data without one") from None
+
+
+def down(name: str, *, no_backup: bool = False) -> DownResult:
+    """Take the machine down for good: processes, files, secrets and its state record.
+
+    An app with data (Label Studio) is backed up first; if that fails nothing is removed,
+    unless ``no_backup``.
+    """
     with machine_lock(name):
         state = State()
         try:
             session = open_session(state, name)
+            if not no_backup:
+                _backup_first(session, required=True)
             live = session.backend.status(session.record)
             if session.record.facts.home and live in (MachineState.RUNNING, MachineState.PROVISIONING):
                 try:

@@ -274,6 +274,8 @@ class Spec(Strict):
     packages: list[str] = Field(default_factory=list)
     checkpoint_every_seconds: Duration = Field(default=30.0, alias="checkpoint_every")
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
+    backup_to: str | None = Field(default=None, pattern=r"^(file|s3)://.+")
+    """Where `roost backup` keeps backups: file:///dir (default ~/.roost/backups) or s3://bucket/prefix."""
     connect: Literal["public", "private"] = "public"
     aws: AwsOptions = Field(default_factory=AwsOptions)
     _source: str = PrivateAttr(default="<spec>")

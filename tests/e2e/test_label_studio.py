@@ -53,3 +53,59 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
     roost.start("ls")
     again = LabelStudioSession(url)
     assert again.login(admin_email("ls"), password) and again.annotations(tasks[0]) == ["pos"]
+
+
+def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: Path, tmp_path: Path) -> None:
+    from roost import backups
+
+    up = roost.up("label-studio", name="team")
+    admin = LabelStudioSession(up.url)
+    assert admin.login(admin_email("team"), roost.password("team"))
+    project = admin.create_project("backed up")
+    admin.import_tasks(project, [f"text {i}" for i in range(40)])
+    tasks = admin.task_ids(project)
+    for number, task in enumerate(tasks[:30]):  # annotations while backups are taken
+        admin.annotate(task, "pos" if number % 2 else "neg")
+        if number == 14:
+            first = subprocess.run([*ROOST, "backup", "team"], capture_output=True, text=True, timeout=600,
+                                   env=dict(os.environ))
+            assert first.returncode == 0 and "15 annotations" in first.stdout, first.stderr
+    last = backups.backup("team")
+    assert last.annotations == 30
+    listed = subprocess.run([*ROOST, "backups", "team", "--json"], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ))
+    assert [b["annotations"] for b in __import__("json").loads(listed.stdout)] == [15, 30]
+
+    # restore on another machine: every annotation acknowledged before the backup is there
+    roost.up("label-studio", name="spare")
+    restored = subprocess.run([*ROOST, "restore", "spare", "--of", "team", "--from", last.id],
+                              capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert restored.returncode == 1 and "has data changed at" in restored.stderr  # a fresh machine is newer
+    assert "--force" in restored.stderr
+    backups.restore("spare", last.id, source="team", force=True)
+    spare = LabelStudioSession(roost.status("spare")[0].url or "")
+    assert spare.login(admin_email("spare"), roost.password("spare"))
+    expected = {task: ["pos" if n % 2 else "neg"] for n, task in enumerate(tasks[:30])}
+    assert {task: spare.annotations(task) for task in tasks[:30]} == expected
+    assert all(spare.annotations(task) == [] for task in tasks[30:])
+
+    # one flipped byte: refused, with a clear message, and nothing changed
+    copy = tmp_path / "damaged"
+    damaged_id = last.id + "-damaged"
+    store = Path(last.location).parent
+    __import__("shutil").copytree(last.location, store / damaged_id)
+    target = store / damaged_id / "database.sqlite3.gz"
+    blob = bytearray(target.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    target.write_bytes(bytes(blob))
+    refused = subprocess.run([*ROOST, "restore", "spare", "--of", "team", "--from", damaged_id, "--force"],
+                             capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert refused.returncode == 1
+    assert f"backup {damaged_id} is corrupted: database.sqlite3.gz does not match its checksum" in refused.stderr
+    assert {task: spare.annotations(task) for task in tasks[:30]} == expected
+    assert not copy.exists()
+
+    # down backs up first
+    before = len(backups.list_backups("team"))
+    roost.down("team")
+    assert len(backups.list_backups_in(roost_home / "backups" / "team")) == before + 1

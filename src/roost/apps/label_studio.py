@@ -80,7 +80,7 @@ class LabelStudioDriver(AppDriver):
                  lambda: ensure_venv(ctx.runner, ctx.tools, self.venv(ctx), requirements, timeout=1800),
                  inputs=fingerprint(requirements)),
             Step("label-studio-admin", "prepare the database and the first admin account",
-                 lambda: self._init(ctx), inputs=fingerprint(self.options.version, 1)),
+                 lambda: self._init(ctx), always=True),  # a restored database needs this machine's admin
         ]
 
     def env(self, ctx: AppContext) -> dict[str, str]:

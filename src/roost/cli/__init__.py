@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 
 from roost.cli import (  # noqa: E402  (registers the commands)
+    backup_cmds,
     cloud_cmds,
     files_cmds,
     info_cmds,
@@ -33,6 +34,7 @@ jobs_cmds.register(app)
 offers_cmds.register(app)
 share_cmds.register(app)
 cloud_cmds.register(app)
+backup_cmds.register(app)
 
 
 def main() -> None:

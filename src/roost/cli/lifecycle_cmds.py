@@ -52,9 +52,10 @@ def register(app: typer.Typer) -> None:
         _show_up(lifecycle.start(name, progress=RichProgress()))
 
     @app.command()
-    def down(name: str) -> None:
-        """Delete the machine and everything roost made for it."""
+    def down(name: str, no_backup: bool = typer.Option(
+            False, "--no-backup", help="do not back up the app's data first (it is deleted)")) -> None:
+        """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
         from roost import lifecycle
 
-        lifecycle.down(name)
+        lifecycle.down(name, no_backup=no_backup)
         console.print(f"{name} is down; nothing of it is left.")

@@ -31,7 +31,6 @@ from roost.ssh.runner import SshRunner
 from roost.ssh.target import SshTarget, control_dir
 from roost.steps import Step
 
-
 POWEROFF_ENV = "ROOST_AWS_POWEROFF_COMMAND"
 """Overrides how the agent halts a machine after autostop (for machines without sudo)."""
 DEFAULT_RESOURCES = {"cpus": 2, "memory_gib": 4.0}

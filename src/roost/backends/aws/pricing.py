@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from contextlib import AbstractContextManager
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from roost.backends.aws.cloud import AwsError, Cloud, translate
