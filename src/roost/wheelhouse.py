@@ -46,6 +46,19 @@ def _build_pure_wheel(requirement: str, directory: Path) -> None:
                            hint="set 'installs: index' so the machine builds it itself")
 
 
+def _resolve(requirements: Sequence[str], *, python_version: str, arch: str) -> list[str]:
+    """Exact pins of ``requirements`` and all their dependencies for the machine's Python/CPU."""
+    from uv import find_uv_bin
+
+    result = subprocess.run([find_uv_bin(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
+                             "--python-version", python_version, "--python-platform", f"{arch}-manylinux_2_28"],
+                            input="\n".join(requirements), capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise AppError(f"could not resolve {' '.join(requirements)} for Python {python_version} on {arch}: "
+                       f"{result.stderr.strip()[-400:]}", hint="check the package names and versions")
+    return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith("#")]
+
+
 def _pip() -> list[str]:
     if importlib.util.find_spec("pip") is not None:
         return [sys.executable, "-m", "pip"]
@@ -56,7 +69,7 @@ def _pip() -> list[str]:
 
 def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Path:
     """A directory of wheels that installs ``requirements`` on CPython ``python_version``/``arch``."""
-    key = hashlib.sha256(repr((sorted(requirements), python_version, arch)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(repr((sorted(requirements), python_version, arch, 2)).encode()).hexdigest()[:16]
     target = cache_dir() / "wheelhouse" / key
     if (target / ".complete").exists():
         return target
@@ -64,9 +77,12 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
-    argv = [*_pip(), "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+    # pip evaluates dependency markers for this interpreter, not the machine's: resolve with
+    # uv for the machine's exact Python and platform, then download exactly those pins
+    pins = _resolve(requirements, python_version=python_version, arch=arch)
+    argv = [*_pip(), "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:", "--no-deps",
             "--implementation", "cp", "--python-version", python_version, *platforms,
-            "--find-links", str(partial), "--dest", str(partial), *requirements]
+            "--find-links", str(partial), "--dest", str(partial), *pins]
     built: set[str] = set()
     while True:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)

@@ -141,3 +141,36 @@ def test_streamlit_shared_passes_its_websocket_through_the_gateway(testhosts, ro
     assert websocket_status(host.ip, "/_stcore/stream", ca, None).startswith("HTTP/1.1 401")
     assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password)) == "HTTP/1.1 101 Switching Protocols"
     roost.down("dash")
+
+
+def test_label_studio_shared_over_https_on_an_air_gapped_host(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    from roost.apps.label_studio import admin_email
+    from tests.label_studio_client import LabelStudioSession
+
+    host, other = testhosts.hosts[2], testhosts.hosts[0]
+    spec = tmp_path / "team.yaml"
+    spec.write_text(yaml.safe_dump({"name": "lsteam", "backend": "ssh", "app": "label-studio", "share": True,
+                                    "hosts": [host_entry(host)]}))
+    result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
+                            timeout=1200)
+    assert result.returncode == 0, result.stderr
+    assert "cannot reach a package index" in result.stderr  # came as a wheelhouse
+    url = f"https://{host.ip}"
+    ca = sharing.trust("lsteam")
+    assert https_status(f"{url}/user/login/", ca) == 200  # the login page, through TLS with the pinned CA
+    assert https_status(f"{url}/api/projects", ca) == 401  # the API wants a login
+    assert not connects_from(testhosts, other, host.ip, 80)
+    public = {port for address, port in listening(testhosts, host)
+              if address not in ("0100007F", "00000000000000000000000001000000")}
+    assert public == {22, 443}, public
+    # the admin logs in through the gateway (CSRF checks pass with the public origin)
+    import ssl
+    import urllib.request
+
+    session = LabelStudioSession(url)
+    context = ssl.create_default_context(cafile=str(ca))
+    session.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(session.jar),
+                                                 urllib.request.HTTPSHandler(context=context))
+    assert session.login(admin_email("lsteam"), roost.password("lsteam"))
+    assert session.create_project("over https") > 0
+    roost.down("lsteam", no_backup=True)

@@ -86,8 +86,11 @@ class SshDataPlane:
     def _push_wheels(self, record: MachineRecord, requirements: Sequence[str]) -> str:
         from roost import wheelhouse
 
-        assert record.facts.python_version and record.facts.arch
-        local = wheelhouse.build(requirements, python_version=record.facts.python_version, arch=record.facts.arch)
+        assert record.facts.arch
+        # the full version: markers such as python_full_version < '3.11.3' must resolve as on the host
+        full = self.runner(record).run(["python3", "-c", "import platform; print(platform.python_version())"],
+                                       timeout=30).stdout.strip()
+        local = wheelhouse.build(requirements, python_version=full, arch=record.facts.arch)
         remote = f"{self._roost_root(record)}/wheelhouse"
         rsync(self.rsync_route(record), f"{local}/", f"{remote}/", upload=True, timeout=1800)
         return remote
