@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -50,13 +51,26 @@ def _resolve(requirements: Sequence[str], *, python_version: str, arch: str) -> 
     """Exact pins of ``requirements`` and all their dependencies for the machine's Python/CPU."""
     from uv import find_uv_bin
 
+    links = [arg for link in _pip_find_links() for arg in ("--find-links", link)]
     result = subprocess.run([find_uv_bin(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
-                             "--python-version", python_version, "--python-platform", f"{arch}-manylinux_2_28"],
+                             "--python-version", python_version, "--python-platform", f"{arch}-manylinux_2_28",
+                             *links],
                             input="\n".join(requirements), capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise AppError(f"could not resolve {' '.join(requirements)} for Python {python_version} on {arch}: "
                        f"{result.stderr.strip()[-400:]}", hint="check the package names and versions")
     return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _pip_find_links() -> list[str]:
+    """The wheel folders this computer's pip is configured with (e.g. a local CPU build of torch),
+    so the resolution sees the same wheels the download will."""
+    found = os.environ.get("PIP_FIND_LINKS", "").split()
+    configured = subprocess.run([*_pip(), "config", "get", "global.find-links"], capture_output=True, text=True,
+                                timeout=60)
+    if configured.returncode == 0:
+        found += configured.stdout.split()
+    return [link for index, link in enumerate(found) if link not in found[:index] and os.path.exists(link)]
 
 
 def _pip() -> list[str]:
