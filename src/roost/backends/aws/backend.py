@@ -86,7 +86,10 @@ class AwsBackend(SshDataPlane, Backend):
     def provision_steps(self, record: MachineRecord, save: Callable[[], None]) -> list[Step]:
         """The cloud steps before SSH: check, key pair, security group, instance, running."""
         def run(action: Callable[[MachineRecord], None]) -> Callable[[], None]:
-            return lambda: (action(record), save())[0]
+            def step() -> None:
+                action(record)
+                save()
+            return step
 
         return [Step("aws-check", "check region, credentials, offer and image", run(self._check), always=True),
                 Step("aws-key-pair", "key pair", run(self._key_pair), always=True),
@@ -231,7 +234,8 @@ class AwsBackend(SshDataPlane, Backend):
         instance = self._instance(record, fresh=True)
         if instance is None:
             return
-        self.runner(record).close() if instance["State"]["Name"] == "running" else None
+        if instance["State"]["Name"] == "running":
+            self.runner(record).close()
         cloud = self.cloud(record)
         cloud.call("stop the instance", cloud.ec2.stop_instances, InstanceIds=[instance["InstanceId"]])
         instances.wait_state(cloud, instance["InstanceId"], "stopped")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 from roost.backends.aws.cloud import AwsError, Cloud, translate
@@ -53,7 +52,7 @@ def _offer(item: dict[str, Any], region: str, price: float, spot: float | None) 
 def _instance_types(cloud: Cloud) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     pages = cloud.ec2.get_paginator("describe_instance_types").paginate()
-    with _translating("list instance types"):
+    with translate("list instance types"):
         for page in pages:
             found += page["InstanceTypes"]
     return found
@@ -65,7 +64,7 @@ def _spot_prices(cloud: Cloud) -> dict[str, float]:
     pages = cloud.ec2.get_paginator("describe_spot_price_history").paginate(
         ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
         StartTime=datetime.datetime.now(datetime.timezone.utc))
-    with _translating("read spot prices"):
+    with translate("read spot prices"):
         for page in pages:
             for entry in page["SpotPriceHistory"]:
                 price = float(entry["SpotPrice"])
@@ -84,7 +83,7 @@ def _on_demand_prices(cloud: Cloud) -> tuple[dict[str, float], str]:
         ("preInstalledSw", "NA"), ("capacitystatus", "Used"))]
     prices: dict[str, float] = {}
     try:
-        with _translating("read the Price List API"):
+        with translate("read the Price List API"):
             for page in client.get_paginator("get_products").paginate(ServiceCode="AmazonEC2", Filters=filters):
                 for text in page["PriceList"]:
                     _add_price(prices, json.loads(text))
@@ -100,7 +99,3 @@ def _add_price(prices: dict[str, float], product: dict[str, Any]) -> None:
             usd = float(dimension.get("pricePerUnit", {}).get("USD", 0) or 0)
             if name and usd > 0:
                 prices[name] = usd
-
-
-def _translating(what: str) -> AbstractContextManager[None]:
-    return translate(what)
