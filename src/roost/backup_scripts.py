@@ -1,69 +1,156 @@
-"""The stdlib-only programs roost runs on a machine (``python3 - ARGS``) to snapshot and restore
-an app's data. They never stop the app: SQLite's online backup API copies a consistent
-snapshot while Label Studio keeps writing."""
+"""The stdlib-only programs roost runs on a machine to snapshot and restore an app's data.
+
+Each takes one JSON argument. None stops the app: SQLite's online backup API, or
+``pg_dump`` (one transaction's snapshot), copies a consistent state while Label Studio
+keeps writing. SNAPSHOT is also installed on the machine for the agent's scheduled
+backups, which is why it names, writes and prunes backups by itself.
+"""
 
 SNAPSHOT = r'''
-import gzip, hashlib, json, os, shutil, sqlite3, sys, tarfile, time
-data, out, backup_id, app, machine = sys.argv[1:6]
-os.makedirs(out, exist_ok=True)
-db = os.path.join(data, "label_studio.sqlite3")
-snap = os.path.join(out, "database.sqlite3")
-source = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
-target = sqlite3.connect(snap)
-with target:
-    source.backup(target)
-count = target.execute("select count(*) from task_completion").fetchone()[0]
-target.close(); source.close()
-with open(snap, "rb") as raw, gzip.open(snap + ".gz", "wb", compresslevel=6) as packed:
-    shutil.copyfileobj(raw, packed, 1 << 20)
-os.unlink(snap)
-with tarfile.open(os.path.join(out, "media.tar.gz"), "w:gz") as tar:
-    media = os.path.join(data, "media")
-    if os.path.isdir(media):
-        tar.add(media, arcname="media")
-files = {}
-for name in ("database.sqlite3.gz", "media.tar.gz"):
-    digest, size = hashlib.sha256(), 0
-    with open(os.path.join(out, name), "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block); size += len(block)
-    files[name] = {"sha256": digest.hexdigest(), "bytes": size}
-manifest = {"format": 1, "id": backup_id, "machine": machine, "app": app, "created_at": time.time(),
-            "annotations": count, "files": files}
-with open(os.path.join(out, "manifest.json"), "w") as handle:
-    json.dump(manifest, handle, indent=1)
+import gzip, hashlib, json, os, secrets, shutil, sqlite3, subprocess, sys, tarfile, time
+cfg = json.loads(sys.argv[1])
+data, root, pg = cfg["data"], cfg["out_root"], cfg.get("postgres")
+started = time.time()
+backup_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)) + "-" + secrets.token_hex(3)
+os.makedirs(root, mode=0o700, exist_ok=True)
+out = os.path.join(root, backup_id + ".partial")
+os.makedirs(out, mode=0o700)
+
+def run(argv):
+    env = dict(os.environ, PGHOST=pg["socket"], PGPORT=str(pg["port"]), PGUSER=pg["user"])
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{os.path.basename(argv[0])} failed: {done.stderr.strip()[-800:]}")
+    return done.stdout
+
+try:
+    if pg:
+        dump = os.path.join(out, "database.pgdump")
+        run([pg["bindir"] + "/pg_dump", "--format=custom", "--compress=6", "--no-owner", "-d", pg["db"], "-f", dump])
+        table = run([pg["bindir"] + "/pg_restore", "--data-only", "--table=task_completion", "-f", "-", dump])
+        rows, inside = 0, False
+        for line in table.splitlines():
+            if line.startswith("COPY "):
+                inside = True
+            elif line == "\\.":
+                inside = False
+            elif inside:
+                rows += 1
+        count, names = rows, ["database.pgdump"]
+    else:
+        snap = os.path.join(out, "database.sqlite3")
+        source = sqlite3.connect(f"file:{os.path.join(data, 'label_studio.sqlite3')}?mode=ro", uri=True, timeout=60)
+        target = sqlite3.connect(snap)
+        with target:
+            source.backup(target)
+        count = target.execute("select count(*) from task_completion").fetchone()[0]
+        target.close(); source.close()
+        with open(snap, "rb") as raw, gzip.open(snap + ".gz", "wb", compresslevel=6) as packed:
+            shutil.copyfileobj(raw, packed, 1 << 20)
+        os.unlink(snap)
+        names = ["database.sqlite3.gz"]
+    with tarfile.open(os.path.join(out, "media.tar.gz"), "w:gz") as tar:
+        media = os.path.join(data, "media")
+        if os.path.isdir(media):
+            tar.add(media, arcname="media")
+    files = {}
+    for name in names + ["media.tar.gz"]:
+        digest, size = hashlib.sha256(), 0
+        with open(os.path.join(out, name), "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block); size += len(block)
+        files[name] = {"sha256": digest.hexdigest(), "bytes": size}
+    manifest = {"format": 2, "id": backup_id, "machine": cfg["machine"], "app": cfg["app"],
+                "database": "postgres" if pg else "sqlite", "kind": cfg["kind"], "started_at": started,
+                "created_at": time.time(), "annotations": count, "files": files}
+    with open(os.path.join(out, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+    os.rename(out, os.path.join(root, backup_id))
+except BaseException:
+    shutil.rmtree(out, ignore_errors=True)
+    raise
+keep = cfg.get("keep")
+if keep:
+    same_kind = []
+    for entry in sorted(os.listdir(root)):
+        try:
+            with open(os.path.join(root, entry, "manifest.json")) as handle:
+                if json.load(handle).get("kind") == cfg["kind"]:
+                    same_kind.append(entry)
+        except (OSError, ValueError):
+            continue
+    for entry in same_kind[:-keep]:
+        shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
 print(json.dumps(manifest))
 '''
 
 RESTORE = r'''
-import gzip, os, shutil, sys, tarfile, time
-data, incoming, aside = sys.argv[1:4]
-if os.path.isdir(data) and aside != "-":
-    os.rename(data, aside)
-elif os.path.isdir(data):
-    shutil.rmtree(data)
+import gzip, os, shutil, subprocess, sys, tarfile, json, time
+cfg = json.loads(sys.argv[1])
+data, incoming, aside, pg = cfg["data"], cfg["incoming"], cfg["aside"], cfg.get("postgres")
 partial = data + ".restoring"
 shutil.rmtree(partial, ignore_errors=True)
-os.makedirs(partial)
-with gzip.open(os.path.join(incoming, "database.sqlite3.gz"), "rb") as packed, \
-        open(os.path.join(partial, "label_studio.sqlite3"), "wb") as raw:
-    shutil.copyfileobj(packed, raw, 1 << 20)
+os.makedirs(partial, mode=0o700)
+
+def run(argv, **extra):
+    done = subprocess.run(argv, capture_output=True, text=True, **extra)
+    if done.returncode:
+        sys.exit(f"{os.path.basename(argv[0])} failed: {(done.stdout + done.stderr).strip()[-800:]}")
+
+if pg:
+    cluster = os.path.join(partial, "postgres")
+    run([pg["bindir"] + "/initdb", "-D", cluster, "-U", pg["user"], "--auth-local=trust", "--auth-host=reject",
+         "-E", "UTF8", "--no-locale"])
+    os.makedirs(pg["socket"], mode=0o700, exist_ok=True)
+    options = f"-c listen_addresses='' -c unix_socket_directories='{pg['socket']}' -p {pg['port']}"
+    run([pg["bindir"] + "/pg_ctl", "-D", cluster, "-o", options, "-l", os.path.join(partial, "restore-pg.log"),
+         "-w", "-t", "120", "start"])
+    try:
+        env = dict(os.environ, PGHOST=pg["socket"], PGPORT=str(pg["port"]), PGUSER=pg["user"])
+        run([pg["bindir"] + "/createdb", pg["db"]], env=env)
+        run([pg["bindir"] + "/pg_restore", "--no-owner", "--exit-on-error", "-d", pg["db"],
+             os.path.join(incoming, "database.pgdump")], env=env)
+    finally:
+        run([pg["bindir"] + "/pg_ctl", "-D", cluster, "-m", "fast", "-w", "stop"])
+else:
+    with gzip.open(os.path.join(incoming, "database.sqlite3.gz"), "rb") as packed, \
+            open(os.path.join(partial, "label_studio.sqlite3"), "wb") as raw:
+        shutil.copyfileobj(packed, raw, 1 << 20)
 with tarfile.open(os.path.join(incoming, "media.tar.gz"), "r:gz") as tar:
     for member in tar.getmembers():
         if member.name.startswith(("/", "..")) or "/../" in member.name or not (member.isfile() or member.isdir()):
             sys.exit(f"refusing unsafe member {member.name!r} in media.tar.gz")
     tar.extractall(partial)
-for extra in (".env",):
-    old = os.path.join(aside, extra) if aside != "-" else ""
-    if old and os.path.exists(old):
-        shutil.copy2(old, os.path.join(partial, extra))
+if os.path.isdir(data):
+    os.rename(data, aside)
+    if os.path.exists(os.path.join(aside, ".env")):  # this machine's own secret key stays
+        shutil.copy2(os.path.join(aside, ".env"), os.path.join(partial, ".env"))
 os.rename(partial, data)
 shutil.rmtree(incoming)
 print("restored")
 '''
 
 DATA_STAMP = r'''
-import os, sys
-db = os.path.join(sys.argv[1], "label_studio.sqlite3")
-print(os.path.getmtime(db) if os.path.exists(db) else 0)
+import json, os, subprocess, sys
+cfg = json.loads(sys.argv[1])
+data, pg = cfg["data"], cfg.get("postgres")
+stamp = 0.0
+if pg:
+    env = dict(os.environ, PGHOST=pg["socket"], PGPORT=str(pg["port"]), PGUSER=pg["user"])
+    done = subprocess.run([pg["bindir"] + "/psql", "-d", pg["db"], "-Atc",
+                           "select extract(epoch from (pg_last_committed_xact()).timestamp)"],
+                          env=env, capture_output=True, text=True)
+    if done.returncode == 0 and done.stdout.strip():
+        stamp = float(done.stdout.strip())
+    else:  # the server is down: the newest file of the cluster says when it last wrote
+        for folder, _, names in os.walk(os.path.join(data, "postgres")):
+            for name in names:
+                try:
+                    stamp = max(stamp, os.path.getmtime(os.path.join(folder, name)))
+                except OSError:
+                    pass
+else:
+    db = os.path.join(data, "label_studio.sqlite3")
+    stamp = os.path.getmtime(db) if os.path.exists(db) else 0.0
+print(stamp)
 '''

@@ -45,6 +45,8 @@ class DownResult(BaseModel):
 
     name: str
     state: MachineState
+    warnings: list[str] = []
+    """What went wrong on the way without stopping it (a failed backup before stop)."""
 
 
 def resolve_spec(target: str | Path | Spec, name: str | None = None) -> Spec:
@@ -84,7 +86,10 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
     spec = resolve_spec(target, name)
     check_secrets(spec)
     get_backend(spec.backend.value)
-    app_driver(spec)
+    driver = app_driver(spec)
+    from roost.backups import check_spec
+
+    check_spec(spec, bool(driver and driver.keeps_data))
     wait_note = f"another roost is working on '{spec.name}'; waiting for it"
     with machine_lock(spec.name, on_wait=lambda: progress.info(wait_note)):
         state = State()
@@ -171,12 +176,15 @@ def stop(name: str) -> DownResult:
             session = open_session(state, name)
             if session.backend.status(session.record) == MachineState.TERMINATED:
                 raise BackendError(f"machine '{name}' no longer exists", hint=f"run `roost down {name}` to forget it")
-            _backup_first(session, required=False)
+            from roost.backups import take_before
+
+            failed = take_before(session, "stop")
             session.agent.stop()
             session.backend.stop(session.record)
             session.record.state = MachineState.STOPPED
             session.save()
-            return DownResult(name=name, state=MachineState.STOPPED)
+            warnings = [f"the backup before stop failed (the data is still on the machine): {failed}"] if failed else []
+            return DownResult(name=name, state=MachineState.STOPPED, warnings=warnings)
         finally:
             state.close()
 
@@ -188,20 +196,15 @@ def start(name: str, *, progress: Progress | None = None) -> UpResult:
     return up(session.record.spec, progress=progress)
 
 
-def _backup_first(session: MachineSession, *, required: bool) -> None:
-    """Back up an app with data before it stops or goes; a failure stops ``down`` (``required``)."""
-    from roost import backups
-    from roost.apps.label_studio import LabelStudioDriver
+def _backup_before_down(session: MachineSession) -> None:
+    """Collect and take a backup of an app with data before it goes; refuse ``down`` when that fails."""
+    from roost.backups import take_before
 
-    if not isinstance(session.driver, LabelStudioDriver) or not session.healthy():
-        return
-    try:
-        backups.take(session)
-    except RoostError as exc:
-        if required:
-            raise BackendError(f"the backup before `down` failed, so '{session.record.name}' was kept: {exc.message}",
-                               hint="fix that and run `roost down` again, or `roost down --no-backup` to "
-                                    "delete the machine and its data without one") from None
+    failed = take_before(session, "down")
+    if failed:
+        raise BackendError(f"the backup before `down` failed, so '{session.record.name}' was kept: {failed}",
+                           hint="fix that and run `roost down` again, or `roost down --no-backup` to "
+                                "delete the machine and its data without one")
 
 
 def down(name: str, *, no_backup: bool = False) -> DownResult:
@@ -215,7 +218,7 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
         try:
             session = open_session(state, name)
             if not no_backup:
-                _backup_first(session, required=True)
+                _backup_before_down(session)
             live = session.backend.status(session.record)
             if session.record.facts.home and live in (MachineState.RUNNING, MachineState.PROVISIONING):
                 try:

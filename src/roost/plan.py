@@ -71,6 +71,11 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     if spec.setup:
         plan.append(Step("setup", "run setup", lambda: _run_setup(session, progress), inputs=fingerprint(spec.setup)))
     if driver:
+        plan += driver.after_agent_steps(ctx)
+        if spec.backup or driver.keeps_data:
+            from roost.backups import schedule_step
+
+            plan.append(schedule_step(session))
         registered: dict[str, str] = {}  # the digest of the definition put, for the wait
         plan += [
             Step("app-register", f"start {driver.name}",

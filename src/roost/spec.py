@@ -179,6 +179,8 @@ class LabelStudioApp(AppBase):
 
     type: Literal["label-studio"]
     version: str = "1.23.2"
+    database: Literal["sqlite", "postgres"] = "sqlite"
+    """sqlite (a file in the data directory) or postgres (roost's own PostgreSQL cluster on the machine)."""
 
 
 class StreamlitApp(AppBase):
@@ -229,6 +231,21 @@ class Autostop(Strict):
 
 
 
+class BackupSchedule(Strict):
+    """Backups the machine's agent takes by itself: every ``every``, the newest ``keep`` kept."""
+
+    every_seconds: Duration = Field(alias="every")
+    keep: int = Field(default=24, ge=1, le=10_000)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _not_too_often(self) -> BackupSchedule:
+        if self.every_seconds < 10:
+            raise ValueError("backup.every must be at least 10s")
+        return self
+
+
 CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
 
 
@@ -276,6 +293,8 @@ class Spec(Strict):
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
     backup_to: str | None = Field(default=None, pattern=r"^(file|s3)://.+")
     """Where `roost backup` keeps backups: file:///dir (default ~/.roost/backups) or s3://bucket/prefix."""
+    backup: BackupSchedule | None = None
+    """Scheduled backups by the agent (apps with data: Label Studio)."""
     connect: Literal["public", "private"] = "public"
     aws: AwsOptions = Field(default_factory=AwsOptions)
     _source: str = PrivateAttr(default="<spec>")

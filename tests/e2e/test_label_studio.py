@@ -108,4 +108,7 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     # down backs up first
     before = len(backups.list_backups("team"))
     roost.down("team")
-    assert len(backups.list_backups_in(roost_home / "backups" / "team")) == before + 1
+    from roost.backup_store import DirectoryStore
+
+    after = DirectoryStore(roost_home / "backups" / "team").list()
+    assert len(after) == before + 1 and after[-1].kind == "before-down" and after[-1].annotations == 30

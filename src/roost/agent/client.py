@@ -9,6 +9,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, ValidationError
 
 from roost.errors import AgentError, HealthTimeout
@@ -85,11 +87,22 @@ class JobRequest(BaseModel):
     gpus: int = 0
 
 
+class ScheduleStatus(BaseModel):
+    """A command the agent runs on a schedule (scheduled backups): how its runs went."""
+
+    runs: int = 0
+    last_started: float | None = None
+    last_exit_code: int | None = None
+    next_run: float | None = None
+    running: bool = False
+
+
 class AgentStatus(BaseModel):
     """The agent's whole answer to ``status``."""
 
     agent: AgentInfo = Field(default_factory=lambda: AgentInfo(state="stopped"))
     apps: dict[str, AppStatus] = Field(default_factory=dict)
+    schedules: dict[str, ScheduleStatus] = Field(default_factory=dict)
     last_activity: float | None = None
 
     @property
@@ -108,6 +121,10 @@ class AppDefinition(BaseModel):
     port: int | None = None
     health_path: str | None = None
     stop_timeout: float = 10.0
+    stop_signal: Literal["TERM", "INT"] = "TERM"
+    """The signal that asks it to end (PostgreSQL's fast, clean shutdown is INT)."""
+    start_order: int = 0
+    """Lower starts first and stops last (a database before the app that uses it)."""
 
 
 class AgentClient:

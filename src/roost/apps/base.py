@@ -53,12 +53,18 @@ class AppDriver(ABC):
     secret_key: str | None = None
     """The vault key of the app's password, if roost makes one."""
     has_own_login: bool = False
+    keeps_data: bool = False
+    """True when the app holds data roost backs up (``roost backup``, ``backup:``, before stop/down)."""
     """True when the app asks for a login itself; the gateway adds one in front otherwise."""
     health_timeout: float = 120.0
 
     @abstractmethod
     def steps(self, ctx: AppContext) -> list[Step]:
         """Install and configure steps, each idempotent."""
+
+    def after_agent_steps(self, ctx: AppContext) -> list[Step]:
+        """Steps that need the agent running (a database it supervises), before the app starts."""
+        return []
 
     @abstractmethod
     def definition(self, ctx: AppContext) -> AppDefinition:

@@ -11,6 +11,7 @@ public address for links and CSRF.
 from __future__ import annotations
 
 from roost.agent.client import AppDefinition
+from roost.apps import postgres
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
 from roost.spec import LabelStudioApp
@@ -58,6 +59,7 @@ class LabelStudioDriver(AppDriver):
     url_path = "/"
     secret_key = PASSWORD_KEY
     has_own_login = True
+    keeps_data = True
     health_timeout = 300.0  # the first start runs Django's migrations
 
     def __init__(self, options: LabelStudioApp) -> None:
@@ -72,16 +74,49 @@ class LabelStudioDriver(AppDriver):
         """Where its database and uploads live on the machine (backed up by `roost backup`)."""
         return f"{home}/data/label-studio"
 
+    @property
+    def uses_postgres(self) -> bool:
+        """True for ``database: postgres``."""
+        return self.options.database == "postgres"
+
     def steps(self, ctx: AppContext) -> list[Step]:
-        """Install label-studio, then migrate and make the first admin."""
+        """Install label-studio (and find or install PostgreSQL) while the agent comes up."""
         requirements = [f"label-studio=={self.options.version}"]
-        return [
-            Step("label-studio-install", f"install label-studio {self.options.version}",
-                 lambda: ensure_venv(ctx.runner, ctx.tools, self.venv(ctx), requirements, timeout=1800),
-                 inputs=fingerprint(requirements)),
-            Step("label-studio-admin", "prepare the database and the first admin account",
-                 lambda: self._init(ctx), always=True),  # a restored database needs this machine's admin
-        ]
+        steps = [Step("label-studio-install", f"install label-studio {self.options.version}",
+                      lambda: ensure_venv(ctx.runner, ctx.tools, self.venv(ctx), requirements, timeout=1800),
+                      inputs=fingerprint(requirements))]
+        if self.uses_postgres:
+            steps.insert(0, Step("postgres-install", "find or install PostgreSQL",
+                                 lambda: postgres.ensure_installed(ctx), always=True))
+        return steps
+
+    def after_agent_steps(self, ctx: AppContext) -> list[Step]:
+        """The database (PostgreSQL under the agent), then migrations and the first admin."""
+        steps = []
+        if self.uses_postgres:
+            steps += [
+                Step("postgres-init", "create the PostgreSQL cluster",
+                     lambda: postgres.init_cluster(ctx, self.postgres_layout(ctx)), always=True),
+                Step("postgres-start", "start PostgreSQL", lambda: self._start_postgres(ctx), always=True),
+            ]
+        # always: a restored database needs this machine's admin
+        steps.append(Step("label-studio-admin", "prepare the database and the first admin account",
+                          lambda: self._init(ctx), always=True))
+        return steps
+
+    def postgres_layout(self, ctx: AppContext) -> postgres.PostgresLayout:
+        """Where this machine's PostgreSQL cluster, socket and programs are."""
+        return postgres.layout(ctx, self.data_dir(ctx.home))
+
+    def _start_postgres(self, ctx: AppContext) -> None:
+        where = self.postgres_layout(ctx)
+        ctx.agent.put_app(postgres.definition(where))
+        postgres.wait_ready(ctx, where)
+
+    def backup_config(self, ctx: AppContext) -> dict[str, object]:
+        """What the snapshot and restore scripts need: the data directory and the database."""
+        return {"data": self.data_dir(ctx.home), "app": self.name,
+                "postgres": self.postgres_layout(ctx).script_config() if self.uses_postgres else None}
 
     def env(self, ctx: AppContext) -> dict[str, str]:
         """Label Studio's settings: data path, no sign-up, no telemetry, no update checks."""
@@ -93,6 +128,8 @@ class LabelStudioDriver(AppDriver):
             "LABEL_STUDIO_LATEST_VERSION_CHECK": "false", "LATEST_VERSION_CHECK": "false",
             "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",
         }
+        if self.uses_postgres:
+            env.update(self.postgres_layout(ctx).client_env())
         if ctx.record.spec.share and ctx.public_host:
             env["LABEL_STUDIO_HOST"] = f"https://{ctx.public_host}"
             env["CSRF_TRUSTED_ORIGINS"] = f"https://{ctx.public_host}"

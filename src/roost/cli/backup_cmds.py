@@ -33,16 +33,20 @@ def register(app: typer.Typer) -> None:
             return
         for b in found:
             console.print(f"{b.id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(b.created_at))}  "
-                          f"{b.annotations} annotations  {b.bytes / 1e6:.1f} MB")
+                          f"{b.kind:<12} {b.database:<8} {b.annotations} annotations  {b.bytes / 1e6:.1f} MB")
         if not found:
             console.print(f"no backups of {name}; `roost backup {name}` takes one")
 
     @app.command("restore")
     def restore_(name: str, backup_id: str = typer.Option(..., "--from", help="the backup's id (`roost backups`)"),
                  source: str = typer.Option(None, "--of", help="the machine the backup was taken of (default NAME)"),
-                 force: bool = typer.Option(False, "--force", help="restore over newer data (kept aside)")) -> None:
-        """Restore a backup onto a machine, after verifying its checksums."""
+                 force: bool = typer.Option(False, "--force", help="restore over newer data (kept aside)"),
+                 spec: str = typer.Option(None, "--spec", help="bring NAME up from this spec first, if it does "
+                                                                "not exist")) -> None:
+        """Restore a backup onto a machine (a new one with --spec), after verifying its checksums."""
         from roost import backups
+        from roost.lifecycle import resolve_spec
 
-        info = backups.restore(name, backup_id, source=source, force=force)
+        info = backups.restore(name, backup_id, source=source, force=force,
+                               spec=resolve_spec(spec, name) if spec else None)
         console.print(f"restored {info.id} ({info.annotations} annotations) onto {name}")

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from roost.cli.render import RichProgress, console
+from rich.text import Text
+
+from roost.cli.render import RichProgress, console, err_console
 
 if TYPE_CHECKING:
     from roost.lifecycle import UpResult
@@ -41,7 +43,9 @@ def register(app: typer.Typer) -> None:
         """Stop the machine's apps (and the machine); keep its data."""
         from roost import lifecycle
 
-        lifecycle.stop(name)
+        result = lifecycle.stop(name)
+        for warning in result.warnings:
+            err_console.print(Text(f"warning: {warning}", style="yellow"))
         console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
 
     @app.command()

@@ -138,7 +138,7 @@ class App:
         if self.pid is None:
             return
         grace = float(self.definition.get("stop_timeout", 10))
-        signal_group(self.pid, signal.SIGTERM)
+        signal_group(self.pid, signal.SIGINT if self.definition.get("stop_signal") == "INT" else signal.SIGTERM)
         deadline = time.time() + grace
         while time.time() < deadline and self._exit_code() is False:
             time.sleep(0.05)

@@ -18,6 +18,7 @@ from .base import (
     write_json_atomic,
 )
 from .jobs import JobQueue
+from .schedule import Schedules
 
 
 def interactive_ssh_sessions() -> int:
@@ -49,6 +50,7 @@ class Supervisor:
         self.apps_stamp = -1
         self.jobs_stamp = -1
         self.jobs = JobQueue(paths)
+        self.schedules = Schedules(paths)
         self.stop_reason: str | None = None
         self.pid_record = {"pid": os.getpid(), "starttime": proc_identity(os.getpid())[1]}
 
@@ -69,7 +71,7 @@ class Supervisor:
         for name in list(self.apps):
             if name not in wanted:
                 self.apps.pop(name).stop()
-        for name, definition in wanted.items():
+        for name, definition in sorted(wanted.items(), key=lambda item: item[1].get("start_order", 0)):
             current = self.apps.get(name)
             if current is not None and current.definition == definition:
                 continue
@@ -80,6 +82,10 @@ class Supervisor:
             if current is None:
                 app.adopt()
             self.apps[name] = app
+
+    def in_stop_order(self) -> list[App]:
+        """Apps that start last stop first (the app before its database)."""
+        return sorted(self.apps.values(), key=lambda app: -app.definition.get("start_order", 0))
 
     def autostop_seconds(self) -> float | None:
         """The idle time after which the machine stops itself (agent/config.json), if any."""
@@ -93,6 +99,7 @@ class Supervisor:
                       "reason": self.stop_reason, "autostop_seconds": self.autostop_seconds(),
                       "gpus": self.jobs.gpus},
             "apps": {name: app.status() for name, app in self.apps.items()},
+            "schedules": self.schedules.status(),
             "last_activity": self.last_activity,
             "updated_at": time.time(),
         }
@@ -105,6 +112,7 @@ class Supervisor:
         if idle_limit is not None and now - self.last_activity > idle_limit and not self.stopping:
             log(f"idle for {now - self.last_activity:.0f}s (autostop after {idle_limit:.0f}s): stopping")
             self.stop_reason, self.stopping = "autostop", True
+        self.schedules.tick(now)
         for name in self.apps:
             if rotate(self.paths.app_log(name), self.max_log_bytes, self.keep_logs):
                 log(f"rotated log of {name}")
@@ -135,7 +143,8 @@ class Supervisor:
                 write_json_atomic(self.paths.status_file, self.status())
                 next_full = now + TICK_SLOW
             time.sleep(TICK_FAST)
-        for app in self.apps.values():
+        self.schedules.stop()
+        for app in self.in_stop_order():
             app.stop()
         self.jobs.stop_all()
         write_json_atomic(self.paths.status_file, self.status("stopped"))

@@ -1,6 +1,6 @@
 """boto3 sessions for roost, and AWS errors turned into roost errors that say what to do.
 
-This package is the only place boto3 is imported. ``AWS_ENDPOINT_URL`` (boto3's own
+boto3 is imported only through :func:`boto3_module` (here and by S3 backups). ``AWS_ENDPOINT_URL`` (boto3's own
 setting) points every client at another endpoint, which is how the tests reach moto.
 """
 
@@ -33,11 +33,13 @@ class AwsError(BackendError):
         self.code = code
 
 
-def _boto3() -> Any:
+def boto3_module() -> Any:
+    """boto3, or NotBuiltYet saying how to install it."""
     try:
         import boto3
     except ImportError:  # pragma: no cover - depends on how roost was installed
-        raise NotBuiltYet("the aws backend needs boto3, which is not installed; nothing was created",
+        raise NotBuiltYet("AWS (the aws backend, s3:// backups) needs boto3, which is not installed; "
+                          "nothing was created",
                           hint="pip install 'roost[aws]'") from None
     return boto3
 
@@ -45,7 +47,7 @@ def _boto3() -> Any:
 @functools.cache
 def known_regions() -> frozenset[str]:
     """Regions where EC2 exists (from botocore's endpoint data, no network)."""
-    session = _boto3().session.Session()
+    session = boto3_module().session.Session()
     return frozenset(session.get_available_regions("ec2")) | frozenset(
         session.get_available_regions("ec2", partition_name="aws-us-gov"))
 
@@ -58,7 +60,7 @@ class Cloud:
         if self.region not in known_regions():
             raise AwsError(f"unknown AWS region '{self.region}'", code="UnknownRegion",
                            hint="set resources.region to a region such as us-east-1, eu-west-1 or us-west-2")
-        boto3 = _boto3()
+        boto3 = boto3_module()
         from botocore.config import Config
 
         self.session = boto3.session.Session(region_name=self.region)
