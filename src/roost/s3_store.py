@@ -41,11 +41,11 @@ class S3Store(BackupStore):
         self.s3 = session.client("s3", region_name=region, config=Config(
             retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=120))
 
-    def _call(self, what: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    def _call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return fn(**kwargs)
+            return fn(*args, **kwargs)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))

@@ -126,7 +126,9 @@ class MotoServer:
         return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
                 "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "ROOST_AWS_UBUNTU_PARAMETER": UBUNTU_PARAMETER,
-                "ROOST_AWS_GPU_PARAMETER": GPU_PARAMETER, "NO_PROXY": "127.0.0.1,localhost"}
+                "ROOST_AWS_GPU_PARAMETER": GPU_PARAMETER, "NO_PROXY": "127.0.0.1,localhost",
+                # with no credentials, boto3 must not ask the instance metadata address (not 127/8)
+                "AWS_EC2_METADATA_DISABLED": "true"}
 
     def client(self, service: str = "ec2") -> Any:
         import boto3

@@ -69,7 +69,13 @@ for dir in $(ls -d {pattern} 2>/dev/null | sort -V); do [ -x "$dir/initdb" ] && 
 
 
 def ensure_installed(ctx: AppContext) -> str:
-    """PostgreSQL's bin directory on the machine, installing the package with apt when missing."""
+    """PostgreSQL's bin directory on the machine, installing the package with apt when missing.
+
+    Refused first where roost runs as root: PostgreSQL will not run as root."""
+    if ctx.record.facts.runs_as_root:
+        raise AppError(f"database: postgres on '{ctx.record.name}': PostgreSQL refuses to run as root, and roost "
+                       "runs as root there; nothing was installed",
+                       hint="connect as another user (hosts: user:), or use database: sqlite")
     pattern = os.environ.get(BINDIRS_ENV, DEFAULT_BINDIRS)
     find = FIND.format(pattern=pattern)
     found = ctx.runner.run(find, timeout=30, check=False).stdout.strip()
@@ -91,10 +97,7 @@ def ensure_installed(ctx: AppContext) -> str:
 
 
 def init_cluster(ctx: AppContext, where: PostgresLayout) -> None:
-    """Make the cluster once (a machine's user that is root cannot run PostgreSQL: said clearly)."""
-    if ctx.record.facts.runs_as_root:
-        raise AppError(f"database: postgres on '{ctx.record.name}': PostgreSQL refuses to run as root, and roost "
-                       "runs as root there", hint="connect as another user (hosts: user:), or use database: sqlite")
+    """Make the cluster once, in the app's data directory; the socket's directory 0700."""
     quoted = shlex.quote(where.cluster)
     script = (f"mkdir -p -m 700 {shlex.quote(where.socket)} && "
               f"if [ ! -s {quoted}/PG_VERSION ]; then mkdir -p {quoted} && "

@@ -1,0 +1,101 @@
+"""Label Studio on PostgreSQL on a real SSH test host, scheduled backups by the agent into S3
+(moto's S3 API), the machine stopped, the last scheduled backup restored onto a new machine on
+another test host: every annotation acknowledged before that backup is there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roost
+from roost.apps.label_studio import admin_email
+from tests.e2e.test_gateway import host_entry, listening
+from tests.label_studio_client import LabelStudioSession
+
+pytestmark = pytest.mark.e2e
+ROOST = [sys.executable, "-m", "roost"]
+BUCKET = "team-backups"
+
+
+def roost_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ROOST, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def spec_file(tmp_path: Path, name: str, host) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "backend": "ssh", "hosts": [host_entry(host)],
+        "app": {"type": "label-studio", "database": "postgres"},
+        "backup": {"every": "12s", "keep": 2}, "backup_to": f"s3://{BUCKET}/labelling"}))
+    return path
+
+
+def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
+        testhosts, aws, roost_home: Path, tmp_path: Path) -> None:
+    s3 = aws.moto.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    host, spare_host = testhosts.hosts[1], testhosts.hosts[0]
+    up = roost_cli("up", str(spec_file(tmp_path, "pgteam", host)), timeout=1500)
+    assert up.returncode == 0, up.stderr
+    assert "start PostgreSQL" in up.stderr and "schedule backups every 12s (keep 2)" in up.stderr
+    # PostgreSQL listens on no TCP port: only Label Studio, on 127.0.0.1
+    assert {port for address, port in listening(testhosts, host) if not address.startswith("0100007F")} == {22}
+    url = roost.status("pgteam")[0].url or ""
+    admin = LabelStudioSession(url)
+    assert admin.login(admin_email("pgteam"), roost.password("pgteam"))
+    project = admin.create_project("on postgres")
+    admin.import_tasks(project, [f"item {i}" for i in range(400)])
+    tasks = admin.task_ids(project)
+
+    # annotate while the agent takes its scheduled backups (every 12 s)
+    acknowledged: list[tuple[float, int, str]] = []
+    deadline = time.time() + 40
+    for number, task in enumerate(tasks):
+        choice = "pos" if number % 3 else "neg"
+        admin.annotate(task, choice)
+        acknowledged.append((time.time(), task, choice))
+        if time.time() > deadline:
+            break
+    schedule = roost.status("pgteam")[0]
+    listed = roost_cli("backups", "pgteam", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    scheduled = [b for b in found if b["kind"] == "scheduled"]
+    assert len(scheduled) == 2 and all(b["database"] == "postgres" for b in scheduled), (found, schedule)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="labelling/pgteam/")["Contents"]]
+    assert f"labelling/pgteam/{scheduled[-1]['id']}/database.pgdump" in keys
+
+    stopped = roost_cli("stop", "pgteam")
+    assert stopped.returncode == 0 and "warning" not in stopped.stderr, stopped.stderr
+    last = max(scheduled, key=lambda b: b["created_at"])
+
+    # onto a new machine on another test host, made from a spec by the restore itself
+    restored = roost_cli("restore", "pgspare", "--of", "pgteam", "--from", last["id"],
+                         "--spec", str(spec_file(tmp_path, "pgspare", spare_host)), timeout=1500)
+    assert restored.returncode == 0, restored.stderr
+    spare = LabelStudioSession(roost.status("pgspare")[0].url or "")
+    assert spare.login(admin_email("pgspare"), roost.password("pgspare"))
+    before = {task: [choice] for stamp, task, choice in acknowledged if stamp < last["started_at"]}
+    assert len(before) >= 5
+    got = {task: spare.annotations(task) for task in tasks}
+    assert {task: got[task] for task in before} == before  # every acknowledged one, with its content
+    assert sum(len(v) for v in got.values()) == last["annotations"] >= len(before)
+
+    # one flipped byte in S3: refused before anything changes
+    key = f"labelling/pgteam/{last['id']}/database.pgdump"
+    blob = bytearray(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    blob[len(blob) // 2] ^= 0x01
+    s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(blob))
+    refused = roost_cli("restore", "pgspare", "--of", "pgteam", "--from", last["id"], "--force")
+    assert refused.returncode == 1
+    assert f"backup {last['id']} is corrupted: database.pgdump does not match its checksum" in refused.stderr
+    assert {task: spare.annotations(task) for task in before} == before
+    roost.down("pgspare", no_backup=True)
+    roost.down("pgteam", no_backup=True)
