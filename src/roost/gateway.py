@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from roost.agent.client import AppDefinition
-from roost.errors import AppError, HostError
+from roost.errors import AppError, HostError, SpecError
 from roost.paths import roost_home
 from roost.session import MachineSession
 from roost.steps import Step
@@ -130,6 +130,46 @@ def https_status(address: str, ca: Path, *, auth: tuple[str, str] | None = None)
         return int(err.code)
     except (urllib.error.URLError, OSError):
         return None
+
+
+def _addresses(name: str, timeout: float = 15.0) -> set[str] | None:
+    """The addresses ``name`` resolves to here, or None when it does not resolve in time."""
+    import concurrent.futures
+    import socket
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(socket.getaddrinfo, name, 443, proto=socket.IPPROTO_TCP).result(timeout=timeout)
+        return {entry[4][0] for entry in found}
+    except (OSError, concurrent.futures.TimeoutError):
+        return None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def check_domain(session: MachineSession) -> None:
+    """A ``domain`` must resolve, and to this machine, or ACME cannot issue its certificate."""
+    domain, record = session.record.spec.domain, session.record
+    if not domain:
+        return
+    machine = session.backend.target(record).hostname  # type: ignore[attr-defined]
+    found = _addresses(domain)
+    if not found:
+        raise SpecError(f"domain '{domain}' does not resolve; the gateway was not started and nothing was changed",
+                        file=record.spec.source, field="domain",
+                        hint=f"add a DNS A record for {domain} pointing at {machine}, wait for it to resolve, "
+                             "then run `roost up` again (or remove 'domain:' to use roost's own CA)")
+    expected = _addresses(machine) or {machine}
+    if not found & expected:
+        raise SpecError(f"domain '{domain}' resolves to {', '.join(sorted(found))}, not to this machine "
+                        f"({machine}); the gateway was not started", file=record.spec.source, field="domain",
+                        hint=f"point the DNS record of {domain} at {machine}, then run `roost up` again")
+
+
+def domain_step(session: MachineSession) -> Step:
+    """The DNS check of a shared machine's ``domain``, run before anything is installed."""
+    return Step("gateway-domain", f"check that {session.record.spec.domain} resolves to the machine",
+                lambda: check_domain(session), always=True)
 
 
 def steps(session: MachineSession) -> list[Step]:

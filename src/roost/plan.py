@@ -66,6 +66,10 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
 
         lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
     plan: list[Step | Parallel] = [Parallel(tuple(lanes))]
+    if spec.share and spec.domain:
+        from roost import gateway
+
+        plan.insert(0, gateway.domain_step(session))
     if spec.resources.accelerators:
         plan.append(Step("gpus", "check GPUs", lambda: _check_gpus(session), always=True))
     if spec.setup:
