@@ -25,6 +25,7 @@ test: install
 bench: install
 	$(VENV)/bin/python bench/launch.py
 	$(VENV)/bin/python bench/ssh.py
+	$(VENV)/bin/python bench/backup.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,14 +59,20 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
 def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: Path, tmp_path: Path) -> None:
     from roost import backups
 
-    up = roost.up("label-studio", name="team")
+    from roost.spec import Spec
+
+    spec = Spec.model_validate({"name": "team", "app": "label-studio", "backup": {"every": "10s", "keep": 5}})
+    up = roost.up(spec)
     admin = LabelStudioSession(up.url)
     assert admin.login(admin_email("team"), roost.password("team"))
     project = admin.create_project("backed up")
     admin.import_tasks(project, [f"text {i}" for i in range(40)])
     tasks = admin.task_ids(project)
-    for number, task in enumerate(tasks[:30]):  # annotations while backups are taken
+    acknowledged = []
+    for number, task in enumerate(tasks[:30]):  # annotations while backups are taken (scheduled and by hand)
         admin.annotate(task, "pos" if number % 2 else "neg")
+        acknowledged.append(time.time())
+        time.sleep(0.4)
         if number == 14:
             first = subprocess.run([*ROOST, "backup", "team"], capture_output=True, text=True, timeout=600,
                                    env=dict(os.environ))
@@ -74,7 +81,12 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     assert last.annotations == 30
     listed = subprocess.run([*ROOST, "backups", "team", "--json"], capture_output=True, text=True, timeout=60,
                             env=dict(os.environ))
-    assert [b["annotations"] for b in __import__("json").loads(listed.stdout)] == [15, 30]
+    found = __import__("json").loads(listed.stdout)
+    assert [b["annotations"] for b in found if b["kind"] == "manual"] == [15, 30]
+    scheduled = [b for b in found if b["kind"] == "scheduled"]  # taken by the agent, collected by `backups`
+    assert scheduled and all(b["database"] == "sqlite" for b in scheduled), found
+    for taken in scheduled:  # each holds at least every annotation acknowledged before it started
+        assert taken["annotations"] >= sum(1 for stamp in acknowledged if stamp < taken["started_at"])
 
     # restore on another machine: every annotation acknowledged before the backup is there
     roost.up("label-studio", name="spare")
