@@ -127,7 +127,12 @@ def restore(name: str, backup_id: str, *, source: str | None = None, force: bool
     from roost import lifecycle
     from roost.state import State
 
-    if spec is not None and State().get(name) is None:
+    state = State()
+    try:
+        exists = state.get(name) is not None
+    finally:
+        state.close()
+    if spec is not None and not exists:
         lifecycle.up(spec.model_copy(update={"name": name}))
         force = True  # its only data is the admin roost just made, and it is kept aside all the same
     session = load_session(name)
@@ -188,15 +193,20 @@ def schedule_step(session: MachineSession) -> Step:
 
 
 def take_before(session: MachineSession, verb: str) -> str | None:
-    """Collect scheduled backups and take one before ``verb`` (stop/down); the failure's
-    message, or None when it worked or there is nothing to back up."""
-    if session.driver is None or not session.driver.keeps_data or not session.healthy():
+    """Collect scheduled backups and take one before ``verb`` (stop/down): the failure's
+    message, or None when it worked or there is no data to back up. A machine that is not
+    running cannot be backed up, which is said too (its data would go with it on down)."""
+    from roost.machine import MachineState
+
+    if session.driver is None or not session.driver.keeps_data or not session.record.facts.home:
         return None
     try:
+        live = session.backend.status(session.record)
+        if live != MachineState.RUNNING:
+            return f"'{session.record.name}' is {live.value}, so no backup could be taken"
         if session.record.spec.backup:
             collect(session)
         take(session, kind=f"before-{verb}")
     except RoostError as exc:
         return exc.message
     return None
-

@@ -203,8 +203,9 @@ def _backup_before_down(session: MachineSession) -> None:
     failed = take_before(session, "down")
     if failed:
         raise BackendError(f"the backup before `down` failed, so '{session.record.name}' was kept: {failed}",
-                           hint="fix that and run `roost down` again, or `roost down --no-backup` to "
-                                "delete the machine and its data without one")
+                           hint=f"fix that (a stopped machine: `roost start {session.record.name}`) and run "
+                                "`roost down` again, or `roost down --no-backup` to delete the machine and its "
+                                "data without one")
 
 
 def down(name: str, *, no_backup: bool = False) -> DownResult:
