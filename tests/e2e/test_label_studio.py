@@ -19,8 +19,10 @@ pytestmark = pytest.mark.e2e
 ROOST = [sys.executable, "-m", "roost"]
 
 
-def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Path) -> None:
-    run = subprocess.run([*ROOST, "up", "label-studio", "--name", "ls"], capture_output=True, text=True,
+def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "ls.yaml"  # backups go where nothing can be written: stop warns and goes on
+    spec.write_text("name: ls\napp: label-studio\nbackup_to: file:///proc/roost-no-backups\n")
+    run = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True,
                          timeout=900, env=dict(os.environ))
     assert run.returncode == 0, run.stderr
     url = run.stdout.split(": ", 1)[1].splitlines()[0]
@@ -50,7 +52,15 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
         if path.is_file() and "secrets" not in path.parts and path.stat().st_size < 50_000_000:
             assert password.encode() not in path.read_bytes(), path
     # the data lives on the machine's data path and survives stop/start
-    roost.stop("ls")
+    failed = subprocess.run([*ROOST, "backup", "ls"], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ))
+    assert failed.returncode == 1 and "cannot write backups to /proc/roost-no-backups/ls" in failed.stderr
+    stopped = subprocess.run([*ROOST, "stop", "ls"], capture_output=True, text=True, timeout=300,
+                             env=dict(os.environ))
+    assert stopped.returncode == 0 and "warning: the backup before stop failed" in stopped.stderr
+    refused = subprocess.run([*ROOST, "down", "ls"], capture_output=True, text=True, timeout=300,
+                             env=dict(os.environ))
+    assert refused.returncode == 1 and "'ls' is stopped, so no backup could be taken" in refused.stderr
     roost.start("ls")
     again = LabelStudioSession(url)
     assert again.login(admin_email("ls"), password) and again.annotations(tasks[0]) == ["pos"]
@@ -88,7 +98,8 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     for taken in scheduled:  # each holds at least every annotation acknowledged before it started
         assert taken["annotations"] >= sum(1 for stamp in acknowledged if stamp < taken["started_at"])
 
-    # restore on another machine: every annotation acknowledged before the backup is there
+    # the machine stops; restore on another machine: every annotation acknowledged before the backup is there
+    assert roost.stop("team").warnings == []
     roost.up("label-studio", name="spare")
     restored = subprocess.run([*ROOST, "restore", "spare", "--of", "team", "--from", last.id],
                               capture_output=True, text=True, timeout=900, env=dict(os.environ))
@@ -118,6 +129,7 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     assert not copy.exists()
 
     # down backs up first
+    roost.start("team")
     before = len(backups.list_backups("team"))
     roost.down("team")
     from roost.backup_store import DirectoryStore
