@@ -10,7 +10,6 @@ endpoint listens on 127.0.0.1 only; nothing listens on port 80.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import ssl
@@ -21,8 +20,9 @@ from pathlib import Path
 
 from roost.agent.client import AppDefinition
 from roost.errors import AppError, HostError, SpecError
-from roost.paths import roost_home
+from roost.paths import roost_home, short_socket_dir
 from roost.session import MachineSession
+from roost.spec import ServiceOptions, Spec
 from roost.steps import Step
 
 NAME = "gateway"
@@ -52,9 +52,21 @@ def url(session: MachineSession, path: str) -> str:
     return f"https://{site(session)}{path}"
 
 
-def caddyfile(*, address: str, internal_tls: bool, app_port: int, health_port: int,
-              users: dict[str, str] | None) -> str:
-    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet."""
+def admin_socket(session: MachineSession) -> str:
+    """Caddy's admin API: a unix socket in a 0700 directory (reloads go through it)."""
+    assert session.record.facts.home
+    return f"{short_socket_dir(session.record.facts.home, 'gateway')}/admin.sock"
+
+
+def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], health_port: int,
+              users: dict[str, str] | None, admin: str, balance: ServiceOptions | None = None,
+              plain_port: int | None = None) -> str:
+    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
+
+    ``address`` is the shared HTTPS site; without one (a service that is not shared) the
+    balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
+    ``balance`` adds the load balancer's probe, passive failure detection and retries.
+    """
     if users is None:
         guard = ""
     elif not users:
@@ -62,10 +74,23 @@ def caddyfile(*, address: str, internal_tls: bool, app_port: int, health_port: i
     else:
         accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
         guard = f"\tbasicauth {{\n{accounts}\t}}\n"
-    tls = "\ttls internal\n" if internal_tls else ""
+    tls = "\ttls internal\n" if internal_tls and address else ""
+    site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
+    bind = "" if address else "\tbind 127.0.0.1\n"
+    listener = ":443" if address else f"127.0.0.1:{plain_port}"
+    targets = " ".join(f"127.0.0.1:{port}" for port in upstreams)
+    proxy = f"\treverse_proxy {targets}\n"
+    if balance is not None:
+        probe = balance.probe
+        policy = "cookie roost_replica" if balance.sticky else "round_robin"
+        proxy = (f"\treverse_proxy {targets} {{\n\t\tlb_policy {policy}\n\t\tlb_try_duration 10s\n"
+                 f"\t\tlb_try_interval 50ms\n\t\thealth_uri {probe.path}\n"
+                 f"\t\thealth_interval {probe.interval_seconds:g}s\n\t\thealth_timeout {probe.timeout_seconds:g}s\n"
+                 "\t\tfail_duration 10s\n\t\tmax_fails 1\n\t}\n")
     return (
-        "{\n\tadmin off\n\tskip_install_trust\n\tauto_https disable_redirects\n}\n\n"
-        f"https://{address} {{\n{tls}{guard}\treverse_proxy 127.0.0.1:{app_port}\n}}\n\n"
+        f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
+        f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n}}\n\n"  # request counts of the app's site only
+        f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n"
         f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
     )
 
@@ -75,8 +100,9 @@ def _users(session: MachineSession) -> dict[str, str]:
     return json.loads(result.stdout or "{}")
 
 
-def configure(session: MachineSession) -> None:
-    """Write the Caddyfile and (re)register Caddy with the agent; a changed config restarts it."""
+def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:
+    """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
+    through its admin API (open connections are kept), a new one starts with it."""
     record, runner, dirs = session.record, session.agent.runner, _dirs(session)
     if not runner.run("command -v caddy", check=False).ok:
         raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
@@ -85,22 +111,38 @@ def configure(session: MachineSession) -> None:
         record.facts.gateway_health_port = session.agent.free_port()
         session.save()
     assert record.facts.app_port and session.driver is not None
-    config = caddyfile(address=site(session), internal_tls=not record.spec.domain, app_port=record.facts.app_port,
-                       health_port=record.facts.gateway_health_port,
-                       users=None if session.driver.has_own_login else _users(session))
+    spec, admin = record.spec, admin_socket(session)
+    config = caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
+                       upstreams=upstreams or [record.facts.app_port], health_port=record.facts.gateway_health_port,
+                       users=None if session.driver.has_own_login or not spec.share else _users(session),
+                       admin=admin,
+                       balance=_balance(spec), plain_port=record.facts.app_port)
+    runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
-    running = session.agent.put_app(AppDefinition(
+    definition = AppDefinition(
         name=NAME, argv=["caddy", "run", "--config", dirs["caddyfile"], "--adapter", "caddyfile"],
         cwd=dirs["base"], port=record.facts.gateway_health_port, health_path="/health",
-        env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"],
-             "ROOST_CONFIG_DIGEST": hashlib.sha256(config.encode()).hexdigest()[:16]}))
+        env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"]})
+    before = session.agent.status().apps.get(NAME)
+    running = session.agent.put_app(definition)
+    if before is not None and before.healthy and before.digest == running:
+        runner.run(["caddy", "reload", "--config", dirs["caddyfile"], "--adapter", "caddyfile",
+                    "--address", f"unix/{admin}"], cwd=dirs["base"], timeout=60).check("reload the gateway's config")
     session.agent.wait_healthy(NAME, 60, log_hint=f"see the agent's log of '{NAME}' on the machine", digest=running)
+
+
+def _balance(spec: Spec) -> ServiceOptions | None:
+    """The service's balancing options, with sticky sessions on by default for Streamlit."""
+    if spec.service is None:
+        return None
+    sticky = spec.service.sticky if spec.service.sticky is not None else bool(spec.app and spec.app.type == "streamlit")
+    return spec.service.model_copy(update={"sticky": sticky})
 
 
 def pin_ca(session: MachineSession) -> None:
     """Copy Caddy's internal root here and check the gateway's certificate against it."""
-    if session.record.spec.domain:
-        return  # a public CA signs it
+    if session.record.spec.domain or not session.record.spec.share:
+        return  # a public CA signs it, or there is no TLS (a service reached through the tunnel)
     root = f"{_dirs(session)['data']}/caddy/pki/authorities/local/root.crt"
     deadline = time.monotonic() + 30
     while not (found := session.agent.runner.run(["cat", root], check=False)).ok:

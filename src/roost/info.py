@@ -63,7 +63,9 @@ def _status_of(session: MachineSession) -> MachineStatus:
             if live == MachineState.RUNNING or not session.backend.powers_off:
                 live = MachineState.UNREACHABLE
         if agent is not None and driver is not None and live == MachineState.RUNNING:
-            app = agent.apps.get(driver.name)
+            app = agent.apps.get("gateway" if record.spec.service else driver.name)  # a service: its balancer
+            if record.spec.service and app is not None and not session.healthy():
+                app = app.model_copy(update={"healthy": False})  # a replica is down
     if live != record.state:
         session.state.set_state(record.name, live)
     return MachineStatus(
@@ -116,4 +118,7 @@ def logs(name: str, *, lines: int = 100, follow: bool = False,
     if session.record.facts.home is None or get_backend(session.record.backend).status(
             session.record) == MachineState.TERMINATED:
         raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
-    return session.agent.logs(_driver_of(session).name, lines=lines, follow=follow, on_output=on_output)
+    app = _driver_of(session).name
+    if session.record.spec.service:
+        app += "-1"  # a service: its first replica (`roost exec` reads the others)
+    return session.agent.logs(app, lines=lines, follow=follow, on_output=on_output)

@@ -43,6 +43,7 @@ class MachineFacts(BaseModel):
     python_version: str | None = None
     arch: str | None = None
     gateway_health_port: int | None = None
+    replica_ports: list[int] = Field(default_factory=list, description="a service's replicas' ports, in order")
     postgres_bindir: str | None = Field(default=None, description="PostgreSQL's programs, for database: postgres")
     cloud: CloudFacts | None = None
 

@@ -25,3 +25,17 @@ def uv_cache_dir() -> Path:
     """The uv cache shared by every local machine (``UV_CACHE_DIR`` wins when set)."""
     explicit = os.environ.get("UV_CACHE_DIR")
     return Path(explicit) if explicit else cache_dir() / "uv"
+
+
+SOCKET_PATH_LIMIT = 100  # sun_path holds 108 bytes; leave room for the socket's own name
+
+
+def short_socket_dir(home: str, purpose: str) -> str:
+    """A directory on a machine for unix sockets: under roost's ``home`` there, or under /tmp
+    (named by a hash of the home) when that path is too long for a socket."""
+    import hashlib
+
+    preferred = f"{home}/run/{purpose}"
+    if len(preferred) + 20 <= SOCKET_PATH_LIMIT:
+        return preferred
+    return f"/tmp/roost-{purpose}-{hashlib.sha256(home.encode()).hexdigest()[:16]}"

@@ -80,6 +80,10 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
             from roost.backups import schedule_step
 
             plan.append(schedule_step(session))
+        if spec.service:
+            from roost import serve
+
+            return plan + serve.steps(session)
         registered: dict[str, str] = {}  # the digest of the definition put, for the wait
         plan += [
             Step("app-register", f"start {driver.name}",

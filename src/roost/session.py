@@ -61,6 +61,10 @@ class MachineSession:
             return False
         if self.driver is None:
             return status.running
+        if self.record.spec.service:  # every replica and the balancer
+            names = [f"{self.driver.name}-{i}" for i in range(1, len(self.record.facts.replica_ports) + 1)]
+            wanted = [status.apps.get(name) for name in [*names, "gateway"]]
+            return bool(names) and all(app is not None and app.healthy for app in wanted)
         app = status.apps.get(self.driver.name)
         return bool(app and app.healthy)
 

@@ -246,6 +246,46 @@ class BackupSchedule(Strict):
         return self
 
 
+class Probe(Strict):
+    """A replica's readiness probe: GET ``path`` every ``interval``, failing after ``timeout``."""
+
+    path: str = Field(default="/", pattern=r"^/")
+    interval_seconds: Duration = Field(default=2.0, alias="interval")
+    timeout_seconds: Duration = Field(default=1.0, alias="timeout")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ServiceOptions(Strict):
+    """The app as a service: replicas behind the gateway's load balancer.
+
+    ``replicas`` fixes the count; ``min``/``max`` bound it (it starts at ``min``).
+    ``sticky`` keeps a client on one replica by a cookie (on by default for Streamlit,
+    whose session lives in one process's websocket).
+    """
+
+    replicas: int | None = Field(default=None, ge=1, le=64)
+    min: int | None = Field(default=None, ge=1, le=64)
+    max: int | None = Field(default=None, ge=1, le=64)
+    probe: Probe = Field(default_factory=Probe)
+    sticky: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _counts(self) -> ServiceOptions:
+        if self.replicas is not None and (self.min is not None or self.max is not None):
+            raise ValueError("give either 'replicas' or 'min'/'max', not both")
+        if self.min is not None and self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is less than min ({self.min})")
+        return self
+
+    @property
+    def initial(self) -> int:
+        """How many replicas run at first."""
+        return self.replicas or self.min or 1
+
+
 CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
 
 
@@ -294,6 +334,8 @@ class Spec(Strict):
     backup_to: str | None = Field(default=None, pattern=r"^(file|s3)://.+")
     """Where `roost backup` keeps backups: file:///dir (default ~/.roost/backups) or s3://bucket/prefix."""
     backup: BackupSchedule | None = None
+    service: ServiceOptions | None = None
+    """Run the app as replicas behind a load balancer (``roost serve``)."""
     """Scheduled backups by the agent (apps with data: Label Studio)."""
     connect: Literal["public", "private"] = "public"
     aws: AwsOptions = Field(default_factory=AwsOptions)
@@ -360,6 +402,11 @@ class Spec(Strict):
             raise ValueError("'domain' names the shared address: it needs 'share: true'")
         if self.recover and self.num_nodes > 1:
             raise ValueError("'recover: true' is for single-node jobs (num_nodes: 1)")
+        if self.service and (self.app is None or self.app.type not in ("command", "streamlit")):
+            raise ValueError("'service:' runs replicas of an app of type command or streamlit; "
+                             f"this spec's app is {self.app.type if self.app else 'missing'}")
+        if self.service and self.app and self.app.port:
+            raise ValueError("a service's replicas get their own ports; remove app.port")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
         for output in self.outputs:

@@ -44,6 +44,8 @@ class AppStatus(BaseModel):
     last_exit_code: int | None = None
     started_at: float | None = None
     port: int | None = None
+    digest: str | None = None
+    """The fingerprint of the definition it runs."""
 
 
 class AgentInfo(BaseModel):
@@ -196,6 +198,10 @@ class AgentClient:
         """Register or update an app; returns the definition's digest (``wait_healthy`` waits for it)."""
         payload = definition.model_dump_json().encode()
         return str(self._json("put-app", stdin=payload)["digest"])
+
+    def remove_app(self, name: str) -> bool:
+        """Stop and forget an app; True when it was registered."""
+        return bool(self._json("remove-app", name).get("removed"))
 
     def free_port(self) -> int:
         """A TCP port free on the machine's 127.0.0.1 right now."""

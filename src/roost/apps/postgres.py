@@ -9,7 +9,6 @@ installed with apt where the machine can, else a clear error before anything cha
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext
 from roost.errors import AppError
+from roost.paths import short_socket_dir
 
 PORT = 5432
 DATABASE = USER = "labelstudio"
@@ -24,7 +24,6 @@ APP_NAME = "postgres"
 BINDIRS_ENV = "ROOST_POSTGRES_BINDIRS"
 """A glob of PostgreSQL bin directories on the machine (default Debian's); tests point it elsewhere."""
 DEFAULT_BINDIRS = "/usr/lib/postgresql/*/bin"
-SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes; leave room for "/.s.PGSQL.5432"
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,7 @@ class PostgresLayout:
 
 def socket_dir(home: str) -> str:
     """The socket's directory: under roost's home, or /tmp when that path is too long for a socket."""
-    preferred = f"{home}/run/postgres"
-    if len(preferred) + len("/.s.PGSQL.5432") <= SOCKET_PATH_LIMIT:
-        return preferred
-    return f"/tmp/roost-pg-{hashlib.sha256(home.encode()).hexdigest()[:16]}"
+    return short_socket_dir(home, "postgres")
 
 
 def layout(ctx: AppContext, data_dir: str) -> PostgresLayout:

@@ -24,6 +24,7 @@ from roost.cli import (  # noqa: E402  (registers the commands)
     jobs_cmds,
     lifecycle_cmds,
     offers_cmds,
+    serve_cmds,
     share_cmds,
 )
 
@@ -35,6 +36,7 @@ offers_cmds.register(app)
 share_cmds.register(app)
 cloud_cmds.register(app)
 backup_cmds.register(app)
+serve_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,44 @@
+"""``roost serve SPEC | status NAME``: a few lines over :mod:`roost.serve` and ``up``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from roost.cli.render import RichProgress, console
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``roost serve`` to ``app``."""
+
+    @app.command(no_args_is_help=True)
+    def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME",
+                                                help="a service spec to bring up, or `status NAME`"),
+              as_json: bool = typer.Option(False, "--json", help="status as JSON")) -> None:
+        """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
+        from roost import lifecycle, serve
+        from roost.errors import NotBuiltYet, SpecError
+
+        if words[0] == "status" and len(words) == 2:
+            found = serve.status(words[1])
+            if as_json:
+                print(json.dumps(found.model_dump(), indent=1))
+                return
+            rate = "?" if found.requests_per_second is None else f"{found.requests_per_second:.1f}"
+            console.print(f"{found.name}: {found.url}  {rate} requests/s")
+            for r in found.replicas:
+                console.print(f"  {r.name:<16} port {r.port:<6} {r.state:<10} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
+                              f"restarts {r.restarts}  open requests {r.in_flight}  recent failures {r.fails}")
+            return
+        if words[0] == "update":
+            raise NotBuiltYet("`roost serve update` (rolling updates) is not built yet; nothing was changed",
+                              hint="`roost up SPEC` with the new spec restarts the replicas with it")
+        if len(words) != 1:
+            raise typer.BadParameter("give one spec file, or `status NAME`")
+        spec = lifecycle.resolve_spec(words[0])
+        if spec.service is None:
+            raise SpecError("this spec has no 'service:' block", file=spec.source, field="service",
+                            hint="add for example: service: {replicas: 2, probe: {path: /health}}")
+        result = lifecycle.up(spec, progress=RichProgress())
+        console.print(f"{result.name} is serving at {result.url} ({spec.service.initial} replica(s))")
