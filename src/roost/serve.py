@@ -78,14 +78,15 @@ def start_replicas(session: MachineSession) -> list[int]:
     digests = {}
     for index, port in enumerate(ports, start=1):
         definition = driver.definition(_replica_context(ctx, port))
-        definition = definition.model_copy(update={"name": replica_name(driver.name, index)})
+        definition = definition.model_copy(update={"name": replica_name(driver.name, index),
+                                                   "health_path": spec.service.probe.path})
         digests[definition.name] = ctx.agent.put_app(definition)
     for name in ctx.agent.status().apps:
         if name.startswith(f"{driver.name}-") and name not in digests:
             ctx.agent.remove_app(name)
-    deadline = time.monotonic() + driver.health_timeout
+    deadline = time.monotonic() + spec.service.probe.ready_within_seconds
     for name, digest in digests.items():
-        ctx.agent.wait_healthy(name, max(5.0, deadline - time.monotonic()), digest=digest,
+        ctx.agent.wait_healthy(name, max(1.0, deadline - time.monotonic()), digest=digest,
                                log_hint=f"the probe of replica {name} never answered; nothing else was changed")
     return ports
 

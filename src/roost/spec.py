@@ -252,6 +252,8 @@ class Probe(Strict):
     path: str = Field(default="/", pattern=r"^/")
     interval_seconds: Duration = Field(default=2.0, alias="interval")
     timeout_seconds: Duration = Field(default=1.0, alias="timeout")
+    ready_within_seconds: Duration = Field(default=60.0, alias="ready_within")
+    """How long a new replica may take to answer its probe before roost gives up on it."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -1,0 +1,145 @@
+"""Services for real on the local backend: replicas under the agent behind Caddy as the load
+balancer. Under steady (bounded) load, kill -9 of a replica costs the client nothing and the
+replica is back healthy within 10 s."""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from roost import serve
+
+pytestmark = pytest.mark.e2e
+ROOST = [sys.executable, "-m", "roost"]
+REPLICA = '''
+import http.server, os, sys
+PORT = int(sys.argv[1])
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = f"replica {PORT}".encode() if self.path != "/never" else b""
+        if self.path == "/never":
+            self.send_response(503)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+'''
+
+
+def roost_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ROOST, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def service_spec(tmp_path: Path, name: str, service: dict) -> Path:
+    work = tmp_path / "site"
+    work.mkdir(exist_ok=True)
+    (work / "replica.py").write_text(REPLICA)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "workdir": str(work), "service": service,
+                                    "app": {"type": "command", "command": "python3 replica.py {port}"}}))
+    return path
+
+
+def load(url: str, seconds: float, on_the_way: callable, workers: int = 4) -> tuple[collections.Counter, list]:
+    """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
+    ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures)."""
+    parts = urlsplit(url)
+    answers: collections.Counter = collections.Counter()
+    failures: list = []
+    stop_at, budget = time.monotonic() + seconds, [20_000]
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = None
+        while time.monotonic() < stop_at:
+            with lock:
+                if budget[0] <= 0:
+                    return
+                budget[0] -= 1
+            try:
+                connection = connection or http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                body = response.read().decode()
+                with lock:
+                    (answers.update([body]) if response.status == 200 else failures.append(response.status))
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    failures.append(repr(exc))
+                connection = None
+
+    threads = [threading.Thread(target=client) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds / 3)
+    on_the_way()
+    for thread in threads:
+        thread.join()
+    return answers, failures
+
+
+def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_path: Path) -> None:
+    up = roost_cli("serve", str(service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"interval": "1s"}})))
+    assert up.returncode == 0, up.stderr
+    assert "start 2 replica(s) of command" in up.stderr
+    url = up.stdout.split("serving at ", 1)[1].split()[0]
+    ports = [r.port for r in serve.status("svc").replicas]
+    assert len(set(ports)) == 2
+    # the balancer listens on 127.0.0.1 only (reached through roost's tunnel elsewhere)
+    listeners = Path("/proc/net/tcp").read_text()
+    lb_port = urlsplit(url).port
+    assert f"0100007F:{lb_port:04X} 00000000:0000 0A" in listeners
+    assert f"00000000:{lb_port:04X} 00000000:0000 0A" not in listeners
+
+    victim = serve.status("svc").replicas[0]
+    killed_at: list[float] = []
+
+    def kill() -> None:
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at.append(time.monotonic())
+
+    answers, failures = load(url, 9.0, kill)
+    assert failures == [], failures[:5]
+    assert answers[f"replica {ports[0]}"] > 0 and answers[f"replica {ports[1]}"] > 0, answers
+    # the agent brings it back healthy within 10 s of the kill
+    while True:
+        now = serve.status("svc").replicas[0]
+        if now.healthy and now.restarts >= 1 and now.pid != victim.pid:
+            break
+        assert time.monotonic() - killed_at[0] < 10, now
+        time.sleep(0.2)
+    shown = roost_cli("serve", "status", "svc", "--json")
+    status = json.loads(shown.stdout)
+    assert [r["healthy"] for r in status["replicas"]] == [True, True] and status["replicas"][0]["restarts"] >= 1
+    assert roost_cli("down", "svc").returncode == 0
+
+
+def test_service_bad_input_is_refused_clearly(roost_home: Path, tmp_path: Path) -> None:
+    backwards = roost_cli("serve", str(service_spec(tmp_path, "bad", {"min": 3, "max": 2})))
+    assert backwards.returncode == 1 and "max (2) is less than min (3)" in backwards.stderr
+    jupyter = tmp_path / "nb.yaml"
+    jupyter.write_text(yaml.safe_dump({"name": "nb", "app": "jupyter", "service": {"replicas": 2}}))
+    refused = roost_cli("serve", str(jupyter))
+    assert refused.returncode == 1 and "runs replicas of an app of type command or streamlit" in refused.stderr
+    never = roost_cli("serve", str(service_spec(tmp_path, "never", {
+        "replicas": 1, "probe": {"path": "/never", "interval": "1s", "ready_within": "4s"}})))
+    assert never.returncode == 1 and "app 'command-1' was not healthy after 4s" in never.stderr, never.stderr
+    assert "the probe of replica command-1 never answered" in never.stderr
+    assert roost_cli("down", "never").returncode == 0
