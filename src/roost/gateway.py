@@ -113,7 +113,7 @@ def configure(session: MachineSession, upstreams: list[int] | None = None) -> No
     assert record.facts.app_port and session.driver is not None
     spec, admin = record.spec, admin_socket(session)
     config = caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
-                       upstreams=upstreams or [record.facts.app_port], health_port=record.facts.gateway_health_port,
+                       upstreams=upstreams or record.facts.replica_ports or [record.facts.app_port], health_port=record.facts.gateway_health_port,
                        users=None if session.driver.has_own_login or not spec.share else _users(session),
                        admin=admin,
                        balance=_balance(spec), plain_port=record.facts.app_port)

@@ -143,3 +143,44 @@ def test_service_bad_input_is_refused_clearly(roost_home: Path, tmp_path: Path) 
     assert never.returncode == 1 and "app 'command-1' was not healthy after 4s" in never.stderr, never.stderr
     assert "the probe of replica command-1 never answered" in never.stderr
     assert roost_cli("down", "never").returncode == 0
+
+
+def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(testhosts, roost_home: Path,
+                                                                              tmp_path: Path) -> None:
+    import base64
+    import ssl
+    import urllib.request
+
+    from roost import sharing
+    from roost.gateway import https_status
+    from tests.e2e.test_gateway import host_entry, listening
+
+    host = testhosts.hosts[0]
+    spec = service_spec(tmp_path, "team-svc", {"replicas": 2, "sticky": True, "probe": {"interval": "1s"}})
+    data = yaml.safe_load(spec.read_text())
+    spec.write_text(yaml.safe_dump({**data, "backend": "ssh", "hosts": [host_entry(host)], "share": True}))
+    up = roost_cli("serve", str(spec), timeout=600)
+    assert up.returncode == 0, up.stderr
+    url, ca = f"https://{host.ip}/", sharing.trust("team-svc")
+    assert https_status(url, ca) == 401  # nobody gets in without a login
+    password = sharing.add_user("team-svc", "alice")
+    assert https_status(url, ca, auth=("alice", password)) == 200
+    public = {port for address, port in listening(testhosts, host)
+              if address not in ("0100007F", "00000000000000000000000001000000")}
+    assert public == {22, 443}, public
+
+    context = ssl.create_default_context(cafile=str(ca))
+    login = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
+
+    def fetch(cookie: str | None) -> tuple[str, str | None]:
+        request = urllib.request.Request(url, headers={"Authorization": login, **({"Cookie": cookie} if cookie else {})})
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return response.read().decode(), response.headers.get("Set-Cookie")
+
+    fresh = {fetch(None)[0] for _ in range(12)}  # no cookie: spread over both replicas
+    assert len(fresh) == 2, fresh
+    first, cookie = fetch(None)
+    assert cookie and cookie.startswith("roost_replica=")
+    pinned = {fetch(cookie.split(";", 1)[0])[0] for _ in range(12)}  # with the cookie: one replica
+    assert pinned == {first}
+    assert roost_cli("down", "team-svc").returncode == 0
