@@ -119,6 +119,6 @@ def logs(name: str, *, lines: int = 100, follow: bool = False,
             session.record) == MachineState.TERMINATED:
         raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
     app = _driver_of(session).name
-    if session.record.spec.service:
-        app += "-1"  # a service: its first replica (`roost exec` reads the others)
+    if session.record.spec.service and session.record.facts.replica_names:
+        app = session.record.facts.replica_names[0]  # a service: its first replica
     return session.agent.logs(app, lines=lines, follow=follow, on_output=on_output)

@@ -124,7 +124,9 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
         host = record.facts.host or spec.name
         raise HostUnreachable(host, "cannot connect; nothing was changed", step="reach the machine",
                               hint="check the network or that the machine is on; `roost up` resumes when it is back")
+    session.previous_spec = record.spec if not is_new else None
     record.spec = spec
+    session.driver = app_driver(spec)  # the session was opened with the recorded (maybe older) spec
     session.save()
     session.backend.say = progress.info
     try:

@@ -43,7 +43,10 @@ class MachineFacts(BaseModel):
     python_version: str | None = None
     arch: str | None = None
     gateway_health_port: int | None = None
-    replica_ports: list[int] = Field(default_factory=list, description="a service's replicas' ports, in order")
+    replica_names: list[str] = Field(default_factory=list, description="a service's serving replicas (agent names)")
+    replica_ports: list[int] = Field(default_factory=list, description="their ports, in the same order")
+    replica_serial: int = Field(default=0, description="the number of the last replica made")
+    replica_release: str | None = Field(default=None, description="fingerprint of the replicas' definition")
     postgres_bindir: str | None = Field(default=None, description="PostgreSQL's programs, for database: postgres")
     cloud: CloudFacts | None = None
 

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from roost.agent.client import AppDefinition
 from roost.apps import AppContext
-from roost.errors import AppError
+from roost.errors import AppError, SpecError
 from roost.session import MachineSession, load_session
-from roost.steps import Step
+from roost.spec import Spec
+from roost.steps import Step, fingerprint
+
+if TYPE_CHECKING:
+    from roost.lifecycle import UpResult
+    from roost.progress import Progress
 
 
 class ReplicaStatus(BaseModel):
@@ -46,21 +54,16 @@ class ServiceStatus(BaseModel):
     requests_per_second: float | None = None
 
 
-def replica_name(app: str, index: int) -> str:
-    """The agent's name for replica ``index`` (from 1)."""
-    return f"{app}-{index}"
+DRAIN_SECONDS = 2.0
+"""How long a replica taken out of the balancer keeps running, so requests it holds finish."""
 
 
-def _allocate_ports(session: MachineSession, count: int) -> list[int]:
-    """Keep the replicas' ports across runs; add free ones for new replicas."""
-    facts = session.record.facts
-    ports = list(facts.replica_ports[:count])
+def _free_ports(session: MachineSession, count: int, taken: set[int]) -> list[int]:
+    facts, ports = session.record.facts, []
     while len(ports) < count:
         port = session.agent.free_port()
-        if port not in ports and port != facts.app_port and port != facts.gateway_health_port:
+        if port not in taken and port not in ports and port not in (facts.app_port, facts.gateway_health_port):
             ports.append(port)
-    facts.replica_ports = ports
-    session.save()
     return ports
 
 
@@ -70,29 +73,132 @@ def _replica_context(ctx: AppContext, port: int) -> AppContext:
                       vault=ctx.vault, public_host=ctx.public_host)
 
 
-def start_replicas(session: MachineSession) -> list[int]:
-    """Register the declared replicas with the agent (and remove extra ones); their ports."""
-    spec, driver, ctx = session.record.spec, session.driver, session.context()
-    assert spec.service and driver
-    ports = _allocate_ports(session, spec.service.initial)
-    digests = {}
-    for index, port in enumerate(ports, start=1):
-        definition = driver.definition(_replica_context(ctx, port))
-        definition = definition.model_copy(update={"name": replica_name(driver.name, index),
-                                                   "health_path": spec.service.probe.path})
-        digests[definition.name] = ctx.agent.put_app(definition)
-    for name in ctx.agent.status().apps:
-        if name.startswith(f"{driver.name}-") and name not in digests:
-            ctx.agent.remove_app(name)
-    deadline = time.monotonic() + spec.service.probe.ready_within_seconds
-    for name, digest in digests.items():
-        ctx.agent.wait_healthy(name, max(1.0, deadline - time.monotonic()), digest=digest,
-                               log_hint=f"the probe of replica {name} never answered; nothing else was changed")
-    return ports
+class Replicas:
+    """Starts, probes, swaps and removes one service's replicas; the serving set is kept in
+    the machine's facts after every change, so an interrupted run resumes from what serves."""
+
+    def __init__(self, session: MachineSession) -> None:
+        spec = session.record.spec
+        assert spec.service and session.driver
+        self.session, self.service, self.driver = session, spec.service, session.driver
+        self.ctx = session.context()
+        self.facts = session.record.facts
+
+    def definition(self, name: str, port: int) -> AppDefinition:
+        """What the agent runs for one replica: the app's own definition on ``port``, probed on the probe path."""
+        own = self.driver.definition(_replica_context(self.ctx, port))
+        return own.model_copy(update={"name": name, "health_path": self.service.probe.path})
+
+    def release(self) -> str:
+        """A fingerprint of the replicas' definition (a new one means a rolling update)."""
+        return fingerprint(self.definition("replica", 0).model_dump())
+
+    def start(self, count: int) -> list[tuple[str, int]]:
+        """Start ``count`` new replicas and wait for their probes; on failure remove them and raise."""
+        ports = _free_ports(self.session, count, set(self.facts.replica_ports))
+        started: list[tuple[str, int]] = []
+        digests = {}
+        for port in ports:
+            self.facts.replica_serial += 1
+            name = f"{self.driver.name}-{self.facts.replica_serial}"
+            digests[name] = self.ctx.agent.put_app(self.definition(name, port))
+            started.append((name, port))
+        self.session.save()
+        deadline = time.monotonic() + self.service.probe.ready_within_seconds
+        try:
+            for name, digest in digests.items():
+                self.ctx.agent.wait_healthy(name, max(1.0, deadline - time.monotonic()), digest=digest,
+                                            log_hint=f"the probe of replica {name} never answered; the replicas "
+                                                     "that served before still serve")
+        except BaseException:
+            for name, _ in started:
+                self.ctx.agent.remove_app(name)
+            raise
+        return started
+
+    def serve(self, serving: list[tuple[str, int]], balancer_up: bool) -> None:
+        """Make ``serving`` the balancer's set (a graceful reload) and the recorded one."""
+        from roost import gateway
+
+        self.facts.replica_names = [name for name, _ in serving]
+        self.facts.replica_ports = [port for _, port in serving]
+        self.session.save()
+        if balancer_up:
+            gateway.configure(self.session, self.facts.replica_ports)
+
+    def retire(self, gone: list[tuple[str, int]]) -> None:
+        """Stop replicas that no longer get traffic, after in-flight requests drained."""
+        if gone:
+            time.sleep(DRAIN_SECONDS)
+        for name, _ in gone:
+            self.ctx.agent.remove_app(name)
+
+    def converge(self) -> list[int]:
+        """Bring the replicas to the spec: start, scale, or roll out a new release one replica at
+        a time (each new one probed before it takes traffic; the old ones keep running until
+        every new one serves, so a failed rollout leaves the old release serving unchanged)."""
+        wanted, release = self.service.initial, self.release()
+        current = list(zip(self.facts.replica_names, self.facts.replica_ports))
+        running = self.ctx.agent.status().apps
+        balancer_up = "gateway" in running and bool(current)
+        current = [(n, p) for n, p in current if n in running] if balancer_up else []
+        if not current:
+            self.serve(self.start(wanted), balancer_up)
+            self.facts.replica_release = release
+        elif self.facts.replica_release != release:
+            self._roll(current, wanted, balancer_up)
+            self.facts.replica_release = release
+        elif len(current) < wanted:
+            self.serve(current + self.start(wanted - len(current)), balancer_up)
+        elif len(current) > wanted:
+            self.serve(current[:wanted], balancer_up)
+            self.retire(current[wanted:])
+        else:
+            for name, port in current:  # the agent may have lost them (a restarted machine)
+                self.ctx.agent.put_app(self.definition(name, port))
+        self._forget_strays()
+        self.session.save()
+        return self.facts.replica_ports
+
+    def _roll(self, current: list[tuple[str, int]], wanted: int, balancer_up: bool) -> None:
+        """Replace ``current`` with ``wanted`` replicas of the new release, one at a time; on a
+        failure, put the old set back in the balancer and remove the new ones (a rollback)."""
+        old_release, new = self.facts.replica_release, []
+        self.facts.replica_release = None  # an interrupted rollout rolls again on the next run
+        try:
+            for index in range(wanted):
+                new += self.start(1)
+                self.serve(new + current[index + 1:], balancer_up)  # one old replica out per new one in
+        except BaseException:
+            self._back_to_previous_spec()
+            self.serve(current, balancer_up)
+            self.facts.replica_release = old_release
+            self.retire(new)
+            raise
+        self.serve(new, balancer_up)
+        self.retire(current)
+
+    def _back_to_previous_spec(self) -> None:
+        """Record the spec of the release that still serves (its probe, its command) again."""
+        from roost.apps import app_driver
+
+        previous = self.session.previous_spec
+        if previous is not None:
+            self.session.record.spec = previous
+            self.session.driver = app_driver(previous)
+            self.session.save()
+
+    def _forget_strays(self) -> None:
+        """Remove replicas the agent runs that are not in the serving set (an interrupted rollout's)."""
+        keep = set(self.facts.replica_names)
+        for name in self.ctx.agent.status().apps:
+            if name.startswith(f"{self.driver.name}-") and name[len(self.driver.name) + 1:].isdigit() \
+                    and name not in keep:
+                self.ctx.agent.remove_app(name)
 
 
 def steps(session: MachineSession) -> list[Step]:
-    """Start the replicas, then the balancer over them (then its CA, when shared)."""
+    """Start (or roll) the replicas, then the balancer over them (then its CA, when shared)."""
     from roost import gateway
 
     spec = session.record.spec
@@ -100,10 +206,30 @@ def steps(session: MachineSession) -> list[Step]:
     ports: list[int] = []
     return [
         Step("replicas", f"start {spec.service.initial} replica(s) of {session.driver.name}",
-             lambda: ports.extend(start_replicas(session)), always=True),
+             lambda: ports.extend(Replicas(session).converge()), always=True),
         Step("gateway", "start the load balancer", lambda: gateway.configure(session, ports), always=True),
         *(gateway.steps(session)[1:] if spec.share else []),
     ]
+
+
+def update(name: str, target: str | Path | Spec, *, progress: Progress | None = None) -> UpResult:
+    """Roll the running service ``name`` to the spec ``target``, one replica at a time with no
+    failed request; a new release whose probe never answers is rolled back (the old one serves)."""
+    from roost import lifecycle
+    from roost.state import State
+
+    spec = lifecycle.resolve_spec(target, name)
+    state = State()
+    try:
+        record = state.get(name)
+    finally:
+        state.close()
+    if record is None or record.spec.service is None:
+        raise AppError(f"no service '{name}' to update", hint="`roost serve SPEC` starts one")
+    if spec.service is None:
+        raise SpecError("the new spec has no 'service:' block", file=spec.source, field="service",
+                        hint="keep the service block in the new release's spec")
+    return lifecycle.up(spec, progress=progress, reconcile=True)
 
 
 def status(name: str) -> ServiceStatus:
@@ -116,10 +242,10 @@ def status(name: str) -> ServiceStatus:
     apps = session.agent.status().apps
     seen = {entry["address"]: entry for entry in _admin_json(session, "/reverse_proxy/upstreams") or []}
     replicas = []
-    for index, port in enumerate(session.record.facts.replica_ports, start=1):
-        app = apps.get(replica_name(driver.name, index))
+    for name, port in zip(session.record.facts.replica_names, session.record.facts.replica_ports):
+        app = apps.get(name)
         caddy = seen.get(f"127.0.0.1:{port}", {})
-        replicas.append(ReplicaStatus(name=replica_name(driver.name, index), port=port,
+        replicas.append(ReplicaStatus(name=name, port=port,
                                       state=app.state if app else "missing", healthy=bool(app and app.healthy),
                                       restarts=app.restarts if app else 0, pid=app.pid if app else None,
                                       in_flight=caddy.get("num_requests"), fails=caddy.get("fails")))

@@ -7,6 +7,7 @@ from roost.apps import AppContext, AppDriver, app_driver
 from roost.backends import Backend, get_backend
 from roost.errors import AgentError, MachineNotFound
 from roost.machine import MachineRecord
+from roost.spec import Spec
 from roost.state import State
 from roost.vault import Vault
 
@@ -19,6 +20,8 @@ class MachineSession:
         self.record = record
         self.backend: Backend = get_backend(record.backend, accept_new_host_key=accept_new_host_key)
         self.driver: AppDriver | None = app_driver(record.spec)
+        self.previous_spec: Spec | None = None
+        """The spec the machine ran before this ``up`` changed it (a failed rollout goes back to it)."""
 
     @property
     def agent(self) -> AgentClient:
@@ -62,7 +65,7 @@ class MachineSession:
         if self.driver is None:
             return status.running
         if self.record.spec.service:  # every replica and the balancer
-            names = [f"{self.driver.name}-{i}" for i in range(1, len(self.record.facts.replica_ports) + 1)]
+            names = self.record.facts.replica_names
             wanted = [status.apps.get(name) for name in [*names, "gateway"]]
             return bool(names) and all(app is not None and app.healthy for app in wanted)
         app = status.apps.get(self.driver.name)

@@ -26,10 +26,11 @@ ROOST = [sys.executable, "-m", "roost"]
 REPLICA = '''
 import http.server, os, sys
 PORT = int(sys.argv[1])
+VERSION = sys.argv[2] if len(sys.argv) > 2 else "v1"
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        body = f"replica {PORT}".encode() if self.path != "/never" else b""
+        body = f"replica {PORT} {VERSION}".encode() if self.path != "/never" else b""
         if self.path == "/never":
             self.send_response(503)
         else:
@@ -47,19 +48,21 @@ def roost_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
     return subprocess.run([*ROOST, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
 
 
-def service_spec(tmp_path: Path, name: str, service: dict) -> Path:
+def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") -> Path:
     work = tmp_path / "site"
     work.mkdir(exist_ok=True)
     (work / "replica.py").write_text(REPLICA)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "workdir": str(work), "service": service,
-                                    "app": {"type": "command", "command": "python3 replica.py {port}"}}))
+                                    "app": {"type": "command", "command": f"python3 replica.py {{port}} {version}"}}))
     return path
 
 
-def load(url: str, seconds: float, on_the_way: callable, workers: int = 4) -> tuple[collections.Counter, list]:
+def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
+         timeline: list | None = None) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
-    ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures)."""
+    ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
+    ``timeline`` gets (time the request was sent, answer) for each."""
     parts = urlsplit(url)
     answers: collections.Counter = collections.Counter()
     failures: list = []
@@ -75,11 +78,14 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4) -> tu
                 budget[0] -= 1
             try:
                 connection = connection or http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+                sent = time.monotonic()
                 connection.request("GET", "/")
                 response = connection.getresponse()
                 body = response.read().decode()
                 with lock:
                     (answers.update([body]) if response.status == 200 else failures.append(response.status))
+                    if timeline is not None:
+                        timeline.append((sent, body))
             except (OSError, http.client.HTTPException) as exc:
                 with lock:
                     failures.append(repr(exc))
@@ -117,7 +123,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
 
     answers, failures = load(url, 9.0, kill)
     assert failures == [], failures[:5]
-    assert answers[f"replica {ports[0]}"] > 0 and answers[f"replica {ports[1]}"] > 0, answers
+    assert answers[f"replica {ports[0]} v1"] > 0 and answers[f"replica {ports[1]} v1"] > 0, answers
     # the agent brings it back healthy within 10 s of the kill
     while True:
         now = serve.status("svc").replicas[0]
@@ -128,6 +134,33 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     shown = roost_cli("serve", "status", "svc", "--json")
     status = json.loads(shown.stdout)
     assert [r["healthy"] for r in status["replicas"]] == [True, True] and status["replicas"][0]["restarts"] >= 1
+
+    # a rolling update under load: no failed request, and after it only the new release answers
+    new_release = service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"interval": "1s"}}, version="v2")
+    finished: list[float] = []
+
+    def roll() -> None:
+        updated = roost_cli("serve", "update", "svc", str(new_release))
+        assert updated.returncode == 0, updated.stderr
+        finished.append(time.monotonic())
+
+    timeline: list = []
+    answers, failures = load(url, 15.0, roll, timeline=timeline)
+    assert failures == [], failures[:5]
+    after = {body.split()[-1] for sent, body in timeline if sent > finished[0]}
+    assert after == {"v2"} and any(body.endswith("v1") for _, body in timeline), answers
+    assert [r.name for r in serve.status("svc").replicas] == ["command-3", "command-4"]
+
+    # a release whose probe never answers: rolled back, the running release keeps serving
+    broken = service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"path": "/never", "interval": "1s",
+                                                                      "ready_within": "3s"}}, version="v3")
+    outcome: list = []
+    answers, failures = load(url, 9.0, lambda: outcome.append(roost_cli("serve", "update", "svc", str(broken))))
+    serving = [r.port for r in serve.status("svc").replicas]
+    assert failures == [] and set(answers) == {f"replica {port} v2" for port in serving}, (answers, failures[:5])
+    assert outcome[0].returncode == 1 and "was not healthy after 3s" in outcome[0].stderr
+    assert "the replicas that served before still serve" in outcome[0].stderr
+    assert [r.name for r in serve.status("svc").replicas] == ["command-3", "command-4"]
     assert roost_cli("down", "svc").returncode == 0
 
 

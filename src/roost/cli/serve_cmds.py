@@ -13,12 +13,13 @@ def register(app: typer.Typer) -> None:
     """Add ``roost serve`` to ``app``."""
 
     @app.command(no_args_is_help=True)
-    def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME",
-                                                help="a service spec to bring up, or `status NAME`"),
+    def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME | update NAME SPEC",
+                                                help="a service spec to bring up, `status NAME`, or "
+                                                     "`update NAME SPEC` (a rolling update)"),
               as_json: bool = typer.Option(False, "--json", help="status as JSON")) -> None:
         """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
         from roost import lifecycle, serve
-        from roost.errors import NotBuiltYet, SpecError
+        from roost.errors import SpecError
 
         if words[0] == "status" and len(words) == 2:
             found = serve.status(words[1])
@@ -31,11 +32,12 @@ def register(app: typer.Typer) -> None:
                 console.print(f"  {r.name:<16} port {r.port:<6} {r.state:<10} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
                               f"restarts {r.restarts}  open requests {r.in_flight}  recent failures {r.fails}")
             return
-        if words[0] == "update":
-            raise NotBuiltYet("`roost serve update` (rolling updates) is not built yet; nothing was changed",
-                              hint="`roost up SPEC` with the new spec restarts the replicas with it")
+        if words[0] == "update" and len(words) == 3:
+            result = serve.update(words[1], words[2], progress=RichProgress())
+            console.print(f"{result.name} now serves the new release at {result.url}")
+            return
         if len(words) != 1:
-            raise typer.BadParameter("give one spec file, or `status NAME`")
+            raise typer.BadParameter("give one spec file, `status NAME` or `update NAME SPEC`")
         spec = lifecycle.resolve_spec(words[0])
         if spec.service is None:
             raise SpecError("this spec has no 'service:' block", file=spec.source, field="service",
