@@ -26,6 +26,7 @@ bench: install
 	$(VENV)/bin/python bench/launch.py
 	$(VENV)/bin/python bench/ssh.py
 	$(VENV)/bin/python bench/backup.py
+	$(VENV)/bin/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
