@@ -100,23 +100,32 @@ def _users(session: MachineSession) -> dict[str, str]:
     return json.loads(result.stdout or "{}")
 
 
-def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:
-    """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
-    through its admin API (open connections are kept), a new one starts with it."""
-    record, runner, dirs = session.record, session.agent.runner, _dirs(session)
-    if not runner.run("command -v caddy", check=False).ok:
-        raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
-                        hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
+def render(session: MachineSession, upstreams: list[int]) -> str:
+    """The machine's Caddyfile for these replica (or app) ports."""
+    record = session.record
     if not record.facts.gateway_health_port:
         record.facts.gateway_health_port = session.agent.free_port()
         session.save()
     assert record.facts.app_port and session.driver is not None
-    spec, admin = record.spec, admin_socket(session)
-    config = caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
-                       upstreams=upstreams or record.facts.replica_ports or [record.facts.app_port], health_port=record.facts.gateway_health_port,
-                       users=None if session.driver.has_own_login or not spec.share else _users(session),
-                       admin=admin,
-                       balance=_balance(spec), plain_port=record.facts.app_port)
+    spec = record.spec
+    return caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
+                     upstreams=upstreams, health_port=record.facts.gateway_health_port,
+                     users=None if session.driver.has_own_login or not spec.share else _users(session),
+                     admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port)
+
+
+def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:
+    """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
+    through its admin API (open connections are kept), a new one starts with it."""
+    from roost import serve
+
+    record, runner, dirs = session.record, session.agent.runner, _dirs(session)
+    if not runner.run("command -v caddy", check=False).ok:
+        raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
+                        hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
+    assert record.facts.app_port
+    config = render(session, upstreams or serve.serving_ports(session) or [record.facts.app_port])
+    admin = admin_socket(session)
     runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
     definition = AppDefinition(
@@ -129,6 +138,11 @@ def configure(session: MachineSession, upstreams: list[int] | None = None) -> No
         runner.run(["caddy", "reload", "--config", dirs["caddyfile"], "--adapter", "caddyfile",
                     "--address", f"unix/{admin}"], cwd=dirs["base"], timeout=60).check("reload the gateway's config")
     session.agent.wait_healthy(NAME, 60, log_hint=f"see the agent's log of '{NAME}' on the machine", digest=running)
+
+
+def caddyfile_path(session: MachineSession) -> str:
+    """Where the machine's Caddyfile is."""
+    return _dirs(session)["caddyfile"]
 
 
 def _balance(spec: Spec) -> ServiceOptions | None:

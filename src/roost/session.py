@@ -65,7 +65,9 @@ class MachineSession:
         if self.driver is None:
             return status.running
         if self.record.spec.service:  # every replica and the balancer
-            names = self.record.facts.replica_names
+            from roost.serve import serving
+
+            names = [name for name, _ in serving(self)]
             wanted = [status.apps.get(name) for name in [*names, "gateway"]]
             return bool(names) and all(app is not None and app.healthy for app in wanted)
         app = status.apps.get(self.driver.name)

@@ -271,8 +271,19 @@ class ServiceOptions(Strict):
     max: int | None = Field(default=None, ge=1, le=64)
     probe: Probe = Field(default_factory=Probe)
     sticky: bool | None = None
+    target_rps: float = Field(default=50.0, gt=0)
+    """Autoscaling (min < max): requests per second one replica should carry."""
+    window_seconds: Duration = Field(default=30.0, alias="window")
+    """Autoscaling: the request rate is averaged over this window."""
+    cooldown_seconds: Duration = Field(default=60.0, alias="cooldown")
+    """Autoscaling: at least this long between two changes of the replica count."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @property
+    def autoscaled(self) -> bool:
+        """True when the count may change between ``min`` and ``max``."""
+        return self.min is not None and self.max is not None and self.max > self.min
 
     @model_validator(mode="after")
     def _counts(self) -> ServiceOptions:

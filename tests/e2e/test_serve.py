@@ -59,10 +59,11 @@ def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") 
 
 
 def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
-         timeline: list | None = None) -> tuple[collections.Counter, list]:
+         timeline: list | None = None, stop: threading.Event | None = None) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
     ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
-    ``timeline`` gets (time the request was sent, answer) for each."""
+    ``timeline`` gets (time the request was sent, answer) for each; ``stop`` ends it early."""
+    stop = stop or threading.Event()
     parts = urlsplit(url)
     answers: collections.Counter = collections.Counter()
     failures: list = []
@@ -71,7 +72,7 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
 
     def client() -> None:
         connection = None
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and not stop.is_set():
             with lock:
                 if budget[0] <= 0:
                     return
@@ -94,7 +95,7 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
     threads = [threading.Thread(target=client) for _ in range(workers)]
     for thread in threads:
         thread.start()
-    time.sleep(seconds / 3)
+    stop.wait(seconds / 3)
     on_the_way()
     for thread in threads:
         thread.join()
@@ -217,3 +218,41 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(te
     pinned = {fetch(cookie.split(";", 1)[0])[0] for _ in range(12)}  # with the cookie: one replica
     assert pinned == {first}
     assert roost_cli("down", "team-svc").returncode == 0
+
+
+def test_autoscaling_adds_a_replica_under_load_and_removes_it_after_the_cooldown(roost_home: Path,
+                                                                                 tmp_path: Path) -> None:
+    spec = service_spec(tmp_path, "auto", {"min": 1, "max": 2, "target_rps": 20, "window": "3s", "cooldown": "4s",
+                                           "probe": {"interval": "1s"}})
+    up = roost_cli("serve", str(spec))
+    assert up.returncode == 0, up.stderr
+    assert "start the autoscaler (1-2 replicas, 20 requests/s each)" in up.stderr
+    url = up.stdout.split("serving at ", 1)[1].split()[0]
+    assert len(serve.status("auto").replicas) == 1
+
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def steady_load() -> None:  # bounded: stops when told, or after 60 s / 30,000 requests
+        outcome["answers"], outcome["failures"] = load(url, 60.0, lambda: None, workers=3, stop=stop)
+
+    loader = threading.Thread(target=steady_load)
+    started = time.monotonic()
+    loader.start()
+    try:
+        while len(serve.status("auto").replicas) < 2:  # well above 20 requests/s for one replica
+            assert time.monotonic() - started < 20, serve.status("auto")
+            time.sleep(0.5)
+        scaled_up = serve.status("auto")
+        assert all(r.healthy for r in scaled_up.replicas) and scaled_up.desired == 2
+    finally:
+        stop.set()
+    loader.join()
+    assert outcome["failures"] == [], outcome["failures"][:5]
+    assert len({body for body in outcome["answers"]}) == 2  # both replicas served
+    quiet = time.monotonic()
+    while len(serve.status("auto").replicas) > 1:  # no load: back to min after window + cooldown
+        assert time.monotonic() - quiet < 25, serve.status("auto")
+        time.sleep(0.5)
+    assert time.monotonic() - quiet >= 3  # not before the rate fell over the window
+    assert roost_cli("down", "auto").returncode == 0

@@ -145,6 +145,10 @@ class AgentClient:
         # -I -S: the agent is stdlib-only, so skip site-packages (and ~25 ms of start-up)
         return [self.runner.python, "-I", "-S", self.path, "--home", self.home, *args]
 
+    def command(self, *args: str) -> list[str]:
+        """The argv that runs one of the agent's commands on the machine (e.g. the controller)."""
+        return self._argv(*args)
+
     def _call(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> Result:
         return self.runner.run(self._argv(*args), stdin=stdin, timeout=timeout, check=False)
 

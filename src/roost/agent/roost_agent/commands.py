@@ -181,9 +181,16 @@ def cmd_freeport(_paths: Paths, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_controller(paths: Paths, args: argparse.Namespace) -> int:
+    from .controller import Controller
+
+    return Controller(paths, args.config).run()
+
+
 COMMANDS = {
     "daemon": cmd_daemon, "start": cmd_start, "stop": cmd_stop, "status": cmd_status,
     "put-app": cmd_put_app, "wait": cmd_wait, "remove-app": cmd_remove_app, "logs": cmd_logs, "freeport": cmd_freeport,
+    "controller": cmd_controller,
 }
 
 
@@ -198,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     add_parsers(sub)
     sub.add_parser("stop").add_argument("--timeout", type=float, default=20.0)
     sub.add_parser("remove-app").add_argument("name")
+    sub.add_parser("controller").add_argument("--config", required=True)
     wait = sub.add_parser("wait")
     wait.add_argument("name")
     wait.add_argument("--timeout", type=float, default=120.0)

@@ -1,0 +1,170 @@
+"""A service's controller: runs under the agent on the gateway machine while the service autoscales.
+
+It owns the replica set from the moment roost starts it (roost takes the set back before a
+rolling update). Every second it samples the balancer's request counter (Caddy's metrics on
+its admin socket) and keeps ``ceil(rate / target_rps)`` replicas, within [min, max], changing
+the count by one at most every ``cooldown`` seconds. A replica is an app of the agent (the
+definition roost gave, on a free port); a replica whose probe keeps failing is restarted.
+Caddy gets each new set as a graceful reload; a replica leaves the balancer before it stops.
+Its state file (``replicas``, ``rate``, ``desired``) is what ``roost serve status`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import time
+from collections import deque
+
+from .base import Paths, log, read_json, write_json_atomic
+
+DRAIN_SECONDS = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_get(sock_path: str, path: str) -> str | None:
+    """GET ``path`` from Caddy's admin socket; None when it does not answer."""
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(sock_path)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: \r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    return data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
+
+
+class Controller:
+    """The control loop for one service (see the module docstring)."""
+
+    def __init__(self, paths: Paths, config_path: str) -> None:
+        self.paths = paths
+        self.config = read_json(config_path) or {}
+        self.state_path = self.config["state"]
+        state = read_json(self.state_path) or {}
+        self.replicas: list[dict] = state.get("replicas") or self.config["replicas"]
+        self.serial = max([self.config.get("serial", 0)] + [int(r["name"].rsplit("-", 1)[1]) for r in self.replicas])
+        self.samples: deque = deque()
+        self.last_change = time.time()
+        self.unhealthy_since: dict[str, float] = {}
+        self.rate, self.desired = 0.0, len(self.replicas)
+
+    # -- the balancer
+
+    def request_total(self) -> float | None:
+        text = admin_get(self.config["admin"], "/metrics")
+        if text is None:
+            return None
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("caddy_http_requests_total{"))
+
+    def reload(self) -> None:
+        upstreams = " ".join(f"127.0.0.1:{r['port']}" for r in self.replicas)
+        config = self.config["caddyfile_template"].replace("__UPSTREAMS__", upstreams)
+        path = self.config["caddyfile"]
+        with open(path + ".tmp", "w") as handle:
+            handle.write(config)
+        os.replace(path + ".tmp", path)
+        done = subprocess.run(["caddy", "reload", "--config", path, "--adapter", "caddyfile",
+                               "--address", f"unix/{self.config['admin']}"], capture_output=True, text=True,
+                              cwd=os.path.dirname(path), timeout=60)
+        if done.returncode:
+            log(f"controller: caddy reload failed: {done.stderr.strip()[-300:]}")
+        self.save()
+
+    # -- replicas
+
+    def put(self, replica: dict, nonce: str = "") -> None:
+        definition = json.loads(self.config["definition"].replace("__PORT__", str(replica["port"])))
+        definition["name"] = replica["name"]
+        if nonce:
+            definition.setdefault("env", {})["ROOST_RESTART"] = nonce
+        write_json_atomic(os.path.join(self.paths.apps, replica["name"] + ".json"), definition)
+
+    def healthy(self, name: str) -> bool:
+        app = ((read_json(self.paths.status_file) or {}).get("apps") or {}).get(name) or {}
+        return bool(app.get("healthy"))
+
+    def add(self) -> None:
+        self.serial += 1
+        replica = {"name": f"{self.config['prefix']}{self.serial}", "port": free_port()}
+        self.put(replica)
+        deadline = time.time() + float(self.config.get("ready_within", 60))
+        while not self.healthy(replica["name"]):
+            if time.time() > deadline:
+                log(f"controller: new replica {replica['name']} never became healthy; removed")
+                os.unlink(os.path.join(self.paths.apps, replica["name"] + ".json"))
+                return
+            time.sleep(0.2)
+        self.replicas.append(replica)
+        log(f"controller: added {replica['name']} (rate {self.rate:.1f}/s, {len(self.replicas)} replicas)")
+        self.reload()
+
+    def remove(self) -> None:
+        replica = self.replicas.pop()
+        self.reload()
+        time.sleep(DRAIN_SECONDS)
+        try:
+            os.unlink(os.path.join(self.paths.apps, replica["name"] + ".json"))
+        except FileNotFoundError:
+            pass
+        log(f"controller: removed {replica['name']} (rate {self.rate:.1f}/s, {len(self.replicas)} replicas)")
+        self.save()
+
+    def restart_stuck(self, now: float) -> None:
+        """A replica alive but failing its probe for three intervals is restarted."""
+        limit = 3 * float(self.config.get("probe_interval", 2.0))
+        for replica in self.replicas:
+            name = replica["name"]
+            if self.healthy(name):
+                self.unhealthy_since.pop(name, None)
+            elif now - self.unhealthy_since.setdefault(name, now) > limit:
+                log(f"controller: {name} failed its probe for {limit:.0f}s; restarting it")
+                self.put(replica, nonce=str(now))
+                self.unhealthy_since.pop(name, None)
+
+    # -- the loop
+
+    def step(self, now: float) -> None:
+        total = self.request_total()
+        if total is not None:
+            self.samples.append((now, total))
+        window = float(self.config["window_seconds"])
+        while self.samples and now - self.samples[0][0] > window:
+            self.samples.popleft()
+        if len(self.samples) >= 2 and self.samples[-1][0] > self.samples[0][0]:
+            (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
+            self.rate = max(0.0, c1 - c0) / (t1 - t0)
+        self.desired = min(self.config["max"], max(self.config["min"], math.ceil(self.rate / self.config["target_rps"])))
+        if now - self.last_change >= float(self.config["cooldown_seconds"]):
+            if self.desired > len(self.replicas):
+                self.add()
+                self.last_change = time.time()
+            elif self.desired < len(self.replicas):
+                self.remove()
+                self.last_change = time.time()
+        self.restart_stuck(now)
+        self.save()
+
+    def save(self) -> None:
+        write_json_atomic(self.state_path, {"replicas": self.replicas, "rate": self.rate, "desired": self.desired,
+                                            "last_change": self.last_change, "updated_at": time.time()})
+
+    def run(self) -> int:
+        log(f"controller for {self.config.get('service')}: {len(self.replicas)} replicas, "
+            f"min {self.config['min']}, max {self.config['max']}, target {self.config['target_rps']}/s per replica")
+        self.save()
+        while True:
+            self.step(time.time())
+            time.sleep(1.0)
