@@ -102,7 +102,7 @@ def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_pat
     roost.down("nbshared")
 
 
-def websocket_status(host: str, path: str, ca: Path, auth: tuple[str, str] | None) -> str:
+def websocket_status(host: str, path: str, ca: Path, auth: tuple[str, str] | None, cookie: str = "") -> str:
     """The status line a websocket upgrade through the gateway gets (TLS verified with ``ca``)."""
     import base64
     import socket
@@ -114,20 +114,23 @@ def websocket_status(host: str, path: str, ca: Path, auth: tuple[str, str] | Non
                f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Origin: https://{host}"]
     if auth:
         headers.append("Authorization: Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    if cookie:
+        headers.append(f"Cookie: {cookie}")
     with socket.create_connection((host, 443), timeout=10) as raw, \
             context.wrap_socket(raw, server_hostname=host) as tls:
         tls.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
         return tls.recv(4096).split(b"\r\n", 1)[0].decode()
 
 
-def test_streamlit_shared_passes_its_websocket_through_the_gateway(testhosts, roost_home: Path,
-                                                                   tmp_path: Path) -> None:
+def test_streamlit_service_passes_its_websocket_through_the_balancer_with_sticky_sessions(
+        testhosts, roost_home: Path, tmp_path: Path) -> None:
     host = testhosts.hosts[2]
     (tmp_path / "dash").mkdir()
     (tmp_path / "dash" / "app.py").write_text('import streamlit as st\nst.title("model dashboard")\n')
     spec = tmp_path / "dash.yaml"
     spec.write_text(yaml.safe_dump({"name": "dash", "backend": "ssh", "workdir": "dash", "share": True,
                                     "app": {"type": "streamlit", "script": "app.py"}, "installs": "wheelhouse",
+                                    "service": {"replicas": 2, "probe": {"path": "/_stcore/health"}},
                                     "hosts": [host_entry(host)]}))
     result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
                             timeout=600)
@@ -140,6 +143,20 @@ def test_streamlit_shared_passes_its_websocket_through_the_gateway(testhosts, ro
     assert https_status(url + "_stcore/health", ca, auth=("bob", password)) == 200
     assert websocket_status(host.ip, "/_stcore/stream", ca, None).startswith("HTTP/1.1 401")
     assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password)) == "HTTP/1.1 101 Switching Protocols"
+    # two replicas; a browser's session stays on one (Streamlit keeps it in that process's websocket)
+    from roost import serve
+
+    assert [r.healthy for r in serve.status("dash").replicas] == [True, True]
+    import ssl
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": "Basic " + __import__("base64").b64encode(
+        f"bob:{password}".encode()).decode()})
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(ca)), timeout=10) as page:
+        cookie = (page.headers.get("Set-Cookie") or "").split(";", 1)[0]
+    assert cookie.startswith("roost_replica=")
+    assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password), cookie) == \
+        "HTTP/1.1 101 Switching Protocols"
     roost.down("dash")
 
 
