@@ -11,14 +11,18 @@ Django models, since 10,000 API calls would measure the API, not backups). Then,
              bytes alone cost.
 The restored app's API must report all 10,000 annotations. Prints name=value lines.
 
-    python bench/backup.py [--annotations 10000]
+With ``--database postgres`` the machine is an SSH test host made for the run (root needed:
+sshd in a network namespace, ``tests/harness``), as PostgreSQL does not run as root; the
+baseline is then a bare ``pg_dump`` of the same database on the machine.
+
+    python bench/backup.py [--annotations 10000] [--database sqlite|postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,13 +55,30 @@ print(Annotation.objects.filter(project_id=project).count())
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", type=int, default=10_000)
-    count = parser.parse_args().annotations
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="roost-bench-backup-") as work:
         os.environ["ROOST_HOME"] = f"{work}/home"
-        run(count, Path(work))
+        if args.database == "sqlite":
+            run(args.annotations, "label-studio")
+            return
+        from tests.harness.testhosts import TestHosts
+
+        hosts = TestHosts(1, prefix=f"b{os.getpid() % 1000:03d}x", net="10.253.0", directory=Path(work) / "hosts")
+        hosts.up()
+        try:
+            host = hosts.hosts[0]
+            spec = Path(work) / "bench.yaml"
+            spec.write_text(json.dumps({
+                "name": "benchls", "backend": "ssh", "app": {"type": "label-studio", "database": "postgres"},
+                "hosts": [{"address": host.ip, "user": host.user, "key": host.key,
+                           "host_key": host.host_key_fingerprint}]}))
+            run(args.annotations, str(spec))
+        finally:
+            hosts.down()
 
 
-def run(count: int, work: Path) -> None:
+def run(count: int, target: str) -> None:
     import roost
     from roost import backups
     from roost.apps.label_studio import admin_email
@@ -65,7 +86,7 @@ def run(count: int, work: Path) -> None:
     from tests.label_studio_client import LabelStudioSession
 
     name = "benchls"
-    up = roost.up("label-studio", name=name)
+    up = roost.up(target, name=name)
     try:
         admin = LabelStudioSession(up.url or "")
         assert admin.login(admin_email(name), roost.password(name))
@@ -75,15 +96,21 @@ def run(count: int, work: Path) -> None:
         ctx, driver = session.context(), session.driver
         assert driver is not None
         definition = driver.definition(ctx)
-        made = subprocess.run([f"{driver.venv(ctx)}/bin/python", "-c", BULK, str(project), admin_email(name)],
-                              env={**os.environ, **definition.env}, cwd=definition.cwd, capture_output=True,
-                              text=True, timeout=1800)
-        assert made.returncode == 0, made.stderr[-2000:]
+        made = ctx.runner.run([f"{driver.venv(ctx)}/bin/python", "-c", BULK, str(project), admin_email(name)],
+                              env=definition.env, cwd=definition.cwd, timeout=1800)
+        made.check("write the annotations")
         assert int(made.stdout.strip().splitlines()[-1]) == count
-        database = Path(driver.data_dir(ctx.home)) / "label_studio.sqlite3"
-
+        config = driver.backup_config(ctx)
+        if config["postgres"]:
+            pg = config["postgres"]
+            bare = [f"{pg['bindir']}/pg_dump", "--format=custom", "--compress=6", "-h", pg["socket"], "-p",
+                    str(pg["port"]), "-U", pg["user"], "-d", pg["db"], "-f", f"{ctx.home}/bare.pgdump"]
+            label = "pg_dump_baseline_seconds"
+        else:
+            database = f"{driver.data_dir(ctx.home)}/label_studio.sqlite3"
+            bare, label = ["cp", database, f"{ctx.home}/copy.sqlite3"], "copy_baseline_seconds"
         started = time.perf_counter()
-        subprocess.run(["cp", str(database), str(work / "copy.sqlite3")], check=True)
+        ctx.runner.run(bare, timeout=600).check("the baseline copy")
         baseline = time.perf_counter() - started
         started = time.perf_counter()
         info = backups.backup(name)
@@ -97,12 +124,12 @@ def run(count: int, work: Path) -> None:
         status, body = after.request("GET", f"/api/projects/{project}")
         assert status == 200 and body["total_annotations_number"] == count, body  # type: ignore[index]
         print(f"annotations={count}")
-        print(f"database_mb={database.stat().st_size / 1e6:.1f}")
+        print(f"database={info.database}")
         print(f"backup_mb={info.bytes / 1e6:.2f}")
         print(f"backup_seconds={backup_seconds:.2f}")
         print(f"restore_seconds={restore_seconds:.2f}")
-        print(f"copy_baseline_seconds={baseline:.3f}")
-        print(f"backup_vs_copy_ratio={backup_seconds / max(baseline, 1e-6):.1f}")
+        print(f"{label}={baseline:.3f}")
+        print(f"backup_vs_baseline_ratio={backup_seconds / max(baseline, 1e-6):.1f}")
     finally:
         roost.down(name, no_backup=True)
 

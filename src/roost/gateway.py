@@ -117,14 +117,14 @@ def render(session: MachineSession, upstreams: list[int]) -> str:
 def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:
     """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
     through its admin API (open connections are kept), a new one starts with it."""
-    from roost import serve
+    from roost.autoscale import serving_ports
 
     record, runner, dirs = session.record, session.agent.runner, _dirs(session)
     if not runner.run("command -v caddy", check=False).ok:
         raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
                         hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
     assert record.facts.app_port
-    config = render(session, upstreams or serve.serving_ports(session) or [record.facts.app_port])
+    config = render(session, upstreams or serving_ports(session) or [record.facts.app_port])
     admin = admin_socket(session)
     runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)

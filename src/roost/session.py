@@ -65,7 +65,7 @@ class MachineSession:
         if self.driver is None:
             return status.running
         if self.record.spec.service:  # every replica and the balancer
-            from roost.serve import serving
+            from roost.autoscale import serving
 
             names = [name for name, _ in serving(self)]
             wanted = [status.apps.get(name) for name in [*names, "gateway"]]
