@@ -113,10 +113,24 @@ class Replicas:
                                             log_hint=f"the probe of replica {name} never answered; the replicas "
                                                      "that served before still serve")
         except BaseException:
+            clash = self._port_clash(started)
             for name, _ in started:
                 self.ctx.agent.remove_app(name)
+            if clash:
+                raise clash from None
             raise
         return started
+
+    def _port_clash(self, started: list[tuple[str, int]]) -> AppError | None:
+        """An error naming the replica that found its address taken (a command with a fixed port)."""
+        for name, port in started:
+            tail = self.ctx.agent.logs(name, lines=30).stdout
+            if "already in use" in tail.lower():
+                return AppError(f"replica {name} could not listen: its address is already in use (roost gave it "
+                                f"port {port}); the replicas that served before still serve",
+                                hint="put {port} in the app's command so each replica listens on its own port, "
+                                     "not a fixed one")
+        return None
 
     def serve(self, serving: list[tuple[str, int]], balancer_up: bool) -> None:
         """Make ``serving`` the balancer's set (a graceful reload) and the recorded one."""
@@ -210,6 +224,7 @@ def steps(session: MachineSession) -> list[Step]:
     assert spec.service and session.driver
     ports: list[int] = []
     return [
+        Step("capacity", "check the machine holds every replica", lambda: check_capacity(session), always=True),
         Step("controller-pause", "take the replicas back from the controller", lambda: pause_controller(session),
              always=True),
         Step("replicas", f"start {spec.service.initial} replica(s) of {session.driver.name}",
@@ -220,6 +235,29 @@ def steps(session: MachineSession) -> list[Step]:
                               f"{spec.service.target_rps:g} requests/s each)", lambda: start_controller(session),
                 always=True)] if spec.service.autoscaled else []),
     ]
+
+
+def check_capacity(session: MachineSession) -> None:
+    """Refuse replicas the machine cannot hold, saying what is missing (CPUs, memory)."""
+    service, record = session.record.spec.service, session.record
+    assert service
+    need = service.resources
+    if need.cpus is None and need.memory_gib is None:
+        return
+    found = session.backend.runner(record).run("nproc; grep MemTotal /proc/meminfo", timeout=30).check(
+        "read the machine's CPUs and memory").stdout.split()
+    cpus, memory_gib = int(found[0]), int(found[2]) / 1024 / 1024
+    count, missing = service.most, []
+    if need.cpus and count * need.cpus > cpus:
+        missing.append(f"{count} × {need.cpus:g} CPUs = {count * need.cpus:g} CPUs, it has {cpus} "
+                       f"({count * need.cpus - cpus:g} missing)")
+    if need.memory_gib and count * need.memory_gib > memory_gib:
+        missing.append(f"{count} × {need.memory_gib:g} GiB = {count * need.memory_gib:g} GiB of memory, it has "
+                       f"{memory_gib:.1f} GiB ({count * need.memory_gib - memory_gib:.1f} GiB missing)")
+    if missing:
+        raise SpecError(f"machine '{record.name}' cannot hold {count} replicas: " + "; ".join(missing)
+                        + "; nothing was started", file=record.spec.source, field="service",
+                        hint="lower replicas (or max), lower service.resources, or use a bigger machine")
 
 
 def update(name: str, target: str | Path | Spec, *, progress: Progress | None = None) -> UpResult:

@@ -258,6 +258,22 @@ class Probe(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class ReplicaResources(Strict):
+    """What one replica needs; the machine must hold every replica (``max`` of them when autoscaling)."""
+
+    cpus: float | None = Field(default=None, gt=0, le=1024)
+    memory_gib: float | None = Field(default=None, alias="memory", gt=0)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("memory_gib", mode="before")
+    @classmethod
+    def _memory(cls, value: object) -> object:
+        if isinstance(value, str):
+            return Resources.model_validate({"memory": value}).memory_gib
+        return value
+
+
 class ServiceOptions(Strict):
     """The app as a service: replicas behind the gateway's load balancer.
 
@@ -270,6 +286,7 @@ class ServiceOptions(Strict):
     min: int | None = Field(default=None, ge=1, le=64)
     max: int | None = Field(default=None, ge=1, le=64)
     probe: Probe = Field(default_factory=Probe)
+    resources: ReplicaResources = Field(default_factory=ReplicaResources)
     sticky: bool | None = None
     target_rps: float = Field(default=50.0, gt=0)
     """Autoscaling (min < max): requests per second one replica should carry."""
@@ -297,6 +314,11 @@ class ServiceOptions(Strict):
     def initial(self) -> int:
         """How many replicas run at first."""
         return self.replicas or self.min or 1
+
+    @property
+    def most(self) -> int:
+        """The most replicas that may run at once."""
+        return self.replicas or self.max or self.initial
 
 
 CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"

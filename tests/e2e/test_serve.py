@@ -177,6 +177,24 @@ def test_service_bad_input_is_refused_clearly(roost_home: Path, tmp_path: Path) 
     assert never.returncode == 1 and "app 'command-1' was not healthy after 4s" in never.stderr, never.stderr
     assert "the probe of replica command-1 never answered" in never.stderr
     assert roost_cli("down", "never").returncode == 0
+    # more replicas than the machine holds: what is missing is said, nothing starts
+    cpus = os.cpu_count() or 1
+    big = service_spec(tmp_path, "big", {"replicas": 3, "resources": {"cpus": cpus, "memory": "1GiB"}})
+    refused = roost_cli("serve", str(big))
+    assert refused.returncode == 1, refused.stderr
+    assert f"machine 'big' cannot hold 3 replicas: 3 × {cpus} CPUs = {3 * cpus} CPUs, it has {cpus} " \
+           f"({2 * cpus} missing)" in refused.stderr
+    assert json.loads(roost_cli("serve", "status", "big", "--json").stdout)["replicas"] == []
+    assert roost_cli("down", "big").returncode == 0
+    # a command that ignores {port}: every replica but one finds the address taken
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(yaml.safe_dump({"name": "fixed", "service": {"replicas": 2, "probe": {"ready_within": "5s"}},
+                                     "app": {"type": "command",
+                                             "command": "python3 -m http.server 18765 --bind 127.0.0.1"}}))
+    clash = roost_cli("serve", str(fixed))
+    assert clash.returncode == 1 and "its address is already in use" in clash.stderr, clash.stderr
+    assert "put {port} in the app's command" in clash.stderr
+    assert roost_cli("down", "fixed").returncode == 0
 
 
 def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(testhosts, roost_home: Path,
