@@ -188,9 +188,9 @@ class Replicas:
                 new += self.start(1)
                 self.serve(new + current[index + 1:], balancer_up)  # one old replica out per new one in
         except BaseException:
-            self._back_to_previous_spec()
-            self.serve(current, balancer_up)
             self.facts.replica_release = old_release
+            self._back_to_previous_spec()
+            self.serve(current, balancer_up)  # records the old set and its release again
             self.retire(new)
             raise
         self.serve(new, balancer_up)
@@ -292,10 +292,10 @@ def status(name: str) -> ServiceStatus:
     replicas = []
     from roost.autoscale import controller_state, serving
 
-    for name, port in serving(session):
-        app = apps.get(name)
+    for replica, port in serving(session):
+        app = apps.get(replica)
         caddy = seen.get(f"127.0.0.1:{port}", {})
-        replicas.append(ReplicaStatus(name=name, port=port,
+        replicas.append(ReplicaStatus(name=replica, port=port,
                                       state=app.state if app else "missing", healthy=bool(app and app.healthy),
                                       restarts=app.restarts if app else 0, pid=app.pid if app else None,
                                       in_flight=caddy.get("num_requests"), fails=caddy.get("fails")))
