@@ -11,28 +11,18 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PrivateAttr,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from roost.spec_base import Duration, Strict, parse_duration, parse_memory
+from roost.spec_service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
+
+__all__ = ["APP_TYPES", "NAME_PATTERN", "BackendKind", "BackupSchedule", "Duration",
+           "HostSpec", "Probe", "ReplicaResources", "Resources", "ServiceOptions", "Spec", "Strict",
+           "parse_duration", "parse_memory"]
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 ACCELERATOR = re.compile(r"^(?:([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?|(\d+))$")
-MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gib|gb|g|mib|mb|m)?\s*(\+)?\s*$", re.IGNORECASE)
-
-
-class Strict(BaseModel):
-    """Base of every spec model: unknown fields are errors, values are validated on set."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class BackendKind(str, Enum):
@@ -41,31 +31,6 @@ class BackendKind(str, Enum):
     local = "local"
     ssh = "ssh"
     aws = "aws"
-
-
-def parse_duration(value: object) -> float:
-    """Seconds in a duration written as ``90s``, ``30m``, ``2h``, ``1d`` or a number of minutes."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 30m, 2h or 90s")
-    if isinstance(value, int | float):
-        seconds = float(value) * 60
-    else:
-        match = DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"'{value}' is not a duration; write it like 30m, 2h or 90s")
-        number, unit = float(match.group(1)), match.group(2) or "m"
-        seconds = number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(lambda seconds: f"{seconds:g}s", return_type=str),  # a bare number reads back as minutes
-]
-"""Seconds, written in a spec as 90s, 30m, 2h or a number of minutes."""
 
 
 class Accelerators(Strict):
@@ -120,13 +85,7 @@ class Resources(Strict):
     @field_validator("memory_gib", mode="before")
     @classmethod
     def _memory(cls, value: object) -> object:
-        if isinstance(value, str):
-            match = MEMORY.match(value)
-            if not match:
-                raise ValueError(f"'{value}' is not a memory size; write it like 16, 16GiB or 512MiB")
-            number, unit = float(match.group(1)), (match.group(2) or "gib").lower()
-            return number / 1024 if unit in ("mib", "mb", "m") else number
-        return value
+        return parse_memory(value)
 
 
 HOST_SHORTHAND = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<address>[^@:\s]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?$")
@@ -229,96 +188,6 @@ class Autostop(Strict):
             return {"idle": value}
         return value
 
-
-
-class BackupSchedule(Strict):
-    """Backups the machine's agent takes by itself: every ``every``, the newest ``keep`` kept."""
-
-    every_seconds: Duration = Field(alias="every")
-    keep: int = Field(default=24, ge=1, le=10_000)
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _not_too_often(self) -> BackupSchedule:
-        if self.every_seconds < 10:
-            raise ValueError("backup.every must be at least 10s")
-        return self
-
-
-class Probe(Strict):
-    """A replica's readiness probe: GET ``path`` every ``interval``, failing after ``timeout``."""
-
-    path: str = Field(default="/", pattern=r"^/")
-    interval_seconds: Duration = Field(default=2.0, alias="interval")
-    timeout_seconds: Duration = Field(default=1.0, alias="timeout")
-    ready_within_seconds: Duration = Field(default=60.0, alias="ready_within")
-    """How long a new replica may take to answer its probe before roost gives up on it."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ReplicaResources(Strict):
-    """What one replica needs; the machine must hold every replica (``max`` of them when autoscaling)."""
-
-    cpus: float | None = Field(default=None, gt=0, le=1024)
-    memory_gib: float | None = Field(default=None, alias="memory", gt=0)
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("memory_gib", mode="before")
-    @classmethod
-    def _memory(cls, value: object) -> object:
-        if isinstance(value, str):
-            return Resources.model_validate({"memory": value}).memory_gib
-        return value
-
-
-class ServiceOptions(Strict):
-    """The app as a service: replicas behind the gateway's load balancer.
-
-    ``replicas`` fixes the count; ``min``/``max`` bound it (it starts at ``min``).
-    ``sticky`` keeps a client on one replica by a cookie (on by default for Streamlit,
-    whose session lives in one process's websocket).
-    """
-
-    replicas: int | None = Field(default=None, ge=1, le=64)
-    min: int | None = Field(default=None, ge=1, le=64)
-    max: int | None = Field(default=None, ge=1, le=64)
-    probe: Probe = Field(default_factory=Probe)
-    resources: ReplicaResources = Field(default_factory=ReplicaResources)
-    sticky: bool | None = None
-    target_rps: float = Field(default=50.0, gt=0)
-    """Autoscaling (min < max): requests per second one replica should carry."""
-    window_seconds: Duration = Field(default=30.0, alias="window")
-    """Autoscaling: the request rate is averaged over this window."""
-    cooldown_seconds: Duration = Field(default=60.0, alias="cooldown")
-    """Autoscaling: at least this long between two changes of the replica count."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @property
-    def autoscaled(self) -> bool:
-        """True when the count may change between ``min`` and ``max``."""
-        return self.min is not None and self.max is not None and self.max > self.min
-
-    @model_validator(mode="after")
-    def _counts(self) -> ServiceOptions:
-        if self.replicas is not None and (self.min is not None or self.max is not None):
-            raise ValueError("give either 'replicas' or 'min'/'max', not both")
-        if self.min is not None and self.max is not None and self.max < self.min:
-            raise ValueError(f"max ({self.max}) is less than min ({self.min})")
-        return self
-
-    @property
-    def initial(self) -> int:
-        """How many replicas run at first."""
-        return self.replicas or self.min or 1
-
-    @property
-    def most(self) -> int:
-        """The most replicas that may run at once."""
-        return self.replicas or self.max or self.initial
 
 
 CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
