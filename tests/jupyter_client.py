@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from tests.browser_session import BrowserSession
 
-class JupyterSession:
+
+class JupyterSession(BrowserSession):
     """Cookies and XSRF token of one browser-like session against a Jupyter server."""
 
-    def __init__(self, base: str) -> None:
-        self.base = base.rstrip("/")
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
     def _xsrf(self) -> str:
-        return next((c.value for c in self.jar if c.name == "_xsrf"), "")
+        return self.cookie("_xsrf")
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from tests.browser_session import BrowserSession
 
-class LabelStudioSession:
+
+class LabelStudioSession(BrowserSession):
     """Logs in through the login form (CSRF and session cookies) and calls the API."""
 
-    def __init__(self, base: str) -> None:
-        self.base = base.rstrip("/")
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
     def _csrf(self) -> str:
-        return next((c.value for c in self.jar if c.name == "csrftoken"), "")
+        return self.cookie("csrftoken")
 
     def request(self, method: str, path: str, data: object = None, form: dict | None = None) -> tuple[int, object]:
         body, headers = None, {"X-CSRFToken": self._csrf(), "Referer": self.base + "/"}
