@@ -10,6 +10,7 @@ templates) and reads its state.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from roost.agent.client import AppDefinition
 from roost.session import MachineSession
@@ -35,11 +36,12 @@ def controller_state(session: MachineSession) -> dict | None:
         return None
 
 
-def serving(session: MachineSession) -> list[tuple[str, int]]:
-    """The replicas that serve now: the controller's while it runs, else the recorded ones."""
+def serving(session: MachineSession, apps: Mapping[str, object] | None = None) -> list[tuple[str, int]]:
+    """The replicas that serve now: the controller's while it runs, else the recorded ones.
+    ``apps``: what the agent runs, when the caller asked it already."""
     facts = session.record.facts
     if session.record.spec.service and session.record.spec.service.autoscaled and facts.home:
-        if CONTROLLER in session.agent.status().apps:
+        if CONTROLLER in (session.agent.status().apps if apps is None else apps):
             state = controller_state(session)
             if state:
                 return [(r["name"], int(r["port"])) for r in state["replicas"]]

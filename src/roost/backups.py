@@ -125,14 +125,9 @@ def restore(name: str, backup_id: str, *, source: str | None = None, force: bool
     kept aside on the machine.
     """
     from roost import lifecycle
-    from roost.state import State
+    from roost.state import find_record
 
-    state = State()
-    try:
-        exists = state.get(name) is not None
-    finally:
-        state.close()
-    if spec is not None and not exists:
+    if spec is not None and find_record(name) is None:
         lifecycle.up(spec.model_copy(update={"name": name}))
         force = True  # its only data is the admin roost just made, and it is kept aside all the same
     session = load_session(name)

@@ -64,7 +64,7 @@ def _status_of(session: MachineSession) -> MachineStatus:
                 live = MachineState.UNREACHABLE
         if agent is not None and driver is not None and live == MachineState.RUNNING:
             app = agent.apps.get("gateway" if record.spec.service else driver.name)  # a service: its balancer
-            if record.spec.service and app is not None and not session.healthy():
+            if record.spec.service and app is not None and not session.healthy_in(agent):
                 app = app.model_copy(update={"healthy": False})  # a replica is down
     if live != record.state:
         session.state.set_state(record.name, live)

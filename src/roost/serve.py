@@ -264,14 +264,10 @@ def update(name: str, target: str | Path | Spec, *, progress: Progress | None = 
     """Roll the running service ``name`` to the spec ``target``, one replica at a time with no
     failed request; a new release whose probe never answers is rolled back (the old one serves)."""
     from roost import lifecycle
-    from roost.state import State
+    from roost.state import find_record
 
     spec = lifecycle.resolve_spec(target, name)
-    state = State()
-    try:
-        record = state.get(name)
-    finally:
-        state.close()
+    record = find_record(name)
     if record is None or record.spec.service is None:
         raise AppError(f"no service '{name}' to update", hint="`roost serve SPEC` starts one")
     if spec.service is None:
@@ -292,7 +288,7 @@ def status(name: str) -> ServiceStatus:
     replicas = []
     from roost.autoscale import controller_state, serving
 
-    for replica, port in serving(session):
+    for replica, port in serving(session, apps):
         app = apps.get(replica)
         caddy = seen.get(f"127.0.0.1:{port}", {})
         replicas.append(ReplicaStatus(name=replica, port=port,
@@ -305,15 +301,12 @@ def status(name: str) -> ServiceStatus:
 
 
 def _admin_json(session: MachineSession, path: str) -> object | None:
-    """GET ``path`` from Caddy's admin socket on the machine (None when it does not answer)."""
+    """GET ``path`` from Caddy's admin socket on the machine, through the agent (None when it
+    does not answer); JSON parsed, other text as it is."""
     from roost import gateway
 
-    socket_path = gateway.admin_socket(session)
-    code = ("import json,socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(5)\ns.connect(sys.argv[1])\n"
-            "s.sendall(b'GET '+sys.argv[2].encode()+b' HTTP/1.0\\r\\nHost: \\r\\n\\r\\n')\n"
-            "data=b''\nwhile True:\n    chunk=s.recv(65536)\n    if not chunk: break\n    data+=chunk\n"
-            "sys.stdout.write(data.split(b'\\r\\n\\r\\n',1)[1].decode())\n")
-    result = session.agent.runner.run(["python3", "-c", code, socket_path, path], timeout=30, check=False)
+    agent = session.agent
+    result = agent.runner.run(agent.command("http-get", gateway.admin_socket(session), path), timeout=30, check=False)
     if not result.ok:
         return None
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roost.agent.client import AgentClient
+from roost.agent.client import AgentClient, AgentStatus
 from roost.apps import AppContext, AppDriver, app_driver
 from roost.backends import Backend, get_backend
 from roost.errors import AgentError, MachineNotFound
@@ -62,12 +62,16 @@ class MachineSession:
             status = self.agent.status()
         except AgentError:
             return False
+        return self.healthy_in(status)
+
+    def healthy_in(self, status: AgentStatus) -> bool:
+        """:meth:`healthy` from an agent status already fetched."""
         if self.driver is None:
             return status.running
         if self.record.spec.service:  # every replica and the balancer
             from roost.autoscale import serving
 
-            names = [name for name, _ in serving(self)]
+            names = [name for name, _ in serving(self, status.apps)]
             wanted = [status.apps.get(name) for name in [*names, "gateway"]]
             return bool(names) and all(app is not None and app.healthy for app in wanted)
         app = status.apps.get(self.driver.name)

@@ -195,6 +195,15 @@ class State:
                 self._db = None
 
 
+def find_record(name: str) -> MachineRecord | None:
+    """One machine's record, or None, on a connection of its own (closed again)."""
+    state = State()
+    try:
+        return state.get(name)
+    finally:
+        state.close()
+
+
 @contextlib.contextmanager
 def machine_lock(name: str, *, timeout: float = 900.0, home: Path | None = None,
                  on_wait: object = None) -> Iterator[None]:

@@ -134,3 +134,21 @@ def rotate(path: str, max_bytes: int, keep: int) -> bool:
             dst.write(chunk)
     os.truncate(path, 0)  # writers use O_APPEND, so they continue at the new end
     return True
+
+
+def unix_http_get(sock_path: str, path: str) -> str | None:
+    """The body of GET ``path`` from an HTTP server on a unix socket (Caddy's admin API); None
+    when it does not answer."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(sock_path)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: \r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    return data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")

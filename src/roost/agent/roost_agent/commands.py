@@ -181,6 +181,17 @@ def cmd_freeport(_paths: Paths, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_http_get(_paths: Paths, args: argparse.Namespace) -> int:
+    from .base import unix_http_get
+
+    body = unix_http_get(args.socket, args.path)
+    if body is None:
+        print(f"nothing answers on {args.socket}", file=sys.stderr)
+        return 1
+    sys.stdout.write(body)
+    return 0
+
+
 def cmd_controller(paths: Paths, args: argparse.Namespace) -> int:
     from .controller import Controller
 
@@ -190,7 +201,7 @@ def cmd_controller(paths: Paths, args: argparse.Namespace) -> int:
 COMMANDS = {
     "daemon": cmd_daemon, "start": cmd_start, "stop": cmd_stop, "status": cmd_status,
     "put-app": cmd_put_app, "wait": cmd_wait, "remove-app": cmd_remove_app, "logs": cmd_logs, "freeport": cmd_freeport,
-    "controller": cmd_controller,
+    "controller": cmd_controller, "http-get": cmd_http_get,
 }
 
 
@@ -206,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("stop").add_argument("--timeout", type=float, default=20.0)
     sub.add_parser("remove-app").add_argument("name")
     sub.add_parser("controller").add_argument("--config", required=True)
+    http_get = sub.add_parser("http-get")
+    http_get.add_argument("socket")
+    http_get.add_argument("path")
     wait = sub.add_parser("wait")
     wait.add_argument("name")
     wait.add_argument("--timeout", type=float, default=120.0)

@@ -19,7 +19,7 @@ import subprocess
 import time
 from collections import deque
 
-from .base import Paths, log, read_json, write_json_atomic
+from .base import Paths, log, read_json, unix_http_get, write_json_atomic
 
 DRAIN_SECONDS = 2.0
 
@@ -28,21 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def admin_get(sock_path: str, path: str) -> str | None:
-    """GET ``path`` from Caddy's admin socket; None when it does not answer."""
-    try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(5)
-            sock.connect(sock_path)
-            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: \r\n\r\n".encode())
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-    except OSError:
-        return None
-    return data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
 
 
 class Controller:
@@ -63,7 +48,7 @@ class Controller:
     # -- the balancer
 
     def request_total(self) -> float | None:
-        text = admin_get(self.config["admin"], "/metrics")
+        text = unix_http_get(self.config["admin"], "/metrics")
         if text is None:
             return None
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
