@@ -90,9 +90,12 @@ def steps_done(roost_home: Path, machine: str) -> set[str]:
     db = roost_home / "state.db"
     if not db.exists():
         return set()
-    with sqlite3.connect(db) as conn:
-        return {row[0] for row in conn.execute(
-            "SELECT step FROM steps WHERE machine = ? AND status = 'done'", (machine,))}
+    try:
+        with sqlite3.connect(db) as conn:
+            return {row[0] for row in conn.execute(
+                "SELECT step FROM steps WHERE machine = ? AND status = 'done'", (machine,))}
+    except sqlite3.OperationalError:  # roost is creating the database this very moment
+        return set()
 
 
 def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_home: Path, tmp_path: Path) -> None:
