@@ -1,6 +1,6 @@
-"""Autoscaling of a service: the controller under the agent, and who owns the replica set.
+"""A service's controller under the agent (health keeping, autoscaling), and who owns the replica set.
 
-While a service with ``min`` < ``max`` runs, the controller on the machine (see
+While a service runs, the controller on the machine (see
 ``roost_agent/controller.py``) owns its replica set; roost takes the set back (stopping the
 controller) before it changes replicas itself, and hands it over again afterwards. This
 module writes the controller's configuration (the replica definition and the Caddyfile as
@@ -36,16 +36,32 @@ def controller_state(session: MachineSession) -> dict | None:
         return None
 
 
-def serving(session: MachineSession, apps: Mapping[str, object] | None = None) -> list[tuple[str, int]]:
-    """The replicas that serve now: the controller's while it runs, else the recorded ones.
-    ``apps``: what the agent runs, when the caller asked it already."""
-    facts = session.record.facts
-    if session.record.spec.service and session.record.spec.service.autoscaled and facts.home:
+def _controller_replicas(session: MachineSession, apps: Mapping[str, object] | None) -> list[dict] | None:
+    """The controller's replica set while it runs (None when it does not)."""
+    if session.record.spec.service and session.record.facts.home:
         if CONTROLLER in (session.agent.status().apps if apps is None else apps):
             state = controller_state(session)
             if state:
-                return [(r["name"], int(r["port"])) for r in state["replicas"]]
+                return state["replicas"]
+    return None
+
+
+def serving(session: MachineSession, apps: Mapping[str, object] | None = None) -> list[tuple[str, int]]:
+    """The replicas that serve now: the controller's while it runs, else the recorded ones.
+    ``apps``: what the agent runs, when the caller asked it already."""
+    replicas = _controller_replicas(session, apps)
+    if replicas is not None:
+        return [(r["name"], int(r["port"])) for r in replicas]
+    facts = session.record.facts
     return list(zip(facts.replica_names, facts.replica_ports))
+
+
+def serving_remote(session: MachineSession, apps: Mapping[str, object] | None = None) -> dict[str, tuple[str, int]]:
+    """Of :func:`serving`, those on worker machines: name -> (machine, port there)."""
+    replicas = _controller_replicas(session, apps)
+    if replicas is None:
+        return dict(session.record.facts.replica_remote)
+    return {r["name"]: (r["machine"], int(r["remote_port"])) for r in replicas if r.get("machine")}
 
 
 def serving_ports(session: MachineSession) -> list[int]:
@@ -63,6 +79,8 @@ def pause_controller(session: MachineSession) -> None:
         facts = session.record.facts
         facts.replica_names = [r["name"] for r in state["replicas"]]
         facts.replica_ports = [int(r["port"]) for r in state["replicas"]]
+        facts.replica_remote = {r["name"]: (r["machine"], int(r["remote_port"]))
+                                for r in state["replicas"] if r.get("machine")}
         facts.replica_serial = max([facts.replica_serial] + [int(n.rsplit("-", 1)[1]) for n in facts.replica_names])
         session.save()
 
@@ -75,13 +93,23 @@ def start_controller(session: MachineSession) -> None:
     spec, facts = session.record.spec, session.record.facts
     assert spec.service and session.driver and facts.home
     config_path, state_path = _controller_files(session)
-    template = Replicas(session).definition("replica", PORT_SENTINEL).model_dump_json()
+    replicas = Replicas(session)
+    template = replicas.definition("replica", PORT_SENTINEL).model_dump_json()
+    entries = []
+    for name, port in zip(facts.replica_names, facts.replica_ports):
+        entry: dict[str, object] = {"name": name, "port": port}
+        if name in facts.replica_remote:  # the controller restarts its tunnel, or replaces it on this machine
+            machine, remote_port = facts.replica_remote[name]
+            entry.update(machine=machine, remote_port=remote_port,
+                         definition=replicas.tunnel(name, port).model_dump())
+        entries.append(entry)
+    fixed = spec.service.initial
     caddy_template = gateway.render(session, [PORT_SENTINEL]).replace(f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__")
     config = {
         "service": spec.name, "prefix": f"{session.driver.name}-", "serial": facts.replica_serial,
         "definition": template.replace(str(PORT_SENTINEL), "__PORT__"),
-        "replicas": [{"name": n, "port": p} for n, p in zip(facts.replica_names, facts.replica_ports)],
-        "min": spec.service.min, "max": spec.service.max, "target_rps": spec.service.target_rps,
+        "replicas": entries,
+        "min": spec.service.min or fixed, "max": spec.service.max or fixed, "target_rps": spec.service.target_rps,
         "window_seconds": spec.service.window_seconds, "cooldown_seconds": spec.service.cooldown_seconds,
         "probe_interval": spec.service.probe.interval_seconds,
         "ready_within": spec.service.probe.ready_within_seconds,

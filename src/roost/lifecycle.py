@@ -186,6 +186,9 @@ def stop(name: str) -> DownResult:
             session.record.state = MachineState.STOPPED
             session.save()
             warnings = [f"the backup before stop failed (the data is still on the machine): {failed}"] if failed else []
+            from roost.placement import stop_workers
+
+            warnings += stop_workers(session.record.spec)
             return DownResult(name=name, state=MachineState.STOPPED, warnings=warnings)
         finally:
             state.close()
@@ -234,6 +237,8 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
 
             ca_path(name).unlink(missing_ok=True)
             state.delete(name)
-            return DownResult(name=name, state=MachineState.TERMINATED)
+            from roost.placement import down_workers
+
+            return DownResult(name=name, state=MachineState.TERMINATED, warnings=down_workers(session.record.spec))
         finally:
             state.close()

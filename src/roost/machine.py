@@ -45,6 +45,9 @@ class MachineFacts(BaseModel):
     gateway_health_port: int | None = None
     replica_names: list[str] = Field(default_factory=list, description="a service's serving replicas (agent names)")
     replica_ports: list[int] = Field(default_factory=list, description="their ports, in the same order")
+    replica_remote: dict[str, tuple[str, int]] = Field(
+        default_factory=dict, description="replicas on other machines: name -> (machine, port there); "
+                                          "replica_ports holds the gateway's tunnel port for them")
     replica_serial: int = Field(default=0, description="the number of the last replica made")
     replica_release: str | None = Field(default=None, description="fingerprint of the replicas' definition")
     postgres_bindir: str | None = Field(default=None, description="PostgreSQL's programs, for database: postgres")

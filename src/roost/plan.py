@@ -80,10 +80,12 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
             from roost.backups import schedule_step
 
             plan.append(schedule_step(session))
+        if spec.service and spec.service.worker_of:
+            return plan  # a worker holds replicas the gateway machine starts on it
         if spec.service:
             from roost import serve
 
-            return plan + serve.steps(session)
+            return plan + serve.steps(session, progress)
         registered: dict[str, str] = {}  # the digest of the definition put, for the wait
         plan += [
             Step("app-register", f"start {driver.name}",

@@ -34,7 +34,10 @@ class ReplicaStatus(BaseModel):
     """One replica as the agent and the balancer see it."""
 
     name: str
+    machine: str
+    """The machine it runs on (the gateway machine, or a worker machine of the service)."""
     port: int
+    """Its port on the gateway machine's 127.0.0.1 (a tunnel's, for a replica on a worker)."""
     state: str
     healthy: bool
     restarts: int
@@ -77,35 +80,84 @@ def _replica_context(ctx: AppContext, port: int) -> AppContext:
 
 class Replicas:
     """Starts, probes, swaps and removes one service's replicas; the serving set is kept in
-    the machine's facts after every change, so an interrupted run resumes from what serves."""
+    the machine's facts after every change, so an interrupted run resumes from what serves.
+
+    A replica on a worker machine (see :mod:`roost.placement`) runs under the worker's agent;
+    the gateway's agent runs its tunnel under the same name, and that is what Caddy sees."""
 
     def __init__(self, session: MachineSession) -> None:
+        from roost.placement import worker_names
+
         spec = session.record.spec
         assert spec.service and session.driver
         self.session, self.service, self.driver = session, spec.service, session.driver
         self.ctx = session.context()
         self.facts = session.record.facts
+        self.machines = ["", *worker_names(spec)]  # "" is the gateway machine itself
+        self._workers: dict[str, MachineSession] = {}
 
-    def definition(self, name: str, port: int) -> AppDefinition:
+    def worker(self, machine: str) -> MachineSession:
+        """The session of worker machine ``machine`` (opened once)."""
+        from roost.placement import worker_session
+
+        if machine not in self._workers:
+            self._workers[machine] = worker_session(machine)
+        return self._workers[machine]
+
+    def machine_of(self, name: str) -> str:
+        """The machine replica ``name`` runs on ("" for the gateway machine)."""
+        remote = self.facts.replica_remote.get(name)
+        return remote[0] if remote else ""
+
+    def definition(self, name: str, port: int, worker: MachineSession | None = None) -> AppDefinition:
         """What the agent runs for one replica: the app's own definition on ``port``, probed on the probe path."""
-        own = self.driver.definition(_replica_context(self.ctx, port))
+        ctx = worker.context() if worker else self.ctx
+        own = self.driver.definition(_replica_context(ctx, port))
         return own.model_copy(update={"name": name, "health_path": self.service.probe.path})
+
+    def tunnel(self, name: str, local_port: int) -> AppDefinition:
+        """The gateway's tunnel to remote replica ``name``."""
+        from roost.placement import tunnel_definition
+
+        machine, remote_port = self.facts.replica_remote[name]
+        return tunnel_definition(self.session, self.worker(machine), name, local_port, remote_port,
+                                 self.service.probe.path, self.service.probe.interval_seconds)
 
     def release(self) -> str:
         """A fingerprint of the replicas' definition (a new one means a rolling update)."""
         return fingerprint(self.definition("replica", 0).model_dump())
 
-    def start(self, count: int) -> list[tuple[str, int]]:
-        """Start ``count`` new replicas and wait for their probes; on failure remove them and raise."""
-        ports = _free_ports(self.session, count, set(self.facts.replica_ports))
-        started: list[tuple[str, int]] = []
-        digests = {}
-        for port in ports:
+    def _placed(self, count: int, alongside: list[tuple[str, int]]) -> list[tuple[str, str]]:
+        """Names and machines for ``count`` new replicas: each on the machine with the fewest
+        replicas of the set it joins (the gateway machine first on a tie)."""
+        load = {machine: 0 for machine in self.machines}
+        for name, _ in alongside:
+            load[self.machine_of(name)] = load.get(self.machine_of(name), 0) + 1
+        placed = []
+        for _ in range(count):
+            machine = min(self.machines, key=lambda m: load[m])
+            load[machine] += 1
             self.facts.replica_serial += 1
-            name = f"{self.driver.name}-{self.facts.replica_serial}"
-            digests[name] = self.ctx.agent.put_app(self.definition(name, port))
-            started.append((name, port))
+            placed.append((f"{self.driver.name}-{self.facts.replica_serial}", machine))
+        return placed
+
+    def start(self, count: int, alongside: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Start ``count`` new replicas to serve beside ``alongside`` and wait for their probes;
+        on failure remove them and raise."""
+        placed = self._placed(count, alongside)
+        ports = _free_ports(self.session, count, set(self.facts.replica_ports))
+        for name, machine in placed:
+            if machine:
+                worker, taken = self.worker(machine), {p for m, p in self.facts.replica_remote.values() if m == machine}
+                remote = next(p for p in iter(worker.agent.free_port, None) if p not in taken)
+                worker.agent.put_app(self.definition(name, remote, worker))
+                self.facts.replica_remote[name] = (machine, remote)
         self.session.save()
+        for machine in {machine for _, machine in placed if machine}:
+            self._authorize(machine)
+        started, digests = [(name, port) for (name, _), port in zip(placed, ports)], {}
+        for (name, machine), port in zip(placed, ports):
+            digests[name] = self.ctx.agent.put_app(self.tunnel(name, port) if machine else self.definition(name, port))
         deadline = time.monotonic() + self.service.probe.ready_within_seconds
         try:
             for name, digest in digests.items():
@@ -114,17 +166,47 @@ class Replicas:
                                                      "that served before still serve")
         except BaseException:
             clash = self._port_clash(started)
-            for name, _ in started:
-                self.ctx.agent.remove_app(name)
+            self._remove(started)
             if clash:
                 raise clash from None
             raise
         return started
 
+    def _authorize(self, machine: str) -> None:
+        """Let the gateway's tunnels reach exactly the replica ports now on ``machine``."""
+        from roost.placement import authorize
+
+        ports = [port for m, port in self.facts.replica_remote.values() if m == machine]
+        authorize(self.session, self.worker(machine), ports)
+
+    def _remove(self, replicas: list[tuple[str, int]]) -> None:
+        """Remove replicas (and the tunnels to remote ones) from their agents; a worker that does
+        not answer keeps its replica until the next converge finds it a stray."""
+        from roost.errors import RoostError
+
+        touched = set()
+        for name, _ in replicas:
+            self.ctx.agent.remove_app(name)
+            remote = self.facts.replica_remote.pop(name, None)
+            if remote:
+                touched.add(remote[0])
+                try:
+                    self.worker(remote[0]).agent.remove_app(name)
+                except RoostError:
+                    pass
+        self.session.save()
+        for machine in touched:
+            try:
+                self._authorize(machine)
+            except RoostError:
+                pass
+
     def _port_clash(self, started: list[tuple[str, int]]) -> AppError | None:
         """An error naming the replica that found its address taken (a command with a fixed port)."""
         for name, port in started:
-            tail = self.ctx.agent.logs(name, lines=30).stdout
+            machine = self.machine_of(name)
+            agent = self.worker(machine).agent if machine else self.ctx.agent
+            tail = agent.logs(name, lines=30).stdout
             if "already in use" in tail.lower():
                 return AppError(f"replica {name} could not listen: its address is already in use (roost gave it "
                                 f"port {port}); the replicas that served before still serve",
@@ -146,8 +228,7 @@ class Replicas:
         """Stop replicas that no longer get traffic, after in-flight requests drained."""
         if gone:
             time.sleep(DRAIN_SECONDS)
-        for name, _ in gone:
-            self.ctx.agent.remove_app(name)
+        self._remove(gone)
 
     def converge(self) -> list[int]:
         """Bring the replicas to the spec: start, scale, or roll out a new release one replica at
@@ -161,19 +242,23 @@ class Replicas:
         if self.service.autoscaled and current:  # keep what the autoscaler chose, within the new bounds
             wanted = min(max(len(current), self.service.min or 1), self.service.max or wanted)
         if not current:
-            self.serve(self.start(wanted), balancer_up)
+            self.serve(self.start(wanted, []), balancer_up)
             self.facts.replica_release = release
         elif self.facts.replica_release != release:
             self._roll(current, wanted, balancer_up)
             self.facts.replica_release = release
         elif len(current) < wanted:
-            self.serve(current + self.start(wanted - len(current)), balancer_up)
+            self.serve(current + self.start(wanted - len(current), current), balancer_up)
         elif len(current) > wanted:
             self.serve(current[:wanted], balancer_up)
             self.retire(current[wanted:])
         else:
-            for name, port in current:  # the agent may have lost them (a restarted machine)
-                self.ctx.agent.put_app(self.definition(name, port))
+            for name, port in current:  # the agents may have lost them (a restarted machine)
+                machine = self.machine_of(name)
+                if machine:
+                    self.worker(machine).agent.put_app(
+                        self.definition(name, self.facts.replica_remote[name][1], self.worker(machine)))
+                self.ctx.agent.put_app(self.tunnel(name, port) if machine else self.definition(name, port))
         self._forget_strays()
         self.session.save()
         return self.facts.replica_ports
@@ -185,7 +270,7 @@ class Replicas:
         self.facts.replica_release = None  # an interrupted rollout rolls again on the next run
         try:
             for index in range(wanted):
-                new += self.start(1)
+                new += self.start(1, new)
                 self.serve(new + current[index + 1:], balancer_up)  # one old replica out per new one in
         except BaseException:
             self.facts.replica_release = old_release
@@ -209,55 +294,76 @@ class Replicas:
     def _forget_strays(self) -> None:
         """Remove replicas the agent runs that are not in the serving set (an interrupted rollout's)."""
         keep = set(self.facts.replica_names)
-        for name in self.ctx.agent.status().apps:
-            if name.startswith(f"{self.driver.name}-") and name[len(self.driver.name) + 1:].isdigit() \
-                    and name not in keep:
-                self.ctx.agent.remove_app(name)
+        for name in [name for name in self.facts.replica_remote if name not in keep]:
+            self.facts.replica_remote.pop(name)
+        agents = [self.ctx.agent, *(self.worker(machine).agent for machine in self.machines[1:])]
+        for agent in agents:
+            for name in agent.status().apps:
+                if name.startswith(f"{self.driver.name}-") and name[len(self.driver.name) + 1:].isdigit() \
+                        and name not in keep:
+                    agent.remove_app(name)
+        for machine in self.machines[1:]:
+            self._authorize(machine)
 
 
-def steps(session: MachineSession) -> list[Step]:
-    """Start (or roll) the replicas, then the balancer over them (then its CA, when shared)."""
+def steps(session: MachineSession, progress: Progress) -> list[Step]:
+    """Bring the worker machines up, start (or roll) the replicas, then the balancer over them
+    (then its CA, when shared), then the controller that keeps them healthy."""
     from roost import gateway
     from roost.autoscale import pause_controller, start_controller
+    from roost.placement import up_workers
 
     spec = session.record.spec
     assert spec.service and session.driver
-    ports: list[int] = []
+    service, ports = spec.service, []
+    keeper = (f"start the autoscaler ({service.min}-{service.max} replicas, {service.target_rps:g} requests/s each)"
+              if service.autoscaled else "start the controller (keeps every replica healthy)")
     return [
-        Step("capacity", "check the machine holds every replica", lambda: check_capacity(session), always=True),
+        *([Step("workers", f"bring up {service.machines - 1} worker machine(s)",
+                lambda: up_workers(session, progress), always=True)] if service.machines > 1 else []),
+        Step("capacity", "check the machines hold every replica", lambda: check_capacity(session), always=True),
         Step("controller-pause", "take the replicas back from the controller", lambda: pause_controller(session),
              always=True),
-        Step("replicas", f"start {spec.service.initial} replica(s) of {session.driver.name}",
+        Step("replicas", f"start {service.initial} replica(s) of {session.driver.name}",
              lambda: ports.extend(Replicas(session).converge()), always=True),
         Step("gateway", "start the load balancer", lambda: gateway.configure(session, ports), always=True),
         *(gateway.steps(session)[1:] if spec.share else []),
-        *([Step("controller", f"start the autoscaler ({spec.service.min}-{spec.service.max} replicas, "
-                              f"{spec.service.target_rps:g} requests/s each)", lambda: start_controller(session),
-                always=True)] if spec.service.autoscaled else []),
+        Step("controller", keeper, lambda: start_controller(session), always=True),
     ]
 
 
 def check_capacity(session: MachineSession) -> None:
-    """Refuse replicas the machine cannot hold, saying what is missing (CPUs, memory)."""
+    """Refuse replicas the machines cannot hold, saying what is missing (CPUs, memory) where."""
+    from roost.placement import worker_names, worker_session
+
     service, record = session.record.spec.service, session.record
     assert service
     need = service.resources
     if need.cpus is None and need.memory_gib is None:
         return
-    found = session.backend.runner(record).run("nproc; grep MemTotal /proc/meminfo", timeout=30).check(
+    count = -(-service.most // service.machines)  # the most replicas one machine holds
+    for machine in [session, *(worker_session(name) for name in worker_names(record.spec))]:
+        missing = _missing(machine, count, need.cpus, need.memory_gib)
+        if missing:
+            raise SpecError(f"machine '{machine.record.name}' cannot hold {count} replicas: " + "; ".join(missing)
+                            + "; nothing was started", file=record.spec.source, field="service",
+                            hint="lower replicas (or max), lower service.resources, spread over more machines, "
+                                 "or use bigger ones")
+
+
+def _missing(session: MachineSession, count: int, cpus_each: float | None, gib_each: float | None) -> list[str]:
+    """What ``count`` replicas need beyond what the machine has (empty when it holds them)."""
+    found = session.backend.runner(session.record).run("nproc; grep MemTotal /proc/meminfo", timeout=30).check(
         "read the machine's CPUs and memory").stdout.split()
     cpus, memory_gib = int(found[0]), int(found[2]) / 1024 / 1024
-    count, missing = service.most, []
-    if need.cpus and count * need.cpus > cpus:
-        missing.append(f"{count} × {need.cpus:g} CPUs = {count * need.cpus:g} CPUs, it has {cpus} "
-                       f"({count * need.cpus - cpus:g} missing)")
-    if need.memory_gib and count * need.memory_gib > memory_gib:
-        missing.append(f"{count} × {need.memory_gib:g} GiB = {count * need.memory_gib:g} GiB of memory, it has "
-                       f"{memory_gib:.1f} GiB ({count * need.memory_gib - memory_gib:.1f} GiB missing)")
-    if missing:
-        raise SpecError(f"machine '{record.name}' cannot hold {count} replicas: " + "; ".join(missing)
-                        + "; nothing was started", file=record.spec.source, field="service",
-                        hint="lower replicas (or max), lower service.resources, or use a bigger machine")
+    missing = []
+    if cpus_each and count * cpus_each > cpus:
+        missing.append(f"{count} × {cpus_each:g} CPUs = {count * cpus_each:g} CPUs, it has {cpus} "
+                       f"({count * cpus_each - cpus:g} missing)")
+    if gib_each and count * gib_each > memory_gib:
+        missing.append(f"{count} × {gib_each:g} GiB = {count * gib_each:g} GiB of memory, it has "
+                       f"{memory_gib:.1f} GiB ({count * gib_each - memory_gib:.1f} GiB missing)")
+    return missing
 
 
 def update(name: str, target: str | Path | Spec, *, progress: Progress | None = None) -> UpResult:
@@ -285,19 +391,39 @@ def status(name: str) -> ServiceStatus:
         raise AppError(f"machine '{name}' runs no service", hint="add 'service:' to its spec and `roost serve` it")
     apps = session.agent.status().apps
     seen = {entry["address"]: entry for entry in _admin_json(session, "/reverse_proxy/upstreams") or []}
-    replicas = []
-    from roost.autoscale import controller_state, serving
+    from roost.autoscale import controller_state, serving, serving_remote
 
+    replicas, remote, workers = [], serving_remote(session, apps), _worker_apps(session)
     for replica, port in serving(session, apps):
-        app = apps.get(replica)
+        app = apps.get(replica)  # the replica, or the tunnel to it (healthy when the replica answers through it)
+        machine = remote[replica][0] if replica in remote else name
+        if machine == name:
+            there, state = app, app.state if app else "missing"
+        else:
+            there = workers[machine].get(replica) if machine in workers else None
+            state = there.state if there else ("missing" if machine in workers else "unreachable")
         caddy = seen.get(f"127.0.0.1:{port}", {})
-        replicas.append(ReplicaStatus(name=replica, port=port,
-                                      state=app.state if app else "missing", healthy=bool(app and app.healthy),
-                                      restarts=app.restarts if app else 0, pid=app.pid if app else None,
+        replicas.append(ReplicaStatus(name=replica, machine=machine, port=port, state=state,
+                                      healthy=bool(app and app.healthy and there and there.healthy),
+                                      restarts=there.restarts if there else 0, pid=there.pid if there else None,
                                       in_flight=caddy.get("num_requests"), fails=caddy.get("fails")))
     state = controller_state(session) if spec.service.autoscaled else None
     return ServiceStatus(name=name, url=session.url(), replicas=replicas,
                          requests_per_second=_request_rate(session), desired=state.get("desired") if state else None)
+
+
+def _worker_apps(session: MachineSession) -> dict[str, dict]:
+    """What each worker machine's agent runs (a worker that does not answer is left out)."""
+    from roost.errors import RoostError
+    from roost.placement import worker_names, worker_session
+
+    found = {}
+    for machine in worker_names(session.record.spec):
+        try:
+            found[machine] = worker_session(machine).agent.status().apps
+        except RoostError:
+            continue
+    return found
 
 
 def _admin_json(session: MachineSession, path: str) -> object | None:

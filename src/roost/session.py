@@ -68,6 +68,8 @@ class MachineSession:
         """:meth:`healthy` from an agent status already fetched."""
         if self.driver is None:
             return status.running
+        if self.record.spec.service and self.record.spec.service.worker_of:
+            return status.running  # a worker's replicas are the gateway machine's to check
         if self.record.spec.service:  # every replica and the balancer
             from roost.autoscale import serving
 

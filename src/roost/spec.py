@@ -238,9 +238,9 @@ class Spec(Strict):
     backup_to: str | None = Field(default=None, pattern=r"^(file|s3)://.+")
     """Where `roost backup` keeps backups: file:///dir (default ~/.roost/backups) or s3://bucket/prefix."""
     backup: BackupSchedule | None = None
+    """Scheduled backups by the agent (apps with data: Label Studio)."""
     service: ServiceOptions | None = None
     """Run the app as replicas behind a load balancer (``roost serve``)."""
-    """Scheduled backups by the agent (apps with data: Label Studio)."""
     connect: Literal["public", "private"] = "public"
     aws: AwsOptions = Field(default_factory=AwsOptions)
     _source: str = PrivateAttr(default="<spec>")
@@ -309,6 +309,10 @@ class Spec(Strict):
         if self.service and (self.app is None or self.app.type not in ("command", "streamlit")):
             raise ValueError("'service:' runs replicas of an app of type command or streamlit; "
                              f"this spec's app is {self.app.type if self.app else 'missing'}")
+        if self.service and self.service.machines > 1 and (self.backend is not BackendKind.ssh
+                                                           or len(self.hosts) < self.service.machines):
+            raise ValueError(f"service.machines is {self.service.machines}: it needs backend 'ssh' with at least "
+                             f"that many hosts (this spec has {len(self.hosts)} on '{self.backend.value}')")
         if self.service and self.app and self.app.port:
             raise ValueError("a service's replicas get their own ports; remove app.port")
         if self.hosts and self.backend is not BackendKind.ssh:

@@ -68,6 +68,11 @@ class ServiceOptions(Strict):
     """Autoscaling: the request rate is averaged over this window."""
     cooldown_seconds: Duration = Field(default=60.0, alias="cooldown")
     """Autoscaling: at least this long between two changes of the replica count."""
+    machines: int = Field(default=1, ge=1, le=64)
+    """Spread the replicas over this many machines: the spec's first ``machines`` hosts (backend
+    ssh). The first is the gateway machine (balancer and controller); it holds replicas too."""
+    worker_of: str | None = None
+    """Set by roost on a service's other machines: they hold replicas, the gateway runs them."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

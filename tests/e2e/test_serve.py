@@ -59,10 +59,12 @@ def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") 
 
 
 def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
-         timeline: list | None = None, stop: threading.Event | None = None) -> tuple[collections.Counter, list]:
+         timeline: list | None = None, stop: threading.Event | None = None,
+         latencies: list | None = None) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
     ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
-    ``timeline`` gets (time the request was sent, answer) for each; ``stop`` ends it early."""
+    ``timeline`` gets (time the request was sent, answer) for each, ``latencies`` (time sent,
+    seconds to its answer); ``stop`` ends it early."""
     stop = stop or threading.Event()
     parts = urlsplit(url)
     answers: collections.Counter = collections.Counter()
@@ -101,6 +103,8 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
                     (answers.update([body]) if response.status == 200 else failures.append(response.status))
                     if timeline is not None:
                         timeline.append((sent, body))
+                    if latencies is not None:
+                        latencies.append((sent, time.monotonic() - sent))
                 break
 
     threads = [threading.Thread(target=client) for _ in range(workers)]

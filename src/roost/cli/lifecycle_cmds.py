@@ -61,5 +61,7 @@ def register(app: typer.Typer) -> None:
         """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
         from roost import lifecycle
 
-        lifecycle.down(name, no_backup=no_backup)
+        result = lifecycle.down(name, no_backup=no_backup)
+        for warning in result.warnings:
+            err_console.print(Text(f"warning: {warning}", style="yellow"))
         console.print(f"{name} is down; nothing of it is left.")

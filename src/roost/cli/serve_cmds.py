@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME | update NAME SPEC",
                                                 help="a service spec to bring up, `status NAME`, or "
                                                      "`update NAME SPEC` (a rolling update)"),
-              as_json: bool = typer.Option(False, "--json", help="status as JSON")) -> None:
+              as_json: bool = typer.Option(False, "--json", help="status as JSON"),
+              accept_new_host_key: bool = typer.Option(
+                  False, "--accept-new-host-key", help="trust SSH hosts seen for the first time")) -> None:
         """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
         from roost import lifecycle, serve
         from roost.errors import SpecError
@@ -29,7 +31,7 @@ def register(app: typer.Typer) -> None:
             rate = "?" if found.requests_per_second is None else f"{found.requests_per_second:.1f}"
             console.print(f"{found.name}: {found.url}  {rate} requests/s")
             for r in found.replicas:
-                console.print(f"  {r.name:<16} port {r.port:<6} {r.state:<10} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
+                console.print(f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
                               f"restarts {r.restarts}  open requests {r.in_flight}  recent failures {r.fails}")
             return
         if words[0] == "update" and len(words) == 3:
@@ -42,5 +44,5 @@ def register(app: typer.Typer) -> None:
         if spec.service is None:
             raise SpecError("this spec has no 'service:' block", file=spec.source, field="service",
                             hint="add for example: service: {replicas: 2, probe: {path: /health}}")
-        result = lifecycle.up(spec, progress=RichProgress())
+        result = lifecycle.up(spec, progress=RichProgress(), accept_new_host_key=accept_new_host_key)
         console.print(f"{result.name} is serving at {result.url} ({spec.service.initial} replica(s))")

@@ -1,10 +1,14 @@
-"""A service's controller: runs under the agent on the gateway machine while the service autoscales.
+"""A service's controller: runs under the agent on the gateway machine while the service runs.
 
 It owns the replica set from the moment roost starts it (roost takes the set back before a
 rolling update). Every second it samples the balancer's request counter (Caddy's metrics on
-its admin socket) and keeps ``ceil(rate / target_rps)`` replicas, within [min, max], changing
-the count by one at most every ``cooldown`` seconds. A replica is an app of the agent (the
-definition roost gave, on a free port); a replica whose probe keeps failing is restarted.
+its admin socket) and keeps ``ceil(rate / target_rps)`` replicas, within [min, max] (both the
+declared count for a service that does not autoscale), changing the count by one at most every
+``cooldown`` seconds. A replica is an app of the agent (the definition roost gave, on a free
+port); a replica whose probe keeps failing is restarted. A replica on another machine is
+reached through a tunnel (an app of this agent too): when it still fails after its tunnel was
+restarted, its machine is taken as lost and a replica on this machine takes its place (roost
+places it on the workers again on the next ``roost serve``).
 Caddy gets each new set as a graceful reload; a replica leaves the balancer before it stops.
 Its state file (``replicas``, ``rate``, ``desired``) is what ``roost serve status`` shows.
 """
@@ -43,6 +47,7 @@ class Controller:
         self.samples: deque = deque()
         self.last_change = time.time()
         self.unhealthy_since: dict[str, float] = {}
+        self.restarted: set[str] = set()
         self.rate, self.desired = 0.0, len(self.replicas)
 
     # -- the balancer
@@ -71,7 +76,10 @@ class Controller:
     # -- replicas
 
     def put(self, replica: dict, nonce: str = "") -> None:
-        definition = json.loads(self.config["definition"].replace("__PORT__", str(replica["port"])))
+        if replica.get("definition"):  # the tunnel to a replica on another machine
+            definition = dict(replica["definition"])
+        else:
+            definition = json.loads(self.config["definition"].replace("__PORT__", str(replica["port"])))
         definition["name"] = replica["name"]
         if nonce:
             definition.setdefault("env", {})["ROOST_RESTART"] = nonce
@@ -81,7 +89,8 @@ class Controller:
         app = ((read_json(self.paths.status_file) or {}).get("apps") or {}).get(name) or {}
         return bool(app.get("healthy"))
 
-    def add(self) -> None:
+    def add(self) -> bool:
+        """Start one more replica on this machine; True once it is healthy and in the balancer."""
         self.serial += 1
         replica = {"name": f"{self.config['prefix']}{self.serial}", "port": free_port()}
         self.put(replica)
@@ -90,14 +99,16 @@ class Controller:
             if time.time() > deadline:
                 log(f"controller: new replica {replica['name']} never became healthy; removed")
                 os.unlink(os.path.join(self.paths.apps, replica["name"] + ".json"))
-                return
+                return False
             time.sleep(0.2)
         self.replicas.append(replica)
         log(f"controller: added {replica['name']} (rate {self.rate:.1f}/s, {len(self.replicas)} replicas)")
         self.reload()
+        return True
 
-    def remove(self) -> None:
-        replica = self.replicas.pop()
+    def remove(self, replica: dict | None = None) -> None:
+        replica = replica or self.replicas[-1]
+        self.replicas.remove(replica)
         self.reload()
         time.sleep(DRAIN_SECONDS)
         try:
@@ -108,16 +119,29 @@ class Controller:
         self.save()
 
     def restart_stuck(self, now: float) -> None:
-        """A replica alive but failing its probe for three intervals is restarted."""
-        limit = 3 * float(self.config.get("probe_interval", 2.0))
-        for replica in self.replicas:
+        """A replica alive but failing its probe for three intervals is restarted; one on another
+        machine still failing three intervals after that is replaced here (its machine is lost)."""
+        limit = max(3.0, 3 * float(self.config.get("probe_interval", 2.0)))
+        for replica in list(self.replicas):
             name = replica["name"]
             if self.healthy(name):
                 self.unhealthy_since.pop(name, None)
+                self.restarted.discard(name)
             elif now - self.unhealthy_since.setdefault(name, now) > limit:
+                self.unhealthy_since.pop(name, None)
+                if replica.get("machine") and name in self.restarted:
+                    self.replace_lost(replica)
+                    continue
                 log(f"controller: {name} failed its probe for {limit:.0f}s; restarting it")
                 self.put(replica, nonce=str(now))
-                self.unhealthy_since.pop(name, None)
+                self.restarted.add(name)
+
+    def replace_lost(self, replica: dict) -> None:
+        """Put a replica on this machine in place of one whose machine no longer answers."""
+        log(f"controller: {replica['name']} on {replica['machine']} is unreachable; replacing it on this machine")
+        if self.add():
+            self.remove(replica)
+            self.restarted.discard(replica["name"])
 
     # -- the loop
 

@@ -1,0 +1,115 @@
+"""A service spread over two real SSH test hosts: the gateway machine balances over its own
+replica and one on a worker, reached through a port-forward-only tunnel. Cutting the
+worker's network under load moves the traffic to the other replica within the probe
+interval (only a response cut half-way can fail), and the controller puts a replacement on the gateway
+machine; `roost down` leaves nothing on either host."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from roost import serve
+from tests.e2e.test_gateway import host_entry, listening
+from tests.e2e.test_serve import load, roost_cli
+
+pytestmark = pytest.mark.e2e
+REPLICA = '''
+import http.server, socket, sys
+PORT = int(sys.argv[1])
+NAME = f"{socket.gethostname()}:{PORT}"
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = NAME.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+'''
+
+
+def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    gateway_host, worker_host = testhosts.hosts[0], testhosts.hosts[1]
+    work = tmp_path / "site"
+    work.mkdir()
+    (work / "replica.py").write_text(REPLICA)
+    spec = tmp_path / "spread.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "spread", "backend": "ssh", "hosts": [host_entry(gateway_host), host_entry(worker_host)],
+        "workdir": str(work), "app": {"type": "command", "command": "python3 replica.py {port}"},
+        "service": {"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"}}}))
+    up = roost_cli("serve", str(spec), timeout=600)
+    assert up.returncode == 0, up.stderr
+    assert "bring up 1 worker machine(s)" in up.stderr
+    url = up.stdout.split("serving at ", 1)[1].split()[0]
+    replicas = serve.status("spread").replicas
+    assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
+    remote = next(r for r in replicas if r.machine == "spread-w1")
+
+    # the worker's replica listens on its 127.0.0.1 only; the world sees its sshd and nothing else
+    worker_public = {port for address, port in listening(testhosts, worker_host)
+                     if address not in ("0100007F", "00000000000000000000000001000000")}
+    assert worker_public == {22}, worker_public
+    # the gateway's tunnel key may forward to the replica's port and do nothing else
+    keys = testhosts.root(worker_host.index, f"cat /home/{worker_host.user}/.ssh/authorized_keys").stdout
+    line = next(line for line in keys.splitlines() if line.endswith("roost-service:spread"))
+    assert line.startswith("restrict,port-forwarding,permitopen=\"127.0.0.1:") and 'command="/bin/false"' in line
+    home = f"/home/{gateway_host.user}/.roost/machines/spread"
+    shell = testhosts.root(gateway_host.index, f"ssh -F /dev/null -i {home}/gateway/tunnel_key -o BatchMode=yes "
+                           f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                           f"{worker_host.user}@{worker_host.ip} id; echo exit=$?")
+    assert "uid=" not in shell.stdout and "exit=1" in shell.stdout, shell.stdout
+
+    cut_at: list[float] = []
+
+    def cut() -> None:
+        testhosts.cut(worker_host.index)
+        cut_at.append(time.monotonic())
+
+    timeline: list = []
+    latencies: list = []
+    try:
+        answers, failures = load(url, 15.0, cut, timeline=timeline, latencies=latencies)
+        # a response the worker was sending when its network went can be lost half-way (headers
+        # through, body not): the client sees that one fail, at most one per client connection
+        assert len(failures) <= 4, failures[:5]
+        from_worker = [sent for sent, body in timeline if body.startswith(worker_host.name)]
+        assert from_worker and min(from_worker) < cut_at[0], answers  # it served before the cut
+        assert max(from_worker) < cut_at[0] + 0.5  # nothing from the cut worker after the cut
+        # requests that went to the cut worker wait until the balancer gives up on it and retries
+        # them on the other replica; within the probe interval (1 s) and its timeout (1 s) that
+        # stops: requests sent later are answered at once
+        slow = [sent - cut_at[0] for sent, seconds in latencies if sent >= cut_at[0] - 1 and seconds > 0.5]
+        moved = max(slow, default=0.0)
+        after = [seconds for sent, seconds in latencies if sent > cut_at[0] + 2.5]
+        print(f"requests: {sum(answers.values())}, failed: {len(failures)}, answers: {dict(answers)}; "
+              f"{len(slow)} request(s) waited for the failover, the last sent {moved:.2f}s after the cut; "
+              f"slowest answer {max(s for _, s in latencies):.2f}s")
+        assert moved <= 2.5, slow
+        assert after and max(after) < 0.5, max(after)
+        # the controller replaces the lost replica on the gateway machine
+        deadline = time.monotonic() + 30
+        while True:
+            replicas = serve.status("spread").replicas
+            if [r.machine for r in replicas] == ["spread", "spread"] and all(r.healthy for r in replicas):
+                break
+            assert time.monotonic() < deadline, replicas
+            time.sleep(0.5)
+        print(f"replaced on the gateway machine {time.monotonic() - cut_at[0]:.1f}s after the cut")
+    finally:
+        testhosts.heal(worker_host.index)
+
+    down = roost_cli("down", "spread", timeout=300)
+    assert down.returncode == 0, down.stderr
+    keys = testhosts.root(worker_host.index, f"cat /home/{worker_host.user}/.ssh/authorized_keys").stdout
+    assert "roost-service:spread" not in keys
+    left = testhosts.root(worker_host.index, f"ls /home/{worker_host.user}/.roost/machines").stdout.split()
+    assert "spread-w1" not in left and remote.name
+    assert roost_cli("status").stdout.count("spread") == 0
