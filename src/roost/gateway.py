@@ -23,6 +23,7 @@ from roost.errors import AppError, HostError, SpecError
 from roost.paths import roost_home, short_socket_dir
 from roost.session import MachineSession
 from roost.spec import ServiceOptions, Spec
+from roost.spec_service import Probe
 from roost.steps import Step
 
 NAME = "gateway"
@@ -58,19 +59,35 @@ def admin_socket(session: MachineSession) -> str:
     return f"{short_socket_dir(session.record.facts.home, 'gateway')}/admin.sock"
 
 
+def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin", indent: str = "\t") -> str:
+    """A reverse_proxy block; with a probe, the load balancer's health checks, passive failure
+    detection and retries (10 s) too."""
+    upstreams = " ".join(f"127.0.0.1:{port}" for port in targets)
+    if probe is None:
+        return f"{indent}reverse_proxy {upstreams}\n"
+    inner = indent + "\t"
+    return (f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
+            f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
+            f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
+            f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n")
+
+
 def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], health_port: int,
               users: dict[str, str] | None, admin: str, balance: ServiceOptions | None = None,
-              plain_port: int | None = None) -> str:
+              plain_port: int | None = None, routes: list[tuple[str, list[int], Probe, int]] | None = None) -> str:
     """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
 
     ``address`` is the shared HTTPS site; without one (a service that is not shared) the
     balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
     ``balance`` adds the load balancer's probe, passive failure detection and retries.
+    ``routes`` (path, ports, probe, 127.0.0.1 port): replica groups under path prefixes, each
+    also on a 127.0.0.1 listener of its own for the app's replicas.
     """
+    routes = routes or []
     if users is None:
         guard = ""
     elif not users:
-        guard = '\trespond "no users yet: roost users add" 401\n'
+        guard, routes = '\trespond "no users yet: roost users add" 401\n', []  # nothing gets past it
     else:
         accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
         guard = f"\tbasicauth {{\n{accounts}\t}}\n"
@@ -78,19 +95,18 @@ def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], 
     site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
     bind = "" if address else "\tbind 127.0.0.1\n"
     listener = ":443" if address else f"127.0.0.1:{plain_port}"
-    targets = " ".join(f"127.0.0.1:{port}" for port in upstreams)
-    proxy = f"\treverse_proxy {targets}\n"
-    if balance is not None:
-        probe = balance.probe
-        policy = "cookie roost_replica" if balance.sticky else "round_robin"
-        proxy = (f"\treverse_proxy {targets} {{\n\t\tlb_policy {policy}\n\t\tlb_try_duration 10s\n"
-                 f"\t\tlb_try_interval 50ms\n\t\thealth_uri {probe.path}\n"
-                 f"\t\thealth_interval {probe.interval_seconds:g}s\n\t\thealth_timeout {probe.timeout_seconds:g}s\n"
-                 "\t\tfail_duration 10s\n\t\tmax_fails 1\n\t}\n")
+    policy = "cookie roost_replica" if balance is not None and balance.sticky else "round_robin"
+    proxy = _proxy(upstreams, balance.probe if balance else None, policy)
+    if routes:
+        app = _proxy(upstreams, balance.probe if balance else None, policy, indent="\t\t")
+        proxy = "".join(f"\thandle_path {path}/* {{\n{_proxy(ports, probe, indent=chr(9) * 2)}\t}}\n"
+                        for path, ports, probe, _ in routes) + f"\thandle {{\n{app}\t}}\n"
+    inside = "".join(f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
+                     for _, ports, probe, port in routes)
     return (
         f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
         f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n}}\n\n"  # request counts of the app's site only
-        f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n"
+        f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n{inside}"
         f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
     )
 
@@ -101,7 +117,9 @@ def _users(session: MachineSession) -> dict[str, str]:
 
 
 def render(session: MachineSession, upstreams: list[int]) -> str:
-    """The machine's Caddyfile for these replica (or app) ports."""
+    """The machine's Caddyfile for these replica (or app) ports (and the service's routes)."""
+    from roost.routes import upstreams as route_upstreams
+
     record = session.record
     if not record.facts.gateway_health_port:
         record.facts.gateway_health_port = session.agent.free_port()
@@ -111,7 +129,8 @@ def render(session: MachineSession, upstreams: list[int]) -> str:
     return caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
                      upstreams=upstreams, health_port=record.facts.gateway_health_port,
                      users=None if session.driver.has_own_login or not spec.share else _users(session),
-                     admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port)
+                     admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port,
+                     routes=[(path, ports, route.probe, port) for path, ports, route, port in route_upstreams(session)])
 
 
 def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:

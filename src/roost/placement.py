@@ -19,6 +19,7 @@ the other replicas.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 
@@ -62,8 +63,6 @@ def worker_spec(spec: Spec, index: int) -> Spec:
     spec's host ``index``, no balancer, no replicas of its own making."""
     assert spec.service
     name = f"{spec.name}-w{index}"
-    import re
-
     if not re.match(NAME_PATTERN, name):
         raise SpecError(f"worker machine name '{name}' is too long", file=spec.source, field="name",
                         hint="use a name of at most 36 characters for a service on several machines")
@@ -117,7 +116,7 @@ def _pinned_host_key(worker: MachineSession) -> tuple[str, list[str]]:
     """How roost's known_hosts names the worker, and its lines there."""
     target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
     found = subprocess.run(["ssh-keygen", "-F", target.known_hosts_name, "-f", target.known_hosts],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
     lines = [line for line in found.stdout.splitlines() if line.strip() and not line.startswith("#")]
     return target.known_hosts_name, lines
 

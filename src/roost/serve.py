@@ -57,6 +57,8 @@ class ServiceStatus(BaseModel):
     requests_per_second: float | None = None
     desired: int | None = None
     """The autoscaler's wanted count (None when the service does not autoscale)."""
+    routes: dict[str, list[ReplicaStatus]] = {}
+    """Each route's replicas (``service.routes``), by path."""
 
 
 DRAIN_SECONDS = 2.0
@@ -111,9 +113,12 @@ class Replicas:
 
     def definition(self, name: str, port: int, worker: MachineSession | None = None) -> AppDefinition:
         """What the agent runs for one replica: the app's own definition on ``port``, probed on the probe path."""
+        from roost.routes import variables
+
         ctx = worker.context() if worker else self.ctx
         own = self.driver.definition(_replica_context(ctx, port))
-        return own.model_copy(update={"name": name, "health_path": self.service.probe.path})
+        return own.model_copy(update={"name": name, "health_path": self.service.probe.path,
+                                      "env": {**own.env, **variables(self.session)}})
 
     def tunnel(self, name: str, local_port: int) -> AppDefinition:
         """The gateway's tunnel to remote replica ``name``."""
@@ -312,10 +317,12 @@ def steps(session: MachineSession, progress: Progress) -> list[Step]:
     from roost import gateway
     from roost.autoscale import pause_controller, start_controller
     from roost.placement import up_workers
+    from roost.routes import steps as route_steps
 
     spec = session.record.spec
     assert spec.service and session.driver
     service, ports = spec.service, []
+    routes_before, routes_after = route_steps(session)
     keeper = (f"start the autoscaler ({service.min}-{service.max} replicas, {service.target_rps:g} requests/s each)"
               if service.autoscaled else "start the controller (keeps every replica healthy)")
     return [
@@ -324,9 +331,11 @@ def steps(session: MachineSession, progress: Progress) -> list[Step]:
         Step("capacity", "check the machines hold every replica", lambda: check_capacity(session), always=True),
         Step("controller-pause", "take the replicas back from the controller", lambda: pause_controller(session),
              always=True),
+        *routes_before,
         Step("replicas", f"start {service.initial} replica(s) of {session.driver.name}",
              lambda: ports.extend(Replicas(session).converge()), always=True),
         Step("gateway", "start the load balancer", lambda: gateway.configure(session, ports), always=True),
+        *routes_after,
         *(gateway.steps(session)[1:] if spec.share else []),
         Step("controller", keeper, lambda: start_controller(session), always=True),
     ]
@@ -407,9 +416,19 @@ def status(name: str) -> ServiceStatus:
                                       healthy=bool(app and app.healthy and there and there.healthy),
                                       restarts=there.restarts if there else 0, pid=there.pid if there else None,
                                       in_flight=caddy.get("num_requests"), fails=caddy.get("fails")))
+    routes = {path: [_local_status(name, replica, port, apps.get(replica), seen) for replica, port in group]
+              for path, group in session.record.facts.route_replicas.items()}
     state = controller_state(session) if spec.service.autoscaled else None
-    return ServiceStatus(name=name, url=session.url(), replicas=replicas,
+    return ServiceStatus(name=name, url=session.url(), replicas=replicas, routes=routes,
                          requests_per_second=_request_rate(session), desired=state.get("desired") if state else None)
+
+
+def _local_status(machine: str, name: str, port: int, app: object, seen: dict) -> ReplicaStatus:
+    """A replica on the gateway machine as its agent and Caddy see it."""
+    caddy = seen.get(f"127.0.0.1:{port}", {})
+    return ReplicaStatus(name=name, machine=machine, port=port, state=app.state if app else "missing",
+                         healthy=bool(app and app.healthy), restarts=app.restarts if app else 0,
+                         pid=app.pid if app else None, in_flight=caddy.get("num_requests"), fails=caddy.get("fails"))
 
 
 def _worker_apps(session: MachineSession) -> dict[str, dict]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from roost.spec_base import Duration, Strict, parse_memory
@@ -48,6 +50,17 @@ class ReplicaResources(Strict):
         return parse_memory(value)
 
 
+class ServiceRoute(Strict):
+    """A second group of replicas under a path of the service's address (a model endpoint
+    beside its dashboard): ``command`` with ``{port}``, the spec's packages on its PATH."""
+
+    command: str = Field(min_length=1)
+    replicas: int = Field(default=1, ge=1, le=16)
+    probe: Probe = Field(default_factory=Probe)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
 class ServiceOptions(Strict):
     """The app as a service: replicas behind the gateway's load balancer.
 
@@ -71,6 +84,9 @@ class ServiceOptions(Strict):
     machines: int = Field(default=1, ge=1, le=64)
     """Spread the replicas over this many machines: the spec's first ``machines`` hosts (backend
     ssh). The first is the gateway machine (balancer and controller); it holds replicas too."""
+    routes: dict[str, ServiceRoute] = Field(default_factory=dict)
+    """Path prefix -> a replica group served under it (the prefix is stripped); the app's replicas
+    reach it at ``$ROOST_ROUTE_<NAME>`` (http://127.0.0.1:PORT on the gateway machine, no login)."""
     worker_of: str | None = None
     """Set by roost on a service's other machines: they hold replicas, the gateway runs them."""
 
@@ -87,6 +103,11 @@ class ServiceOptions(Strict):
             raise ValueError("give either 'replicas' or 'min'/'max', not both")
         if self.min is not None and self.max is not None and self.max < self.min:
             raise ValueError(f"max ({self.max}) is less than min ({self.min})")
+        for path in self.routes:
+            if not re.fullmatch(r"/[A-Za-z0-9_-]+", path):
+                raise ValueError(f"route '{path}' must be one path segment such as /api")
+        if self.routes and self.machines > 1:
+            raise ValueError("'routes' are built for a service on one machine (machines: 1)")
         return self
 
     @property

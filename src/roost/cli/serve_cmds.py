@@ -33,6 +33,10 @@ def register(app: typer.Typer) -> None:
             for r in found.replicas:
                 console.print(f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
                               f"restarts {r.restarts}  open requests {r.in_flight}  recent failures {r.fails}")
+            for path, group in found.routes.items():
+                console.print(f"  route {path}: " + ", ".join(
+                    f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts}"
+                    for r in group))
             return
         if words[0] == "update" and len(words) == 3:
             result = serve.update(words[1], words[2], progress=RichProgress())
