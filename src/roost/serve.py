@@ -59,6 +59,9 @@ class ServiceStatus(BaseModel):
     """The autoscaler's wanted count (None when the service does not autoscale)."""
     routes: dict[str, list[ReplicaStatus]] = {}
     """Each route's replicas (``service.routes``), by path."""
+    events: list[dict] = []
+    """What the controller did lately (``at`` epoch seconds, ``event``: added, removed, restarted,
+    replaced; ``replica``; for a replacement the lost ``machine`` and the new replica ``by``)."""
 
 
 DRAIN_SECONDS = 2.0
@@ -418,9 +421,10 @@ def status(name: str) -> ServiceStatus:
                                       in_flight=caddy.get("num_requests"), fails=caddy.get("fails")))
     routes = {path: [_local_status(name, replica, port, apps.get(replica), seen) for replica, port in group]
               for path, group in session.record.facts.route_replicas.items()}
-    state = controller_state(session) if spec.service.autoscaled else None
+    state = controller_state(session) or {}
     return ServiceStatus(name=name, url=session.url(), replicas=replicas, routes=routes,
-                         requests_per_second=_request_rate(session), desired=state.get("desired") if state else None)
+                         requests_per_second=_request_rate(session), events=state.get("events", [])[-10:],
+                         desired=state.get("desired") if spec.service.autoscaled else None)
 
 
 def _local_status(machine: str, name: str, port: int, app: object, seen: dict) -> ReplicaStatus:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 REPLICA = '''
 import http.server, socket, sys
 PORT = int(sys.argv[1])
-NAME = f"{socket.gethostname()}:{PORT}"
+NAME = f"{socket.gethostname()}:{PORT} {sys.argv[2]}"
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
@@ -35,17 +35,21 @@ http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
 '''
 
 
-def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
-    gateway_host, worker_host = testhosts.hosts[0], testhosts.hosts[1]
+def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str) -> Path:
     work = tmp_path / "site"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     (work / "replica.py").write_text(REPLICA)
-    spec = tmp_path / "spread.yaml"
+    spec = tmp_path / f"spread-{version}.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "spread", "backend": "ssh", "hosts": [host_entry(gateway_host), host_entry(worker_host)],
-        "workdir": str(work), "app": {"type": "command", "command": "python3 replica.py {port}"},
+        "workdir": str(work), "app": {"type": "command", "command": f"python3 replica.py {{port}} {version}"},
         "service": {"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"}}}))
-    up = roost_cli("serve", str(spec), timeout=600)
+    return spec
+
+
+def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    gateway_host, worker_host = testhosts.hosts[0], testhosts.hosts[1]
+    up = roost_cli("serve", str(spread_spec(tmp_path, gateway_host, worker_host, "v1")), timeout=600)
     assert up.returncode == 0, up.stderr
     assert "bring up 1 worker machine(s)" in up.stderr
     url = up.stdout.split("serving at ", 1)[1].split()[0]
@@ -67,11 +71,30 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
                            f"{worker_host.user}@{worker_host.ip} id; echo exit=$?")
     assert "uid=" not in shell.stdout and "exit=1" in shell.stdout, shell.stdout
 
+    # a rolling update across both machines under load: no failed request, then only v2 answers
+    finished: list[float] = []
+
+    def roll() -> None:
+        updated = roost_cli("serve", "update", "spread", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")),
+                            timeout=300)
+        assert updated.returncode == 0, updated.stderr
+        finished.append(time.monotonic())
+
+    timeline: list = []
+    answers, failures = load(url, 15.0, roll, timeline=timeline)
+    assert failures == [], failures[:5]
+    assert {body.split()[-1] for sent, body in timeline if sent > finished[0]} == {"v2"}, answers
+    replicas = serve.status("spread").replicas
+    assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
+    print(f"rolling update across 2 machines: {sum(answers.values())} requests, {len(failures)} failed")
+
     cut_at: list[float] = []
+    cut_wall: list[float] = []
 
     def cut() -> None:
         testhosts.cut(worker_host.index)
         cut_at.append(time.monotonic())
+        cut_wall.append(time.time())
 
     timeline: list = []
     latencies: list = []
@@ -97,12 +120,16 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
         # the controller replaces the lost replica on the gateway machine
         deadline = time.monotonic() + 30
         while True:
-            replicas = serve.status("spread").replicas
-            if [r.machine for r in replicas] == ["spread", "spread"] and all(r.healthy for r in replicas):
+            status = serve.status("spread")
+            if [r.machine for r in status.replicas] == ["spread", "spread"] and all(r.healthy for r in status.replicas):
                 break
-            assert time.monotonic() < deadline, replicas
+            assert time.monotonic() < deadline, status
             time.sleep(0.5)
-        print(f"replaced on the gateway machine {time.monotonic() - cut_at[0]:.1f}s after the cut")
+        replaced = [e for e in status.events if e["event"] == "replaced" and e["machine"] == "spread-w1"]
+        assert len(replaced) == 1 and replaced[0]["by"] in [r.name for r in status.replicas], status.events
+        took = replaced[0]["at"] - cut_wall[0]
+        print(f"the controller replaced the cut worker's replica on the gateway machine {took:.1f}s after the cut")
+        assert took < 20
     finally:
         testhosts.heal(worker_host.index)
 

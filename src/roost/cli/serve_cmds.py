@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import typer
 
@@ -37,6 +38,10 @@ def register(app: typer.Typer) -> None:
                 console.print(f"  route {path}: " + ", ".join(
                     f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts}"
                     for r in group))
+            for event in found.events[-5:]:
+                when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+                where = f" (machine {event['machine']} lost; now {event['by']})" if event.get("by") else ""
+                console.print(f"  {when} {event['event']} {event['replica']}{where}")
             return
         if words[0] == "update" and len(words) == 3:
             result = serve.update(words[1], words[2], progress=RichProgress())

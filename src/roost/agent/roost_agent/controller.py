@@ -48,6 +48,7 @@ class Controller:
         self.last_change = time.time()
         self.unhealthy_since: dict[str, float] = {}
         self.restarted: set[str] = set()
+        self.events: list[dict] = list(state.get("events") or [])
         self.rate, self.desired = 0.0, len(self.replicas)
 
     # -- the balancer
@@ -102,6 +103,7 @@ class Controller:
                 return False
             time.sleep(0.2)
         self.replicas.append(replica)
+        self.event("added", replica["name"])
         log(f"controller: added {replica['name']} (rate {self.rate:.1f}/s, {len(self.replicas)} replicas)")
         self.reload()
         return True
@@ -115,6 +117,7 @@ class Controller:
             os.unlink(os.path.join(self.paths.apps, replica["name"] + ".json"))
         except FileNotFoundError:
             pass
+        self.event("removed", replica["name"])
         log(f"controller: removed {replica['name']} (rate {self.rate:.1f}/s, {len(self.replicas)} replicas)")
         self.save()
 
@@ -135,6 +138,7 @@ class Controller:
                 log(f"controller: {name} failed its probe for {limit:.0f}s; restarting it")
                 self.put(replica, nonce=str(now))
                 self.restarted.add(name)
+                self.event("restarted", name)
 
     def replace_lost(self, replica: dict) -> None:
         """Put a replica on this machine in place of one whose machine no longer answers."""
@@ -142,6 +146,11 @@ class Controller:
         if self.add():
             self.remove(replica)
             self.restarted.discard(replica["name"])
+            self.event("replaced", replica["name"], machine=replica["machine"], by=self.replicas[-1]["name"])
+
+    def event(self, kind: str, name: str, **details: str) -> None:
+        """Remember what the controller did (the newest 50), for `roost serve status`."""
+        self.events = (self.events + [{"at": time.time(), "event": kind, "replica": name, **details}])[-50:]
 
     # -- the loop
 
@@ -168,7 +177,8 @@ class Controller:
 
     def save(self) -> None:
         write_json_atomic(self.state_path, {"replicas": self.replicas, "rate": self.rate, "desired": self.desired,
-                                            "last_change": self.last_change, "updated_at": time.time()})
+                                            "last_change": self.last_change, "updated_at": time.time(),
+                                            "events": self.events})
 
     def run(self) -> int:
         log(f"controller for {self.config.get('service')}: {len(self.replicas)} replicas, "
