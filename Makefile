@@ -27,6 +27,7 @@ bench: install
 	$(VENV)/bin/python bench/ssh.py
 	$(VENV)/bin/python bench/backup.py
 	$(VENV)/bin/python bench/serve.py
+	$(VENV)/bin/python bench/failover.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

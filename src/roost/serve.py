@@ -267,9 +267,31 @@ class Replicas:
                     self.worker(machine).agent.put_app(
                         self.definition(name, self.facts.replica_remote[name][1], self.worker(machine)))
                 self.ctx.agent.put_app(self.tunnel(name, port) if machine else self.definition(name, port))
+            self._rebalance(current, wanted, balancer_up)
         self._forget_strays()
         self.session.save()
         return self.facts.replica_ports
+
+    def _shares(self, wanted: int) -> dict[str, int]:
+        """How many of ``wanted`` replicas each machine should hold (the gateway machine first)."""
+        base, extra = divmod(wanted, len(self.machines))
+        return {machine: base + (1 if index < extra else 0) for index, machine in enumerate(self.machines)}
+
+    def _rebalance(self, current: list[tuple[str, int]], wanted: int, balancer_up: bool) -> None:
+        """Put replicas back on machines that hold fewer than their share (a worker that was lost
+        and is back): new ones there first, then as many surplus ones elsewhere drained and stopped."""
+        shares = self._shares(wanted)
+        held = {machine: [r for r in current if self.machine_of(r[0]) == machine] for machine in shares}
+        missing = sum(max(0, shares[m] - len(held[m])) for m in shares)
+        if len(self.machines) < 2 or not missing:
+            return
+        new = self.start(missing, current)
+        surplus = []
+        for _ in new:
+            machine = max(shares, key=lambda m: len(held[m]) - shares[m])
+            surplus.append(held[machine].pop())
+        self.serve([r for r in current if r not in surplus] + new, balancer_up)
+        self.retire(surplus)
 
     def _roll(self, current: list[tuple[str, int]], wanted: int, balancer_up: bool) -> None:
         """Replace ``current`` with ``wanted`` replicas of the new release, one at a time; on a

@@ -133,6 +133,17 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     finally:
         testhosts.heal(worker_host.index)
 
+    # the worker is back: `roost serve` again puts a replica on it (and stops its stale one)
+    again = roost_cli("serve", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")), timeout=300)
+    assert again.returncode == 0, again.stderr
+    replicas = serve.status("spread").replicas
+    assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
+    answers, failures = load(url, 3.0, lambda: None)
+    assert failures == [] and {body.split(":")[0] for body in answers} == {gateway_host.name, worker_host.name}
+    worker_apps = testhosts.root(worker_host.index, f"ls /home/{worker_host.user}/.roost/machines/spread-w1/agent/apps"
+                                 ).stdout.split()
+    assert worker_apps == [f"{next(r.name for r in replicas if r.machine == 'spread-w1')}.json"], worker_apps
+
     down = roost_cli("down", "spread", timeout=300)
     assert down.returncode == 0, down.stderr
     keys = testhosts.root(worker_host.index, f"cat /home/{worker_host.user}/.ssh/authorized_keys").stdout

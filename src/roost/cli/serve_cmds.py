@@ -53,5 +53,6 @@ def register(app: typer.Typer) -> None:
         if spec.service is None:
             raise SpecError("this spec has no 'service:' block", file=spec.source, field="service",
                             hint="add for example: service: {replicas: 2, probe: {path: /health}}")
-        result = lifecycle.up(spec, progress=RichProgress(), accept_new_host_key=accept_new_host_key)
+        # always converge: a worker that was lost and is back gets its replicas again
+        result = lifecycle.up(spec, progress=RichProgress(), accept_new_host_key=accept_new_host_key, reconcile=True)
         console.print(f"{result.name} is serving at {result.url} ({spec.service.initial} replica(s))")

@@ -1,0 +1,117 @@
+"""Failover benchmark: what clients see when a replica dies or a machine is cut off, repeated.
+
+Two SSH test hosts made for the run (root needed: sshd in network namespaces,
+``tests/harness``, network 10.254.0.0/24): a service of 2 replicas spread over both
+(``service.machines: 2``, probe every 1 s, timeout 1 s). Four keep-alive clients send GETs
+through the balancer for 12 s per round (at most 20,000 requests). Each round:
+  kill9   - kill -9 of the gateway machine's replica: failed requests, seconds until it
+            answers its probe again;
+  cut     - the worker's network taken down: failed requests (a response cut half-way can
+            fail), seconds after the cut until requests are answered at once again, seconds
+            until the controller's replacement on the gateway machine serves;
+  heal    - network back, `roost serve` again: the worker holds a replica again.
+Prints name=value lines (one set per round, then totals).
+
+    python bench/failover.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="roost-bench-failover-") as work:
+        os.environ["ROOST_HOME"] = f"{work}/home"
+        from tests.harness.testhosts import TestHosts
+
+        hosts = TestHosts(2, prefix=f"f{os.getpid() % 1000:03d}x", net="10.254.0", directory=Path(work) / "hosts")
+        hosts.up()
+        try:
+            run(hosts, Path(work), args.rounds)
+        finally:
+            hosts.down()
+
+
+def run(hosts, work: Path, rounds: int) -> None:
+    from roost import lifecycle, serve
+    from tests.e2e.test_serve import load
+    from tests.e2e.test_serve_machines import spread_spec
+
+    gateway_host, worker_host = hosts.hosts
+    spec = spread_spec(work, gateway_host, worker_host, "v1")
+    url = lifecycle.up(spec).url
+    totals = {"requests": 0, "kill9_failed": 0, "cut_failed": 0}
+    try:
+        for round_ in range(1, rounds + 1):
+            victim = next(r for r in serve.status("spread").replicas if r.machine == "spread")
+            killed: list[float] = []
+
+            def kill() -> None:
+                hosts.root(gateway_host.index, f"kill -9 {victim.pid}")  # its PID on that host
+                killed.append(time.monotonic())
+
+            answers, failures = load(url, 12.0, kill)
+            back = _until(lambda: any(r.name == victim.name and r.healthy and r.restarts > victim.restarts
+                                      for r in serve.status("spread").replicas))
+            print(f"round{round_}_kill9_requests={sum(answers.values())}")
+            print(f"round{round_}_kill9_failed={len(failures)}")
+            print(f"round{round_}_kill9_back_healthy_s={back - killed[0]:.1f}")
+            totals["requests"] += sum(answers.values())
+            totals["kill9_failed"] += len(failures)
+
+            cut_at: list[float] = []
+            cut_wall: list[float] = []
+
+            def cut() -> None:
+                hosts.cut(worker_host.index)
+                cut_at.append(time.monotonic())
+                cut_wall.append(time.time())
+
+            latencies: list = []
+            answers, failures = load(url, 12.0, cut, latencies=latencies)
+            slow = [sent - cut_at[0] for sent, seconds in latencies if sent >= cut_at[0] - 1 and seconds > 0.5]
+            _until(lambda: [r.machine for r in serve.status("spread").replicas] == ["spread", "spread"], 60)
+            replaced = [e for e in serve.status("spread").events if e["event"] == "replaced" and e["at"] > cut_wall[0]]
+            print(f"round{round_}_cut_requests={sum(answers.values())}")
+            print(f"round{round_}_cut_failed={len(failures)}")
+            print(f"round{round_}_cut_waited_requests={len(slow)}")
+            print(f"round{round_}_cut_moved_s={max(slow, default=0.0):.2f}")
+            print(f"round{round_}_cut_slowest_answer_s={max(s for _, s in latencies):.2f}")
+            print(f"round{round_}_cut_replaced_s={replaced[0]['at'] - cut_wall[0]:.1f}")
+            totals["requests"] += sum(answers.values())
+            totals["cut_failed"] += len(failures)
+            hosts.heal(worker_host.index)
+            lifecycle.up(spec, reconcile=True)  # the worker holds a replica again
+    finally:
+        hosts.heal(worker_host.index)
+        lifecycle.down("spread")
+    for name, value in totals.items():
+        print(f"total_{name}={value}")
+    print(f"rounds={rounds}")
+
+
+def _until(check, timeout: float = 30.0) -> float:
+    """The time ``check()`` first held (polling); RuntimeError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not within {timeout:.0f}s")
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main()
