@@ -3,7 +3,8 @@
 Two SSH test hosts made for the run (root needed: sshd in network namespaces,
 ``tests/harness``, network 10.254.0.0/24): a service of 2 replicas spread over both
 (``service.machines: 2``, probe every 1 s, timeout 1 s). Four keep-alive clients send GETs
-through the balancer for 12 s per round (at most 20,000 requests). Each round:
+through the balancer for 12 s per round, each pausing 5 ms between requests (at most 20,000
+requests). Each round:
   kill9   - kill -9 of the gateway machine's replica: failed requests, seconds until it
             answers its probe again;
   cut     - the worker's network taken down: failed requests (a response cut half-way can
@@ -62,7 +63,7 @@ def run(hosts, work: Path, rounds: int) -> None:
                 hosts.root(gateway_host.index, f"kill -9 {victim.pid}")  # its PID on that host
                 killed.append(time.monotonic())
 
-            answers, failures = load(url, 12.0, kill)
+            answers, failures = load(url, 12.0, kill, pace=0.005)
             back = _until(lambda: any(r.name == victim.name and r.healthy and r.restarts > victim.restarts
                                       for r in serve.status("spread").replicas))
             print(f"round{round_}_kill9_requests={sum(answers.values())}")
@@ -80,7 +81,7 @@ def run(hosts, work: Path, rounds: int) -> None:
                 cut_wall.append(time.time())
 
             latencies: list = []
-            answers, failures = load(url, 12.0, cut, latencies=latencies)
+            answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005)
             slow = [sent - cut_at[0] for sent, seconds in latencies if sent >= cut_at[0] - 1 and seconds > 0.5]
             _until(lambda: [r.machine for r in serve.status("spread").replicas] == ["spread", "spread"], 60)
             replaced = [e for e in serve.status("spread").events if e["event"] == "replaced" and e["at"] > cut_wall[0]]

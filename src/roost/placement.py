@@ -10,7 +10,9 @@ Caddy balances over the tunnel's local port as over a local replica.
 
 The tunnel logs in with a key made on the gateway machine (its private half never leaves
 it), authorized on the worker for port forwarding to the worker's replica ports only
-(``restrict,port-forwarding,permitopen=...,command="/bin/false"``: no shell, no other port), and checks the worker's host key against the
+(``restrict,pty,port-forwarding,permitopen=...,command="sleep ..."``: no shell, no other
+port; the terminal only keeps the connection interactive, see
+:data:`roost.ssh.tunnel.INTERACTIVE`), and checks the worker's host key against the
 key roost pinned for it. When a worker is cut off, ``ServerAliveInterval`` ends its tunnel
 within seconds: new connections are refused at once and Caddy's retries move requests to
 the other replicas.
@@ -28,6 +30,7 @@ from roost.errors import SpecError
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
 from roost.spec import NAME_PATTERN, Spec
+from roost.ssh.tunnel import HOLD, INTERACTIVE
 
 AUTHORIZE = r'''
 import json, os, sys
@@ -43,7 +46,7 @@ except FileNotFoundError:
     lines = []
 if args["ports"]:
     opens = ",".join(f'permitopen="127.0.0.1:{port}"' for port in args["ports"])
-    lines.append(f'restrict,port-forwarding,{opens},command="/bin/false" {args["key"]}{marker}')
+    lines.append(f'restrict,pty,port-forwarding,{opens},command="sleep 2147483647" {args["key"]}{marker}')
 with open(path + ".roost-tmp", "w") as handle:
     handle.write("".join(line + "\n" for line in lines))
 os.chmod(path + ".roost-tmp", 0o600)
@@ -131,12 +134,12 @@ def tunnel_definition(gateway: MachineSession, worker: MachineSession, name: str
     gateway.backend.runner(gateway.record).write_file(known, "".join(line + "\n" for line in lines).encode())
     target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
     alive = max(1, round(interval))
-    argv = ["ssh", "-N", "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key", "-o", "IdentitiesOnly=yes",
+    argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key", "-o", "IdentitiesOnly=yes",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
             "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={alias}", "-o", "ExitOnForwardFailure=yes",
             "-o", f"ServerAliveInterval={alive}", "-o", "ServerAliveCountMax=2", "-o", "ConnectTimeout=5",
             "-o", "LogLevel=ERROR", "-p", str(target.port), "-l", target.user,
-            "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}", target.hostname]
+            "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}", target.hostname, HOLD]
     return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
 
 

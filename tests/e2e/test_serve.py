@@ -60,11 +60,12 @@ def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") 
 
 def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
          timeline: list | None = None, stop: threading.Event | None = None,
-         latencies: list | None = None) -> tuple[collections.Counter, list]:
+         latencies: list | None = None, pace: float = 0.0) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
     ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
     ``timeline`` gets (time the request was sent, answer) for each, ``latencies`` (time sent,
-    seconds to its answer); ``stop`` ends it early."""
+    seconds to its answer); ``stop`` ends it early; ``pace``: each client waits this long
+    between requests (so the budget lasts)."""
     stop = stop or threading.Event()
     parts = urlsplit(url)
     answers: collections.Counter = collections.Counter()
@@ -106,6 +107,8 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
                     if latencies is not None:
                         latencies.append((sent, time.monotonic() - sent))
                 break
+            if pace:
+                time.sleep(pace)
 
     threads = [threading.Thread(target=client) for _ in range(workers)]
     for thread in threads:

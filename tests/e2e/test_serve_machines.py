@@ -23,6 +23,7 @@ PORT = int(sys.argv[1])
 NAME = f"{socket.gethostname()}:{PORT} {sys.argv[2]}"
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as real servers do (uvicorn, tornado): no 40 ms Nagle stall
     def do_GET(self):
         body = NAME.encode()
         self.send_response(200)
@@ -64,12 +65,12 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     # the gateway's tunnel key may forward to the replica's port and do nothing else
     keys = testhosts.root(worker_host.index, f"cat /home/{worker_host.user}/.ssh/authorized_keys").stdout
     line = next(line for line in keys.splitlines() if line.endswith("roost-service:spread"))
-    assert line.startswith("restrict,port-forwarding,permitopen=\"127.0.0.1:") and 'command="/bin/false"' in line
+    assert line.startswith("restrict,pty,port-forwarding,permitopen=\"127.0.0.1:") and 'command="sleep ' in line
     home = f"/home/{gateway_host.user}/.roost/machines/spread"
-    shell = testhosts.root(gateway_host.index, f"ssh -F /dev/null -i {home}/gateway/tunnel_key -o BatchMode=yes "
+    shell = testhosts.root(gateway_host.index, f"timeout 5 ssh -F /dev/null -i {home}/gateway/tunnel_key -o BatchMode=yes "
                            f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                            f"{worker_host.user}@{worker_host.ip} id; echo exit=$?")
-    assert "uid=" not in shell.stdout and "exit=1" in shell.stdout, shell.stdout
+    assert "uid=" not in shell.stdout and "exit=0" not in shell.stdout, shell.stdout  # the forced command only waits
 
     # a rolling update across both machines under load: no failed request, then only v2 answers
     finished: list[float] = []
@@ -81,7 +82,7 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
         finished.append(time.monotonic())
 
     timeline: list = []
-    answers, failures = load(url, 15.0, roll, timeline=timeline)
+    answers, failures = load(url, 15.0, roll, timeline=timeline, pace=0.005)
     assert failures == [], failures[:5]
     assert {body.split()[-1] for sent, body in timeline if sent > finished[0]} == {"v2"}, answers
     replicas = serve.status("spread").replicas
@@ -99,7 +100,7 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     timeline: list = []
     latencies: list = []
     try:
-        answers, failures = load(url, 15.0, cut, timeline=timeline, latencies=latencies)
+        answers, failures = load(url, 15.0, cut, timeline=timeline, latencies=latencies, pace=0.005)
         # a response the worker was sending when its network went can be lost half-way (headers
         # through, body not): the client sees that one fail, at most one per client connection
         assert len(failures) <= 4, failures[:5]
