@@ -46,61 +46,72 @@ def main() -> None:
 
 
 def run(hosts, work: Path, rounds: int) -> None:
-    from roost import lifecycle, serve
-    from tests.e2e.test_serve import load
+    from roost import lifecycle
     from tests.e2e.test_serve_machines import spread_spec
 
     gateway_host, worker_host = hosts.hosts
     spec = spread_spec(work, gateway_host, worker_host, "v1")
     url = lifecycle.up(spec).url
-    totals = {"requests": 0, "kill9_failed": 0, "cut_failed": 0}
+    totals = {"kill9_requests": 0, "kill9_failed": 0, "cut_requests": 0, "cut_failed": 0}
     try:
         for round_ in range(1, rounds + 1):
-            victim = next(r for r in serve.status("spread").replicas if r.machine == "spread")
-            killed: list[float] = []
-
-            def kill() -> None:
-                hosts.root(gateway_host.index, f"kill -9 {victim.pid}")  # its PID on that host
-                killed.append(time.monotonic())
-
-            answers, failures = load(url, 12.0, kill, pace=0.005)
-            back = _until(lambda: any(r.name == victim.name and r.healthy and r.restarts > victim.restarts
-                                      for r in serve.status("spread").replicas))
-            print(f"round{round_}_kill9_requests={sum(answers.values())}")
-            print(f"round{round_}_kill9_failed={len(failures)}")
-            print(f"round{round_}_kill9_back_healthy_s={back - killed[0]:.1f}")
-            totals["requests"] += sum(answers.values())
-            totals["kill9_failed"] += len(failures)
-
-            cut_at: list[float] = []
-            cut_wall: list[float] = []
-
-            def cut() -> None:
-                hosts.cut(worker_host.index)
-                cut_at.append(time.monotonic())
-                cut_wall.append(time.time())
-
-            latencies: list = []
-            answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005)
-            slow = [sent - cut_at[0] for sent, seconds in latencies if sent >= cut_at[0] - 1 and seconds > 0.5]
-            _until(lambda: [r.machine for r in serve.status("spread").replicas] == ["spread", "spread"], 60)
-            replaced = [e for e in serve.status("spread").events if e["event"] == "replaced" and e["at"] > cut_wall[0]]
-            print(f"round{round_}_cut_requests={sum(answers.values())}")
-            print(f"round{round_}_cut_failed={len(failures)}")
-            print(f"round{round_}_cut_waited_requests={len(slow)}")
-            print(f"round{round_}_cut_moved_s={max(slow, default=0.0):.2f}")
-            print(f"round{round_}_cut_slowest_answer_s={max(s for _, s in latencies):.2f}")
-            print(f"round{round_}_cut_replaced_s={replaced[0]['at'] - cut_wall[0]:.1f}")
-            totals["requests"] += sum(answers.values())
-            totals["cut_failed"] += len(failures)
-            hosts.heal(worker_host.index)
-            lifecycle.up(spec, reconcile=True)  # the worker holds a replica again
+            for name, value in one_round(hosts, spec, url).items():
+                print(f"round{round_}_{name}={value}")
+                if name in totals:
+                    totals[name] += value
     finally:
         hosts.heal(worker_host.index)
         lifecycle.down("spread")
     for name, value in totals.items():
         print(f"total_{name}={value}")
     print(f"rounds={rounds}")
+
+
+def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
+    """kill -9 of the gateway machine's replica, then the worker cut off, both under load; the
+    worker healed and given its replica back at the end."""
+    import threading
+
+    from roost import lifecycle, serve
+    from roost.session import load_session
+    from tests.e2e.test_serve import load
+
+    gateway_host, worker_host = hosts.hosts
+    found: dict[str, float] = {}
+    victim = next(r for r in serve.status("spread").replicas if r.machine == "spread")
+    agent, marks = load_session("spread").agent, {}
+
+    def back_healthy() -> None:  # polls the agent while the load runs
+        marks["back"] = _until(lambda: (app := agent.status().apps.get(victim.name)) is not None
+                               and app.healthy and app.restarts > victim.restarts)
+
+    def kill() -> None:
+        hosts.root(gateway_host.index, f"kill -9 {victim.pid}")  # its PID on that host
+        marks["killed"] = time.monotonic()
+        watcher.start()
+
+    watcher = threading.Thread(target=back_healthy)
+    answers, failures = load(url, 12.0, kill, pace=0.005)
+    watcher.join()
+    found.update(kill9_requests=sum(answers.values()), kill9_failed=len(failures),
+                 kill9_back_healthy_s=round(marks["back"] - marks["killed"], 2))
+
+    def cut() -> None:
+        hosts.cut(worker_host.index)
+        marks["cut"], marks["cut_wall"] = time.monotonic(), time.time()
+
+    latencies: list = []
+    answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005)
+    slow = [sent - marks["cut"] for sent, seconds in latencies if sent >= marks["cut"] - 1 and seconds > 0.5]
+    _until(lambda: [r.machine for r in serve.status("spread").replicas] == ["spread", "spread"], 60)
+    replaced = [e for e in serve.status("spread").events if e["event"] == "replaced" and e["at"] > marks["cut_wall"]]
+    found.update(cut_requests=sum(answers.values()), cut_failed=len(failures), cut_waited_requests=len(slow),
+                 cut_moved_s=round(max(slow, default=0.0), 2),
+                 cut_slowest_answer_s=round(max(s for _, s in latencies), 2),
+                 cut_replaced_s=round(replaced[0]["at"] - marks["cut_wall"], 1))
+    hosts.heal(worker_host.index)
+    lifecycle.up(spec, reconcile=True)  # the worker holds a replica again
+    return found
 
 
 def _until(check, timeout: float = 30.0) -> float:

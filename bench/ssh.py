@@ -4,6 +4,9 @@
            host true` over the same master connection: the library call and the CLI.
   sync   - first sync of ~500 MiB in 1,000 files: roost against bare `rsync -a -e ssh`.
   resync - re-sync of 10,000 unchanged files.
+  tunnel - median time of a small HTTP GET (keep-alive, a server with Nagle off that writes
+           headers and body apart, as uvicorn does) through roost's tunnel against a bare
+           `ssh -N -L` to the same port.
 
 Prints name=value lines. Rounds interleave roost and the baseline so both see the same load.
 
@@ -121,11 +124,77 @@ def bench_resync(name: str, rounds: int) -> None:
     print(f"resync_10000_unchanged_s_median={statistics.median(times):.3f}")
 
 
+LATENCY_SERVER = """
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def do_GET(self):
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def _get_times(port: int, count: int) -> list[float]:
+    import http.client
+
+    connection, times = http.client.HTTPConnection("127.0.0.1", port, timeout=10), []
+    for _ in range(count):
+        started = time.perf_counter()
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        times.append(time.perf_counter() - started)
+    connection.close()
+    return times
+
+
+def bench_tunnel(name: str, host, rounds: int) -> None:
+    from roost.agent.client import AppDefinition
+    from roost.session import load_session
+    from roost.ssh.tunnel import close_tunnel, ensure_tunnel
+
+    session = load_session(name)
+    port = session.agent.free_port()
+    digest = session.agent.put_app(AppDefinition(name="latency", argv=["python3", "-c", LATENCY_SERVER, str(port)],
+                                                 port=port, health_path="/"))
+    session.agent.wait_healthy("latency", 30, digest=digest)
+    target = session.backend.target(session.record)
+    roost_port = ensure_tunnel("bench-latency", target, port)
+    bare_port = roost_port + 1 if roost_port < 65000 else roost_port - 1
+    bare = subprocess.Popen([*target.ssh_argv(master=False), "-N", "-o", "ExitOnForwardFailure=yes",
+                             "-L", f"127.0.0.1:{bare_port}:127.0.0.1:{port}", target.label], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{bare_port}/"], check=False).returncode:
+            if time.monotonic() > deadline:
+                raise SystemExit("the bare ssh -N -L tunnel did not open")
+            time.sleep(0.1)
+        roost_times, bare_times = [], []
+        for _ in range(rounds):  # interleaved, so both see the same load
+            roost_times += _get_times(roost_port, 50)
+            bare_times += _get_times(bare_port, 50)
+    finally:
+        bare.terminate()
+        bare.wait()
+        close_tunnel("bench-latency", forget=True)
+        session.agent.remove_app("latency")
+    print(f"tunnel_roost_get_ms_median={statistics.median(roost_times) * 1000:.2f}")
+    print(f"tunnel_bare_ssh_N_get_ms_median={statistics.median(bare_times) * 1000:.2f}")
+    print(f"tunnel_bare_over_roost_ratio={statistics.median(bare_times) / statistics.median(roost_times):.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exec-rounds", type=int, default=50)
     parser.add_argument("--sync-rounds", type=int, default=8)
     parser.add_argument("--resync-rounds", type=int, default=5)
+    parser.add_argument("--tunnel-rounds", type=int, default=4)
     args = parser.parse_args()
     reason = can_run()
     if reason:
@@ -143,6 +212,7 @@ def main() -> None:
         make_files(small, 10_000, 1024)
         up_machine("bench-big", host, big, work)
         bench_exec("bench-big", host, args.exec_rounds)
+        bench_tunnel("bench-big", host, args.tunnel_rounds)
         bench_sync("bench-big", host, big, args.sync_rounds)
         up_machine("bench-small", host2, small, work)
         bench_resync("bench-small", args.resync_rounds)
