@@ -9,7 +9,9 @@ requests). Each round:
             answers its probe again;
   cut     - the worker's network taken down: failed requests (a response cut half-way can
             fail), seconds after the cut until requests are answered at once again, seconds
-            until the controller's replacement on the gateway machine serves;
+            until the controller's replacement on the gateway machine serves.
+  resent  - (both) GETs the client sent again, once, because an idle keep-alive connection
+            was closed under them (a balancer reload ends idle connections; browsers resend).
   heal    - network back, `roost serve` again: the worker holds a replica again.
 Prints name=value lines (one set per round, then totals).
 
@@ -52,7 +54,8 @@ def run(hosts, work: Path, rounds: int) -> None:
     gateway_host, worker_host = hosts.hosts
     spec = spread_spec(work, gateway_host, worker_host, "v1")
     url = lifecycle.up(spec).url
-    totals = {"kill9_requests": 0, "kill9_failed": 0, "cut_requests": 0, "cut_failed": 0}
+    totals = {"kill9_requests": 0, "kill9_failed": 0, "kill9_resent": 0, "cut_requests": 0, "cut_failed": 0,
+              "cut_resent": 0}
     try:
         for round_ in range(1, rounds + 1):
             for name, value in one_round(hosts, spec, url).items():
@@ -91,9 +94,10 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
         watcher.start()
 
     watcher = threading.Thread(target=back_healthy)
-    answers, failures = load(url, 12.0, kill, pace=0.005)
+    resent: list = []
+    answers, failures = load(url, 12.0, kill, pace=0.005, resent=resent)
     watcher.join()
-    found.update(kill9_requests=sum(answers.values()), kill9_failed=len(failures),
+    found.update(kill9_requests=sum(answers.values()), kill9_failed=len(failures), kill9_resent=len(resent),
                  kill9_back_healthy_s=round(marks["back"] - marks["killed"], 2))
 
     def cut() -> None:
@@ -101,11 +105,13 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
         marks["cut"], marks["cut_wall"] = time.monotonic(), time.time()
 
     latencies: list = []
-    answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005)
+    resent = []
+    answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005, resent=resent)
     slow = [sent - marks["cut"] for sent, seconds in latencies if sent >= marks["cut"] - 1 and seconds > 0.5]
     _until(lambda: [r.machine for r in serve.status("spread").replicas] == ["spread", "spread"], 60)
     replaced = [e for e in serve.status("spread").events if e["event"] == "replaced" and e["at"] > marks["cut_wall"]]
-    found.update(cut_requests=sum(answers.values()), cut_failed=len(failures), cut_waited_requests=len(slow),
+    found.update(cut_requests=sum(answers.values()), cut_failed=len(failures), cut_resent=len(resent),
+                 cut_waited_requests=len(slow),
                  cut_moved_s=round(max(slow, default=0.0), 2),
                  cut_slowest_answer_s=round(max(s for _, s in latencies), 2),
                  cut_replaced_s=round(replaced[0]["at"] - marks["cut_wall"], 1))

@@ -60,12 +60,14 @@ def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") 
 
 def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
          timeline: list | None = None, stop: threading.Event | None = None,
-         latencies: list | None = None, pace: float = 0.0) -> tuple[collections.Counter, list]:
+         latencies: list | None = None, pace: float = 0.0, resent: list | None = None
+         ) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
     ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
     ``timeline`` gets (time the request was sent, answer) for each, ``latencies`` (time sent,
     seconds to its answer); ``stop`` ends it early; ``pace``: each client waits this long
-    between requests (so the budget lasts)."""
+    between requests (so the budget lasts); ``resent`` gets the requests sent again because an
+    idle keep-alive connection closed under them."""
     stop = stop or threading.Event()
     parts = urlsplit(url)
     answers: collections.Counter = collections.Counter()
@@ -117,6 +119,8 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
     on_the_way()
     for thread in threads:
         thread.join()
+    if resent is not None:
+        resent.extend(retried)
     if retried:
         print(f"{len(retried)} request(s) sent again after an idle connection closed: {retried[:3]}")
     return answers, failures
