@@ -16,7 +16,6 @@ from roost.agent.client import AppDefinition
 from roost.session import MachineSession
 from roost.steps import fingerprint
 
-
 CONTROLLER = "controller"
 PORT_SENTINEL = 54321  # stands for a replica's port in the controller's definition template
 
@@ -38,11 +37,12 @@ def controller_state(session: MachineSession) -> dict | None:
 
 def _controller_replicas(session: MachineSession, apps: Mapping[str, object] | None) -> list[dict] | None:
     """The controller's replica set while it runs (None when it does not)."""
-    if session.record.spec.service and session.record.facts.home:
-        if CONTROLLER in (session.agent.status().apps if apps is None else apps):
-            state = controller_state(session)
-            if state:
-                return state["replicas"]
+    if not (session.record.spec.service and session.record.facts.home):
+        return None
+    if CONTROLLER in (session.agent.status().apps if apps is None else apps):
+        state = controller_state(session)
+        if state:
+            return state["replicas"]
     return None
 
 
@@ -88,7 +88,7 @@ def pause_controller(session: MachineSession) -> None:
 def start_controller(session: MachineSession) -> None:
     """Hand the replica set to the controller, with everything it needs to change it."""
     from roost import gateway
-    from roost.serve import Replicas
+    from roost.replicas import Replicas
 
     spec, facts = session.record.spec, session.record.facts
     assert spec.service and session.driver and facts.home

@@ -61,7 +61,7 @@ def allocate(session: MachineSession) -> None:
 def converge(session: MachineSession) -> None:
     """Start each changed route's new replicas and wait for their probes; the old ones are
     kept (``route_retiring``) until the balancer has moved, see :func:`retire`."""
-    from roost.serve import _free_ports
+    from roost.replicas import free_ports
 
     spec, facts, agent = session.record.spec, session.record.facts, session.agent
     assert spec.service
@@ -73,7 +73,7 @@ def converge(session: MachineSession) -> None:
             continue
         taken = {port for group in facts.route_replicas.values() for _, port in group}
         new = []
-        for port in _free_ports(session, route.replicas, taken):
+        for port in free_ports(session, route.replicas, taken):
             facts.replica_serial += 1
             new.append((f"{slug(path)}-{facts.replica_serial}", port))
         digests = {name: agent.put_app(definition(session, path, route, name, port)) for name, port in new}
