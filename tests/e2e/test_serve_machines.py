@@ -152,3 +152,20 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     left = testhosts.root(worker_host.index, f"ls /home/{worker_host.user}/.roost/machines").stdout.split()
     assert "spread-w1" not in left and remote.name
     assert roost_cli("status").stdout.count("spread") == 0
+
+
+def test_an_unreachable_worker_host_is_named_and_nothing_serves_half(testhosts, roost_home: Path,
+                                                                     tmp_path: Path) -> None:
+    gateway_host = testhosts.hosts[0]
+    spec = spread_spec(tmp_path, gateway_host, testhosts.hosts[1], "v1")
+    data = yaml.safe_load(spec.read_text())
+    data["hosts"][1] = {**data["hosts"][1], "address": "10.251.0.250", "connect_timeout": 3}  # nobody there
+    spec.write_text(yaml.safe_dump(data))
+    up = roost_cli("serve", str(spec), timeout=300)
+    assert up.returncode == 1
+    assert "10.251.0.250" in up.stderr and "bring up 1 worker machine(s)" in up.stderr, up.stderr
+    public = {port for address, port in listening(testhosts, gateway_host)
+              if address not in ("0100007F", "00000000000000000000000001000000")}
+    assert public == {22}, public  # no balancer, no replica was started on the gateway machine
+    print(up.stderr[-600:])
+    assert roost_cli("down", "spread", timeout=300).returncode == 0
