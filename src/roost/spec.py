@@ -254,6 +254,16 @@ class Spec(Strict):
         """True when both describe the same machine; where each was read from does not matter."""
         return self.model_dump() == other.model_dump()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _service_run(cls, data: object) -> object:
+        """A service given as ``setup`` + ``run`` (no ``app``): ``run`` is its replicas' command."""
+        if isinstance(data, dict) and data.get("service") is not None and data.get("run") and not data.get("app"):
+            command = data["run"]
+            data = {key: value for key, value in data.items() if key != "run"}
+            data["app"] = {"type": "command", "command": command}
+        return data
+
     @field_validator("app", mode="before")
     @classmethod
     def _app_shorthand(cls, value: object) -> object:

@@ -56,3 +56,9 @@ def test_routes_sit_behind_the_same_login_and_on_their_own_loopback_listener() -
     closed = caddyfile(address="10.0.0.5", internal_tls=True, upstreams=[7000], health_port=7200, users={},
                        admin="/run/a.sock", routes=routes)
     assert "handle_path" not in closed and "7100" not in closed and 'respond "no users yet' in closed
+
+
+def test_a_service_given_as_setup_and_run_runs_its_command_as_replicas(tmp_path: Path) -> None:
+    spec = load(tmp_path, "name: api\nsetup: pip install fastapi\nrun: uvicorn app:app --port {port}\n"
+                          "service: {replicas: 2, probe: {path: /health}}\n")
+    assert spec.app.type == "command" and spec.app.command == "uvicorn app:app --port {port}" and spec.run is None
