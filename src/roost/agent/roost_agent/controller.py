@@ -143,10 +143,10 @@ class Controller:
     def replace_lost(self, replica: dict) -> None:
         """Put a replica on this machine in place of one whose machine no longer answers."""
         log(f"controller: {replica['name']} on {replica['machine']} is unreachable; replacing it on this machine")
-        if self.add():
+        if self.add():  # the new one serves from here on
+            self.event("replaced", replica["name"], machine=replica["machine"], by=self.replicas[-1]["name"])
             self.remove(replica)
             self.restarted.discard(replica["name"])
-            self.event("replaced", replica["name"], machine=replica["machine"], by=self.replicas[-1]["name"])
 
     def event(self, kind: str, name: str, **details: str) -> None:
         """Remember what the controller did (the newest 50), for `roost serve status`."""
