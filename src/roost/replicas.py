@@ -21,6 +21,8 @@ DRAIN_SECONDS = 2.0
 
 
 def free_ports(session: MachineSession, count: int, taken: set[int]) -> list[int]:
+    """``count`` ports free on the machine's 127.0.0.1, none in ``taken`` nor the app's or the
+    gateway's own."""
     facts, ports = session.record.facts, []
     while len(ports) < count:
         port = session.agent.free_port()
