@@ -124,21 +124,7 @@ def bench_resync(name: str, rounds: int) -> None:
     print(f"resync_10000_unchanged_s_median={statistics.median(times):.3f}")
 
 
-LATENCY_SERVER = """
-import http.server, sys
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def do_GET(self):
-        body = b'{"ok": true}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
-"""
+REPLICA_SERVER = REPO / "tests" / "replica_server.py"  # headers and body written apart, Nagle off
 
 
 def _get_times(port: int, count: int) -> list[float]:
@@ -160,8 +146,9 @@ def bench_tunnel(name: str, host, rounds: int) -> None:
     from roost.ssh.tunnel import close_tunnel, ensure_tunnel
 
     session = load_session(name)
-    port = session.agent.free_port()
-    digest = session.agent.put_app(AppDefinition(name="latency", argv=["python3", "-c", LATENCY_SERVER, str(port)],
+    port, script = session.agent.free_port(), f"{session.record.facts.home}/replica_server.py"
+    session.agent.runner.write_file(script, REPLICA_SERVER.read_bytes())
+    digest = session.agent.put_app(AppDefinition(name="latency", argv=["python3", script, str(port)],
                                                  port=port, health_path="/"))
     session.agent.wait_healthy("latency", 30, digest=digest)
     target = session.backend.target(session.record)

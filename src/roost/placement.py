@@ -24,6 +24,7 @@ import json
 import re
 import shlex
 import subprocess
+from collections.abc import Callable
 
 from roost.agent.client import AppDefinition
 from roost.errors import SpecError
@@ -102,10 +103,10 @@ def tunnel_key(session: MachineSession) -> str:
     return " ".join(found.stdout.split()[:2])
 
 
-def authorize(gateway: MachineSession, worker: MachineSession, ports: list[int]) -> None:
-    """Let the gateway's tunnel key forward to ``ports`` on the worker's 127.0.0.1, nothing else
-    (no shell, no other port); no ports removes the key."""
-    _write_authorized(gateway.record.name, worker, tunnel_key(gateway) if ports else "", ports)
+def authorize(gateway: MachineSession, worker: MachineSession, ports: list[int], key: str) -> None:
+    """Let the gateway's tunnel ``key`` (:func:`tunnel_key`) forward to ``ports`` on the worker's
+    127.0.0.1, nothing else (no shell, no other port); no ports removes the key."""
+    _write_authorized(gateway.record.name, worker, key if ports else "", ports)
 
 
 def _write_authorized(service: str, worker: MachineSession, key: str, ports: list[int]) -> None:
@@ -115,25 +116,26 @@ def _write_authorized(service: str, worker: MachineSession, key: str, ports: lis
         f"set the gateway's tunnel key on '{worker.record.name}'")
 
 
-def _pinned_host_key(worker: MachineSession) -> tuple[str, list[str]]:
-    """How roost's known_hosts names the worker, and its lines there."""
+def pin_host_key(gateway: MachineSession, worker: MachineSession) -> str:
+    """Copy the worker's host key from roost's known_hosts to a file on the gateway machine
+    (its path returned), filed under the name roost's known_hosts uses for it."""
     target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
     found = subprocess.run(["ssh-keygen", "-F", target.known_hosts_name, "-f", target.known_hosts],
                            capture_output=True, text=True, check=False)
     lines = [line for line in found.stdout.splitlines() if line.strip() and not line.startswith("#")]
-    return target.known_hosts_name, lines
+    known = f"{gateway.record.facts.home}/gateway/known_hosts-{worker.record.name}"
+    gateway.backend.runner(gateway.record).write_file(known, "".join(line + "\n" for line in lines).encode())
+    return known
 
 
-def tunnel_definition(gateway: MachineSession, worker: MachineSession, name: str, local_port: int,
+def tunnel_definition(gateway: MachineSession, worker: MachineSession, known: str, name: str, local_port: int,
                       remote_port: int, probe_path: str, interval: float) -> AppDefinition:
     """The gateway agent's app for one remote replica: a forward from ``local_port`` on the
-    gateway's 127.0.0.1 to the replica's port on the worker's, checking the pinned host key."""
+    gateway's 127.0.0.1 to the replica's port on the worker's, checking the host key pinned in
+    ``known`` (see :func:`pin_host_key`)."""
     home = gateway.record.facts.home
-    alias, lines = _pinned_host_key(worker)
-    known = f"{home}/gateway/known_hosts-{worker.record.name}"
-    gateway.backend.runner(gateway.record).write_file(known, "".join(line + "\n" for line in lines).encode())
     target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
-    alive = max(1, round(interval))
+    alias, alive = target.known_hosts_name, max(1, round(interval))
     argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key", "-o", "IdentitiesOnly=yes",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
             "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={alias}", "-o", "ExitOnForwardFailure=yes",
@@ -147,6 +149,23 @@ def down_workers(spec: Spec) -> list[str]:
     """Take the service's workers down (their tunnel key removed first); the warnings of those
     that could not be reached."""
     from roost import lifecycle
+
+    def down(worker: MachineSession) -> None:
+        authorize_none(spec.name, worker)
+        lifecycle.down(worker.record.name)
+
+    return _each_worker(spec, down, "taken down", "; run `roost down {name}` later")
+
+
+def stop_workers(spec: Spec) -> list[str]:
+    """Stop the service's workers (their replicas end, their data stays); warnings as for down."""
+    from roost import lifecycle
+
+    return _each_worker(spec, lambda worker: lifecycle.stop(worker.record.name), "stopped", "")
+
+
+def _each_worker(spec: Spec, act: Callable[[MachineSession], object], done: str, later: str) -> list[str]:
+    """``act`` on every recorded worker of the service; a warning for each it failed on."""
     from roost.errors import RoostError
     from roost.state import find_record
 
@@ -155,31 +174,12 @@ def down_workers(spec: Spec) -> list[str]:
         if find_record(name) is None:
             continue
         try:
-            worker = worker_session(name)
-            authorize_none(spec.name, worker)
-            lifecycle.down(name)
+            act(worker_session(name))
         except RoostError as exc:
-            warnings.append(f"worker machine '{name}' was not taken down ({exc}); run `roost down {name}` later")
+            warnings.append(f"worker machine '{name}' was not {done} ({exc})" + later.format(name=name))
     return warnings
 
 
 def authorize_none(service: str, worker: MachineSession) -> None:
     """Remove the service's tunnel key from the worker."""
     _write_authorized(service, worker, "", [])
-
-
-def stop_workers(spec: Spec) -> list[str]:
-    """Stop the service's workers (their replicas end, their data stays); warnings as for down."""
-    from roost import lifecycle
-    from roost.errors import RoostError
-    from roost.state import find_record
-
-    warnings = []
-    for name in worker_names(spec):
-        if find_record(name) is None:
-            continue
-        try:
-            lifecycle.stop(name)
-        except RoostError as exc:
-            warnings.append(f"worker machine '{name}' was not stopped ({exc})")
-    return warnings

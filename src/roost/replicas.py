@@ -54,6 +54,8 @@ class Replicas:
         self.facts = session.record.facts
         self.machines = ["", *worker_names(spec)]  # "" is the gateway machine itself
         self._workers: dict[str, MachineSession] = {}
+        self._pinned: dict[str, str] = {}  # worker -> its host key file on the gateway machine
+        self._key: str | None = None  # the gateway's tunnel key (public half)
 
     def worker(self, machine: str) -> MachineSession:
         """The session of worker machine ``machine`` (opened once)."""
@@ -79,11 +81,13 @@ class Replicas:
 
     def tunnel(self, name: str, local_port: int) -> AppDefinition:
         """The gateway's tunnel to remote replica ``name``."""
-        from roost.placement import tunnel_definition
+        from roost.placement import pin_host_key, tunnel_definition
 
         machine, remote_port = self.facts.replica_remote[name]
-        return tunnel_definition(self.session, self.worker(machine), name, local_port, remote_port,
-                                 self.service.probe.path, self.service.probe.interval_seconds)
+        if machine not in self._pinned:
+            self._pinned[machine] = pin_host_key(self.session, self.worker(machine))
+        return tunnel_definition(self.session, self.worker(machine), self._pinned[machine], name, local_port,
+                                 remote_port, self.service.probe.path, self.service.probe.interval_seconds)
 
     def release(self) -> str:
         """A fingerprint of the replicas' definition (a new one means a rolling update)."""
@@ -136,10 +140,12 @@ class Replicas:
 
     def _authorize(self, machine: str) -> None:
         """Let the gateway's tunnels reach exactly the replica ports now on ``machine``."""
-        from roost.placement import authorize
+        from roost.placement import authorize, tunnel_key
 
         ports = [port for m, port in self.facts.replica_remote.values() if m == machine]
-        authorize(self.session, self.worker(machine), ports)
+        if ports and self._key is None:
+            self._key = tunnel_key(self.session)
+        authorize(self.session, self.worker(machine), ports, self._key or "")
 
     def _remove(self, replicas: list[tuple[str, int]]) -> None:
         """Remove replicas (and the tunnels to remote ones) from their agents; a worker that does

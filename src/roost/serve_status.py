@@ -65,12 +65,10 @@ def status(name: str) -> ServiceStatus:
         else:
             there = workers[machine].get(replica) if machine in workers else None
             state = there.state if there else ("missing" if machine in workers else "unreachable")
-        caddy = seen.get(f"127.0.0.1:{port}", {})
-        replicas.append(ReplicaStatus(name=replica, machine=machine, port=port, state=state,
-                                      healthy=bool(app and app.healthy and there and there.healthy),
-                                      restarts=there.restarts if there else 0, pid=there.pid if there else None,
-                                      in_flight=caddy.get("num_requests"), fails=caddy.get("fails")))
-    routes = {path: [_local_status(name, replica, port, apps.get(replica), seen) for replica, port in group]
+        replicas.append(_replica_status(replica, machine, port, app, there, state, seen))
+    routes = {path: [_replica_status(replica, name, port, apps.get(replica), apps.get(replica),
+                                     apps[replica].state if replica in apps else "missing", seen)
+                     for replica, port in group]
               for path, group in session.record.facts.route_replicas.items()}
     state = controller_state(session) or {}
     return ServiceStatus(name=name, url=session.url(), replicas=replicas, routes=routes,
@@ -78,12 +76,15 @@ def status(name: str) -> ServiceStatus:
                          desired=state.get("desired") if spec.service.autoscaled else None)
 
 
-def _local_status(machine: str, name: str, port: int, app: object, seen: dict) -> ReplicaStatus:
-    """A replica on the gateway machine as its agent and Caddy see it."""
+def _replica_status(name: str, machine: str, port: int, front: object, back: object, state: str,
+                    seen: dict) -> ReplicaStatus:
+    """One replica: ``front`` is what the gateway machine's agent runs for it (the replica, or
+    the tunnel to it), ``back`` the replica itself; ``seen``: Caddy's upstreams by address."""
     caddy = seen.get(f"127.0.0.1:{port}", {})
-    return ReplicaStatus(name=name, machine=machine, port=port, state=app.state if app else "missing",
-                         healthy=bool(app and app.healthy), restarts=app.restarts if app else 0,
-                         pid=app.pid if app else None, in_flight=caddy.get("num_requests"), fails=caddy.get("fails"))
+    return ReplicaStatus(name=name, machine=machine, port=port, state=state,
+                         healthy=bool(front and front.healthy and back and back.healthy),
+                         restarts=back.restarts if back else 0, pid=back.pid if back else None,
+                         in_flight=caddy.get("num_requests"), fails=caddy.get("fails"))
 
 
 def _worker_apps(session: MachineSession) -> dict[str, dict]:

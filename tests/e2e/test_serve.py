@@ -23,25 +23,7 @@ from roost import serve
 
 pytestmark = pytest.mark.e2e
 ROOST = [sys.executable, "-m", "roost"]
-REPLICA = '''
-import http.server, os, sys
-PORT = int(sys.argv[1])
-VERSION = sys.argv[2] if len(sys.argv) > 2 else "v1"
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = f"replica {PORT} {VERSION}".encode() if self.path != "/never" else b""
-        if self.path == "/never":
-            self.send_response(503)
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
-'''
+REPLICA = Path(__file__).resolve().parents[1] / "replica_server.py"
 
 
 def roost_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -51,7 +33,7 @@ def roost_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
 def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") -> Path:
     work = tmp_path / "site"
     work.mkdir(exist_ok=True)
-    (work / "replica.py").write_text(REPLICA)
+    (work / "replica.py").write_text(REPLICA.read_text())
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "workdir": str(work), "service": service,
                                     "app": {"type": "command", "command": f"python3 replica.py {{port}} {version}"}}))
@@ -146,7 +128,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
         os.kill(victim.pid, signal.SIGKILL)
         killed_at.append(time.monotonic())
 
-    answers, failures = load(url, 9.0, kill)
+    answers, failures = load(url, 9.0, kill, pace=0.005)
     assert failures == [], failures[:5]
     assert answers[f"replica {ports[0]} v1"] > 0 and answers[f"replica {ports[1]} v1"] > 0, answers
     # the agent brings it back healthy within 10 s of the kill
@@ -171,7 +153,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
         finished.append(time.monotonic())
 
     timeline: list = []
-    answers, failures = load(url, 15.0, roll, timeline=timeline)
+    answers, failures = load(url, 15.0, roll, timeline=timeline, pace=0.005)
     assert failures == [], failures[:5]
     after = {body.split()[-1] for sent, body in timeline if sent > finished[0]}
     assert after == {"v2"} and any(body.endswith("v1") for _, body in timeline), answers

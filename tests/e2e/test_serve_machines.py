@@ -14,36 +14,20 @@ import yaml
 
 from roost import serve
 from tests.e2e.test_gateway import host_entry, listening
-from tests.e2e.test_serve import load, roost_cli
+from tests.e2e.test_serve import REPLICA, load, roost_cli
 
 pytestmark = pytest.mark.e2e
-REPLICA = '''
-import http.server, socket, sys
-PORT = int(sys.argv[1])
-NAME = f"{socket.gethostname()}:{PORT} {sys.argv[2]}"
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # as real servers do (uvicorn, tornado): no 40 ms Nagle stall
-    def do_GET(self):
-        body = NAME.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
-'''
 
 
 def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str) -> Path:
     work = tmp_path / "site"
     work.mkdir(exist_ok=True)
-    (work / "replica.py").write_text(REPLICA)
+    (work / "replica.py").write_text(REPLICA.read_text())
     spec = tmp_path / f"spread-{version}.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "spread", "backend": "ssh", "hosts": [host_entry(gateway_host), host_entry(worker_host)],
-        "workdir": str(work), "app": {"type": "command", "command": f"python3 replica.py {{port}} {version}"},
+        "workdir": str(work),
+        "app": {"type": "command", "command": f"python3 replica.py {{port}} {version} {{host}}:{{port}}"},
         "service": {"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"}}}))
     return spec
 

@@ -1,0 +1,34 @@
+"""A tiny HTTP replica for the service tests and benchmarks (stdlib only; copied to machines).
+
+    python3 replica_server.py PORT [VERSION [NAME]]
+
+GET answers ``NAME VERSION`` (NAME defaults to ``replica PORT``; ``{host}`` in it becomes the
+machine's hostname), except ``/never``, which answers 503 (a probe that never succeeds).
+Nagle's algorithm is off, as in real servers (uvicorn, tornado).
+"""
+
+import http.server
+import socket
+import sys
+
+PORT = int(sys.argv[1])
+VERSION = sys.argv[2] if len(sys.argv) > 2 else "v1"
+NAME = (sys.argv[3] if len(sys.argv) > 3 else "replica {port}").format(host=socket.gethostname(), port=PORT)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self):
+        body = f"{NAME} {VERSION}".encode() if self.path != "/never" else b""
+        self.send_response(503 if self.path == "/never" else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
