@@ -185,9 +185,13 @@ def pin_ca(session: MachineSession) -> None:
     path = ca_path(session.record.name)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     path.write_text(found.stdout)
-    status = https_status(url(session, "/"), path)
-    if status is None:
-        raise AppError(f"the gateway at {url(session, '/')} did not answer with a certificate signed by its CA")
+    # Caddy issues the site's certificate in the background after it starts: until then the
+    # handshake fails, so a failure is only final once the deadline has passed.
+    while https_status(url(session, "/"), path) is None:
+        if time.monotonic() > deadline:
+            raise AppError(f"the gateway at {url(session, '/')} did not answer with a certificate signed by its CA "
+                           "within 30 s", hint="see the gateway's log on the machine")
+        time.sleep(0.2)
 
 
 def https_status(address: str, ca: Path, *, auth: tuple[str, str] | None = None) -> int | None:
