@@ -4,11 +4,13 @@ On the local backend (a new ROOST_HOME), a service of a small keep-alive HTTP se
 asyncio, one process per replica) behind Caddy, all on 127.0.0.1. In the same run:
   direct   - wrk against replica 1's own port;
   lb_1     - wrk through the balancer with 1 replica;
+  direct_one/lb_one - the same two with one connection (a request at a time: no queueing);
   busy_1/2 - wrk through the balancer with 1, then 2 replicas (`roost serve` with replicas: 2).
 The latency pair answers at once; the throughput pair spends --work-ms of CPU per request
 (a model's compute), so the replicas, not the balancer, bound it. Alternating rounds;
 medians. Prints name=value lines:
   p50_overhead_ms  = median p50(lb_1) - median p50(direct)   (target <= 1 ms)
+  p50_overhead_one_connection_ms = the same with one connection
   scale_2_vs_1     = median rps(lb_2) / median rps(lb_1)      (target >= 1.8 with the cores for it)
   cores            = the CPUs wrk, Caddy and the replicas share here
 
@@ -61,7 +63,7 @@ asyncio.run(main())
 
 def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     """(p50 latency in ms, requests per second) from one wrk run."""
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+    out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     match = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
@@ -102,13 +104,16 @@ def run(work: Path, rounds: int, seconds: int, connections: int, work_ms: float)
                                         "service": {"replicas": replicas, "probe": {"interval": "5s"}}}))
         return roost.up(spec).url or ""
 
-    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "lb_1": [], "busy_1": [], "busy_2": []}
+    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "lb_1": [], "direct_one": [], "lb_one": [],
+                                                     "busy_1": [], "busy_2": []}
     try:
         for _ in range(rounds):
             lb = bring_up(1, 0)
             direct = f"http://127.0.0.1:{serve.status('benchsvc').replicas[0].port}/"
             samples["direct"].append(wrk(direct, seconds, connections))
             samples["lb_1"].append(wrk(lb, seconds, connections))
+            samples["direct_one"].append(wrk(direct, seconds, 1))
+            samples["lb_one"].append(wrk(lb, seconds, 1))
             samples["busy_1"].append(wrk(bring_up(1, work_ms), seconds, connections))
             samples["busy_2"].append(wrk(bring_up(2, work_ms), seconds, connections))
     finally:
@@ -119,6 +124,7 @@ def run(work: Path, rounds: int, seconds: int, connections: int, work_ms: float)
         print(f"{name}_p50_ms={p50[name]:.3f}")
         print(f"{name}_rps={rps[name]:.0f}")
     print(f"p50_overhead_ms={p50['lb_1'] - p50['direct']:.3f}")
+    print(f"p50_overhead_one_connection_ms={p50['lb_one'] - p50['direct_one']:.3f}")
     print(f"scale_2_vs_1={rps['busy_2'] / rps['busy_1']:.2f}")
     print(f"work_ms={work_ms:g}")
     print(f"cores={os.cpu_count()}")

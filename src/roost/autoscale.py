@@ -115,6 +115,7 @@ def start_controller(session: MachineSession) -> None:
         "ready_within": spec.service.probe.ready_within_seconds,
         "caddyfile": gateway.caddyfile_path(session), "caddyfile_template": caddy_template,
         "admin": gateway.admin_socket(session), "state": state_path,
+        "upstream_log": gateway.upstream_log_path(session),
     }
     runner = session.agent.runner
     runner.run(["rm", "-f", state_path], timeout=30)

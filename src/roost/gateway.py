@@ -37,7 +37,8 @@ def ca_path(machine: str) -> Path:
 
 def _dirs(session: MachineSession) -> dict[str, str]:
     base = f"{session.record.facts.home}/gateway"
-    return {"base": base, "caddyfile": f"{base}/Caddyfile", "users": f"{base}/users.json", "data": f"{base}/data"}
+    return {"base": base, "caddyfile": f"{base}/Caddyfile", "users": f"{base}/users.json", "data": f"{base}/data",
+            "upstream_log": f"{base}/upstreams.log"}
 
 
 def site(session: MachineSession) -> str:
@@ -72,16 +73,29 @@ def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin",
             f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n")
 
 
+def _upstream_log(path: str) -> str:
+    """Global options that write the proxy's round trips (address, duration, status or error;
+    no request, no headers) to ``path``, rolled at 5 MiB with one old file kept, for the
+    controller's per-replica counts; the proxy's own messages still go to Caddy's log."""
+    return (f"\tlog roost_proxy {{\n\t\toutput stderr\n\t\tlevel INFO\n\t\tinclude http.handlers.reverse_proxy\n\t}}\n"
+            f"\tlog roost_upstreams {{\n\t\toutput file {path} {{\n\t\t\troll_size 5MiB\n\t\t\troll_keep 1\n"
+            f"\t\t\troll_uncompressed\n\t\t}}\n\t\tformat filter {{\n\t\t\twrap json\n\t\t\tfields {{\n"
+            + "".join(f"\t\t\t\t{field} delete\n" for field in ("request", "headers", "dial", "total_upstreams"))
+            + "\t\t\t}\n\t\t}\n\t\tlevel DEBUG\n\t\tinclude http.handlers.reverse_proxy\n\t}\n")
+
+
 def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], health_port: int,
               users: dict[str, str] | None, admin: str, balance: ServiceOptions | None = None,
-              plain_port: int | None = None, routes: list[tuple[str, list[int], Probe, int]] | None = None) -> str:
+              plain_port: int | None = None, routes: list[tuple[str, list[int], Probe, int]] | None = None,
+              upstream_log: str | None = None) -> str:
     """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
 
     ``address`` is the shared HTTPS site; without one (a service that is not shared) the
     balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
     ``balance`` adds the load balancer's probe, passive failure detection and retries.
     ``routes`` (path, ports, probe, 127.0.0.1 port): replica groups under path prefixes, each
-    also on a 127.0.0.1 listener of its own for the app's replicas.
+    also on a 127.0.0.1 listener of its own for the app's replicas. ``upstream_log``: the file
+    of the proxy's round trips (services: requests per replica).
     """
     routes = routes or []
     if users is None:
@@ -105,7 +119,8 @@ def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], 
                      for _, ports, probe, port in routes)
     return (
         f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
-        f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n}}\n\n"  # request counts of the app's site only
+        f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n"  # request counts of the app's site only
+        f"{_upstream_log(upstream_log) if upstream_log else ''}}}\n\n"
         f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n{inside}"
         f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
     )
@@ -130,7 +145,13 @@ def render(session: MachineSession, upstreams: list[int]) -> str:
                      upstreams=upstreams, health_port=record.facts.gateway_health_port,
                      users=None if session.driver.has_own_login or not spec.share else _users(session),
                      admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port,
-                     routes=[(path, ports, route.probe, port) for path, ports, route, port in route_upstreams(session)])
+                     routes=[(path, ports, route.probe, port) for path, ports, route, port in route_upstreams(session)],
+                     upstream_log=upstream_log_path(session) if spec.service else None)
+
+
+def upstream_log_path(session: MachineSession) -> str:
+    """The file of the balancer's round trips to its replicas (see :func:`caddyfile`)."""
+    return _dirs(session)["upstream_log"]
 
 
 def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:

@@ -27,6 +27,14 @@ class ReplicaStatus(BaseModel):
     """Requests Caddy has open to it now (None when the balancer did not answer)."""
     fails: int | None = None
     """Recent failures Caddy counted against it (passive detection)."""
+    requests: int | None = None
+    """Requests it answered within the service's window (None while no controller counts them)."""
+    requests_per_second: float | None = None
+    """Requests it answered per second over the service's window."""
+    errors_per_second: float | None = None
+    """Requests sent to it per second that failed (an error, or a status of 500 or more)."""
+    mean_ms: float | None = None
+    """Its mean response time (to the response headers) seen by the balancer, in milliseconds."""
 
 
 class ServiceStatus(BaseModel):
@@ -38,6 +46,8 @@ class ServiceStatus(BaseModel):
     requests_per_second: float | None = None
     desired: int | None = None
     """The autoscaler's wanted count (None when the service does not autoscale)."""
+    window_seconds: float | None = None
+    """The window of the replicas' request counts (the service's ``window``)."""
     routes: dict[str, list[ReplicaStatus]] = {}
     """Each route's replicas (``service.routes``), by path."""
     events: list[dict] = []
@@ -46,8 +56,9 @@ class ServiceStatus(BaseModel):
 
 
 def status(name: str) -> ServiceStatus:
-    """The service's replicas (agent: state, health, restarts; Caddy: open requests, failures)
-    and its requests per second over one second."""
+    """The service's replicas (agent: state, health, restarts; Caddy: open requests, failures;
+    the controller: requests/s, errors/s and mean response time per replica over the window)
+    and the service's requests per second over one second."""
     session = load_session(name)
     spec, driver = session.record.spec, session.driver
     if spec.service is None or driver is None:
@@ -56,35 +67,44 @@ def status(name: str) -> ServiceStatus:
     seen = {entry["address"]: entry for entry in _admin_json(session, "/reverse_proxy/upstreams") or []}
     from roost.autoscale import controller_state, serving, serving_remote
 
+    state = controller_state(session) or {}
+    counted = state.get("upstreams", {}) if time.time() - float(state.get("updated_at") or 0) < 5 else None
     replicas, remote, workers = [], serving_remote(session, apps), _worker_apps(session)
     for replica, port in serving(session, apps):
         app = apps.get(replica)  # the replica, or the tunnel to it (healthy when the replica answers through it)
         machine = remote[replica][0] if replica in remote else name
         if machine == name:
-            there, state = app, app.state if app else "missing"
+            there, there_state = app, app.state if app else "missing"
         else:
             there = workers[machine].get(replica) if machine in workers else None
-            state = there.state if there else ("missing" if machine in workers else "unreachable")
-        replicas.append(_replica_status(replica, machine, port, app, there, state, seen))
+            there_state = there.state if there else ("missing" if machine in workers else "unreachable")
+        replicas.append(_replica_status(replica, machine, port, app, there, there_state, seen, counted))
     routes = {path: [_replica_status(replica, name, port, apps.get(replica), apps.get(replica),
-                                     apps[replica].state if replica in apps else "missing", seen)
+                                     apps[replica].state if replica in apps else "missing", seen, counted)
                      for replica, port in group]
               for path, group in session.record.facts.route_replicas.items()}
-    state = controller_state(session) or {}
     return ServiceStatus(name=name, url=session.url(), replicas=replicas, routes=routes,
                          requests_per_second=_request_rate(session), events=state.get("events", [])[-10:],
-                         desired=state.get("desired") if spec.service.autoscaled else None)
+                         desired=state.get("desired") if spec.service.autoscaled else None,
+                         window_seconds=state.get("window_seconds") if counted is not None else None)
 
 
 def _replica_status(name: str, machine: str, port: int, front: object, back: object, state: str,
-                    seen: dict) -> ReplicaStatus:
+                    seen: dict, counted: dict | None) -> ReplicaStatus:
     """One replica: ``front`` is what the gateway machine's agent runs for it (the replica, or
-    the tunnel to it), ``back`` the replica itself; ``seen``: Caddy's upstreams by address."""
-    caddy = seen.get(f"127.0.0.1:{port}", {})
+    the tunnel to it), ``back`` the replica itself; ``seen``: Caddy's upstreams by address;
+    ``counted``: the controller's request counts by address (None when it does not run)."""
+    address = f"127.0.0.1:{port}"
+    caddy = seen.get(address, {})
+    rates: dict = {}
+    if counted is not None:  # a replica with no round trip in the window has none counted
+        found = counted.get(address, {})
+        rates = {"requests": found.get("requests", 0), "requests_per_second": found.get("requests_per_second", 0.0),
+                 "errors_per_second": found.get("errors_per_second", 0.0), "mean_ms": found.get("mean_ms")}
     return ReplicaStatus(name=name, machine=machine, port=port, state=state,
                          healthy=bool(front and front.healthy and back and back.healthy),
                          restarts=back.restarts if back else 0, pid=back.pid if back else None,
-                         in_flight=caddy.get("num_requests"), fails=caddy.get("fails"))
+                         in_flight=caddy.get("num_requests"), fails=caddy.get("fails"), **rates)
 
 
 def _worker_apps(session: MachineSession) -> dict[str, dict]:

@@ -78,7 +78,8 @@ class ServiceOptions(Strict):
     target_rps: float = Field(default=50.0, gt=0)
     """Autoscaling (min < max): requests per second one replica should carry."""
     window_seconds: Duration = Field(default=30.0, alias="window")
-    """Autoscaling: the request rate is averaged over this window."""
+    """The request rate is averaged over this window (autoscaling, and each replica's requests/s
+    in ``roost serve status``)."""
     cooldown_seconds: Duration = Field(default=60.0, alias="cooldown")
     """Autoscaling: at least this long between two changes of the replica count."""
     machines: int = Field(default=1, ge=1, le=64)

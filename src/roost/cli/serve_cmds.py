@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from roost.cli.render import RichProgress, console
+
+if TYPE_CHECKING:
+    from roost.serve_status import ReplicaStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -30,13 +34,14 @@ def register(app: typer.Typer) -> None:
                 print(json.dumps(found.model_dump(), indent=1))
                 return
             rate = "?" if found.requests_per_second is None else f"{found.requests_per_second:.1f}"
-            console.print(f"{found.name}: {found.url}  {rate} requests/s")
+            window = f" (per replica: over the last {found.window_seconds:g} s)" if found.window_seconds else ""
+            console.print(f"{found.name}: {found.url}  {rate} requests/s{window}")
             for r in found.replicas:
                 console.print(f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
-                              f"restarts {r.restarts}  open requests {r.in_flight}  recent failures {r.fails}")
+                              f"restarts {r.restarts}  {_load(r)}open requests {r.in_flight}  recent failures {r.fails}")
             for path, group in found.routes.items():
                 console.print(f"  route {path}: " + ", ".join(
-                    f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts}"
+                    f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts} {_load(r)}"
                     for r in group))
             for event in found.events[-5:]:
                 when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
@@ -56,3 +61,11 @@ def register(app: typer.Typer) -> None:
         # always converge: a worker that was lost and is back gets its replicas again
         result = lifecycle.up(spec, progress=RichProgress(), accept_new_host_key=accept_new_host_key, reconcile=True)
         console.print(f"{result.name} is serving at {result.url} ({spec.service.initial} replica(s))")
+
+
+def _load(replica: ReplicaStatus) -> str:
+    """A replica's requests/s, errors/s and mean response time, when the controller counts them."""
+    if replica.requests_per_second is None:
+        return ""
+    return (f"{replica.requests_per_second:.1f} req/s  {replica.errors_per_second:.1f} err/s  "
+            f"mean {replica.mean_ms or 0:.1f} ms  ")

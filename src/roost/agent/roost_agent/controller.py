@@ -10,7 +10,9 @@ reached through a tunnel (an app of this agent too): when it still fails after i
 restarted, its machine is taken as lost and a replica on this machine takes its place (roost
 places it on the workers again on the next ``roost serve``).
 Caddy gets each new set as a graceful reload; a replica leaves the balancer before it stops.
-Its state file (``replicas``, ``rate``, ``desired``) is what ``roost serve status`` shows.
+It also counts each replica's requests from the balancer's log of its round trips (see
+``upstream_stats``). Its state file (``replicas``, ``rate``, ``desired``, ``upstreams``) is what
+``roost serve status`` shows.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections import deque
 
 from .base import Paths, log, read_json, unix_http_get, write_json_atomic
+from .upstream_stats import UpstreamStats
 
 DRAIN_SECONDS = 2.0
 
@@ -50,6 +53,8 @@ class Controller:
         self.restarted: set[str] = set()
         self.events: list[dict] = list(state.get("events") or [])
         self.rate, self.desired = 0.0, len(self.replicas)
+        self.upstreams = UpstreamStats(self.config["upstream_log"], float(self.config["window_seconds"])) \
+            if self.config.get("upstream_log") else None
 
     # -- the balancer
 
@@ -155,6 +160,8 @@ class Controller:
     # -- the loop
 
     def step(self, now: float) -> None:
+        if self.upstreams is not None:
+            self.upstreams.read(now)
         total = self.request_total()
         if total is not None:
             self.samples.append((now, total))
@@ -178,7 +185,8 @@ class Controller:
     def save(self) -> None:
         write_json_atomic(self.state_path, {"replicas": self.replicas, "rate": self.rate, "desired": self.desired,
                                             "last_change": self.last_change, "updated_at": time.time(),
-                                            "events": self.events})
+                                            "events": self.events, "window_seconds": self.config["window_seconds"],
+                                            "upstreams": self.upstreams.summary(time.time()) if self.upstreams else {}})
 
     def run(self) -> int:
         log(f"controller for {self.config.get('service')}: {len(self.replicas)} replicas, "
