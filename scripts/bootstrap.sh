@@ -23,5 +23,8 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[dev]'
+# Compiled now, so that each `roost` command starts from bytecode even where Python may not
+# write it (PYTHONDONTWRITEBYTECODE): 0.46 s -> 0.20 s for `roost exec NAME -- true` here.
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e '.[dev]'
+.venv/bin/python -m compileall -q src
 echo "bootstrap: roost installed in .venv ($(.venv/bin/roost --help >/dev/null && echo ok))"
