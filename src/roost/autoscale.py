@@ -89,6 +89,7 @@ def start_controller(session: MachineSession) -> None:
     """Hand the replica set to the controller, with everything it needs to change it."""
     from roost import gateway
     from roost.replicas import Replicas
+    from roost.serve import room
 
     spec, facts = session.record.spec, session.record.facts
     assert spec.service and session.driver and facts.home
@@ -116,6 +117,7 @@ def start_controller(session: MachineSession) -> None:
         "caddyfile": gateway.caddyfile_path(session), "caddyfile_template": caddy_template,
         "admin": gateway.admin_socket(session), "state": state_path,
         "upstream_log": gateway.upstream_log_path(session),
+        "room": room(session),  # replicas this machine holds: no replacement or autoscaling beyond it
     }
     runner = session.agent.runner
     runner.run(["rm", "-f", state_path], timeout=30)

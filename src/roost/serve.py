@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from roost.lifecycle import UpResult
     from roost.progress import Progress
 
-__all__ = ["ReplicaStatus", "Replicas", "ServiceStatus", "check_capacity", "status", "steps", "update"]
+__all__ = ["ReplicaStatus", "Replicas", "ServiceStatus", "check_capacity", "room", "status", "steps", "update"]
 
 
 def steps(session: MachineSession, progress: Progress) -> list[Step]:
@@ -78,11 +78,27 @@ def check_capacity(session: MachineSession) -> None:
                                  "or use bigger ones")
 
 
-def _missing(session: MachineSession, count: int, cpus_each: float | None, gib_each: float | None) -> list[str]:
-    """What ``count`` replicas need beyond what the machine has (empty when it holds them)."""
+def _size(session: MachineSession) -> tuple[int, float]:
+    """The machine's CPUs and GiB of memory."""
     found = session.backend.runner(session.record).run("nproc; grep MemTotal /proc/meminfo", timeout=30).check(
         "read the machine's CPUs and memory").stdout.split()
-    cpus, memory_gib = int(found[0]), int(found[2]) / 1024 / 1024
+    return int(found[0]), int(found[2]) / 1024 / 1024
+
+
+def room(session: MachineSession) -> int | None:
+    """How many replicas of ``service.resources`` the machine holds (None: no resources given)."""
+    assert session.record.spec.service
+    need = session.record.spec.service.resources
+    if need.cpus is None and need.memory_gib is None:
+        return None
+    cpus, memory_gib = _size(session)
+    fits = [int(cpus // need.cpus)] if need.cpus else []
+    return min(fits + ([int(memory_gib // need.memory_gib)] if need.memory_gib else []))
+
+
+def _missing(session: MachineSession, count: int, cpus_each: float | None, gib_each: float | None) -> list[str]:
+    """What ``count`` replicas need beyond what the machine has (empty when it holds them)."""
+    cpus, memory_gib = _size(session)
     missing = []
     if cpus_each and count * cpus_each > cpus:
         missing.append(f"{count} × {cpus_each:g} CPUs = {count * cpus_each:g} CPUs, it has {cpus} "

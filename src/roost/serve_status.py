@@ -52,7 +52,8 @@ class ServiceStatus(BaseModel):
     """Each route's replicas (``service.routes``), by path."""
     events: list[dict] = []
     """What the controller did lately (``at`` epoch seconds, ``event``: added, removed, restarted,
-    replaced; ``replica``; for a replacement the lost ``machine`` and the new replica ``by``)."""
+    replaced, no room; ``replica``; for a replacement the lost ``machine`` and the new replica
+    ``by``; for "no room" the replicas here of how many fit, and the ``reason``)."""
 
 
 def status(name: str) -> ServiceStatus:

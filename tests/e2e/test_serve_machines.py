@@ -2,7 +2,8 @@
 replica and one on a worker, reached through a port-forward-only tunnel. Cutting the
 worker's network under load moves the traffic to the other replica within the probe
 interval (only a response cut half-way can fail), and the controller puts a replacement on the gateway
-machine; `roost down` leaves nothing on either host."""
+machine, unless that machine has no room for one more replica of service.resources: then the lost
+replica waits for its machine. `roost down` leaves nothing on either host."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ import yaml
 from roost import serve
 from tests.e2e.test_gateway import host_entry, listening
 from tests.e2e.test_serve import REPLICA, load, roost_cli
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str) -> Path:
+def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str, resources: dict | None = None) -> Path:
     work = tmp_path / "site"
     work.mkdir(exist_ok=True)
     (work / "replica.py").write_text(REPLICA.read_text())
@@ -28,7 +30,8 @@ def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str) -> Path
         "name": "spread", "backend": "ssh", "hosts": [host_entry(gateway_host), host_entry(worker_host)],
         "workdir": str(work),
         "app": {"type": "command", "command": f"python3 replica.py {{port}} {version} {{host}}:{{port}}"},
-        "service": {"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"}}}))
+        "service": {"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"},
+                    "resources": resources or {}}}))
     return spec
 
 
@@ -128,6 +131,26 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     worker_apps = testhosts.root(worker_host.index, f"ls /home/{worker_host.user}/.roost/machines/spread-w1/agent/apps"
                                  ).stdout.split()
     assert worker_apps == [f"{next(r.name for r in replicas if r.machine == 'spread-w1')}.json"], worker_apps
+
+    # with room for one replica of service.resources on the gateway machine, a lost worker's
+    # replica is not replaced there: it waits for its machine and serves again when it is back
+    total_gib = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024  # the test hosts share it
+    tight = spread_spec(tmp_path, gateway_host, worker_host, "v2", resources={"memory": f"{0.6 * total_gib:.2f}GiB"})
+    again = roost_cli("serve", str(tight), timeout=300)
+    assert again.returncode == 0, again.stderr
+    testhosts.cut(worker_host.index)
+    try:
+        wait_for(lambda: any(e["event"] == "no room" for e in serve.status("spread").events), timeout=40,
+                 what="the controller to find no room for a replacement")
+        status = serve.status("spread")
+        assert sorted(r.machine for r in status.replicas) == ["spread", "spread-w1"], status
+        assert [r.healthy for r in status.replicas if r.machine == "spread-w1"] == [False], status
+        assert "no room 1 of 1 here (its service.resources)" in roost_cli("serve", "status", "spread").stdout
+    finally:
+        testhosts.heal(worker_host.index)
+    wait_for(lambda: all(r.healthy for r in serve.status("spread").replicas), timeout=60,
+             what="the worker's replica to serve again")
+    assert [e["event"] for e in serve.status("spread").events].count("no room") == 1
 
     down = roost_cli("down", "spread", timeout=300)
     assert down.returncode == 0, down.stderr

@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
             for event in found.events[-5:]:
                 when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
                 where = f" (machine {event['machine']} lost; now {event['by']})" if event.get("by") else ""
+                where += f" here (its {event['reason']})" if event.get("reason") else ""
                 console.print(f"  {when} {event['event']} {event['replica']}{where}")
             return
         if words[0] == "update" and len(words) == 3:

@@ -8,7 +8,8 @@ declared count for a service that does not autoscale), changing the count by one
 port); a replica whose probe keeps failing is restarted. A replica on another machine is
 reached through a tunnel (an app of this agent too): when it still fails after its tunnel was
 restarted, its machine is taken as lost and a replica on this machine takes its place (roost
-places it on the workers again on the next ``roost serve``).
+places it on the workers again on the next ``roost serve``), if this machine has room for one
+more replica of the service's ``resources`` (else the lost one waits for its machine).
 Caddy gets each new set as a graceful reload; a replica leaves the balancer before it stops.
 It also counts each replica's requests from the balancer's log of its round trips (see
 ``upstream_stats``). Its state file (``replicas``, ``rate``, ``desired``, ``upstreams``) is what
@@ -51,6 +52,7 @@ class Controller:
         self.last_change = time.time()
         self.unhealthy_since: dict[str, float] = {}
         self.restarted: set[str] = set()
+        self.full = False  # no room here for another replica (said once until there is again)
         self.events: list[dict] = list(state.get("events") or [])
         self.rate, self.desired = 0.0, len(self.replicas)
         self.upstreams = UpstreamStats(self.config["upstream_log"], float(self.config["window_seconds"])) \
@@ -95,8 +97,25 @@ class Controller:
         app = ((read_json(self.paths.status_file) or {}).get("apps") or {}).get(name) or {}
         return bool(app.get("healthy"))
 
+    def has_room(self) -> bool:
+        """True when this machine holds one more replica of the service's resources; a refusal is
+        logged and kept as an event once, until a replica fits again."""
+        room = self.config.get("room")
+        here = sum(1 for replica in self.replicas if not replica.get("machine"))
+        if room is None or here < room:
+            self.full = False
+            return True
+        if not self.full:
+            log(f"controller: this machine holds {room} replica(s) of service.resources; not adding another")
+            self.event("no room", f"{here} of {room}", reason="service.resources")
+        self.full = True
+        return False
+
     def add(self) -> bool:
-        """Start one more replica on this machine; True once it is healthy and in the balancer."""
+        """Start one more replica on this machine; True once it is healthy and in the balancer
+        (False when it has no room for one or the new one never became healthy)."""
+        if not self.has_room():
+            return False
         self.serial += 1
         replica = {"name": f"{self.config['prefix']}{self.serial}", "port": free_port()}
         self.put(replica)
