@@ -59,6 +59,9 @@ class UpstreamStats:
             self._count(self.handle.read())
             if not self._rolled():
                 break
+            # Caddy closes the file before it renames it: what it wrote after the read above and
+            # before the roll is the rest of this handle
+            self._count(self.handle.read())
             self.handle.close()
             self.partial = b""
             self._open()
