@@ -136,12 +136,25 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
             _abandon(session, exc, progress)
         raise
     try:
-        run_steps(state, spec.name, plan(session, progress), progress)
+        run_steps(state, spec.name, plan(session, progress), progress, reconnect=lambda: _reconnect(session))
     except HostUnreachable:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         raise
     record.state = MachineState.RUNNING
     session.save()
+
+
+def _reconnect(session: MachineSession) -> bool:
+    """After a connection dropped under a step: close what is left of it and open a new one;
+    True when the machine answers."""
+    runner = session.backend.runner(session.record)
+    try:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            close()
+        return runner.run("true", timeout=30, check=False).ok
+    except RoostError:
+        return False
 
 
 def _abandon(session: MachineSession, failure: BaseException, progress: Progress) -> None:

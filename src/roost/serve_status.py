@@ -66,10 +66,11 @@ def status(name: str) -> ServiceStatus:
         raise AppError(f"machine '{name}' runs no service", hint="add 'service:' to its spec and `roost serve` it")
     apps = session.agent.status().apps
     seen = {entry["address"]: entry for entry in _admin_json(session, "/reverse_proxy/upstreams") or []}
-    from roost.autoscale import controller_state, serving, serving_remote
+    from roost.autoscale import CONTROLLER, controller_state, serving, serving_remote
 
     state = controller_state(session) or {}
-    counted = state.get("upstreams", {}) if time.time() - float(state.get("updated_at") or 0) < 5 else None
+    # counts are the running controller's (the machine's clock may differ from this one's)
+    counted = state.get("upstreams") if CONTROLLER in apps and apps[CONTROLLER].state == "running" else None
     replicas, remote, workers = [], serving_remote(session, apps), _worker_apps(session)
     for replica, port in serving(session, apps):
         app = apps.get(replica)  # the replica, or the tunnel to it (healthy when the replica answers through it)

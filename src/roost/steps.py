@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from roost.errors import HostError
+from roost.errors import HostError, HostUnreachable
 from roost.progress import Progress
 from roost.state import State
 
@@ -49,14 +49,28 @@ class Parallel:
     lanes: tuple[tuple[Step, ...], ...]
 
 
-def _run_one(state: State, machine: str, step: Step, progress: Progress) -> None:
+Reconnect = Callable[[], bool]
+"""Opens a new connection to the machine after one dropped; True when the machine answers."""
+
+
+def _run_one(state: State, machine: str, step: Step, progress: Progress, reconnect: Reconnect | None = None) -> None:
     if not step.always and state.step_done(machine, step.name, step.inputs):
         progress.skipped(step.title)
         return
     state.record_step(machine, step.name, step.inputs, "started")
     try:
-        with progress.step(step.title):
-            step.action()
+        try:
+            with progress.step(step.title):
+                step.action()
+        except HostUnreachable as lost:
+            # a connection that dropped under a step while the machine still answers: steps are
+            # safe to run again, so the step runs once more on a new connection
+            if reconnect is None or not reconnect():
+                raise
+            progress.info(f"the connection dropped during '{step.title}' ({lost.detail}); "
+                          "reconnected, running the step again")
+            with progress.step(step.title):
+                step.action()
     except BaseException as exc:
         state.record_step(machine, step.name, step.inputs, "failed")
         if isinstance(exc, HostError) and exc.step is None:
@@ -67,22 +81,25 @@ def _run_one(state: State, machine: str, step: Step, progress: Progress) -> None
         os._exit(CRASH_EXIT_CODE)  # a hard crash, as a kill -9 would leave things
 
 
-def run_steps(state: State, machine: str, plan: Sequence[Step | Parallel], progress: Progress) -> None:
+def run_steps(state: State, machine: str, plan: Sequence[Step | Parallel], progress: Progress,
+              reconnect: Reconnect | None = None) -> None:
     """Run each step not already done with the same inputs, recording start and end.
 
     A failing lane of a Parallel lets the other lanes finish their current step, then
-    raises the first failure; what finished is recorded and is not done again.
+    raises the first failure; what finished is recorded and is not done again. With
+    ``reconnect``, a step whose connection dropped runs once more if the machine answers a new one.
     """
     for item in plan:
         if isinstance(item, Step):
-            _run_one(state, machine, item, progress)
+            _run_one(state, machine, item, progress, reconnect)
             continue
         with ThreadPoolExecutor(max_workers=len(item.lanes)) as pool:
-            lanes = [pool.submit(_run_lane, state, machine, lane, progress) for lane in item.lanes]
+            lanes = [pool.submit(_run_lane, state, machine, lane, progress, reconnect) for lane in item.lanes]
         for lane in lanes:
             lane.result()  # re-raises the lane's failure
 
 
-def _run_lane(state: State, machine: str, lane: Sequence[Step], progress: Progress) -> None:
+def _run_lane(state: State, machine: str, lane: Sequence[Step], progress: Progress,
+              reconnect: Reconnect | None) -> None:
     for step in lane:
-        _run_one(state, machine, step, progress)
+        _run_one(state, machine, step, progress, reconnect)

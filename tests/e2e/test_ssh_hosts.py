@@ -197,3 +197,43 @@ def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path
     operations.sync("atomic")
     assert hashlib.sha256((remote / "data.bin").read_bytes()).digest() == hashlib.sha256(big).digest()
     roost.down("atomic")
+
+
+def test_a_connection_dropped_under_a_step_is_reopened_and_the_step_run_again(testhosts, roost_home: Path,
+                                                                              tmp_path: Path) -> None:
+    """roost's master connection dies while `setup` runs (its ssh process killed, as a NAT or a
+    flaky link would end it): the host still answers, so `roost up` reconnects and runs the
+    step again instead of failing half-way."""
+    from roost.ssh.target import control_dir
+    from tests.helpers import wait_for
+
+    host = testhosts.hosts[1]
+    home = testhosts.home_of(host)
+    spec = write_spec(tmp_path, {"name": "flaky", "backend": "ssh", "hosts": [host_entry(host)],
+                                 "setup": "echo started >> ~/flaky-starts; sleep 4; echo done >> ~/flaky-done"})
+    up = subprocess.Popen([*ROOST, "up", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=dict(os.environ))
+    try:
+        wait_for(lambda: (home / "flaky-starts").exists(), timeout=120, what="setup to start")
+        masters = [int(pid.name) for pid in Path("/proc").iterdir() if pid.name.isdigit()
+                   and control_dir() in _cmdline(pid) and "[mux]" in _cmdline(pid)]
+        assert len(masters) == 1, masters  # the master roost opened for this ROOST_HOME
+        os.kill(masters[0], 9)
+        out, err = up.communicate(timeout=120)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0, err
+    assert "the connection dropped during 'run setup'" in err and "running the step again" in err, err
+    assert (home / "flaky-starts").read_text().count("started") == 2  # the step ran again
+    # sshd does not end a command without a terminal when its connection drops: the first run
+    # went on to its end on the machine too (steps are safe to run again, as for a `roost up` rerun)
+    assert (home / "flaky-done").read_text().count("done") == 2
+    assert roost.status("flaky")[0].state is MachineState.RUNNING
+
+
+def _cmdline(pid: Path) -> str:
+    try:
+        return (pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
