@@ -136,7 +136,7 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
             _abandon(session, exc, progress)
         raise
     try:
-        run_steps(state, spec.name, plan(session, progress), progress, reconnect=lambda: _reconnect(session))
+        run_steps(state, spec.name, plan(session, progress), progress, reconnect=lambda lost: _reconnect(session, lost))
     except HostUnreachable:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         raise
@@ -144,10 +144,13 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
     session.save()
 
 
-def _reconnect(session: MachineSession) -> bool:
-    """After a connection dropped under a step: close what is left of it and open a new one;
-    True when the machine answers."""
+def _reconnect(session: MachineSession, lost: HostUnreachable) -> bool:
+    """After the machine's connection dropped under a step: close what is left of it and open a
+    new one; True when the machine answers (False for another host's failure, e.g. a worker's)."""
     runner = session.backend.runner(session.record)
+    target = getattr(runner, "target", None)
+    if target is None or lost.host != target.label:
+        return False
     try:
         close = getattr(runner, "close", None)
         if close is not None:

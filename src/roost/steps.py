@@ -49,8 +49,9 @@ class Parallel:
     lanes: tuple[tuple[Step, ...], ...]
 
 
-Reconnect = Callable[[], bool]
-"""Opens a new connection to the machine after one dropped; True when the machine answers."""
+Reconnect = Callable[[HostUnreachable], bool]
+"""Given the failure, opens a new connection to the machine after one dropped; True when it
+was the machine's own connection and the machine answers a new one."""
 
 
 def _run_one(state: State, machine: str, step: Step, progress: Progress, reconnect: Reconnect | None = None) -> None:
@@ -65,7 +66,7 @@ def _run_one(state: State, machine: str, step: Step, progress: Progress, reconne
         except HostUnreachable as lost:
             # a connection that dropped under a step while the machine still answers: steps are
             # safe to run again, so the step runs once more on a new connection
-            if reconnect is None or not reconnect():
+            if reconnect is None or not reconnect(lost):
                 raise
             progress.info(f"the connection dropped during '{step.title}' ({lost.detail}); "
                           "reconnected, running the step again")
