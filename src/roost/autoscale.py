@@ -35,30 +35,34 @@ def controller_state(session: MachineSession) -> dict | None:
         return None
 
 
-def _controller_replicas(session: MachineSession, apps: Mapping[str, object] | None) -> list[dict] | None:
-    """The controller's replica set while it runs (None when it does not)."""
+def _controller_replicas(session: MachineSession, apps: Mapping[str, object] | None,
+                         state: dict | None = None) -> list[dict] | None:
+    """The controller's replica set while it runs (None when it does not); ``state``: its state,
+    when the caller read it already."""
     if not (session.record.spec.service and session.record.facts.home):
         return None
     if CONTROLLER in (session.agent.status().apps if apps is None else apps):
-        state = controller_state(session)
+        state = state or controller_state(session)
         if state:
             return state["replicas"]
     return None
 
 
-def serving(session: MachineSession, apps: Mapping[str, object] | None = None) -> list[tuple[str, int]]:
+def serving(session: MachineSession, apps: Mapping[str, object] | None = None,
+            state: dict | None = None) -> list[tuple[str, int]]:
     """The replicas that serve now: the controller's while it runs, else the recorded ones.
-    ``apps``: what the agent runs, when the caller asked it already."""
-    replicas = _controller_replicas(session, apps)
+    ``apps``: what the agent runs, ``state``: the controller's, when the caller read them already."""
+    replicas = _controller_replicas(session, apps, state)
     if replicas is not None:
         return [(r["name"], int(r["port"])) for r in replicas]
     facts = session.record.facts
     return list(zip(facts.replica_names, facts.replica_ports))
 
 
-def serving_remote(session: MachineSession, apps: Mapping[str, object] | None = None) -> dict[str, tuple[str, int]]:
+def serving_remote(session: MachineSession, apps: Mapping[str, object] | None = None,
+                   state: dict | None = None) -> dict[str, tuple[str, int]]:
     """Of :func:`serving`, those on worker machines: name -> (machine, port there)."""
-    replicas = _controller_replicas(session, apps)
+    replicas = _controller_replicas(session, apps, state)
     if replicas is None:
         return dict(session.record.facts.replica_remote)
     return {r["name"]: (r["machine"], int(r["remote_port"])) for r in replicas if r.get("machine")}

@@ -71,8 +71,8 @@ def status(name: str) -> ServiceStatus:
     state = controller_state(session) or {}
     # counts are the running controller's (the machine's clock may differ from this one's)
     counted = state.get("upstreams") if CONTROLLER in apps and apps[CONTROLLER].state == "running" else None
-    replicas, remote, workers = [], serving_remote(session, apps), _worker_apps(session)
-    for replica, port in serving(session, apps):
+    replicas, remote, workers = [], serving_remote(session, apps, state), _worker_apps(session)
+    for replica, port in serving(session, apps, state):
         app = apps.get(replica)  # the replica, or the tunnel to it (healthy when the replica answers through it)
         machine = remote[replica][0] if replica in remote else name
         if machine == name:

@@ -78,11 +78,12 @@ class UpstreamStats:
         self.partial = chunk[end:]  # a line Caddy is still writing
         # one scan in C over the whole chunk: the controller may read thousands of lines a second
         for match in ROUNDTRIP.finditer(chunk, 0, end):
-            second, address, duration, status, rest = match.groups()
+            stamp, address, duration, status, rest = match.groups()
+            second = int(float(stamp))
             failed = (b'"error"' in rest) if status is None else int(status) >= 500
             entries = self.buckets[address.decode()]
-            if not entries or entries[-1][0] != int(float(second)):
-                entries.append([int(float(second)), 0, 0, 0.0])
+            if not entries or entries[-1][0] != second:
+                entries.append([second, 0, 0, 0.0])
             bucket = entries[-1]
             bucket[2 if failed else 1] += 1
             bucket[3] += float(duration)
