@@ -80,7 +80,7 @@ def main() -> None:
 
 def run(count: int, target: str) -> None:
     import roost
-    from roost import backups
+    from roost.backup import machine as backups
     from roost.apps.label_studio import admin_email
     from roost.session import load_session
     from tests.label_studio_client import LabelStudioSession

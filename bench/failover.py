@@ -48,7 +48,7 @@ def main() -> None:
 
 
 def run(hosts, work: Path, rounds: int) -> None:
-    from roost import lifecycle
+    from roost.lifecycle import machines as lifecycle
     from tests.e2e.test_serve_machines import spread_spec
 
     gateway_host, worker_host = hosts.hosts
@@ -75,7 +75,9 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
     worker healed and given its replica back at the end."""
     import threading
 
-    from roost import lifecycle, serve
+    from roost.lifecycle import machines as lifecycle
+
+    from roost.serve import steps as serve
     from roost.session import load_session
     from tests.e2e.test_serve import load
 

@@ -40,7 +40,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="roost-bench-gpu-"))
     os.environ["ROOST_HOME"] = str(work / "home")
     import roost
-    from roost import jobs, operations
+    from roost.jobs import run as jobs
+    from roost.lifecycle import files as operations
 
     spec = yaml.safe_load((EXAMPLE / "train.yaml").read_text())
     spec.update(name="bench-gpu", workdir=str(EXAMPLE), run=f".venv/bin/python train.py --epochs {args.epochs}")

@@ -91,7 +91,7 @@ def run(work: Path, rounds: int, seconds: int, connections: int, work_ms: float)
     import yaml
 
     import roost
-    from roost import serve
+    from roost.serve import steps as serve
 
     site = work / "site"
     site.mkdir()

@@ -62,9 +62,9 @@ def up_machine(name: str, host, workdir: Path, spec_dir: Path) -> None:
 
 
 def bench_exec(name: str, host, rounds: int) -> None:
-    from roost import operations
-    from roost.lifecycle import open_session
-    from roost.state import State
+    from roost.lifecycle import files as operations
+    from roost.lifecycle.machines import open_session
+    from roost.machine.state import State
 
     state = State()
     target = open_session(state, name).backend.target(state.get(name))  # type: ignore[attr-defined,arg-type]
@@ -84,9 +84,9 @@ def bench_exec(name: str, host, rounds: int) -> None:
 
 
 def bench_sync(name: str, host, source: Path, rounds: int) -> None:
-    from roost import operations
-    from roost.lifecycle import open_session
-    from roost.state import State
+    from roost.lifecycle import files as operations
+    from roost.lifecycle.machines import open_session
+    from roost.machine.state import State
 
     state = State()
     record = state.get(name)
@@ -117,7 +117,7 @@ def bench_sync(name: str, host, source: Path, rounds: int) -> None:
 
 
 def bench_resync(name: str, rounds: int) -> None:
-    from roost import operations
+    from roost.lifecycle import files as operations
 
     operations.sync(name)
     times = [timed(lambda: operations.sync(name)) for _ in range(rounds)]
@@ -143,7 +143,7 @@ def _get_times(port: int, count: int) -> list[float]:
 def bench_tunnel(name: str, host, rounds: int) -> None:
     from roost.agent.client import AppDefinition
     from roost.session import load_session
-    from roost.ssh.tunnel import close_tunnel, ensure_tunnel
+    from roost.transport.ssh.tunnel import close_tunnel, ensure_tunnel
 
     session = load_session(name)
     port, script = session.agent.free_port(), f"{session.record.facts.home}/replica_server.py"

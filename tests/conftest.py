@@ -27,7 +27,7 @@ def _down_everything(home: Path) -> None:
     if not (home / "state.db").exists():
         return
     import roost
-    from roost.state import State
+    from roost.machine.state import State
 
     state = State(home)
     names = [record.name for record in state.machines()]

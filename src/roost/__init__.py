@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "up": "roost.lifecycle", "stop": "roost.lifecycle", "start": "roost.lifecycle",
-    "down": "roost.lifecycle", "UpResult": "roost.lifecycle", "DownResult": "roost.lifecycle",
-    "status": "roost.info", "open_info": "roost.info", "password": "roost.info", "logs": "roost.info",
-    "MachineStatus": "roost.info", "OpenInfo": "roost.info",
-    "Spec": "roost.spec", "load_spec": "roost.spec_loader", "RoostError": "roost.errors",
+    "up": "roost.lifecycle.machines", "stop": "roost.lifecycle.machines", "start": "roost.lifecycle.machines",
+    "down": "roost.lifecycle.machines", "UpResult": "roost.lifecycle.machines", "DownResult": "roost.lifecycle.machines",
+    "status": "roost.lifecycle.info", "open_info": "roost.lifecycle.info", "password": "roost.lifecycle.info", "logs": "roost.lifecycle.info",
+    "MachineStatus": "roost.lifecycle.info", "OpenInfo": "roost.lifecycle.info",
+    "Spec": "roost.spec.model", "load_spec": "roost.spec.loader", "RoostError": "roost.errors",
 }
 
 if TYPE_CHECKING:
     from roost.errors import RoostError
-    from roost.info import MachineStatus, OpenInfo, logs, open_info, password, status
-    from roost.lifecycle import DownResult, UpResult, down, start, stop, up
-    from roost.spec import Spec
-    from roost.spec_loader import load_spec
+    from roost.lifecycle.info import MachineStatus, OpenInfo, logs, open_info, password, status
+    from roost.lifecycle.machines import DownResult, UpResult, down, start, stop, up
+    from roost.spec.model import Spec
+    from roost.spec.loader import load_spec
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ One root, so a caller can catch everything roost means with one ``except``::
     └── AppError                    an app could not be installed or did not become healthy
         └── HealthTimeout           ... it never answered its health check in time
 
-A failure that came from a command carries the command's :class:`~roost.runner.Result`
+A failure that came from a command carries the command's :class:`~roost.transport.Result`
 and shows its output tail, so the user sees why without digging in log files.
 """
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from roost.runner.base import Result
+    from roost.transport.base import Result
 
 
 class RoostError(Exception):

@@ -6,10 +6,10 @@ from roost.agent.client import AgentClient, AgentStatus
 from roost.apps import AppContext, AppDriver, app_driver
 from roost.backends import Backend, get_backend
 from roost.errors import AgentError, MachineNotFound
-from roost.machine import MachineRecord
-from roost.spec import Spec
-from roost.state import State
-from roost.vault import Vault
+from roost.machine.record import MachineRecord
+from roost.spec.model import Spec
+from roost.machine.state import State
+from roost.machine.vault import Vault
 
 
 class MachineSession:
@@ -33,7 +33,7 @@ class MachineSession:
         """What the app driver works with."""
         public_host = None
         if self.record.spec.share:
-            from roost.gateway import site
+            from roost.gateway.site import site
 
             public_host = site(self)
         return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
@@ -45,7 +45,7 @@ class MachineSession:
         if self.driver is None or not self.record.facts.app_port:
             return None
         if self.record.spec.share:
-            from roost import gateway
+            from roost.gateway import site as gateway
 
             return gateway.url(self, self.driver.url_path)
         return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
@@ -71,7 +71,7 @@ class MachineSession:
         if self.record.spec.service and self.record.spec.service.worker_of:
             return status.running  # a worker's replicas are the gateway machine's to check
         if self.record.spec.service:  # every replica and the balancer
-            from roost.autoscale import serving
+            from roost.serve.controller import serving
 
             names = [name for name, _ in serving(self, status.apps)]
             wanted = [status.apps.get(name) for name in [*names, "gateway"]]

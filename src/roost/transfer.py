@@ -6,7 +6,7 @@ from pathlib import Path
 
 from roost.errors import SpecError
 from roost.session import MachineSession
-from roost.sync import rsync, upload_tree
+from roost.transport.rsync import rsync, upload_tree
 
 
 def _local_path(spec_source: str, path: str, field: str) -> Path:

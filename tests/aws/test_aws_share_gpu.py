@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from roost import sharing
+from roost.lifecycle import sharing
 from roost.catalog.offers import OfferQuery, load_offers
-from roost.gateway import https_status
+from roost.gateway.site import https_status
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import roost
-from roost import operations
+from roost.lifecycle import files as operations
 from tests.helpers import http_get as get
 from tests.helpers import port_open, wait_for
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost.backup_store import BackupError, store_for
+from roost.backup.store import BackupError, store_for
 from tests.e2e.test_gateway import host_entry, listening
 
 pytestmark = pytest.mark.e2e

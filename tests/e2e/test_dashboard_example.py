@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost import serve, sharing
-from roost.gateway import https_status
+from roost.serve import steps as serve
+
+from roost.lifecycle import sharing
+from roost.gateway.site import https_status
 from tests.e2e.test_gateway import host_entry
 from tests.e2e.test_serve import roost_cli
 from tests.headless_chromium import HeadlessChromium, spki_pin

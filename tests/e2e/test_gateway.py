@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 import roost
-from roost import sharing
-from roost.gateway import https_status
+from roost.lifecycle import sharing
+from roost.gateway.site import https_status
 from tests.jupyter_client import JupyterSession
 
 pytestmark = pytest.mark.e2e
@@ -144,7 +144,7 @@ def test_streamlit_service_passes_its_websocket_through_the_balancer_with_sticky
     assert websocket_status(host.ip, "/_stcore/stream", ca, None).startswith("HTTP/1.1 401")
     assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password)) == "HTTP/1.1 101 Switching Protocols"
     # two replicas; a browser's session stays on one (Streamlit keeps it in that process's websocket)
-    from roost import serve
+    from roost.serve import steps as serve
 
     assert [r.healthy for r in serve.status("dash").replicas] == [True, True]
     import ssl

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 import roost
-from roost import jobs, operations
+from roost.jobs import run as jobs
+from roost.lifecycle import files as operations
 from roost.errors import BackendError, SpecError
-from roost.machine import MachineState
+from roost.machine.record import MachineState
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -107,7 +108,7 @@ def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_pat
                                  "run": "sleep 3001 & sleep 3002 & echo started; wait"})
     roost.up(spec)
     from roost.session import open_session
-    from roost.state import State
+    from roost.machine.state import State
 
     state = State()
     agent = open_session(state, "cancel").agent

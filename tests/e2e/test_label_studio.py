@@ -67,9 +67,9 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
 
 
 def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: Path, tmp_path: Path) -> None:
-    from roost import backups
+    from roost.backup import machine as backups
 
-    from roost.spec import Spec
+    from roost.spec.model import Spec
 
     spec = Spec.model_validate({"name": "team", "app": "label-studio", "backup": {"every": "10s", "keep": 5}})
     up = roost.up(spec)
@@ -132,7 +132,7 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     roost.start("team")
     before = len(backups.list_backups("team"))
     roost.down("team")
-    from roost.backup_store import DirectoryStore
+    from roost.backup.store import DirectoryStore
 
     after = DirectoryStore(roost_home / "backups" / "team").list()
     assert len(after) == before + 1 and after[-1].kind == "before-down" and after[-1].annotations == 30

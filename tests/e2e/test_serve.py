@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from roost import serve
+from roost.serve import steps as serve
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -235,8 +235,8 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(te
     import ssl
     import urllib.request
 
-    from roost import sharing
-    from roost.gateway import https_status
+    from roost.lifecycle import sharing
+    from roost.gateway.site import https_status
     from tests.e2e.test_gateway import host_entry, listening
 
     host = testhosts.hosts[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost import serve
+from roost.serve import steps as serve
 from tests.e2e.test_gateway import host_entry, listening
 from tests.e2e.test_serve import REPLICA, load, roost_cli
 from tests.helpers import wait_for

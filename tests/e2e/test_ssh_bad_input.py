@@ -16,7 +16,7 @@ from roost.errors import (
     HostUnreachable,
     SpecError,
 )
-from roost.spec_loader import spec_from_data
+from roost.spec.loader import spec_from_data
 
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 import roost
-from roost import operations
-from roost.machine import MachineState
+from roost.lifecycle import files as operations
+from roost.machine.record import MachineState
 from tests.helpers import answers
 from tests.jupyter_client import JupyterSession
 
@@ -204,7 +204,7 @@ def test_a_connection_dropped_under_a_step_is_reopened_and_the_step_run_again(te
     """roost's master connection dies while `setup` runs (its ssh process killed, as a NAT or a
     flaky link would end it): the host still answers, so `roost up` reconnects and runs the
     step again instead of failing half-way."""
-    from roost.ssh.target import control_dir
+    from roost.transport.ssh.target import control_dir
     from tests.helpers import wait_for
 
     host = testhosts.hosts[1]

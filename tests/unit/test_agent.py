@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from roost.agent.client import AgentClient, AgentStatus, AppDefinition
-from roost.runner import LocalRunner
+from roost.transport.local import LocalRunner
 from tests.helpers import alive, free_port, wait_for
 
 

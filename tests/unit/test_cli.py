@@ -56,5 +56,5 @@ def test_bad_machine_name_on_the_command_line(roost_home: Path) -> None:
 
 
 def test_importing_roost_imports_no_cloud_sdk() -> None:
-    code = "import roost, roost.cli, roost.lifecycle, roost.info, sys; print('boto3' in sys.modules)"
+    code = "import roost, roost.cli, roost.lifecycle.machines, roost.lifecycle.info, sys; print('boto3' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -10,7 +10,7 @@ import pytest
 
 from roost.catalog import OfferQuery, find_offers, offers, resolve_offer
 from roost.errors import SpecError
-from roost.spec_loader import spec_from_data
+from roost.spec.loader import spec_from_data
 
 CSV = Path(__file__).resolve().parents[2] / "src" / "roost" / "catalog" / "data" / "aws-offers-us-east-1.csv"
 NVIDIA = {"T4", "T4g", "A10G", "M60", "V100", "V100-32GB", "K80", "K520", "A100", "A100-80GB"}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from roost.errors import CommandFailed, CommandTimeout, RoostError
-from roost.runner import LocalRunner, Result
+from roost.transport.base import Result
+from roost.transport.local import LocalRunner
 
 
 def test_result_has_output_exit_code_and_duration() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from roost.errors import SpecError
-from roost.gateway import caddyfile
-from roost.placement import worker_names, worker_spec
-from roost.spec_loader import load_spec
-from roost.spec_service import Probe
+from roost.gateway.site import caddyfile
+from roost.serve.placement import worker_names, worker_spec
+from roost.spec.loader import load_spec
+from roost.spec.service import Probe
 
 BASE = "name: web\napp: {type: command, command: 'python3 -m http.server {port}'}\n"
 SSH = "backend: ssh\nhosts: [alice@10.0.0.5, bob@10.0.0.6]\n"

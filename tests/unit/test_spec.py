@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from roost.errors import SpecError
-from roost.spec import BackendKind, JupyterApp
-from roost.spec_loader import load_spec, spec_for_app
+from roost.spec.model import BackendKind, JupyterApp
+from roost.spec.loader import load_spec, spec_for_app
 
 
 def write(tmp_path: Path, text: str) -> Path:

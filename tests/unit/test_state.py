@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from roost.errors import LockTimeout, StateError
-from roost.machine import MachineRecord, MachineState
+from roost.machine.record import MachineRecord, MachineState
 from roost.progress import SilentProgress
-from roost.spec_loader import spec_for_app
-from roost.state import SCHEMA_VERSION, State, machine_lock
-from roost.steps import Step, run_steps
+from roost.spec.loader import spec_for_app
+from roost.machine.state import SCHEMA_VERSION, State, machine_lock
+from roost.machine.steps import Step, run_steps
 
 
 def record(name: str = "nb") -> MachineRecord:
@@ -46,7 +46,7 @@ def test_record_round_trips_with_typed_spec(tmp_path: Path) -> None:
 
 
 def test_spec_survives_the_database_exactly(tmp_path: Path) -> None:
-    from roost.spec_loader import spec_from_data
+    from roost.spec.loader import spec_from_data
 
     spec = spec_from_data({"name": "nb", "app": "jupyter", "autostop": "90s",
                            "resources": {"memory": "512MiB", "accelerators": "T4:2"}})
@@ -93,7 +93,7 @@ def test_interrupted_steps_resume_where_they_stopped(tmp_path: Path) -> None:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from roost.state import machine_lock
+from roost.machine.state import machine_lock
 with machine_lock("nb", home=Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

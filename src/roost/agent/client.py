@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from roost.errors import AgentError, HealthTimeout
-from roost.runner.base import Result, Runner
+from roost.transport.base import Result, Runner
 
 AGENT_PACKAGE = Path(__file__).with_name("roost_agent")
 """The agent's source: a stdlib-only package."""

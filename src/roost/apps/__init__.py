@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from roost.apps.base import AppContext, AppDriver
 from roost.errors import NotBuiltYet
-from roost.spec import Spec
+from roost.spec.model import Spec
 
 
 def app_driver(spec: Spec) -> AppDriver | None:

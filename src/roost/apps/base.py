@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from roost.agent.client import AgentClient, AppDefinition
 from roost.backends.base import MachineTools
-from roost.machine import MachineRecord
-from roost.runner.base import Runner
-from roost.steps import Step
-from roost.vault import Vault
+from roost.machine.record import MachineRecord
+from roost.transport.base import Runner
+from roost.machine.steps import Step
+from roost.machine.vault import Vault
 
 
 @dataclass

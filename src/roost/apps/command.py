@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext, AppDriver
-from roost.spec import CommandApp
-from roost.steps import Step
+from roost.spec.model import CommandApp
+from roost.machine.steps import Step
 
 
 class CommandDriver(AppDriver):

@@ -12,8 +12,8 @@ import json
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
-from roost.spec import JupyterApp
-from roost.steps import Step, fingerprint
+from roost.spec.model import JupyterApp
+from roost.machine.steps import Step, fingerprint
 
 PASSWORD_KEY = "jupyter-password"
 # jupyter_server's own passwd(), loaded from its module file so the hash does not pay for

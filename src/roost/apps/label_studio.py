@@ -14,8 +14,8 @@ from roost.agent.client import AppDefinition
 from roost.apps import postgres
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
-from roost.spec import LabelStudioApp
-from roost.steps import Step, fingerprint
+from roost.spec.model import LabelStudioApp
+from roost.machine.steps import Step, fingerprint
 
 PASSWORD_KEY = "label-studio-admin"
 INIT_SNIPPET = """

@@ -11,8 +11,8 @@ from __future__ import annotations
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
-from roost.spec import StreamlitApp
-from roost.steps import Step, fingerprint
+from roost.spec.model import StreamlitApp
+from roost.machine.steps import Step, fingerprint
 
 COOKIE_KEY = "streamlit-cookie-secret"
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from roost.backends.base import MachineTools
 from roost.errors import AppError, CommandFailed
-from roost.runner.base import Runner
+from roost.transport.base import Runner
 
 
 def ensure_venv(runner: Runner, tools: MachineTools, venv: str, requirements: Sequence[str],

@@ -13,7 +13,7 @@ def get_backend(kind: str, *, accept_new_host_key: bool = False) -> Backend:
 
         return LocalBackend()
     if kind == "ssh":
-        from roost.backends.ssh import SshBackend
+        from roost.backends.ssh.backend import SshBackend
 
         return SshBackend(accept_new_host_key=accept_new_host_key)
     if kind == "aws":

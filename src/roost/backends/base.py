@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from roost.machine import MachineFacts, MachineRecord, MachineState
-from roost.runner.base import Runner
-from roost.steps import Step
+from roost.machine.record import MachineFacts, MachineRecord, MachineState
+from roost.transport.base import Runner
+from roost.machine.steps import Step
 
 
 @dataclass(frozen=True)

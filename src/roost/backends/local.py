@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from roost.backends.base import Backend, MachineTools, RsyncRoute
-from roost.machine import MachineFacts, MachineRecord, MachineState
+from roost.machine.record import MachineFacts, MachineRecord, MachineState
 from roost.paths import roost_home, uv_cache_dir
-from roost.runner.local import LocalRunner
+from roost.transport.local import LocalRunner
 
 PROVISIONED_MARK = ".provisioned"
 SUBDIRS = ("home", "workdir", "logs", "venvs", "checkpoints")

@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from roost.errors import SpecError
-from roost.spec import Resources
+from roost.spec.model import Resources
 
 DATA = Path(__file__).with_name("data")
 SNAPSHOT_REGIONS = {"us-east-1": DATA / "aws-offers-us-east-1.csv"}
@@ -227,7 +227,7 @@ def describe(query: OfferQuery) -> str:
 def offers(*, gpu: str | int | None = None, cpus: str | int | None = None, memory: str | float | None = None,
            spot: bool = False, region: str | None = None, arch: str | None = None) -> list[Offer]:
     """``roost offers``: values written as in a spec (``T4:2``, ``4+``, ``16GiB``), cheapest first."""
-    from roost.spec_loader import spec_from_data
+    from roost.spec.loader import spec_from_data
 
     wanted: dict[str, object] = {"spot": spot}
     for key, value in (("accelerators", gpu), ("cpus", cpus), ("memory", memory), ("region", region)):

@@ -1,4 +1,4 @@
-"""``roost backup | backups | restore``: a few lines over :mod:`roost.backups`."""
+"""``roost backup | backups | restore``: a few lines over :mod:`roost.backup.machine`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     @app.command("backup")
     def backup_(name: str) -> None:
         """Take a consistent backup of the app's data now (the app keeps running)."""
-        from roost import backups
+        from roost.backup import machine as backups
 
         info = backups.backup(name)
         console.print(f"backup {info.id}: {info.annotations} annotations, {info.bytes / 1e6:.1f} MB, "
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     @app.command("backups")
     def backups_(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
         """The machine's backups, oldest first."""
-        from roost import backups
+        from roost.backup import machine as backups
 
         found = backups.list_backups(name)
         if as_json:
@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
                  spec: str = typer.Option(None, "--spec", help="bring NAME up from this spec first, if it does "
                                                                 "not exist")) -> None:
         """Restore a backup onto a machine (a new one with --spec), after verifying its checksums."""
-        from roost import backups
-        from roost.lifecycle import resolve_spec
+        from roost.backup import machine as backups
+        from roost.lifecycle.machines import resolve_spec
 
         info = backups.restore(name, backup_id, source=source, force=force,
                                spec=resolve_spec(spec, name) if spec else None)

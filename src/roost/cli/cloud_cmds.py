@@ -1,4 +1,4 @@
-"""``roost cost`` and ``roost gc``: a few lines over :mod:`roost.housekeeping`."""
+"""``roost cost`` and ``roost gc``: a few lines over :mod:`roost.lifecycle.housekeeping`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         """Each machine's price per hour and what it has cost so far."""
         from rich.table import Table
 
-        from roost import housekeeping
+        from roost.lifecycle import housekeeping
 
         rows = housekeeping.cost()
         if as_json:
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             region: list[str] = typer.Option(None, "--region", help="regions to look in (repeatable)"),
             as_json: bool = typer.Option(False, "--json")) -> None:
         """List cloud resources roost created that no machine owns any more; --yes deletes them."""
-        from roost import housekeeping
+        from roost.lifecycle import housekeeping
 
         result = housekeeping.gc(regions=region or None, yes=yes)
         if as_json:

@@ -1,4 +1,4 @@
-"""``roost exec | sync | download``: each a few lines over :mod:`roost.operations`."""
+"""``roost exec | sync | download``: each a few lines over :mod:`roost.lifecycle.files`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def exec_(name: str, command: list[str] = typer.Argument(..., help="the command, after --")) -> None:
         """Run a command in the machine's workdir; exits with its exit code."""
-        from roost import operations
+        from roost.lifecycle import files as operations
 
         result = operations.exec_command(name, command, on_output=lambda line: print(line, end="", flush=True))
         sys.stderr.write(result.stderr)
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def sync(name: str) -> None:
         """Upload the spec's workdir and file_mounts to the machine (incremental)."""
-        from roost import operations
+        from roost.lifecycle import files as operations
 
         operations.sync(name)
         console.print(f"{name}: workdir in sync")
@@ -32,6 +32,6 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def download(name: str, path: str, destination: str = typer.Argument(None)) -> None:
         """Copy PATH (inside the machine's workdir) here, by default into ./roost-outputs/NAME/."""
-        from roost import operations
+        from roost.lifecycle import files as operations
 
         console.print(f"downloaded to {operations.download(name, path, destination)}")

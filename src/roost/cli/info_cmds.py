@@ -1,4 +1,4 @@
-"""``roost status | open | password | logs``: each a few lines over :mod:`roost.info`."""
+"""``roost status | open | password | logs``: each a few lines over :mod:`roost.lifecycle.info`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         """Show machines, their state and app health."""
         from rich.table import Table
 
-        from roost import info
+        from roost.lifecycle import info
 
         machines = info.status(name)
         if as_json:
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
     @app.command("open")
     def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
         """Print the app's URL and how to log in; open a browser when there is one."""
-        from roost import info
+        from roost.lifecycle import info
 
         found = info.open_info(name)
         console.print(found.url)
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def password(name: str) -> None:
         """Print the app password roost generated for this machine."""
-        from roost import info
+        from roost.lifecycle import info
 
         print(info.password(name))
 
@@ -61,7 +61,8 @@ def register(app: typer.Typer) -> None:
              lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines"),
              offset: int = typer.Option(0, "--offset", help="job logs: start at this byte")) -> None:
         """Print the app's log, or a job's whole output; -f follows it (Ctrl-C stops following)."""
-        from roost import info, jobs
+        from roost.lifecycle import info
+        from roost.jobs import run as jobs
 
         echo = lambda line: print(line, end="", flush=True)  # noqa: E731
         try:

@@ -1,4 +1,4 @@
-"""``roost run | jobs | cancel``: each a few lines over :mod:`roost.jobs`."""
+"""``roost run | jobs | cancel``: each a few lines over :mod:`roost.jobs.run`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
             name: str = typer.Option(None, "--name", "-n"),
             accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key")) -> None:
         """Sync, set up, run the spec's job with live logs, download its outputs; exits with its code."""
-        from roost import jobs
+        from roost.jobs import run as jobs
 
         result = jobs.run(spec, name=name, down=down, progress=RichProgress(), accept_new_host_key=accept_new_host_key,
                           on_output=lambda line: print(line, end="", flush=True))
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         """List the machine's jobs."""
         from rich.table import Table
 
-        from roost import jobs
+        from roost.jobs import run as jobs
 
         table = Table("JOB", "STATE", "EXIT", "COMMAND", box=None)
         for job in jobs.jobs(name):
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def cancel(name: str, job: str) -> None:
         """Cancel a job: its whole process tree ends."""
-        from roost import jobs
+        from roost.jobs import run as jobs
 
         ended = jobs.cancel(name, job)
         console.print(f"job {job} cancelled" if ended else f"job {job} had already ended")

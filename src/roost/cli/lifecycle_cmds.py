@@ -1,4 +1,4 @@
-"""``roost up | stop | start | down``: each a few lines over :mod:`roost.lifecycle`."""
+"""``roost up | stop | start | down``: each a few lines over :mod:`roost.lifecycle.machines`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.text import Text
 from roost.cli.render import RichProgress, console, err_console
 
 if TYPE_CHECKING:
-    from roost.lifecycle import UpResult
+    from roost.lifecycle.machines import UpResult
 
 
 def _show_up(result: UpResult) -> None:
@@ -34,14 +34,14 @@ def register(app: typer.Typer) -> None:
                False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"),
            ) -> None:
         """Bring a machine and its app up; again, it only prints the URL."""
-        from roost import lifecycle
+        from roost.lifecycle import machines as lifecycle
 
         _show_up(lifecycle.up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
 
     @app.command()
     def stop(name: str) -> None:
         """Stop the machine's apps (and the machine); keep its data."""
-        from roost import lifecycle
+        from roost.lifecycle import machines as lifecycle
 
         result = lifecycle.stop(name)
         for warning in result.warnings:
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def start(name: str) -> None:
         """Start a stopped machine with the same app and data."""
-        from roost import lifecycle
+        from roost.lifecycle import machines as lifecycle
 
         _show_up(lifecycle.start(name, progress=RichProgress()))
 
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
     def down(name: str, no_backup: bool = typer.Option(
             False, "--no-backup", help="do not back up the app's data first (it is deleted)")) -> None:
         """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
-        from roost import lifecycle
+        from roost.lifecycle import machines as lifecycle
 
         result = lifecycle.down(name, no_backup=no_backup)
         for warning in result.warnings:

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         from roost.cli.render import note
 
         if refresh:
-            from roost.housekeeping import refresh_offers
+            from roost.lifecycle.housekeeping import refresh_offers
 
             cache = refresh_offers(region, say=note)
             note(f"fetched {len(cache.offers)} offers for {cache.region}")

@@ -1,4 +1,4 @@
-"""``roost serve SPEC | status NAME``: a few lines over :mod:`roost.serve` and ``up``."""
+"""``roost serve SPEC | status NAME``: a few lines over :mod:`roost.serve.steps` and ``up``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from roost.cli.render import RichProgress, console
 
 if TYPE_CHECKING:
-    from roost.serve_status import ReplicaStatus
+    from roost.serve.status import ReplicaStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
               accept_new_host_key: bool = typer.Option(
                   False, "--accept-new-host-key", help="trust SSH hosts seen for the first time")) -> None:
         """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
-        from roost import lifecycle, serve
+        from roost.lifecycle import machines as lifecycle
+        from roost.serve import steps as serve
         from roost.errors import SpecError
 
         if words[0] == "status" and len(words) == 2:

@@ -1,4 +1,4 @@
-"""``roost share | users | trust``: each a few lines over :mod:`roost.sharing`."""
+"""``roost share | users | trust``: each a few lines over :mod:`roost.lifecycle.sharing`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def share(name: str) -> None:
         """Put the machine's app behind the gateway: HTTPS on 443 and a login."""
-        from roost import sharing
+        from roost.lifecycle import sharing
 
         result = sharing.share(name, progress=RichProgress())
         console.print(f"{name} is shared at {result.url}")
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     @users.command("add")
     def add(name: str, user: str) -> None:
         """Add a user; prints the generated password once."""
-        from roost import sharing
+        from roost.lifecycle import sharing
 
         console.print(f"user {user} may log in to {name} with the password: {sharing.add_user(name, user)}")
         console.print("  (shown once; roost keeps only its bcrypt hash on the machine)")
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
     @users.command("remove")
     def remove(name: str, user: str) -> None:
         """Remove a user."""
-        from roost import sharing
+        from roost.lifecycle import sharing
 
         sharing.remove_user(name, user)
         console.print(f"user {user} removed from {name}")
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def trust(name: str) -> None:
         """Print the gateway's CA certificate file and how to trust it in a browser."""
-        from roost import sharing
+        from roost.lifecycle import sharing
 
         path = sharing.trust(name)
         console.print(str(path))

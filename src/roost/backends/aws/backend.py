@@ -22,14 +22,14 @@ from roost.backends.aws.cloud import AwsError, Cloud
 from roost.backends.base import Backend
 from roost.catalog.offers import Offer, resolve_offer
 from roost.errors import BackendError, HostError
-from roost.machine import CloudFacts, MachineFacts, MachineRecord, MachineState
+from roost.machine.record import CloudFacts, MachineFacts, MachineRecord, MachineState
 from roost.paths import roost_home
-from roost.spec import Resources
-from roost.ssh import tunnel
-from roost.ssh.dataplane import SshDataPlane
-from roost.ssh.runner import SshRunner
-from roost.ssh.target import SshTarget, control_dir
-from roost.steps import Step
+from roost.spec.model import Resources
+from roost.transport.ssh import tunnel
+from roost.backends.ssh.dataplane import SshDataPlane
+from roost.transport.ssh.runner import SshRunner
+from roost.transport.ssh.target import SshTarget, control_dir
+from roost.machine.steps import Step
 
 POWEROFF_ENV = "ROOST_AWS_POWEROFF_COMMAND"
 """Overrides how the agent halts a machine after autostop (for machines without sudo)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from roost.backends.aws.cloud import CAPACITY_CODES, AwsError, Cloud, tag_filters, tags
 from roost.catalog.offers import Offer
-from roost.spec import Spec
+from roost.spec.model import Spec
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from roost.backends.aws.cloud import AwsError, Cloud, tags
 from roost.errors import SpecError
 from roost.paths import roost_home
-from roost.spec import Spec
+from roost.spec.model import Spec
 
 
 def owner_id() -> str:

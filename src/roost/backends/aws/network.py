@@ -13,7 +13,7 @@ import urllib.request
 from typing import Any
 
 from roost.backends.aws.cloud import AwsError, Cloud, tag_filters, tags
-from roost.spec import Spec
+from roost.spec.model import Spec
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
 

@@ -1,0 +1,131 @@
+"""The SSH data plane shared by every backend whose machines are reached over SSH.
+
+A backend that knows how to find a machine's :class:`SshTarget` gets, from this mixin,
+the rest of the contract that only needs SSH: probing the machine, roost's directory on
+it, uv and wheelhouse installs, rsync, app URLs through local forwards and the
+roost-level state of the machine (directory present, agent running).
+"""
+
+from __future__ import annotations
+
+import shlex
+from abc import abstractmethod
+from collections.abc import Sequence
+
+from uv import find_uv_bin
+
+from roost.backends.base import MachineTools, RsyncRoute
+from roost.errors import CommandTimeout, HostError, HostUnreachable
+from roost.machine.record import MachineFacts, MachineRecord
+from roost.transport.ssh import tunnel
+from roost.transport.ssh.runner import SshRunner
+from roost.transport.ssh.target import SshTarget
+from roost.transport.rsync import rsync
+
+PROBE = ('printf "%s\\n" "$HOME" "$(uname -m)" "$(id -u)"; '
+         'python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\' 2>/dev/null || echo none')
+MARK = ".provisioned"
+
+
+class SshDataPlane:
+    """Everything a backend does over SSH once it can name the machine's target."""
+
+    @abstractmethod
+    def target(self, record: MachineRecord) -> SshTarget:
+        """Where and as whom to connect for this machine."""
+
+    def runner(self, record: MachineRecord) -> SshRunner:
+        """Commands over the machine's master connection."""
+        return SshRunner(self.target(record))
+
+    def probe_and_prepare(self, record: MachineRecord, label: str) -> MachineFacts:
+        """Probe the machine (home, CPU, python3) and make roost's directory for it there."""
+        target = self.target(record)
+        runner = self.runner(record)
+        lines = runner.run(PROBE, timeout=target.connect_timeout + 20).stdout.split()
+        user_home, arch, uid, python = lines[0], lines[1], lines[2], lines[3]
+        if python == "none":
+            raise HostError(label, "has no python3, which roost's agent needs",
+                            hint="install it there (Debian/Ubuntu: sudo apt-get install -y python3)")
+        home = f"{user_home}/.roost/machines/{record.name}"
+        dirs = " ".join(shlex.quote(f"{home}/{d}") for d in ("home", "workdir", "logs", "venvs", "checkpoints"))
+        runner.run(f"umask 077 && mkdir -p {dirs} && touch {shlex.quote(home)}/{MARK}")
+        return record.facts.model_copy(update={
+            "home": home, "runs_as_root": uid == "0", "host": label, "python_version": python, "arch": arch})
+
+    def _roost_root(self, record: MachineRecord) -> str:
+        assert record.facts.home
+        return record.facts.home.rsplit("/machines/", 1)[0]
+
+    def tools(self, record: MachineRecord) -> MachineTools:
+        """uv pushed from this computer (once per version); wheels pushed when the host is offline."""
+        root = self._roost_root(record)
+        local_uv = find_uv_bin()
+        version = _local_uv_version(local_uv)
+        remote_uv = f"{root}/bin/uv-{version}"
+        runner = self.runner(record)
+        if not runner.run(["test", "-x", remote_uv], check=False).ok:
+            rsync(self.rsync_route(record), local_uv, remote_uv, upload=True, timeout=600)
+        label = record.facts.host or record.name
+        if not self._installs_offline(record):
+            return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv",
+                                note=f"{label} installs packages from the package index")
+        return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv",
+                            wheelhouse=lambda requirements: self._push_wheels(record, requirements),
+                            note=f"{label} cannot reach a package index (or 'installs: wheelhouse'): "
+                                 "packages go there as a wheelhouse built on this computer")
+
+    def _installs_offline(self, record: MachineRecord) -> bool:
+        mode = record.spec.installs
+        if mode != "auto":
+            return mode == "wheelhouse"
+        # DNS only, 3 s: a host with no resolver or no route answers at once
+        probe = self.runner(record).run("getent hosts pypi.org >/dev/null", timeout=10, check=False)
+        return not probe.ok
+
+    def _push_wheels(self, record: MachineRecord, requirements: Sequence[str]) -> str:
+        from roost.backends.ssh import wheelhouse
+
+        assert record.facts.arch
+        # the full version: markers such as python_full_version < '3.11.3' must resolve as on the host
+        full = self.runner(record).run(["python3", "-c", "import platform; print(platform.python_version())"],
+                                       timeout=30).stdout.strip()
+        local = wheelhouse.build(requirements, python_version=full, arch=record.facts.arch)
+        remote = f"{self._roost_root(record)}/wheelhouse"
+        rsync(self.rsync_route(record), f"{local}/", f"{remote}/", upload=True, timeout=1800)
+        return remote
+
+    def roost_dir_state(self, record: MachineRecord) -> str:
+        """unreachable / no-roost-dir / creating / agent-running / agent-stopped."""
+        if record.facts.home is None:
+            return "no-roost-dir"
+        home = shlex.quote(record.facts.home)
+        try:
+            found = self.runner(record).run(f"test -d {home} || echo gone; test -e {home}/{MARK} || echo new",
+                                            timeout=self.target(record).connect_timeout + 10)
+        except (HostUnreachable, CommandTimeout):
+            return "unreachable"
+        if "gone" in found.stdout:
+            return "no-roost-dir"
+        if "new" in found.stdout:
+            return "creating"
+        from roost.agent.client import AgentClient
+
+        running = AgentClient(self.runner(record), record.facts.home).status().running
+        return "agent-running" if running else "agent-stopped"
+
+    def rsync_route(self, record: MachineRecord) -> RsyncRoute:
+        """rsync over the same master connection."""
+        target = self.target(record)
+        return RsyncRoute(remote_shell=target.ssh_argv(), prefix=f"{target.label}:")
+
+    def app_url(self, record: MachineRecord, port: int, path: str) -> str:
+        """A local forward (started or reused) to the app's 127.0.0.1 port on the machine."""
+        local_port = tunnel.ensure_tunnel(record.name, self.target(record), port)
+        return f"http://127.0.0.1:{local_port}{path}"
+
+
+def _local_uv_version(uv: str) -> str:
+    from roost.transport.local import LocalRunner
+
+    return LocalRunner().run([uv, "--version"]).stdout.split()[1]

@@ -1,0 +1,147 @@
+"""Backups in S3 (``backup_to: s3://bucket/prefix``): ``prefix/MACHINE/ID/FILE``.
+
+The manifest is uploaded last, so a backup is listed only once every file is there; a
+backup is downloaded and verified before it is restored. The bucket and the credentials
+are checked before anything is taken, and AWS's refusals become errors naming the URL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from roost.backup.store import MANIFEST, BackupError, BackupInfo, BackupStore, info_from
+
+T = TypeVar("T")
+MISSING_BUCKET = {"NoSuchBucket", "404", "NotFound"}
+
+
+class S3Store(BackupStore):
+    """One machine's backups under ``s3://bucket/prefix/MACHINE/``."""
+
+    def __init__(self, bucket: str, prefix: str, machine: str, url: str) -> None:
+        from botocore.config import Config
+
+        from roost.backends.aws.cloud import boto3_module
+
+        self.bucket, self.url = bucket, url
+        self.prefix = f"{prefix}/{machine}/" if prefix else f"{machine}/"
+        self.location = f"s3://{bucket}/{self.prefix}"
+        session = boto3_module().session.Session()
+        if session.get_credentials() is None:
+            raise BackupError(f"no AWS credentials to reach backup_to {url}; nothing was backed up or restored",
+                              hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
+                                   "`aws configure` (or use backup_to: file:///a/directory)")
+        region = session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.s3 = session.client("s3", region_name=region, config=Config(
+            retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=120))
+
+    def _call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in MISSING_BUCKET and what == "check the bucket":
+                raise BackupError(f"S3 bucket '{self.bucket}' (backup_to {self.url}) does not exist; nothing was "
+                                  "backed up", hint=f"create it (aws s3 mb s3://{self.bucket}) or fix backup_to "
+                                                    "in the spec") from None
+            if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise BackupError(f"AWS refused access to {self.location} ({code}) while trying to {what}",
+                                  hint="check the credentials and that they may read and write the bucket") from None
+            raise BackupError(f"S3 refused to {what} at {self.location}: {code}: {error.get('Message', exc)}",
+                              hint="run again, or check backup_to") from None
+        except BotoCoreError as exc:
+            raise BackupError(f"could not {what} at {self.location}: {exc}",
+                              hint="check the network and the credentials, then run again") from None
+
+    def check(self) -> None:
+        """The bucket exists and answers to these credentials."""
+        self._call("check the bucket", self.s3.head_bucket, Bucket=self.bucket)
+
+    def _ids(self) -> list[str]:
+        ids: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("list backups", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=self.prefix,
+                              Delimiter="/", **token)
+            ids += [entry["Prefix"][len(self.prefix):].rstrip("/") for entry in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                return sorted(ids)
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def _manifest(self, backup_id: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=f"{self.prefix}{backup_id}/{MANIFEST}")["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None  # partial: its manifest never arrived
+            raise
+        import json
+
+        return json.loads(body.read())
+
+    def list(self) -> list[BackupInfo]:
+        """Backups whose manifest is there, oldest first."""
+        found = []
+        for backup_id in self._ids():
+            manifest = self._call("read a manifest", self._manifest, backup_id)
+            if manifest is not None:
+                found.append(info_from(manifest, f"{self.location}{backup_id}"))
+        return found
+
+    def has(self, backup_id: str) -> bool:
+        """Its manifest is stored."""
+        return self._call("read a manifest", self._manifest, backup_id) is not None
+
+    def commit(self, staged: Path, backup_id: str) -> str:
+        """Upload the data files, then the manifest; the staging folder is removed."""
+        names = sorted(p.name for p in staged.iterdir() if p.is_file() and p.name != MANIFEST) + [MANIFEST]
+        for name in names:
+            self._call(f"upload {name}", self.s3.upload_file, Filename=str(staged / name), Bucket=self.bucket,
+                       Key=f"{self.prefix}{backup_id}/{name}")
+        shutil.rmtree(staged, ignore_errors=True)
+        return f"{self.location}{backup_id}"
+
+    @contextmanager
+    def fetched(self, backup_id: str) -> Iterator[Path]:
+        """Download every file the manifest lists into a temporary folder."""
+        import json
+
+        manifest = self._call("read a manifest", self._manifest, backup_id)
+        if manifest is None:
+            raise BackupError(f"no backup '{backup_id}' in {self.location}", hint="`roost backups NAME` lists them")
+        with tempfile.TemporaryDirectory(prefix="roost-restore-") as temp:
+            folder = Path(temp) / backup_id
+            folder.mkdir()
+            (folder / MANIFEST).write_text(json.dumps(manifest))
+            for name in manifest.get("files", {}):
+                self._call(f"download {name}", self._download, f"{self.prefix}{backup_id}/{name}", folder / name)
+            yield folder
+
+    def _download(self, key: str, target: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.download_file(Bucket=self.bucket, Key=key, Filename=str(target))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise  # a missing file is left for verify() to name
+
+    def delete(self, backup_id: str) -> None:
+        """Delete every object of the backup (manifest first, so it stops being listed)."""
+        keys = [f"{self.prefix}{backup_id}/{MANIFEST}"]
+        page = self._call("list a backup", self.s3.list_objects_v2, Bucket=self.bucket,
+                          Prefix=f"{self.prefix}{backup_id}/")
+        keys += [entry["Key"] for entry in page.get("Contents", []) if not entry["Key"].endswith(MANIFEST)]
+        for key in keys:
+            self._call("delete a backup", self.s3.delete_object, Bucket=self.bucket, Key=key)

@@ -1,0 +1,193 @@
+"""Where backups are kept: a directory (``file://``, default under ROOST_HOME) or S3.
+
+A backup is a folder named by its id holding the data files and ``manifest.json`` (sha256
+and size of each file). A store only ever shows whole backups: a directory store writes
+``<id>.partial`` and renames it; S3 gets the manifest last, so a listed backup has every
+file. Every backup is verified before it is kept and again before it is restored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from roost.errors import RoostError, SpecError
+from roost.paths import roost_home
+
+MANIFEST = "manifest.json"
+
+
+class BackupError(RoostError):
+    """A backup could not be taken, stored or found, or is not whole and is refused."""
+
+
+class BackupInfo(BaseModel):
+    """One backup as its manifest describes it, and where it is."""
+
+    id: str
+    machine: str
+    app: str
+    database: str = "sqlite"
+    kind: str = "manual"
+    started_at: float = 0.0
+    created_at: float
+    annotations: int
+    bytes: int
+    location: str
+
+
+def info_from(manifest: dict[str, Any], location: str) -> BackupInfo:
+    """The BackupInfo a manifest describes."""
+    return BackupInfo(id=manifest["id"], machine=manifest["machine"], app=manifest["app"],
+                      database=manifest.get("database", "sqlite"), kind=manifest.get("kind", "manual"),
+                      started_at=manifest.get("started_at", manifest["created_at"]),
+                      created_at=manifest["created_at"], annotations=manifest.get("annotations", 0),
+                      bytes=sum(f["bytes"] for f in manifest["files"].values()), location=location)
+
+
+def verify(directory: Path) -> BackupInfo:
+    """Check the manifest and every file's size and sha256; BackupError naming what is wrong."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError):
+        raise BackupError(f"backup {directory.name} has no readable manifest ({directory / MANIFEST})",
+                          hint="it is partial or damaged; restore another one (`roost backups NAME`)") from None
+    for file_name, expected in files.items():
+        path = directory / file_name
+        if not path.exists():
+            raise BackupError(f"backup {directory.name} is missing {file_name}; nothing was restored",
+                              hint="restore another backup")
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if path.stat().st_size != expected["bytes"] or digest.hexdigest() != expected["sha256"]:
+            raise BackupError(f"backup {directory.name} is corrupted: {file_name} does not match its checksum "
+                              "in the manifest; nothing was restored", hint="restore another backup")
+    return info_from(manifest, str(directory))
+
+
+class BackupStore(ABC):
+    """One machine's backups in one place."""
+
+    location: str
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise BackupError when the store cannot be written (missing bucket, no credentials)."""
+
+    @abstractmethod
+    def list(self) -> list[BackupInfo]:
+        """The whole backups, oldest first."""
+
+    @abstractmethod
+    def has(self, backup_id: str) -> bool:
+        """True when a whole backup with this id is stored."""
+
+    @abstractmethod
+    def commit(self, staged: Path, backup_id: str) -> str:
+        """Keep a verified backup from ``staged`` (consumed); its location."""
+
+    @abstractmethod
+    @contextmanager
+    def fetched(self, backup_id: str) -> Iterator[Path]:
+        """A local directory with the backup's files (verify it before use)."""
+
+    @abstractmethod
+    def delete(self, backup_id: str) -> None:
+        """Remove one backup."""
+
+    def staging(self, backup_id: str) -> Path:
+        """An empty local directory to gather a new backup in."""
+        staged = roost_home() / "cache" / "backup-staging" / backup_id
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True, mode=0o700)
+        return staged
+
+
+class DirectoryStore(BackupStore):
+    """Backups in a local directory, one folder each."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+
+    def check(self) -> None:
+        """The directory can be made and written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackupError(f"cannot write backups to {self.root}: {exc.strerror}",
+                              hint="fix backup_to in the spec, or the directory's permissions") from None
+        if not os.access(self.root, os.W_OK):
+            raise BackupError(f"cannot write backups to {self.root}: permission denied",
+                              hint="fix backup_to in the spec, or the directory's permissions")
+
+    def list(self) -> list[BackupInfo]:
+        """Every folder with a readable manifest (``.partial`` ones are never listed)."""
+        found = []
+        for directory in sorted(self.root.glob("*")) if self.root.exists() else []:
+            if directory.is_dir() and not directory.name.endswith(".partial"):
+                try:
+                    found.append(info_from(json.loads((directory / MANIFEST).read_text()), str(directory)))
+                except (OSError, ValueError, KeyError):
+                    continue
+        return found
+
+    def has(self, backup_id: str) -> bool:
+        """A folder of that id with its manifest."""
+        return (self.root / backup_id / MANIFEST).exists()
+
+    def staging(self, backup_id: str) -> Path:
+        """``<id>.partial`` in the store itself, so keeping it is one rename."""
+        self.check()
+        staged = self.root / f"{backup_id}.partial"
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(mode=0o700)
+        return staged
+
+    def commit(self, staged: Path, backup_id: str) -> str:
+        """Rename the verified folder into place."""
+        final = self.root / backup_id
+        if staged != final:
+            staged.rename(final) if staged.parent == self.root else shutil.move(str(staged), final)
+        return str(final)
+
+    @contextmanager
+    def fetched(self, backup_id: str) -> Iterator[Path]:
+        """The folder itself."""
+        directory = self.root / backup_id
+        if not directory.is_dir():
+            raise BackupError(f"no backup '{backup_id}' in {self.root}", hint="`roost backups NAME` lists them")
+        yield directory
+
+    def delete(self, backup_id: str) -> None:
+        """Remove the folder."""
+        shutil.rmtree(self.root / backup_id, ignore_errors=True)
+
+
+def store_for(url: str | None, machine: str) -> BackupStore:
+    """The store a spec's ``backup_to`` names, for one machine's backups."""
+    if not url:
+        return DirectoryStore(roost_home() / "backups" / machine)
+    parts = urlsplit(url)
+    if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+        return DirectoryStore(Path(parts.path) / machine)
+    if parts.scheme == "s3" and parts.netloc and not parts.query:
+        from roost.backup.s3 import S3Store
+
+        return S3Store(parts.netloc, parts.path.strip("/"), machine, url)
+    raise SpecError(f"backup_to '{url}' is not a backup URL", field="backup_to",
+                    hint="write it like file:///srv/backups (an absolute path) or s3://bucket/prefix")
+

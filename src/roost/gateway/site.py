@@ -1,0 +1,290 @@
+"""The gateway: Caddy on the machine, TLS on 443 and a login in front of a shared app.
+
+Caddy (the machine's Debian package) runs under roost's agent like any app. Without a
+``domain`` it signs with its own internal CA, whose root roost copies here and pins, so
+``roost open`` and checks verify the certificate; with one it gets an ACME certificate.
+Apps without accounts of their own get bcrypt basic auth (``roost users add``); with no
+user yet, every request is refused. The app itself stays on 127.0.0.1; Caddy's health
+endpoint listens on 127.0.0.1 only; nothing listens on port 80.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import ssl
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from roost.agent.client import AppDefinition
+from roost.errors import AppError, HostError, SpecError
+from roost.paths import roost_home, short_socket_dir
+from roost.session import MachineSession
+from roost.spec.model import ServiceOptions, Spec
+from roost.spec.service import Probe
+from roost.machine.steps import Step
+
+NAME = "gateway"
+USER_NAME = r"^[a-z_][a-z0-9_.-]{0,31}$"
+
+
+def ca_path(machine: str) -> Path:
+    """Where roost pins the machine's gateway CA root on this computer."""
+    return roost_home() / "ca" / f"{machine}.crt"
+
+
+def _dirs(session: MachineSession) -> dict[str, str]:
+    base = f"{session.record.facts.home}/gateway"
+    return {"base": base, "caddyfile": f"{base}/Caddyfile", "users": f"{base}/users.json", "data": f"{base}/data",
+            "upstream_log": f"{base}/upstreams.log"}
+
+
+def site(session: MachineSession) -> str:
+    """The name the gateway answers to: the spec's domain, else the host's address."""
+    spec = session.record.spec
+    if spec.domain:
+        return spec.domain
+    return session.backend.target(session.record).hostname  # type: ignore[attr-defined]
+
+
+def url(session: MachineSession, path: str) -> str:
+    """The shared app's HTTPS URL."""
+    return f"https://{site(session)}{path}"
+
+
+def admin_socket(session: MachineSession) -> str:
+    """Caddy's admin API: a unix socket in a 0700 directory (reloads go through it)."""
+    assert session.record.facts.home
+    return f"{short_socket_dir(session.record.facts.home, 'gateway')}/admin.sock"
+
+
+def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin", indent: str = "\t") -> str:
+    """A reverse_proxy block; with a probe, the load balancer's health checks, passive failure
+    detection and retries (10 s) too."""
+    upstreams = " ".join(f"127.0.0.1:{port}" for port in targets)
+    if probe is None:
+        return f"{indent}reverse_proxy {upstreams}\n"
+    inner = indent + "\t"
+    return (f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
+            f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
+            f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
+            f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n")
+
+
+def _upstream_log(path: str) -> str:
+    """Global options that write the proxy's round trips (address, duration, status or error;
+    no request, no headers) to ``path``, rolled at 5 MiB with one old file kept, for the
+    controller's per-replica counts; the proxy's own messages still go to Caddy's log."""
+    return (f"\tlog roost_proxy {{\n\t\toutput stderr\n\t\tlevel INFO\n\t\tinclude http.handlers.reverse_proxy\n\t}}\n"
+            f"\tlog roost_upstreams {{\n\t\toutput file {path} {{\n\t\t\troll_size 5MiB\n\t\t\troll_keep 1\n"
+            f"\t\t\troll_uncompressed\n\t\t}}\n\t\tformat filter {{\n\t\t\twrap json\n\t\t\tfields {{\n"
+            + "".join(f"\t\t\t\t{field} delete\n" for field in ("request", "headers", "dial", "total_upstreams"))
+            + "\t\t\t}\n\t\t}\n\t\tlevel DEBUG\n\t\tinclude http.handlers.reverse_proxy\n\t}\n")
+
+
+def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], health_port: int,
+              users: dict[str, str] | None, admin: str, balance: ServiceOptions | None = None,
+              plain_port: int | None = None, routes: list[tuple[str, list[int], Probe, int]] | None = None,
+              upstream_log: str | None = None) -> str:
+    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
+
+    ``address`` is the shared HTTPS site; without one (a service that is not shared) the
+    balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
+    ``balance`` adds the load balancer's probe, passive failure detection and retries.
+    ``routes`` (path, ports, probe, 127.0.0.1 port): replica groups under path prefixes, each
+    also on a 127.0.0.1 listener of its own for the app's replicas. ``upstream_log``: the file
+    of the proxy's round trips (services: requests per replica).
+    """
+    routes = routes or []
+    if users is None:
+        guard = ""
+    elif not users:
+        guard, routes = '\trespond "no users yet: roost users add" 401\n', []  # nothing gets past it
+    else:
+        accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
+        guard = f"\tbasicauth {{\n{accounts}\t}}\n"
+    tls = "\ttls internal\n" if internal_tls and address else ""
+    site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
+    bind = "" if address else "\tbind 127.0.0.1\n"
+    listener = ":443" if address else f"127.0.0.1:{plain_port}"
+    policy = "cookie roost_replica" if balance is not None and balance.sticky else "round_robin"
+    proxy = _proxy(upstreams, balance.probe if balance else None, policy)
+    if routes:
+        app = _proxy(upstreams, balance.probe if balance else None, policy, indent="\t\t")
+        proxy = "".join(f"\thandle_path {path}/* {{\n{_proxy(ports, probe, indent=chr(9) * 2)}\t}}\n"
+                        for path, ports, probe, _ in routes) + f"\thandle {{\n{app}\t}}\n"
+    inside = "".join(f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
+                     for _, ports, probe, port in routes)
+    return (
+        f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
+        f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n"  # request counts of the app's site only
+        f"{_upstream_log(upstream_log) if upstream_log else ''}}}\n\n"
+        f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n{inside}"
+        f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
+    )
+
+
+def _users(session: MachineSession) -> dict[str, str]:
+    result = session.agent.runner.run(f"cat {shlex.quote(_dirs(session)['users'])} 2>/dev/null || echo '{{}}'")
+    return json.loads(result.stdout or "{}")
+
+
+def render(session: MachineSession, upstreams: list[int]) -> str:
+    """The machine's Caddyfile for these replica (or app) ports (and the service's routes)."""
+    from roost.serve.routes import upstreams as route_upstreams
+
+    record = session.record
+    if not record.facts.gateway_health_port:
+        record.facts.gateway_health_port = session.agent.free_port()
+        session.save()
+    assert record.facts.app_port and session.driver is not None
+    spec = record.spec
+    return caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
+                     upstreams=upstreams, health_port=record.facts.gateway_health_port,
+                     users=None if session.driver.has_own_login or not spec.share else _users(session),
+                     admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port,
+                     routes=[(path, ports, route.probe, port) for path, ports, route, port in route_upstreams(session)],
+                     upstream_log=upstream_log_path(session) if spec.service else None)
+
+
+def upstream_log_path(session: MachineSession) -> str:
+    """The file of the balancer's round trips to its replicas (see :func:`caddyfile`)."""
+    return _dirs(session)["upstream_log"]
+
+
+def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:
+    """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
+    through its admin API (open connections are kept), a new one starts with it."""
+    from roost.serve.controller import serving_ports
+
+    record, runner, dirs = session.record, session.agent.runner, _dirs(session)
+    if not runner.run("command -v caddy", check=False).ok:
+        raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
+                        hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
+    assert record.facts.app_port
+    config = render(session, upstreams or serving_ports(session) or [record.facts.app_port])
+    admin = admin_socket(session)
+    runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
+    runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
+    definition = AppDefinition(
+        name=NAME, argv=["caddy", "run", "--config", dirs["caddyfile"], "--adapter", "caddyfile"],
+        cwd=dirs["base"], port=record.facts.gateway_health_port, health_path="/health",
+        env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"]})
+    before = session.agent.status().apps.get(NAME)
+    running = session.agent.put_app(definition)
+    if before is not None and before.healthy and before.digest == running:
+        runner.run(["caddy", "reload", "--config", dirs["caddyfile"], "--adapter", "caddyfile",
+                    "--address", f"unix/{admin}"], cwd=dirs["base"], timeout=60).check("reload the gateway's config")
+    session.agent.wait_healthy(NAME, 60, log_hint=f"see the agent's log of '{NAME}' on the machine", digest=running)
+
+
+def caddyfile_path(session: MachineSession) -> str:
+    """Where the machine's Caddyfile is."""
+    return _dirs(session)["caddyfile"]
+
+
+def _balance(spec: Spec) -> ServiceOptions | None:
+    """The service's balancing options, with sticky sessions on by default for Streamlit."""
+    if spec.service is None:
+        return None
+    sticky = spec.service.sticky if spec.service.sticky is not None else bool(spec.app and spec.app.type == "streamlit")
+    return spec.service.model_copy(update={"sticky": sticky})
+
+
+def pin_ca(session: MachineSession) -> None:
+    """Copy Caddy's internal root here and check the gateway's certificate against it."""
+    if session.record.spec.domain or not session.record.spec.share:
+        return  # a public CA signs it, or there is no TLS (a service reached through the tunnel)
+    root = f"{_dirs(session)['data']}/caddy/pki/authorities/local/root.crt"
+    deadline = time.monotonic() + 30
+    while not (found := session.agent.runner.run(["cat", root], check=False)).ok:
+        if time.monotonic() > deadline:
+            raise AppError("the gateway made no CA root certificate in 30 s", hint="see the gateway's log")
+        time.sleep(0.2)
+    path = ca_path(session.record.name)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(found.stdout)
+    # Caddy issues the site's certificate in the background after it starts: until then the
+    # handshake fails, so a failure is only final once the deadline has passed.
+    while https_status(url(session, "/"), path) is None:
+        if time.monotonic() > deadline:
+            raise AppError(f"the gateway at {url(session, '/')} did not answer with a certificate signed by its CA "
+                           "within 30 s", hint="see the gateway's log on the machine")
+        time.sleep(0.2)
+
+
+def https_status(address: str, ca: Path, *, auth: tuple[str, str] | None = None) -> int | None:
+    """The HTTP status of a GET verified against ``ca``; None when TLS or the connection fails."""
+    context = ssl.create_default_context(cafile=str(ca))
+    request = urllib.request.Request(address)
+    if auth:
+        import base64
+
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _addresses(name: str, timeout: float = 15.0) -> set[str] | None:
+    """The addresses ``name`` resolves to here, or None when it does not resolve in time."""
+    import concurrent.futures
+    import socket
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(socket.getaddrinfo, name, 443, proto=socket.IPPROTO_TCP).result(timeout=timeout)
+        return {entry[4][0] for entry in found}
+    except (OSError, concurrent.futures.TimeoutError):
+        return None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def check_domain(session: MachineSession) -> None:
+    """A ``domain`` must resolve, and to this machine, or ACME cannot issue its certificate."""
+    domain, record = session.record.spec.domain, session.record
+    if not domain:
+        return
+    machine = session.backend.target(record).hostname  # type: ignore[attr-defined]
+    found = _addresses(domain)
+    if not found:
+        raise SpecError(f"domain '{domain}' does not resolve; the gateway was not started and nothing was changed",
+                        file=record.spec.source, field="domain",
+                        hint=f"add a DNS A record for {domain} pointing at {machine}, wait for it to resolve, "
+                             "then run `roost up` again (or remove 'domain:' to use roost's own CA)")
+    expected = _addresses(machine) or {machine}
+    if not found & expected:
+        raise SpecError(f"domain '{domain}' resolves to {', '.join(sorted(found))}, not to this machine "
+                        f"({machine}); the gateway was not started", file=record.spec.source, field="domain",
+                        hint=f"point the DNS record of {domain} at {machine}, then run `roost up` again")
+
+
+def domain_step(session: MachineSession) -> Step:
+    """The DNS check of a shared machine's ``domain``, run before anything is installed."""
+    return Step("gateway-domain", f"check that {session.record.spec.domain} resolves to the machine",
+                lambda: check_domain(session), always=True)
+
+
+def steps(session: MachineSession) -> list[Step]:
+    """Gateway steps for a shared machine: configure and start Caddy, then pin its CA."""
+    return [Step("gateway", "start the gateway (TLS, login)", lambda: configure(session), always=True),
+            Step("gateway-ca", "pin the gateway's CA", lambda: pin_ca(session), always=True)]
+
+
+def set_user(session: MachineSession, user: str, password: str | None) -> None:
+    """Add (with a password) or remove (``None``) a gateway user, then apply the config."""
+    users = _users(session)
+    if password is None:
+        users.pop(user, None)
+    else:
+        hashed = session.agent.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode())
+        users[user] = hashed.stdout.strip().splitlines()[-1]
+    session.agent.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)
+    configure(session)

@@ -1,0 +1,109 @@
+"""Multi-node jobs: one job on N machines at once, wired together like torch.distributed expects.
+
+Node ``r`` of a spec named NAME is the machine ``NAME-r`` (on the spec's r-th host for SSH).
+Every node gets ROOST_NODE_RANK, ROOST_NUM_NODES, ROOST_NODE_IPS, MASTER_ADDR, MASTER_PORT
+(and RANK / WORLD_SIZE). The job starts on all and ends when all end; when one fails, the
+others are cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from roost.lifecycle import machines as lifecycle
+from roost.errors import SpecError
+from roost.jobs.run import JobResult, download_outputs, job_request
+from roost.progress import Progress
+from roost.session import MachineSession, load_session
+from roost.spec.model import NAME_PATTERN, BackendKind, Spec
+
+
+def node_specs(spec: Spec) -> list[Spec]:
+    """The spec of each node: NAME-r, one host each."""
+    nodes = []
+    for rank in range(spec.num_nodes):
+        name = f"{spec.name}-{rank}"
+        if not re.match(NAME_PATTERN, name):
+            raise SpecError(f"node name '{name}' is too long", file=spec.source, field="name",
+                            hint="use a name of at most 36 characters for multi-node jobs")
+        update: dict[str, object] = {"name": name, "num_nodes": 1}
+        if spec.backend is BackendKind.ssh:
+            update["hosts"] = [spec.hosts[rank]]
+        node = spec.model_copy(update=update)
+        node._source = spec.source
+        nodes.append(node)
+    return nodes
+
+
+def _address(session: MachineSession) -> str:
+    if session.record.backend == "ssh":
+        return session.backend.target(session.record).hostname  # type: ignore[attr-defined]
+    return "127.0.0.1"
+
+
+def run(spec: Spec, *, down: bool, progress: Progress, on_output: Callable[[str], None] | None,
+        accept_new_host_key: bool, outputs_root: Path) -> JobResult:
+    """Bring every node up, start the job on all, stream their logs, end together."""
+    nodes = node_specs(spec)
+    for node in nodes:
+        lifecycle.up(node, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
+    sessions = [load_session(node.name) for node in nodes]
+    addresses = [_address(session) for session in sessions]
+    master_port = sessions[0].agent.free_port()
+    job_ids = []
+    for rank, session in enumerate(sessions):
+        env = {"ROOST_NODE_RANK": str(rank), "ROOST_NUM_NODES": str(len(nodes)),
+               "ROOST_NODE_IPS": ",".join(addresses), "MASTER_ADDR": addresses[0],
+               "MASTER_PORT": str(master_port), "RANK": str(rank), "WORLD_SIZE": str(len(nodes))}
+        job_ids.append(session.agent.submit_job(job_request(session, env)))
+    progress.info(f"job on {len(nodes)} nodes: " + ", ".join(f"{n.name}:{j}" for n, j in zip(nodes, job_ids)))
+    try:
+        states = _follow_all(sessions, job_ids, on_output, progress)
+    finally:
+        if down:
+            for node in nodes:
+                lifecycle.down(node.name)
+    # the node that failed by itself, before those cancelled because of it
+    failures = [code if code else 1 for state, code in states if state == "failed"] + [
+        code if code else 1 for state, code in states if state == "cancelled"]
+    result = JobResult(machine=nodes[0].name, job=job_ids[0], state="failed" if failures else "succeeded",
+                       exit_code=failures[0] if failures else 0, machine_down=down)
+    if spec.outputs and not down:
+        result.outputs, result.missing_outputs = download_outputs(sessions[0], job_ids[0], outputs_root)
+    return result
+
+
+def _follow_all(sessions: list[MachineSession], job_ids: list[str], on_output: Callable[[str], None] | None,
+                progress: Progress) -> list[tuple[str, int | None]]:
+    """Stream every node's log (prefixed with its rank); cancel the rest when one fails."""
+    lock = threading.Lock()
+
+    def stream(rank: int) -> None:
+        def show(line: str) -> None:
+            if on_output is not None:
+                with lock:
+                    on_output(f"[node {rank}] {line}")
+        sessions[rank].agent.job_logs(job_ids[rank], follow=True, on_output=show)
+
+    threads = [threading.Thread(target=stream, args=(rank,), daemon=True) for rank in range(len(sessions))]
+    for thread in threads:
+        thread.start()
+    cancelled = False
+    while True:
+        statuses = [session.agent.job(job) for session, job in zip(sessions, job_ids)]
+        if all(status.ended for status in statuses):
+            break
+        if not cancelled and any(status.ended and status.state != "succeeded" for status in statuses):
+            progress.info("a node's job failed: cancelling the others")
+            for session, status in zip(sessions, statuses):
+                if not status.ended:
+                    session.agent.cancel(status.id)
+            cancelled = True
+        time.sleep(0.5)
+    for thread in threads:
+        thread.join(timeout=30)
+    return [(status.state, status.exit_code) for status in statuses]

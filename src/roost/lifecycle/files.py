@@ -1,0 +1,42 @@
+"""Verbs on a running machine: sync files up, download outputs, run a command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from roost.errors import BackendError
+from roost.transport.base import Result
+from roost.session import MachineSession, load_session
+from roost.machine.state import machine_lock
+
+
+def _session(name: str) -> MachineSession:
+    session = load_session(name)
+    if session.record.facts.home is None:
+        raise BackendError(f"machine '{name}' was never provisioned", hint=f"run `roost up` for '{name}' first")
+    return session
+
+
+def sync(name: str) -> None:
+    """Upload the spec's workdir and file_mounts to the machine now."""
+    from roost.transfer import push_files
+
+    with machine_lock(name):
+        push_files(_session(name))
+
+
+def download(name: str, path: str, destination: str | Path | None = None) -> Path:
+    """Copy ``path`` from the machine's workdir to ``destination`` (default ./roost-outputs/NAME)."""
+    from roost.transfer import download as pull
+
+    return pull(_session(name), path, destination or Path("roost-outputs") / name)
+
+
+def exec_command(name: str, command: list[str] | str, *, on_output: Callable[[str], None] | None = None,
+                 timeout: float | None = None) -> Result:
+    """Run a command in the machine's workdir; returns its Result (its exit code, not raised)."""
+    session = _session(name)
+    runner = session.backend.runner(session.record)
+    return runner.run(command, cwd=f"{session.record.facts.home}/workdir", timeout=timeout, check=False,
+                      on_output=on_output)

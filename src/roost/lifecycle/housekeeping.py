@@ -1,0 +1,102 @@
+"""What machines cost, and what was left behind: ``roost cost`` and ``roost gc``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+
+from roost.backends import get_backend
+from roost.catalog.offers import OfferCache, save_cache
+from roost.errors import RoostError
+from roost.machine.record import MachineState
+from roost.machine.state import State
+
+
+class MachineCost(BaseModel):
+    """One machine's price and spend so far (0 for machines nothing bills)."""
+
+    name: str
+    backend: str
+    state: MachineState
+    instance_type: str | None
+    hourly_usd: float
+    hours: float
+    spend_usd: float
+
+
+def cost() -> list[MachineCost]:
+    """Every known machine with its $/h and what it has cost so far (running time x price)."""
+    state = State()
+    try:
+        records = state.machines()
+    finally:
+        state.close()
+    rows = []
+    for record in records:
+        backend = get_backend(record.backend)
+        cloud = record.facts.cloud
+        seconds = backend.billed_seconds(record)
+        hourly = cloud.hourly_usd if cloud else 0.0
+        rows.append(MachineCost(name=record.name, backend=record.backend, state=record.state,
+                                instance_type=cloud.instance_type if cloud else None, hourly_usd=hourly,
+                                hours=seconds / 3600, spend_usd=hourly * seconds / 3600))
+    return rows
+
+
+def refresh_offers(region: str | None = None, *, say: Callable[[str], None] = lambda line: None) -> OfferCache:
+    """Fetch the region's offers from AWS (instance types, spot and on-demand prices) and keep
+    them, dated, under ROOST_HOME: ``roost offers`` and spec resolution use them from then on."""
+    from roost.backends.aws.cloud import Cloud
+    from roost.backends.aws.pricing import fetch_offers
+    from roost.catalog.offers import snapshot_offers
+
+    cloud = Cloud(region)
+    try:
+        known = {offer.instance_type: offer for offer in snapshot_offers(cloud.region)}
+    except RoostError:
+        known = {}  # no snapshot for this region: only the Price List API can price it
+    found, source = fetch_offers(cloud, known, say)
+    cache = OfferCache(region=cloud.region, fetched_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                       source=source, offers=found)
+    save_cache(cache)
+    return cache
+
+
+class GcResult(BaseModel):
+    """Resources roost created that no machine in the state database owns; deleted or not."""
+
+    leftovers: list[dict[str, str]]
+    deleted: bool
+
+
+def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
+    """List (and with ``yes``, delete) AWS resources tagged by this roost with no machine in state.
+
+    Looks in ``regions``, else in us-east-1 and every region a known machine uses.
+    """
+    from roost.backends.aws import gc as aws_gc
+    from roost.backends.aws.cloud import Cloud
+    from roost.backends.aws.keys import owner_id
+
+    state = State()
+    try:
+        records = state.machines()
+    finally:
+        state.close()
+    known = {record.name for record in records if record.backend == "aws"}
+    wanted = regions or sorted({"us-east-1", *(r.spec.resources.region or "us-east-1" for r in records
+                                               if r.backend == "aws")})
+    leftovers = []
+    for region in wanted:
+        cloud = Cloud(region)
+        found = [r for r in aws_gc.owned(cloud, owner_id()) if r.machine not in known]
+        if yes and found:
+            try:
+                aws_gc.delete(cloud, found)
+            except RoostError as exc:
+                exc.hint = (exc.hint + "; " if exc.hint else "") + "run `roost gc --yes` again"
+                raise
+        leftovers += [r.model_dump() for r in found]
+    return GcResult(leftovers=leftovers, deleted=yes)

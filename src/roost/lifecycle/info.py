@@ -1,0 +1,124 @@
+"""Read-only verbs: status, how to open an app, its password, its logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
+from roost.apps import AppDriver, app_driver
+from roost.backends import get_backend
+from roost.errors import AppError, RoostError
+from roost.machine.record import MachineState
+from roost.transport.base import Result
+from roost.session import MachineSession, load_session, open_session
+from roost.machine.state import State
+from roost.machine.vault import Vault
+
+
+class MachineStatus(BaseModel):
+    """One machine as ``roost status`` shows it: live state, app health, URL."""
+
+    name: str
+    backend: str
+    state: MachineState
+    app: str | None
+    healthy: bool
+    url: str | None
+    restarts: int = 0
+    app_pid: int | None = None
+    gpus: int = 0
+    stopped_by: str | None = None
+
+
+class OpenInfo(BaseModel):
+    """How to reach an app: its URL and how to log in (never the secret itself)."""
+
+    name: str
+    url: str
+    login: str
+
+
+def _driver_of(session: MachineSession) -> AppDriver:
+    if session.driver is None:
+        raise AppError(f"machine '{session.record.name}' has no app",
+                       hint=f"for a job's output: `roost jobs {session.record.name}`, then `roost logs NAME JOB`")
+    return session.driver
+
+
+def _status_of(session: MachineSession) -> MachineStatus:
+    record = session.record
+    try:
+        live = session.backend.status(record)
+    except RoostError:
+        live = MachineState.UNREACHABLE
+    app, driver, agent = None, session.driver, None
+    if live == MachineState.RUNNING and record.facts.home is None:
+        live = MachineState.PROVISIONING  # created, never reached: an interrupted `up`
+    if live in (MachineState.RUNNING, MachineState.STOPPED) and record.facts.home is not None:
+        try:
+            agent = session.agent.status()
+        except RoostError:
+            # a stopped cloud machine is powered off: nothing to ask, and nothing wrong
+            if live == MachineState.RUNNING or not session.backend.powers_off:
+                live = MachineState.UNREACHABLE
+        if agent is not None and driver is not None and live == MachineState.RUNNING:
+            app = agent.apps.get("gateway" if record.spec.service else driver.name)  # a service: its balancer
+            if record.spec.service and app is not None and not session.healthy_in(agent):
+                app = app.model_copy(update={"healthy": False})  # a replica is down
+    if live != record.state:
+        session.state.set_state(record.name, live)
+    return MachineStatus(
+        name=record.name, backend=record.backend, state=live, app=driver.name if driver else None,
+        healthy=bool(app and app.healthy), url=session.url() if app and record.facts.app_port else None,
+        restarts=app.restarts if app else 0, app_pid=app.pid if app else None,
+        gpus=len(agent.agent.gpus) if agent else 0,
+        stopped_by=agent.agent.reason if agent and live == MachineState.STOPPED else None)
+
+
+def status(name: str | None = None) -> list[MachineStatus]:
+    """The live status of one machine, or of every machine roost knows."""
+    state = State()
+    try:
+        sessions = [open_session(state, name)] if name else [MachineSession(state, r) for r in state.machines()]
+        return [_status_of(session) for session in sessions]
+    finally:
+        state.close()
+
+
+def open_info(name: str) -> OpenInfo:
+    """The app's URL and how to log in; the app must be running."""
+    state = State()
+    try:
+        session = open_session(state, name)
+        driver = _driver_of(session)
+        if not session.healthy():
+            raise AppError(f"the app on '{name}' is not running", hint=f"run `roost start {name}` or `roost up`")
+        return OpenInfo(name=name, url=session.url() or "", login=driver.login_hint(session.context()))
+    finally:
+        state.close()
+
+
+def password(name: str) -> str:
+    """The app password roost generated for this machine (kept 0600 on this computer)."""
+    record = load_session(name).record
+    driver = app_driver(record.spec)
+    if driver is None:
+        raise AppError(f"machine '{name}' has no app, so no app password")
+    value = Vault(name).get(driver.secret_key) if driver.secret_key else None
+    if value is None:
+        raise AppError(f"the app on '{name}' has no password roost made", hint="run `roost up` first")
+    return value
+
+
+def logs(name: str, *, lines: int = 100, follow: bool = False,
+         on_output: Callable[[str], None] | None = None) -> Result:
+    """Print the app's log (the last ``lines``), following it with ``follow`` until interrupted."""
+    session = load_session(name)
+    if session.record.facts.home is None or get_backend(session.record.backend).status(
+            session.record) == MachineState.TERMINATED:
+        raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
+    app = _driver_of(session).name
+    if session.record.spec.service and session.record.facts.replica_names:
+        app = session.record.facts.replica_names[0]  # a service: its first replica
+    return session.agent.logs(app, lines=lines, follow=follow, on_output=on_output)

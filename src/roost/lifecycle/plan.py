@@ -1,0 +1,138 @@
+"""The plan of ``up`` after provisioning: which steps, in which lanes, in which order."""
+
+from __future__ import annotations
+
+import os
+
+from roost.apps import AppContext
+from roost.apps.uvenv import ensure_venv
+from roost.errors import BackendError
+from roost.progress import Progress
+from roost.session import MachineSession
+from roost.machine.steps import Parallel, Step, fingerprint
+
+
+def _provision(session: MachineSession) -> None:
+    session.record.facts = session.backend.provision(session.record)
+    session.save()
+    session.backend.wait_ready(session.record)
+
+
+def provision_steps(session: MachineSession) -> list[Step]:
+    """Create (or find) the machine: the backend's own steps (a cloud's resources), then
+    the provision step, redone only when its resources or hosts change."""
+    spec = session.record.spec
+    return [*session.backend.provision_steps(session.record, session.save),
+            Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
+                 inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]))]
+
+
+def _allocate_port(session: MachineSession) -> None:
+    spec_port = session.record.spec.app.port if session.record.spec.app else None
+    if spec_port or not session.record.facts.app_port:
+        session.record.facts.app_port = spec_port or session.agent.free_port()
+        session.save()
+
+
+def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
+    if ctx.tools.note:
+        progress.info(f"  {ctx.tools.note}")
+
+
+def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
+    """After provisioning: the agent lane and the app-install lane at once, then start, wait."""
+    spec, driver = session.record.spec, session.driver
+    ctx = session.context()
+    agent_lane = (
+        Step("agent-install", "install agent", session.agent.install, always=True),
+        Step("agent-start", "start agent", session.agent.start, always=True),
+        Step("autostop", "set autostop", lambda: session.agent.put_config(
+            autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None,
+            poweroff_command=session.backend.poweroff_command()), always=True),
+    )
+    prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
+    app_lane = (prepare, *driver.steps(ctx)) if driver else ()
+    if spec.packages:
+        app_lane = (*(app_lane or (prepare,)), Step(
+            "job-env", f"install job packages ({', '.join(spec.packages)})",
+            lambda: ensure_venv(ctx.runner, ctx.tools, job_venv(session), spec.packages),
+            inputs=fingerprint(spec.packages)))
+    if driver:
+        agent_lane += (Step("app-port", "choose app port", lambda: _allocate_port(session),
+                            inputs=fingerprint(spec.app.port if spec.app else None)),)
+    lanes = [lane for lane in (agent_lane, app_lane) if lane]
+    if spec.workdir or spec.file_mounts:
+        from roost.transfer import push_files
+
+        lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
+    plan: list[Step | Parallel] = [Parallel(tuple(lanes))]
+    if spec.share and spec.domain:
+        from roost.gateway import site as gateway
+
+        plan.insert(0, gateway.domain_step(session))
+    if spec.resources.accelerators:
+        plan.append(Step("gpus", "check GPUs", lambda: _check_gpus(session), always=True))
+    if spec.setup:
+        plan.append(Step("setup", "run setup", lambda: _run_setup(session, progress), inputs=fingerprint(spec.setup)))
+    if driver:
+        plan += driver.after_agent_steps(ctx)
+        if spec.backup or driver.keeps_data:
+            from roost.backup.machine import schedule_step
+
+            plan.append(schedule_step(session))
+        if spec.service and spec.service.worker_of:
+            return plan  # a worker holds replicas the gateway machine starts on it
+        if spec.service:
+            from roost.serve import steps as serve
+
+            return plan + serve.steps(session, progress)
+        registered: dict[str, str] = {}  # the digest of the definition put, for the wait
+        plan += [
+            Step("app-register", f"start {driver.name}",
+                 lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))), always=True),
+            Step("app-healthy", f"wait for {driver.name} to answer",
+                 lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
+                                               log_hint=f"see `roost logs {session.record.name}`",
+                                               digest=registered.get("digest", "")),
+                 always=True),
+        ]
+        if spec.share:
+            from roost.gateway import site as gateway
+
+            plan += gateway.steps(session)
+    return plan
+
+
+def job_venv(session: MachineSession) -> str:
+    """The venv that holds the spec's ``packages`` for setup and jobs."""
+    return f"{session.record.facts.home}/venvs/job"
+
+
+def job_path(session: MachineSession) -> dict[str, str]:
+    """Environment that puts the job venv first on PATH (when the spec has packages)."""
+    if not session.record.spec.packages:
+        return {}
+    venv = job_venv(session)
+    return {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": venv}
+
+
+def _check_gpus(session: MachineSession) -> None:
+    """Refuse, before anything runs, a spec that wants more GPUs than the machine has."""
+    wanted = session.record.spec.resources.accelerators
+    assert wanted is not None
+    found = session.agent.status().agent.gpus
+    if wanted.count > len(found):
+        kind = f" {wanted.name}" if wanted.name else ""
+        raise BackendError(f"the spec asks for {wanted.count}{kind} GPU(s); machine '{session.record.name}' has "
+                           f"{len(found)} (nvidia-smi). Nothing was run.",
+                           hint="pick a machine with GPUs, or remove 'accelerators' from the spec")
+
+
+def _run_setup(session: MachineSession, progress: Progress) -> None:
+    """The spec's setup, once per change of its text, in the workdir with the spec's envs."""
+    spec, record = session.record.spec, session.record
+    runner = session.backend.runner(record)
+    env = {**spec.envs, **job_path(session), **{name: os.environ[name] for name in spec.secrets}}
+    result = runner.run(spec.setup or "true", cwd=f"{record.facts.home}/workdir", env=env, check=False,
+                        on_output=lambda line: progress.info("    " + line.rstrip("\n")))
+    result.check("setup")

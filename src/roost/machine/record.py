@@ -1,0 +1,72 @@
+"""What roost knows about a machine: its lifecycle state and its record in the state DB."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+from roost.spec.model import Spec
+
+
+class MachineState(str, Enum):
+    """roost's own lifecycle states; each backend maps its provider's states onto these."""
+
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"
+    TERMINATED = "terminated"
+
+
+class CloudFacts(BaseModel):
+    """What roost created for a cloud machine and what it costs."""
+
+    region: str
+    instance_type: str | None = None
+    hourly_usd: float = 0.0
+    spot: bool = False
+    instance_id: str | None = None
+    key_pair: str | None = None
+    security_group: str | None = None
+    running_since: float | None = Field(default=None, description="epoch seconds of the last start seen")
+    running_seconds: float = Field(default=0.0, description="billed seconds of earlier runs")
+
+
+class MachineFacts(BaseModel):
+    """Facts learned while bringing a machine up, kept so later commands need not ask."""
+
+    home: str | None = Field(default=None, description="roost's directory on the machine")
+    app_port: int | None = Field(default=None, description="the app's port on the machine's 127.0.0.1")
+    runs_as_root: bool | None = None
+    host: str | None = Field(default=None, description="the SSH host in use (as the spec names it)")
+    python_version: str | None = None
+    arch: str | None = None
+    gateway_health_port: int | None = None
+    replica_names: list[str] = Field(default_factory=list, description="a service's serving replicas (agent names)")
+    replica_ports: list[int] = Field(default_factory=list, description="their ports, in the same order")
+    replica_remote: dict[str, tuple[str, int]] = Field(
+        default_factory=dict, description="replicas on other machines: name -> (machine, port there); "
+                                          "replica_ports holds the gateway's tunnel port for them")
+    route_replicas: dict[str, list[tuple[str, int]]] = Field(
+        default_factory=dict, description="a service's route path -> its serving replicas (name, port)")
+    route_release: dict[str, str] = Field(default_factory=dict, description="route path -> its release fingerprint")
+    route_ports: dict[str, int] = Field(default_factory=dict, description="route path -> its 127.0.0.1 listener")
+    route_retiring: list[tuple[str, int]] = Field(default_factory=list,
+                                                  description="route replicas to stop once the balancer left them")
+    replica_serial: int = Field(default=0, description="the number of the last replica made")
+    replica_release: str | None = Field(default=None, description="fingerprint of the replicas' definition")
+    postgres_bindir: str | None = Field(default=None, description="PostgreSQL's programs, for database: postgres")
+    cloud: CloudFacts | None = None
+
+
+class MachineRecord(BaseModel):
+    """One machine in the state database. Never holds a secret's value."""
+
+    name: str
+    backend: str
+    spec: Spec
+    state: MachineState
+    facts: MachineFacts = Field(default_factory=MachineFacts)
+    created_at: float
+    updated_at: float

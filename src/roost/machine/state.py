@@ -1,0 +1,237 @@
+"""Local state: one SQLite database (WAL) with a schema version, and per-machine locks.
+
+The database holds machines and the steps each ``up`` has done, so an interrupted ``up``
+resumes where it stopped. It never holds a secret's value. Writes are single transactions,
+so a crash leaves either the old row or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from roost.errors import LockTimeout, StateError
+from roost.machine.record import MachineFacts, MachineRecord, MachineState
+from roost.paths import roost_home
+from roost.spec.model import Spec
+
+MIGRATIONS: list[str] = [
+    # 1: machines and the steps of their ups
+    """
+    CREATE TABLE machines (
+        name TEXT PRIMARY KEY,
+        backend TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        state TEXT NOT NULL,
+        facts_json TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE steps (
+        machine TEXT NOT NULL,
+        step TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('started', 'done', 'failed')),
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        PRIMARY KEY (machine, step)
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class State:
+    """The state database at ``$ROOST_HOME/state.db``; safe to use from several processes."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or roost_home()
+        self.path = self.home / "state.db"
+        self.lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self.db  # noqa: B018  (open now, so a broken database is reported at once)
+        self.path.chmod(0o600)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection; opened again on use after ``close`` (sessions outlive a command's)."""
+        with self.lock:
+            if self._db is None:
+                try:
+                    # one connection shared by the threads of parallel steps, serialised by the lock
+                    self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: never corrupt, fewer fsyncs
+                    self._db.execute("PRAGMA busy_timeout=30000")
+                    self._migrate()
+                except sqlite3.DatabaseError as exc:
+                    self._db = None
+                    raise StateError(f"cannot use the state database {self.path}: {exc}",
+                                     hint="move the file aside to start afresh (machines it knew stay running)"
+                                     ) from None
+            return self._db
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateError(f"{self.path} has schema version {version}, newer than this roost knows "
+                             f"({SCHEMA_VERSION})", hint="upgrade roost")
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                current = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if current > number:  # another process migrated meanwhile
+                    continue
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={number + 1}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all of it lands, or none of it."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    # ------------------------------------------------------------------ machines
+
+    def get(self, name: str) -> MachineRecord | None:
+        """The machine's record, or None."""
+        rows = self._query(
+            "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at "
+            "FROM machines WHERE name = ?", (name,))
+        return self._record(rows[0]) if rows else None
+
+    def machines(self) -> list[MachineRecord]:
+        """Every known machine, by name."""
+        rows = self._query(
+            "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at "
+            "FROM machines ORDER BY name")
+        return [self._record(row) for row in rows]
+
+    @staticmethod
+    def _record(row: tuple) -> MachineRecord:
+        return MachineRecord(
+            name=row[0], backend=row[1], spec=Spec.model_validate_json(row[2]),
+            state=MachineState(row[3]), facts=MachineFacts.model_validate_json(row[4]),
+            created_at=row[5], updated_at=row[6])
+
+    def save(self, record: MachineRecord) -> MachineRecord:
+        """Insert or replace the machine's record in one transaction."""
+        record = record.model_copy(update={"updated_at": time.time()})
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO machines VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "backend=excluded.backend, spec_json=excluded.spec_json, state=excluded.state, "
+                "facts_json=excluded.facts_json, updated_at=excluded.updated_at",
+                (record.name, record.backend, record.spec.model_dump_json(by_alias=True), record.state.value,
+                 record.facts.model_dump_json(), record.created_at, record.updated_at))
+        return record
+
+    def set_state(self, name: str, state: MachineState) -> None:
+        """Record a machine's lifecycle state."""
+        with self.transaction() as db:
+            db.execute("UPDATE machines SET state = ?, updated_at = ? WHERE name = ?",
+                       (state.value, time.time(), name))
+
+    def delete(self, name: str) -> None:
+        """Forget a machine and its steps."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM machines WHERE name = ?", (name,))
+            db.execute("DELETE FROM steps WHERE machine = ?", (name,))
+
+    # ------------------------------------------------------------------ steps
+
+    def step_done(self, machine: str, step: str, fingerprint: str) -> bool:
+        """True when this step finished before with the same inputs."""
+        rows = self._query("SELECT fingerprint, status FROM steps WHERE machine = ? AND step = ?", (machine, step))
+        return bool(rows) and rows[0][0] == fingerprint and rows[0][1] == "done"
+
+    def record_step(self, machine: str, step: str, fingerprint: str, status: str) -> None:
+        """Record that a step started, finished or failed."""
+        now = time.time()
+        with self.transaction() as db:
+            if status == "started":
+                db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, 'started', ?, NULL)",
+                           (machine, step, fingerprint, now))
+            else:
+                db.execute("UPDATE steps SET status = ?, finished_at = ? WHERE machine = ? AND step = ?",
+                           (status, now, machine, step))
+
+    def steps(self, machine: str) -> dict[str, str]:
+        """Each recorded step of a machine and its status."""
+        rows = self._query("SELECT step, status FROM steps WHERE machine = ? ORDER BY started_at", (machine,))
+        return dict(rows)
+
+    def forget_steps(self, machine: str) -> None:
+        """Drop a machine's step records, so the next ``up`` does every step again."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM steps WHERE machine = ?", (machine,))
+
+    def close(self) -> None:
+        """Close the connection (a later use opens it again)."""
+        with self.lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def find_record(name: str) -> MachineRecord | None:
+    """One machine's record, or None, on a connection of its own (closed again)."""
+    state = State()
+    try:
+        return state.get(name)
+    finally:
+        state.close()
+
+
+@contextlib.contextmanager
+def machine_lock(name: str, *, timeout: float = 900.0, home: Path | None = None,
+                 on_wait: object = None) -> Iterator[None]:
+    """Hold the machine's lock: a second roost working on the same name waits here.
+
+    The lock is an ``flock`` on ``$ROOST_HOME/locks/NAME.lock``, released by the kernel if
+    the holder dies, so a crashed roost never leaves a machine locked.
+    """
+    locks = (home or roost_home()) / "locks"
+    locks.mkdir(mode=0o700, exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as handle:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told and callable(on_wait):
+                    on_wait()
+                    told = True
+                if time.monotonic() > deadline:
+                    raise LockTimeout(f"another roost has been working on '{name}' for over {timeout:.0f}s",
+                                      hint="wait for it to finish, or end that roost process") from None
+                time.sleep(0.1)
+        try:
+            handle.write(json.dumps({"held_since": time.time()}))
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,185 @@
+"""A service spread over several machines: its worker machines and the tunnels to them.
+
+With ``service.machines: N`` (backend ssh), the spec's first host is the gateway machine
+NAME (the balancer, the controller, and replicas of its own); hosts 2..N become worker
+machines ``NAME-w1`` ... that hold replicas only. A worker's replica listens on the
+worker's 127.0.0.1 like every app; the gateway reaches it through an ``ssh -N -L`` tunnel
+that the gateway's agent supervises as an app under the replica's name, probed on the
+service's probe path (so the tunnel's health is the replica's health, end to end), and
+Caddy balances over the tunnel's local port as over a local replica.
+
+The tunnel logs in with a key made on the gateway machine (its private half never leaves
+it), authorized on the worker for port forwarding to the worker's replica ports only
+(``restrict,pty,port-forwarding,permitopen=...,command="sleep ..."``: no shell, no other
+port; the terminal only keeps the connection interactive, see
+:data:`roost.transport.ssh.tunnel.INTERACTIVE`), and checks the worker's host key against the
+key roost pinned for it. When a worker is cut off, ``ServerAliveInterval`` ends its tunnel
+within seconds: new connections are refused at once and Caddy's retries move requests to
+the other replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from collections.abc import Callable
+
+from roost.agent.client import AppDefinition
+from roost.errors import SpecError
+from roost.progress import Progress
+from roost.session import MachineSession, load_session
+from roost.spec.model import NAME_PATTERN, Spec
+from roost.transport.ssh.tunnel import HOLD, INTERACTIVE
+
+AUTHORIZE = r'''
+import json, os, sys
+args = json.loads(sys.argv[1])
+marker = " roost-service:" + args["service"]
+directory = os.path.expanduser("~/.ssh")
+os.makedirs(directory, mode=0o700, exist_ok=True)
+path = os.path.join(directory, "authorized_keys")
+try:
+    with open(path) as handle:
+        lines = [line for line in handle.read().splitlines() if not line.endswith(marker)]
+except FileNotFoundError:
+    lines = []
+if args["ports"]:
+    opens = ",".join(f'permitopen="127.0.0.1:{port}"' for port in args["ports"])
+    lines.append(f'restrict,pty,port-forwarding,{opens},command="sleep 2147483647" {args["key"]}{marker}')
+with open(path + ".roost-tmp", "w") as handle:
+    handle.write("".join(line + "\n" for line in lines))
+os.chmod(path + ".roost-tmp", 0o600)
+os.replace(path + ".roost-tmp", path)
+'''
+
+
+def worker_names(spec: Spec) -> list[str]:
+    """The names of the service's worker machines (none for a service on one machine)."""
+    if spec.service is None or spec.service.worker_of:
+        return []
+    return [f"{spec.name}-w{index}" for index in range(1, spec.service.machines)]
+
+
+def worker_spec(spec: Spec, index: int) -> Spec:
+    """The spec of worker ``index`` (1-based): the app installed and the workdir synced on the
+    spec's host ``index``, no balancer, no replicas of its own making."""
+    assert spec.service
+    name = f"{spec.name}-w{index}"
+    if not re.match(NAME_PATTERN, name):
+        raise SpecError(f"worker machine name '{name}' is too long", file=spec.source, field="name",
+                        hint="use a name of at most 36 characters for a service on several machines")
+    service = spec.service.model_copy(update={"machines": 1, "worker_of": spec.name})
+    worker = spec.model_copy(update={"name": name, "hosts": [spec.hosts[index]], "share": False, "domain": None,
+                                     "service": service, "backup": None})
+    worker._source = spec.source
+    return worker
+
+
+def up_workers(session: MachineSession, progress: Progress) -> None:
+    """Bring every worker machine up (install, sync, setup); each is a machine of its own in
+    roost's state, so `roost status` lists it and a crash resumes it."""
+    from roost.lifecycle import machines as lifecycle
+
+    spec = session.record.spec
+    accept_new = bool(getattr(session.backend, "accept_new_host_key", False))
+    for index in range(1, spec.service.machines if spec.service else 1):
+        lifecycle.up(worker_spec(spec, index), progress=progress, accept_new_host_key=accept_new, reconcile=True)
+
+
+def worker_session(name: str) -> MachineSession:
+    """A worker machine's session."""
+    return load_session(name)
+
+
+def tunnel_key(session: MachineSession) -> str:
+    """The gateway machine's public key for its tunnels (made there on first use)."""
+    home = session.record.facts.home
+    key = f"{home}/gateway/tunnel_key"
+    script = (f"mkdir -p {shlex.quote(home + '/gateway')} && (test -f {shlex.quote(key)} || ssh-keygen -q -t ed25519 "
+              f"-N '' -C roost-tunnel -f {shlex.quote(key)}) && cat {shlex.quote(key + '.pub')}")
+    found = session.backend.runner(session.record).run(script, timeout=60).check("make the gateway's tunnel key")
+    return " ".join(found.stdout.split()[:2])
+
+
+def authorize(gateway: MachineSession, worker: MachineSession, ports: list[int], key: str) -> None:
+    """Let the gateway's tunnel ``key`` (:func:`tunnel_key`) forward to ``ports`` on the worker's
+    127.0.0.1, nothing else (no shell, no other port); no ports removes the key."""
+    _write_authorized(gateway.record.name, worker, key if ports else "", ports)
+
+
+def _write_authorized(service: str, worker: MachineSession, key: str, ports: list[int]) -> None:
+    args = {"service": service, "key": key, "ports": sorted(ports)}
+    runner = worker.backend.runner(worker.record)
+    runner.run([runner.python, "-c", AUTHORIZE, json.dumps(args)], timeout=60).check(
+        f"set the gateway's tunnel key on '{worker.record.name}'")
+
+
+def pin_host_key(gateway: MachineSession, worker: MachineSession) -> str:
+    """Copy the worker's host key from roost's known_hosts to a file on the gateway machine
+    (its path returned), filed under the name roost's known_hosts uses for it."""
+    target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
+    found = subprocess.run(["ssh-keygen", "-F", target.known_hosts_name, "-f", target.known_hosts],
+                           capture_output=True, text=True, check=False)
+    lines = [line for line in found.stdout.splitlines() if line.strip() and not line.startswith("#")]
+    known = f"{gateway.record.facts.home}/gateway/known_hosts-{worker.record.name}"
+    gateway.backend.runner(gateway.record).write_file(known, "".join(line + "\n" for line in lines).encode())
+    return known
+
+
+def tunnel_definition(gateway: MachineSession, worker: MachineSession, known: str, name: str, local_port: int,
+                      remote_port: int, probe_path: str, interval: float) -> AppDefinition:
+    """The gateway agent's app for one remote replica: a forward from ``local_port`` on the
+    gateway's 127.0.0.1 to the replica's port on the worker's, checking the host key pinned in
+    ``known`` (see :func:`pin_host_key`)."""
+    home = gateway.record.facts.home
+    target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
+    alias, alive = target.known_hosts_name, max(1, round(interval))
+    argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key", "-o", "IdentitiesOnly=yes",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={alias}", "-o", "ExitOnForwardFailure=yes",
+            "-o", f"ServerAliveInterval={alive}", "-o", "ServerAliveCountMax=2", "-o", "ConnectTimeout=5",
+            "-o", "LogLevel=ERROR", "-p", str(target.port), "-l", target.user,
+            "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}", target.hostname, HOLD]
+    return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
+
+
+def down_workers(spec: Spec) -> list[str]:
+    """Take the service's workers down (their tunnel key removed first); the warnings of those
+    that could not be reached."""
+    from roost.lifecycle import machines as lifecycle
+
+    def down(worker: MachineSession) -> None:
+        authorize_none(spec.name, worker)
+        lifecycle.down(worker.record.name)
+
+    return _each_worker(spec, down, "taken down", "; run `roost down {name}` later")
+
+
+def stop_workers(spec: Spec) -> list[str]:
+    """Stop the service's workers (their replicas end, their data stays); warnings as for down."""
+    from roost.lifecycle import machines as lifecycle
+
+    return _each_worker(spec, lambda worker: lifecycle.stop(worker.record.name), "stopped", "")
+
+
+def _each_worker(spec: Spec, act: Callable[[MachineSession], object], done: str, later: str) -> list[str]:
+    """``act`` on every recorded worker of the service; a warning for each it failed on."""
+    from roost.errors import RoostError
+    from roost.machine.state import find_record
+
+    warnings = []
+    for name in worker_names(spec):
+        if find_record(name) is None:
+            continue
+        try:
+            act(worker_session(name))
+        except RoostError as exc:
+            warnings.append(f"worker machine '{name}' was not {done} ({exc})" + later.format(name=name))
+    return warnings
+
+
+def authorize_none(service: str, worker: MachineSession) -> None:
+    """Remove the service's tunnel key from the worker."""
+    _write_authorized(service, worker, "", [])

@@ -1,1 +1,0 @@
-"""SSH plumbing over the system OpenSSH client: targets, host keys, runner, tunnels, rsync."""

@@ -1,0 +1,129 @@
+"""Run commands on this computer, with the same contract as every other runner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import IO
+
+from roost.errors import CommandTimeout
+from roost.transport.base import Command, Result, command_text
+
+
+def base_python() -> str:
+    """The plain interpreter behind the running one (outside any virtualenv)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def _pump(stream: IO[bytes], sink: list[str], on_output: Callable[[str], None] | None) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace")
+        sink.append(line)
+        if on_output is not None:
+            on_output(line)
+    stream.close()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # The command runs in its own session, so its whole tree shares its PID as group id.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class LocalRunner:
+    """Runs commands here. Each command gets its own session so a timeout ends its tree."""
+
+    def __init__(self, cwd: str | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self.base_env = dict(env or {})
+        self.python = base_python()
+
+    def run(
+        self,
+        cmd: Command,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        check: bool = True,
+        on_output: Callable[[str], None] | None = None,
+    ) -> Result:
+        """Run ``cmd``; see :class:`roost.transport.base.Runner`."""
+        full_env = {**os.environ, **self.base_env, **(env or {})}
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd or self.cwd,
+            env=full_env,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        out: list[str] = []
+        err: list[str] = []
+        pumps = [
+            threading.Thread(target=_pump, args=(proc.stdout, out, on_output), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, err, None), daemon=True),
+        ]
+        for pump in pumps:
+            pump.start()
+        timed_out = False
+        try:
+            if stdin is not None:
+                assert proc.stdin is not None
+                try:
+                    proc.stdin.write(stdin)
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+                proc.wait()
+        except BaseException:
+            _kill_group(proc)
+            proc.wait()
+            raise
+        finally:
+            for pump in pumps:
+                pump.join(timeout=5)
+        result = Result(
+            command_text=command_text(cmd),
+            exit_code=proc.returncode,
+            stdout="".join(out),
+            stderr="".join(err),
+            duration=time.monotonic() - started,
+        )
+        if timed_out and check:
+            raise CommandTimeout(result, timeout or 0.0)
+        return result.check() if check else result
+
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> None:
+        """Write ``data`` to a temporary file beside ``path``, set ``mode``, then rename."""
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".roost-tmp-")
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise

@@ -1,0 +1,1 @@
+"""SSH plumbing over the system OpenSSH client: targets, host keys, runner, tunnels."""
