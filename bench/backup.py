@@ -3,9 +3,9 @@
 On the local backend (a new ROOST_HOME; SQLite): a project with 10,000 tasks (imported
 through the REST API) and one annotation each (written in bulk through Label Studio's own
 Django models, since 10,000 API calls would measure the API, not backups). Then, timed:
-  backup   - `backups.backup()`: online snapshot while the app runs, media, manifest,
+  backup   - `roost.backup()`: online snapshot while the app runs, media, manifest,
              copy into the store, verify;
-  restore  - `backups.restore(--force)`: verify, copy, stop the app, put the data in place
+  restore  - `roost.restore(--force)`: verify, copy, stop the app, put the data in place
              (old data kept aside), start the app and wait until it is healthy;
   baseline - copying the live database file with `cp` (same run, same disk): what the
              bytes alone cost.
@@ -80,7 +80,6 @@ def main() -> None:
 
 def run(count: int, target: str) -> None:
     import roost
-    from roost.backup import machine as backups
     from roost.apps.label_studio import admin_email
     from roost.session import load_session
     from tests.label_studio_client import LabelStudioSession
@@ -113,11 +112,11 @@ def run(count: int, target: str) -> None:
         ctx.runner.run(bare, timeout=600).check("the baseline copy")
         baseline = time.perf_counter() - started
         started = time.perf_counter()
-        info = backups.backup(name)
+        info = roost.backup(name)
         backup_seconds = time.perf_counter() - started
         assert info.annotations == count, info
         started = time.perf_counter()
-        backups.restore(name, info.id, force=True)
+        roost.restore(name, info.id, force=True)
         restore_seconds = time.perf_counter() - started
         after = LabelStudioSession(roost.status(name)[0].url or "")
         assert after.login(admin_email(name), roost.password(name))

@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import time
+import roost
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -77,13 +78,12 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
 
     from roost.lifecycle import machines as lifecycle
 
-    from roost.serve import steps as serve
     from roost.session import load_session
     from tests.e2e.test_serve import load
 
     gateway_host, worker_host = hosts.hosts
     found: dict[str, float] = {}
-    victim = next(r for r in serve.status("spread").replicas if r.machine == "spread")
+    victim = next(r for r in roost.serve_status("spread").replicas if r.machine == "spread")
     agent, marks = load_session("spread").agent, {}
 
     def back_healthy() -> None:  # polls the agent while the load runs
@@ -110,8 +110,8 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
     resent = []
     answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005, resent=resent)
     slow = [sent - marks["cut"] for sent, seconds in latencies if sent >= marks["cut"] - 1 and seconds > 0.5]
-    _until(lambda: [r.machine for r in serve.status("spread").replicas] == ["spread", "spread"], 60)
-    replaced = [e for e in serve.status("spread").events if e["event"] == "replaced" and e["at"] > marks["cut_wall"]]
+    _until(lambda: [r.machine for r in roost.serve_status("spread").replicas] == ["spread", "spread"], 60)
+    replaced = [e for e in roost.serve_status("spread").events if e["event"] == "replaced" and e["at"] > marks["cut_wall"]]
     found.update(cut_requests=sum(answers.values()), cut_failed=len(failures), cut_resent=len(resent),
                  cut_waited_requests=len(slow),
                  cut_moved_s=round(max(slow, default=0.0), 2),

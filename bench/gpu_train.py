@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import roost
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,10 +40,6 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="roost-bench-gpu-"))
     os.environ["ROOST_HOME"] = str(work / "home")
-    import roost
-    from roost.jobs import run as jobs
-    from roost.lifecycle import files as operations
-
     spec = yaml.safe_load((EXAMPLE / "train.yaml").read_text())
     spec.update(name="bench-gpu", workdir=str(EXAMPLE), run=f".venv/bin/python train.py --epochs {args.epochs}")
     if has_gpu():
@@ -53,12 +50,12 @@ def main() -> None:
     try:
         for index in range(args.rounds):
             operations_dir = work / f"outputs-{index}"
-            result = jobs.run(spec_path, outputs_root=operations_dir)
+            result = roost.run(spec_path, outputs_root=operations_dir)
             assert result.state == "succeeded", result
             metrics = json.loads((operations_dir / result.job / "model" / "metrics.json").read_text())
             roost_rates.append(metrics["samples_per_second"])
             devices.add(metrics["device"])
-            operations.exec_command("bench-gpu", "rm -rf ../checkpoints/* model")
+            roost.exec("bench-gpu", "rm -rf ../checkpoints/* model")
             machine_dir = Path(os.environ["ROOST_HOME"]) / "machines" / "bench-gpu" / "workdir"
             bare_dir = work / f"bare-{index}"
             env = {**os.environ, "ROOST_CHECKPOINT_DIR": str(bare_dir / "ckpt"), "SEED": "0"}

@@ -91,7 +91,6 @@ def run(work: Path, rounds: int, seconds: int, connections: int, work_ms: float)
     import yaml
 
     import roost
-    from roost.serve import steps as serve
 
     site = work / "site"
     site.mkdir()
@@ -109,7 +108,7 @@ def run(work: Path, rounds: int, seconds: int, connections: int, work_ms: float)
     try:
         for _ in range(rounds):
             lb = bring_up(1, 0)
-            direct = f"http://127.0.0.1:{serve.status('benchsvc').replicas[0].port}/"
+            direct = f"http://127.0.0.1:{roost.serve_status('benchsvc').replicas[0].port}/"
             samples["direct"].append(wrk(direct, seconds, connections))
             samples["lb_1"].append(wrk(lb, seconds, connections))
             samples["direct_one"].append(wrk(direct, seconds, 1))

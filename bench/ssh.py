@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import roost
 from tests.harness.testhosts import TestHosts, can_run  # noqa: E402
 
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
@@ -51,8 +52,6 @@ def make_files(root: Path, count: int, size: int) -> None:
 def up_machine(name: str, host, workdir: Path, spec_dir: Path) -> None:
     import yaml
 
-    import roost
-
     spec = {"name": name, "backend": "ssh", "app": APP, "workdir": str(workdir),
             "hosts": [{"address": host.ip, "user": host.user, "key": host.key,
                        "host_key": host.host_key_fingerprint}]}
@@ -62,7 +61,6 @@ def up_machine(name: str, host, workdir: Path, spec_dir: Path) -> None:
 
 
 def bench_exec(name: str, host, rounds: int) -> None:
-    from roost.lifecycle import files as operations
     from roost.lifecycle.machines import open_session
     from roost.machine.state import State
 
@@ -74,7 +72,7 @@ def bench_exec(name: str, host, rounds: int) -> None:
     lib_times, bare_times, cli_times = [], [], []
     for _ in range(rounds):
         bare_times.append(timed(lambda: subprocess.run(bare, check=True)))
-        lib_times.append(timed(lambda: operations.exec_command(name, ["true"])))
+        lib_times.append(timed(lambda: roost.exec(name, ["true"])))
     for _ in range(max(5, rounds // 5)):
         cli_times.append(timed(lambda: subprocess.run(cli, check=True)))
     print(f"exec_bare_ms_median={statistics.median(bare_times) * 1000:.1f}")
@@ -84,7 +82,6 @@ def bench_exec(name: str, host, rounds: int) -> None:
 
 
 def bench_sync(name: str, host, source: Path, rounds: int) -> None:
-    from roost.lifecycle import files as operations
     from roost.lifecycle.machines import open_session
     from roost.machine.state import State
 
@@ -96,7 +93,7 @@ def bench_sync(name: str, host, source: Path, rounds: int) -> None:
     rsh = shlex.join(target.ssh_argv())
     roost_times, bare_times = [], []
     for index in range(rounds):
-        operations.exec_command(name, f"rm -rf {workdir}/* /home/{host.user}/bare-sync; sync")
+        roost.exec(name, f"rm -rf {workdir}/* /home/{host.user}/bare-sync; sync")
 
         def bare() -> None:
             subprocess.run(["rsync", "-a", "-e", rsh, f"{source}/", f"{target.label}:/home/{host.user}/bare-sync/"],
@@ -107,20 +104,18 @@ def bench_sync(name: str, host, source: Path, rounds: int) -> None:
             if first is bare:
                 bare_times.append(timed(bare))
             else:
-                roost_times.append(timed(lambda: operations.sync(name)))
+                roost_times.append(timed(lambda: roost.sync(name)))
             subprocess.run(["sync"], check=True)
         print(f"sync round {index + 1}: roost {roost_times[-1]:.2f}s  bare {bare_times[-1]:.2f}s", flush=True)
-    operations.exec_command(name, f"rm -rf /home/{host.user}/bare-sync")
+    roost.exec(name, f"rm -rf /home/{host.user}/bare-sync")
     print(f"sync_first_roost_s_median={statistics.median(roost_times):.3f}")
     print(f"sync_first_bare_s_median={statistics.median(bare_times):.3f}")
     print(f"sync_first_ratio={statistics.median(roost_times) / statistics.median(bare_times):.3f}")
 
 
 def bench_resync(name: str, rounds: int) -> None:
-    from roost.lifecycle import files as operations
-
-    operations.sync(name)
-    times = [timed(lambda: operations.sync(name)) for _ in range(rounds)]
+    roost.sync(name)
+    times = [timed(lambda: roost.sync(name)) for _ in range(rounds)]
     print(f"resync_10000_unchanged_s_median={statistics.median(times):.3f}")
 
 
@@ -190,8 +185,6 @@ def main() -> None:
     os.environ["ROOST_HOME"] = str(work / "home")
     os.environ.setdefault("ROOST_CACHE_DIR", str(REPO / ".cache" / "roost"))
     hosts = TestHosts(2, prefix=f"b{os.getpid() % 1000:03d}x", net="10.252.0", directory=work / "hosts")
-    import roost
-
     try:
         [host, host2] = hosts.up()
         big, small = work / "big", work / "small"

@@ -1,44 +1,93 @@
 """roost: host ML tools and run training jobs on machines, securely and cheaply.
 
-The library is the product; the CLI is a thin layer over it::
+The library is the product; the CLI is a thin layer over it. Every command is a function
+here, returning one typed result::
 
     import roost
     result = roost.up("jupyter")          # or a spec file path, or a roost.Spec
     print(result.url, result.login)
+    roost.exec("jupyter", "nvidia-smi")   # a Result: exit_code, stdout, stderr
     roost.stop("jupyter"); roost.start("jupyter"); roost.down("jupyter")
 
-Importing roost imports no cloud SDK.
+    job = roost.run("train.yaml", down=True)        # a JobResult
+    roost.serve("dashboard.yaml")                   # replicas behind the balancer
+    info = roost.backup("labels"); roost.restore("labels", info.id)
+
+Importing roost imports no cloud SDK and none of the verbs' modules until one is used.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "up": "roost.lifecycle.machines", "stop": "roost.lifecycle.machines", "start": "roost.lifecycle.machines",
-    "down": "roost.lifecycle.machines", "UpResult": "roost.lifecycle.machines", "DownResult": "roost.lifecycle.machines",
-    "status": "roost.lifecycle.info", "open_info": "roost.lifecycle.info", "password": "roost.lifecycle.info", "logs": "roost.lifecycle.info",
-    "MachineStatus": "roost.lifecycle.info", "OpenInfo": "roost.lifecycle.info",
-    "Spec": "roost.spec.model", "load_spec": "roost.spec.loader", "RoostError": "roost.errors",
+_EXPORTS: dict[str, tuple[str, str]] = {
+    # machines: bring up, stop, start, take down
+    "up": ("roost.lifecycle.machines", "up"), "stop": ("roost.lifecycle.machines", "stop"),
+    "start": ("roost.lifecycle.machines", "start"), "down": ("roost.lifecycle.machines", "down"),
+    "UpResult": ("roost.lifecycle.machines", "UpResult"), "DownResult": ("roost.lifecycle.machines", "DownResult"),
+    # what is there
+    "status": ("roost.lifecycle.info", "status"), "open_info": ("roost.lifecycle.info", "open_info"),
+    "password": ("roost.lifecycle.info", "password"), "logs": ("roost.lifecycle.info", "logs"),
+    "MachineStatus": ("roost.lifecycle.info", "MachineStatus"), "OpenInfo": ("roost.lifecycle.info", "OpenInfo"),
+    # commands and files on a machine
+    "exec": ("roost.lifecycle.files", "exec_command"), "sync": ("roost.lifecycle.files", "sync"),
+    "download": ("roost.lifecycle.files", "download"), "Result": ("roost.transport.base", "Result"),
+    # jobs
+    "run": ("roost.jobs.run", "run"), "JobResult": ("roost.jobs.common", "JobResult"),
+    "jobs": ("roost.jobs.manage", "jobs"), "job_logs": ("roost.jobs.manage", "job_logs"),
+    "cancel": ("roost.jobs.manage", "cancel"), "JobStatus": ("roost.agent.client", "JobStatus"),
+    # services
+    "serve": ("roost.lifecycle.services", "serve"), "serve_update": ("roost.lifecycle.services", "serve_update"),
+    "serve_status": ("roost.lifecycle.services", "serve_status"), "ServiceStatus": ("roost.serve.status", "ServiceStatus"),
+    # backups
+    "backup": ("roost.lifecycle.backups", "backup"), "backups": ("roost.lifecycle.backups", "list_backups"),
+    "restore": ("roost.lifecycle.backups", "restore"), "BackupInfo": ("roost.backup.store", "BackupInfo"),
+    # sharing behind the gateway
+    "share": ("roost.lifecycle.sharing", "share"), "add_user": ("roost.lifecycle.sharing", "add_user"),
+    "remove_user": ("roost.lifecycle.sharing", "remove_user"), "trust": ("roost.lifecycle.sharing", "trust"),
+    # money and clean-up
+    "cost": ("roost.lifecycle.housekeeping", "cost"), "gc": ("roost.lifecycle.housekeeping", "gc"),
+    "refresh_offers": ("roost.lifecycle.housekeeping", "refresh_offers"),
+    "MachineCost": ("roost.lifecycle.housekeeping", "MachineCost"), "GcResult": ("roost.lifecycle.housekeeping", "GcResult"),
+    "offers": ("roost.catalog.offers", "offers"), "Offer": ("roost.catalog.offers", "Offer"),
+    # specs and errors
+    "Spec": ("roost.spec.model", "Spec"), "load_spec": ("roost.spec.loader", "load_spec"),
+    "RoostError": ("roost.errors", "RoostError"),
 }
 
 if TYPE_CHECKING:
+    from roost.agent.client import JobStatus
+    from roost.backup.store import BackupInfo
+    from roost.catalog.offers import Offer, offers
     from roost.errors import RoostError
+    from roost.jobs.common import JobResult
+    from roost.jobs.manage import cancel, job_logs, jobs
+    from roost.jobs.run import run
+    from roost.lifecycle.backups import backup, restore
+    from roost.lifecycle.backups import list_backups as backups
+    from roost.lifecycle.files import download, sync
+    from roost.lifecycle.files import exec_command as exec
+    from roost.lifecycle.housekeeping import GcResult, MachineCost, cost, gc, refresh_offers
     from roost.lifecycle.info import MachineStatus, OpenInfo, logs, open_info, password, status
     from roost.lifecycle.machines import DownResult, UpResult, down, start, stop, up
-    from roost.spec.model import Spec
+    from roost.lifecycle.services import serve, serve_status, serve_update
+    from roost.lifecycle.sharing import add_user, remove_user, share, trust
+    from roost.serve.status import ServiceStatus
     from roost.spec.loader import load_spec
+    from roost.spec.model import Spec
+    from roost.transport.base import Result
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    found = _EXPORTS.get(name)
+    if found is None:
         raise AttributeError(f"module 'roost' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+    module, attribute = found
+    # imported on first use: `roost --help` and `import roost` stay fast
+    return getattr(importlib.import_module(module), attribute)
 
 
 __all__ = sorted(_EXPORTS)

@@ -9,12 +9,14 @@ One root, so a caller can catch everything roost means with one ``except``::
     ├── MachineNotFound             no machine of that name in the state
     ├── BackendError                a backend could not do what was asked
     │   ├── NotBuiltYet             a part of the spec that roost does not build yet
+    │   ├── AwsError                an AWS call failed; carries AWS's error code
     │   └── HostError               an SSH host could not be used; names the host
     │       ├── HostUnreachable     no connection (timeout, refused, unknown name)
     │       ├── HostKeyError        its host key is unknown or does not match (security)
     │       └── HostAuthError       the user or key was refused
     ├── CommandFailed               a command on a machine failed; carries its Result
     │   └── CommandTimeout          ... or ran past its timeout
+    ├── BackupError                 a backup could not be taken, stored, listed or restored
     ├── AgentError                  the on-machine agent did not answer as expected
     └── AppError                    an app could not be installed or did not become healthy
         └── HealthTimeout           ... it never answered its health check in time
@@ -25,10 +27,23 @@ and shows its output tail, so the user sees why without digging in log files.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from roost.transport.base import Result
+
+class CommandOutput(Protocol):
+    """The shape of a finished command that an error shows (:class:`roost.transport.base.Result`
+    has it; errors sit below transport, so they name the shape, not the class)."""
+
+    @property
+    def command_text(self) -> str: ...
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def stdout(self) -> str: ...
+    @property
+    def stderr(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
 
 
 class RoostError(Exception):
@@ -100,6 +115,14 @@ class NotBuiltYet(BackendError):
     """The spec asks for something roost does not build yet; nothing was created."""
 
 
+class AwsError(BackendError):
+    """An AWS call failed; ``code`` is AWS's error code (empty when the call never got an answer)."""
+
+    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
 class HostError(BackendError):
     """An SSH host could not be used. ``host`` names it; ``step`` says what roost was doing."""
 
@@ -135,7 +158,7 @@ def _tail(text: str, lines: int = 20) -> str:
 class CommandFailed(RoostError):
     """A command on a machine exited non-zero. ``result`` holds everything it printed."""
 
-    def __init__(self, result: Result, *, what: str | None = None) -> None:
+    def __init__(self, result: CommandOutput, *, what: str | None = None) -> None:
         self.result = result
         title = what or f"command failed: {result.command_text}"
         message = f"{title} (exit code {result.exit_code}, {result.duration:.1f}s)"
@@ -148,9 +171,13 @@ class CommandFailed(RoostError):
 class CommandTimeout(CommandFailed):
     """A command ran past its timeout and was killed; ``result`` holds its partial output."""
 
-    def __init__(self, result: Result, timeout: float) -> None:
+    def __init__(self, result: CommandOutput, timeout: float) -> None:
         self.timeout = timeout
         super().__init__(result, what=f"command timed out after {timeout:.0f}s: {result.command_text}")
+
+
+class BackupError(RoostError):
+    """A backup could not be taken, stored, listed, verified or restored; nothing was lost."""
 
 
 class AgentError(RoostError):

@@ -31,53 +31,46 @@ class MachineSession:
 
     def context(self) -> AppContext:
         """What the app driver works with."""
-        public_host = None
-        if self.record.spec.share:
-            from roost.gateway.site import site
-
-            public_host = site(self)
         return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
                           make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name),
-                          public_host=public_host)
+                          public_host=self.public_host() if self.record.spec.share else None)
+
+    def public_host(self) -> str:
+        """The name a shared machine's gateway answers to: the spec's domain, else the host's address."""
+        return self.record.spec.domain or self.backend.address(self.record)
 
     def url(self) -> str | None:
         """The app's URL as seen from this computer (None for a machine without an app)."""
         if self.driver is None or not self.record.facts.app_port:
             return None
         if self.record.spec.share:
-            from roost.gateway import site as gateway
-
-            return gateway.url(self, self.driver.url_path)
+            return f"https://{self.public_host()}{self.driver.url_path}"
         return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
 
     def save(self) -> None:
         """Persist the record (facts and state)."""
         self.state.save(self.record)
 
-    def healthy(self) -> bool:
-        """True when the agent runs and reports the app (if there is one) healthy."""
+    def agent_status(self) -> AgentStatus | None:
+        """What the agent reports (None when the machine was never provisioned or the agent
+        does not answer)."""
         if self.record.facts.home is None:
-            return False
+            return None
         try:
-            status = self.agent.status()
+            return self.agent.status()
         except AgentError:
-            return False
-        return self.healthy_in(status)
+            return None
 
-    def healthy_in(self, status: AgentStatus) -> bool:
-        """:meth:`healthy` from an agent status already fetched."""
-        if self.driver is None:
-            return status.running
-        if self.record.spec.service and self.record.spec.service.worker_of:
-            return status.running  # a worker's replicas are the gateway machine's to check
-        if self.record.spec.service:  # every replica and the balancer
-            from roost.serve.controller import serving
+    def job_venv(self) -> str:
+        """The venv that holds the spec's ``packages`` for setup, jobs and route replicas."""
+        return f"{self.record.facts.home}/venvs/job"
 
-            names = [name for name, _ in serving(self, status.apps)]
-            wanted = [status.apps.get(name) for name in [*names, "gateway"]]
-            return bool(names) and all(app is not None and app.healthy for app in wanted)
-        app = status.apps.get(self.driver.name)
-        return bool(app and app.healthy)
+    def job_path(self) -> dict[str, str]:
+        """Environment that puts the job venv first on PATH (when the spec has packages)."""
+        if not self.record.spec.packages:
+            return {}
+        venv = self.job_venv()
+        return {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": venv}
 
 
 def open_session(state: State, name: str) -> MachineSession:

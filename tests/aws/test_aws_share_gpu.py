@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.lifecycle import sharing
+import roost
 from roost.catalog.offers import OfferQuery, load_offers
 from roost.gateway.site import https_status
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
@@ -38,9 +38,9 @@ def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, ro
     host = aws_hosts.hosts[0]
     assert f"https://{host.ip}/" in shared.stdout
     assert group_rules(aws.ec2) == {(22, "10.252.0.1/32"), (443, "10.252.0.0/24")}
-    ca = sharing.trust("team")
+    ca = roost.trust("team")
     assert https_status(f"https://{host.ip}/", ca) == 401
-    password = sharing.add_user("team", "alice")
+    password = roost.add_user("team", "alice")
     assert https_status(f"https://{host.ip}/", ca, auth=("alice", password)) == 200
 
     data["share"] = False  # unshared again: 443 is closed in the security group

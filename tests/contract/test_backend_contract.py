@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 import roost
-from roost.lifecycle import files as operations
 from tests.helpers import http_get as get
 from tests.helpers import port_open, wait_for
 
@@ -57,17 +56,17 @@ def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
     assert again.already_up and again.url == result.url
 
     # exec: runs in the workdir, returns exit code and output
-    ran = operations.exec_command(name, "cat hello.txt; echo oops >&2; exit 7")
+    ran = roost.exec(name, "cat hello.txt; echo oops >&2; exit 7")
     assert (ran.exit_code, ran.stdout, ran.stderr) == (7, "hello v1", "oops\n")
 
     # sync: a change goes up, incrementally
     (spec_file.parent / "project" / "hello.txt").write_text("hello v2")
-    operations.sync(name)
+    roost.sync(name)
     assert get(result.url + "hello.txt") == (200, "hello v2")
 
     # download: a file made on the machine comes down
-    operations.exec_command(name, "mkdir -p out && echo model-bytes > out/model.bin")
-    got = operations.download(name, "out", tmp_path / "downloads")
+    roost.exec(name, "mkdir -p out && echo model-bytes > out/model.bin")
+    got = roost.download(name, "out", tmp_path / "downloads")
     assert (got / "model.bin").read_text() == "model-bytes\n"
 
     # logs
@@ -77,7 +76,7 @@ def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
 
     # app restart on crash
     [before] = roost.status(name)
-    operations.exec_command(name, f"kill -9 {before.app_pid}")
+    roost.exec(name, f"kill -9 {before.app_pid}")
     after = wait_for(lambda: (s := roost.status(name)[0]).healthy and s.app_pid != before.app_pid and s,
                      what="the app restarted")
     assert after.restarts == 1 and get(result.url + "hello.txt")[0] == 200
@@ -86,7 +85,7 @@ def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
     roost.stop(name)
     assert roost.status(name)[0].state.value == "stopped"
     assert not port_open(result.url) or get(result.url)[0] == 0
-    assert operations.exec_command(name, "cat out/model.bin").stdout == "model-bytes\n"
+    assert roost.exec(name, "cat out/model.bin").stdout == "model-bytes\n"
     started = roost.start(name)
     assert started.url == result.url and get(result.url + "hello.txt") == (200, "hello v2")
 
@@ -94,4 +93,4 @@ def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
     roost.down(name)
     assert roost.status() == []
     with pytest.raises(roost.RoostError, match=f"no machine named '{name}'"):
-        operations.exec_command(name, "true")
+        roost.exec(name, "true")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost.backup.store import BackupError, store_for
+from roost.backup.stores import store_for
+from roost.errors import BackupError
 from tests.e2e.test_gateway import host_entry, listening
 
 pytestmark = pytest.mark.e2e

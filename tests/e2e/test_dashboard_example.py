@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost.serve import steps as serve
 
-from roost.lifecycle import sharing
+import roost
 from roost.gateway.site import https_status
 from tests.e2e.test_gateway import host_entry
 from tests.e2e.test_serve import roost_cli
@@ -37,9 +36,9 @@ def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roos
     path.write_text(yaml.safe_dump(spec))
     up = roost_cli("serve", str(path), timeout=1200)
     assert up.returncode == 0, up.stderr
-    url, ca = f"https://{host.ip}/", sharing.trust("dashboard")
+    url, ca = f"https://{host.ip}/", roost.trust("dashboard")
     assert https_status(url, ca) == 401 and https_status(url + "api/info", ca) == 401  # nothing without a login
-    password = sharing.add_user("dashboard", "alice")
+    password = roost.add_user("dashboard", "alice")
     login = {"Authorization": "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()}
     context = ssl.create_default_context(cafile=str(ca))
 
@@ -53,7 +52,7 @@ def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roos
     assert virginica["species"] == "virginica" and virginica["probabilities"]["virginica"] > 0.5
     assert api("api/info")["test_accuracy"] > 0.85
     assert len({api("api/info")["served_by"] for _ in range(8)}) == 2  # both model replicas answer
-    status = serve.status("dashboard")
+    status = roost.serve_status("dashboard")
     assert len(status.replicas) == 2 and all(r.healthy for r in status.replicas)
     assert sorted(status.routes) == ["/api"] and [r.healthy for r in status.routes["/api"]] == [True, True]
 

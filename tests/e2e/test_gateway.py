@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 import roost
-from roost.lifecycle import sharing
 from roost.gateway.site import https_status
 from tests.jupyter_client import JupyterSession
 
@@ -52,10 +51,10 @@ def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, ro
                                     "share": True, "hosts": [host_entry(host)]}))
     result = roost.up(spec)
     assert result.url == f"https://{host.ip}/"
-    ca = sharing.trust("shared")
+    ca = roost.trust("shared")
     # no user yet: nobody gets in; with a user: only with the right password
     assert https_status(result.url, ca) == 401
-    password = sharing.add_user("shared", "alice")
+    password = roost.add_user("shared", "alice")
     assert https_status(result.url, ca) == 401
     assert https_status(result.url, ca, auth=("alice", "wrong")) == 401
     assert https_status(result.url, ca, auth=("alice", password)) == 200
@@ -72,7 +71,7 @@ def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, ro
     public = {port for address, port in listening(testhosts, host)
               if address not in ("0100007F", "00000000000000000000000001000000")}
     assert public == {22, 443}, public
-    sharing.remove_user("shared", "alice")
+    roost.remove_user("shared", "alice")
     assert https_status(result.url, ca, auth=("alice", password)) == 401
     assert app_status.healthy
     roost.down("shared")
@@ -88,7 +87,7 @@ def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_pat
                             timeout=600)
     assert result.returncode == 0, result.stderr
     url = f"https://{host.ip}"
-    ca = sharing.trust("nbshared")
+    ca = roost.trust("nbshared")
     assert https_status(url + "/login", ca) == 200  # its own login page, over TLS
     assert https_status(url + "/api/status", ca) == 403
     session = JupyterSession(url)
@@ -135,8 +134,8 @@ def test_streamlit_service_passes_its_websocket_through_the_balancer_with_sticky
     result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
                             timeout=600)
     assert result.returncode == 0, result.stderr
-    ca = sharing.trust("dash")
-    password = sharing.add_user("dash", "bob")
+    ca = roost.trust("dash")
+    password = roost.add_user("dash", "bob")
     url = f"https://{host.ip}/"
     assert https_status(url, ca) == 401
     assert https_status(url, ca, auth=("bob", password)) == 200
@@ -144,9 +143,7 @@ def test_streamlit_service_passes_its_websocket_through_the_balancer_with_sticky
     assert websocket_status(host.ip, "/_stcore/stream", ca, None).startswith("HTTP/1.1 401")
     assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password)) == "HTTP/1.1 101 Switching Protocols"
     # two replicas; a browser's session stays on one (Streamlit keeps it in that process's websocket)
-    from roost.serve import steps as serve
-
-    assert [r.healthy for r in serve.status("dash").replicas] == [True, True]
+    assert [r.healthy for r in roost.serve_status("dash").replicas] == [True, True]
     import ssl
     import urllib.request
 
@@ -173,7 +170,7 @@ def test_label_studio_shared_over_https_on_an_air_gapped_host(testhosts, roost_h
     assert result.returncode == 0, result.stderr
     assert "cannot reach a package index" in result.stderr  # came as a wheelhouse
     url = f"https://{host.ip}"
-    ca = sharing.trust("lsteam")
+    ca = roost.trust("lsteam")
     assert https_status(f"{url}/user/login/", ca) == 200  # the login page, through TLS with the pinned CA
     assert https_status(f"{url}/api/projects", ca) == 401  # the API wants a login
     assert not connects_from(testhosts, other, host.ip, 80)

@@ -12,8 +12,6 @@ import pytest
 import yaml
 
 import roost
-from roost.jobs import run as jobs
-from roost.lifecycle import files as operations
 from roost.errors import BackendError, SpecError
 from roost.machine.record import MachineState
 from tests.helpers import wait_for
@@ -58,27 +56,27 @@ def test_run_streams_logs_downloads_outputs_and_returns_the_exit_code(roost_home
     second = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path,
                             timeout=300)
     assert second.returncode == 3 and "run setup  (done before)" in second.stderr
-    assert operations.exec_command("job", "cat setup.log").stdout == "setup ran\n"
-    assert [(j.id, j.state, j.exit_code) for j in jobs.jobs("job")] == [("0001", "failed", 3), ("0002", "failed", 3)]
+    assert roost.exec("job", "cat setup.log").stdout == "setup ran\n"
+    assert [(j.id, j.state, j.exit_code) for j in roost.jobs("job")] == [("0001", "failed", 3), ("0002", "failed", 3)]
 
 
 def test_down_after_a_failing_job_leaves_nothing_running(roost_home: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, {"name": "gone", "run": "no-such-command-roost", "outputs": ["x"]})
-    result = jobs.run(spec, down=True, outputs_root=tmp_path / "outs")
+    result = roost.run(spec, down=True, outputs_root=tmp_path / "outs")
     assert result.state == "failed" and result.exit_code == 127 and result.machine_down
     assert roost.status() == [] and not (roost_home / "machines" / "gone").exists()
 
 
 def test_bad_job_specs_are_refused_before_anything_runs(roost_home: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="'run' is required for `roost run`"):
-        jobs.run(write_spec(tmp_path, {"name": "norun"}))
+        roost.run(write_spec(tmp_path, {"name": "norun"}))
     with pytest.raises(SpecError, match="field 'workdir': the workdir .*nowhere does not exist"):
-        jobs.run(write_spec(tmp_path, {"name": "nowork", "run": "true", "workdir": "nowhere"}))
+        roost.run(write_spec(tmp_path, {"name": "nowork", "run": "true", "workdir": "nowhere"}))
     with pytest.raises(BackendError, match=r"asks for 1 T4 GPU\(s\); machine 'gpu' has 0 \(nvidia-smi\)\. "
                                            r"Nothing was run"):
-        jobs.run(write_spec(tmp_path, {"name": "gpu", "run": "touch ran", "resources": {"accelerators": "T4:1"}}))
-    assert jobs.jobs("gpu") == []
-    assert operations.exec_command("gpu", "test -e ran").exit_code == 1
+        roost.run(write_spec(tmp_path, {"name": "gpu", "run": "touch ran", "resources": {"accelerators": "T4:1"}}))
+    assert roost.jobs("gpu") == []
+    assert roost.exec("gpu", "test -e ran").exit_code == 1
 
 
 def test_logs_have_no_gaps_across_a_client_disconnect(testhosts, roost_home: Path, tmp_path: Path) -> None:
@@ -92,14 +90,14 @@ def test_logs_have_no_gaps_across_a_client_disconnect(testhosts, roost_home: Pat
     proc.send_signal(signal.SIGINT)  # Ctrl-C: detach, the job goes on
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "detached; job 0001 keeps running" in err
-    assert jobs.jobs("follow")[0].state in ("running", "succeeded")
+    assert roost.jobs("follow")[0].state in ("running", "succeeded")
     lines: list[str] = []
-    jobs.job_logs("follow", "0001", follow=True, on_output=lines.append)
+    roost.job_logs("follow", "0001", follow=True, on_output=lines.append)
     assert lines == [f"line {i}\n" for i in range(1, 61)]
-    assert jobs.jobs("follow")[0].state == "succeeded"
+    assert roost.jobs("follow")[0].state == "succeeded"
     # and from an offset, only the rest
     rest: list[str] = []
-    jobs.job_logs("follow", "0001", offset=len("".join(lines[:58]).encode()), on_output=rest.append)
+    roost.job_logs("follow", "0001", offset=len("".join(lines[:58]).encode()), on_output=rest.append)
     assert rest == ["line 59\n", "line 60\n"]
 
 
@@ -117,11 +115,11 @@ def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_pat
 
     job = agent.submit_job(JobRequest(command="sleep 3001 & sleep 3002 & echo started; wait"))
     count = "ps -eo args | grep -c '^sleep 300[12]'"
-    wait_for(lambda: operations.exec_command("cancel", count).stdout.strip() == "2", what="the job's processes")
-    assert jobs.cancel("cancel", job)
-    assert operations.exec_command("cancel", count).stdout.strip() == "0"
-    assert wait_for(lambda: jobs.jobs("cancel")[0].state == "cancelled", what="cancelled state")
-    assert not jobs.cancel("cancel", job)  # already ended
+    wait_for(lambda: roost.exec("cancel", count).stdout.strip() == "2", what="the job's processes")
+    assert roost.cancel("cancel", job)
+    assert roost.exec("cancel", count).stdout.strip() == "0"
+    assert wait_for(lambda: roost.jobs("cancel")[0].state == "cancelled", what="cancelled state")
+    assert not roost.cancel("cancel", job)  # already ended
 
 
 def test_autostop_fires_on_an_idle_host_and_not_on_a_busy_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
@@ -246,8 +244,8 @@ def test_multi_node_job_ends_together_when_one_node_fails(roost_home: Path, tmp_
     assert result.returncode == 5, result.stderr
     assert "[node 0] rank 0/2 ips=127.0.0.1,127.0.0.1 master=127.0.0.1:" in result.stdout
     assert "[node 1] rank 1/2" in result.stdout and "cancelling the others" in result.stderr
-    assert [j.state for j in jobs.jobs("multi-0")] == ["cancelled"]
-    assert [j.state for j in jobs.jobs("multi-1")] == ["failed"]
+    assert [j.state for j in roost.jobs("multi-0")] == ["cancelled"]
+    assert [j.state for j in roost.jobs("multi-1")] == ["failed"]
     assert not any(b"sleep\x003003" in cmdline for cmdline in cmdlines())  # node 0's job tree ended
 
 
@@ -265,5 +263,5 @@ def cmdlines() -> list[bytes]:
 def test_down_also_when_setup_fails(roost_home: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, {"name": "badsetup", "setup": "echo broken >&2; exit 9", "run": "true"})
     with pytest.raises(roost.RoostError, match="setup.*exit code 9"):
-        jobs.run(spec, down=True)
+        roost.run(spec, down=True)
     assert roost.status() == [] and not (roost_home / "machines" / "badsetup").exists()

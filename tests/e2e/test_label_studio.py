@@ -67,8 +67,6 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
 
 
 def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: Path, tmp_path: Path) -> None:
-    from roost.backup import machine as backups
-
     from roost.spec.model import Spec
 
     spec = Spec.model_validate({"name": "team", "app": "label-studio", "backup": {"every": "10s", "keep": 5}})
@@ -87,7 +85,7 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
             first = subprocess.run([*ROOST, "backup", "team"], capture_output=True, text=True, timeout=600,
                                    env=dict(os.environ))
             assert first.returncode == 0 and "15 annotations" in first.stdout, first.stderr
-    last = backups.backup("team")
+    last = roost.backup("team")
     assert last.annotations == 30
     listed = subprocess.run([*ROOST, "backups", "team", "--json"], capture_output=True, text=True, timeout=60,
                             env=dict(os.environ))
@@ -105,7 +103,7 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
                               capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert restored.returncode == 1 and "has data changed at" in restored.stderr  # a fresh machine is newer
     assert "--force" in restored.stderr
-    backups.restore("spare", last.id, source="team", force=True)
+    roost.restore("spare", last.id, source="team", force=True)
     spare = LabelStudioSession(roost.status("spare")[0].url or "")
     assert spare.login(admin_email("spare"), roost.password("spare"))
     expected = {task: ["pos" if n % 2 else "neg"] for n, task in enumerate(tasks[:30])}
@@ -130,7 +128,7 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
 
     # down backs up first
     roost.start("team")
-    before = len(backups.list_backups("team"))
+    before = len(roost.backups("team"))
     roost.down("team")
     from roost.backup.store import DirectoryStore
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from roost.serve import steps as serve
+import roost
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +115,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     assert up.returncode == 0, up.stderr
     assert "start 2 replica(s) of command" in up.stderr
     url = up.stdout.split("serving at ", 1)[1].split()[0]
-    ports = [r.port for r in serve.status("svc").replicas]
+    ports = [r.port for r in roost.serve_status("svc").replicas]
     assert len(set(ports)) == 2
     # the balancer listens on 127.0.0.1 only (reached through roost's tunnel elsewhere)
     listeners = Path("/proc/net/tcp").read_text()
@@ -123,7 +123,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     assert f"0100007F:{lb_port:04X} 00000000:0000 0A" in listeners
     assert f"00000000:{lb_port:04X} 00000000:0000 0A" not in listeners
 
-    victim = serve.status("svc").replicas[0]
+    victim = roost.serve_status("svc").replicas[0]
     killed_at: list[float] = []
 
     def kill() -> None:
@@ -136,7 +136,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     assert answers[f"replica {ports[0]} v1"] > 0 and answers[f"replica {ports[1]} v1"] > 0, answers
     # the agent brings it back healthy within 10 s of the kill
     while True:
-        now = serve.status("svc").replicas[0]
+        now = roost.serve_status("svc").replicas[0]
         if now.healthy and now.restarts >= 1 and now.pid != victim.pid:
             break
         assert time.monotonic() - killed_at[0] < 10, now
@@ -148,7 +148,7 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     # each replica's count in the window is what the client got from it (a request sent again
     # after an idle connection closed may have reached a replica the first time too)
     def counted() -> dict[int, int]:
-        return {r.port: r.requests for r in serve.status("svc").replicas}
+        return {r.port: r.requests for r in roost.serve_status("svc").replicas}
 
     expected = {port: answers[f"replica {port} v1"] for port in ports}
     wait_for(lambda: all(expected[port] <= (counted()[port] or 0) for port in ports), timeout=10,
@@ -174,18 +174,18 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     assert failures == [], failures[:5]
     after = {body.split()[-1] for sent, body in timeline if sent > finished[0]}
     assert after == {"v2"} and any(body.endswith("v1") for _, body in timeline), answers
-    assert [r.name for r in serve.status("svc").replicas] == ["command-3", "command-4"]
+    assert [r.name for r in roost.serve_status("svc").replicas] == ["command-3", "command-4"]
 
     # a release whose probe never answers: rolled back, the running release keeps serving
     broken = service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"path": "/never", "interval": "1s",
                                                                       "ready_within": "3s"}}, version="v3")
     outcome: list = []
     answers, failures = load(url, 9.0, lambda: outcome.append(roost_cli("serve", "update", "svc", str(broken))))
-    serving = [r.port for r in serve.status("svc").replicas]
+    serving = [r.port for r in roost.serve_status("svc").replicas]
     assert failures == [] and set(answers) == {f"replica {port} v2" for port in serving}, (answers, failures[:5])
     assert outcome[0].returncode == 1 and "was not healthy after 3s" in outcome[0].stderr
     assert "the replicas that served before still serve" in outcome[0].stderr
-    assert [r.name for r in serve.status("svc").replicas] == ["command-3", "command-4"]
+    assert [r.name for r in roost.serve_status("svc").replicas] == ["command-3", "command-4"]
 
     # stop and start: the same replicas of the same release answer again at the same address
     assert roost_cli("stop", "svc").returncode == 0
@@ -235,7 +235,6 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(te
     import ssl
     import urllib.request
 
-    from roost.lifecycle import sharing
     from roost.gateway.site import https_status
     from tests.e2e.test_gateway import host_entry, listening
 
@@ -245,9 +244,9 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(te
     spec.write_text(yaml.safe_dump({**data, "backend": "ssh", "hosts": [host_entry(host)], "share": True}))
     up = roost_cli("serve", str(spec), timeout=600)
     assert up.returncode == 0, up.stderr
-    url, ca = f"https://{host.ip}/", sharing.trust("team-svc")
+    url, ca = f"https://{host.ip}/", roost.trust("team-svc")
     assert https_status(url, ca) == 401  # nobody gets in without a login
-    password = sharing.add_user("team-svc", "alice")
+    password = roost.add_user("team-svc", "alice")
     assert https_status(url, ca, auth=("alice", password)) == 200
     public = {port for address, port in listening(testhosts, host)
               if address not in ("0100007F", "00000000000000000000000001000000")}
@@ -278,7 +277,7 @@ def test_autoscaling_adds_a_replica_under_load_and_removes_it_after_the_cooldown
     assert up.returncode == 0, up.stderr
     assert "start the autoscaler (1-2 replicas, 20 requests/s each)" in up.stderr
     url = up.stdout.split("serving at ", 1)[1].split()[0]
-    assert len(serve.status("auto").replicas) == 1
+    assert len(roost.serve_status("auto").replicas) == 1
 
     stop = threading.Event()
     outcome: dict = {}
@@ -290,10 +289,10 @@ def test_autoscaling_adds_a_replica_under_load_and_removes_it_after_the_cooldown
     started = time.monotonic()
     loader.start()
     try:
-        while len(serve.status("auto").replicas) < 2:  # well above 20 requests/s for one replica
-            assert time.monotonic() - started < 20, serve.status("auto")
+        while len(roost.serve_status("auto").replicas) < 2:  # well above 20 requests/s for one replica
+            assert time.monotonic() - started < 20, roost.serve_status("auto")
             time.sleep(0.5)
-        scaled_up = serve.status("auto")
+        scaled_up = roost.serve_status("auto")
         assert all(r.healthy for r in scaled_up.replicas) and scaled_up.desired == 2
     finally:
         stop.set()
@@ -301,8 +300,8 @@ def test_autoscaling_adds_a_replica_under_load_and_removes_it_after_the_cooldown
     assert outcome["failures"] == [], outcome["failures"][:5]
     assert len({body for body in outcome["answers"]}) == 2  # both replicas served
     quiet = time.monotonic()
-    while len(serve.status("auto").replicas) > 1:  # no load: back to min after window + cooldown
-        assert time.monotonic() - quiet < 25, serve.status("auto")
+    while len(roost.serve_status("auto").replicas) > 1:  # no load: back to min after window + cooldown
+        assert time.monotonic() - quiet < 25, roost.serve_status("auto")
         time.sleep(0.5)
     assert time.monotonic() - quiet >= 3  # not before the rate fell over the window
     assert roost_cli("down", "auto").returncode == 0

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost.serve import steps as serve
 from tests.e2e.test_gateway import host_entry, listening
+import roost
 from tests.e2e.test_serve import REPLICA, load, roost_cli
 from tests.helpers import wait_for
 
@@ -41,7 +41,7 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     assert up.returncode == 0, up.stderr
     assert "bring up 1 worker machine(s)" in up.stderr
     url = up.stdout.split("serving at ", 1)[1].split()[0]
-    replicas = serve.status("spread").replicas
+    replicas = roost.serve_status("spread").replicas
     assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
     remote = next(r for r in replicas if r.machine == "spread-w1")
 
@@ -72,7 +72,7 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     answers, failures = load(url, 15.0, roll, timeline=timeline, pace=0.005)
     assert failures == [], failures[:5]
     assert {body.split()[-1] for sent, body in timeline if sent > finished[0]} == {"v2"}, answers
-    replicas = serve.status("spread").replicas
+    replicas = roost.serve_status("spread").replicas
     assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
     print(f"rolling update across 2 machines: {sum(answers.values())} requests, {len(failures)} failed")
 
@@ -108,7 +108,7 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
         # the controller replaces the lost replica on the gateway machine
         deadline = time.monotonic() + 30
         while True:
-            status = serve.status("spread")
+            status = roost.serve_status("spread")
             if [r.machine for r in status.replicas] == ["spread", "spread"] and all(r.healthy for r in status.replicas):
                 break
             assert time.monotonic() < deadline, status
@@ -124,7 +124,7 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     # the worker is back: `roost serve` again puts a replica on it (and stops its stale one)
     again = roost_cli("serve", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")), timeout=300)
     assert again.returncode == 0, again.stderr
-    replicas = serve.status("spread").replicas
+    replicas = roost.serve_status("spread").replicas
     assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
     answers, failures = load(url, 3.0, lambda: None)
     assert failures == [] and {body.split(":")[0] for body in answers} == {gateway_host.name, worker_host.name}
@@ -140,17 +140,17 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     assert again.returncode == 0, again.stderr
     testhosts.cut(worker_host.index)
     try:
-        wait_for(lambda: any(e["event"] == "no room" for e in serve.status("spread").events), timeout=40,
+        wait_for(lambda: any(e["event"] == "no room" for e in roost.serve_status("spread").events), timeout=40,
                  what="the controller to find no room for a replacement")
-        status = serve.status("spread")
+        status = roost.serve_status("spread")
         assert sorted(r.machine for r in status.replicas) == ["spread", "spread-w1"], status
         assert [r.healthy for r in status.replicas if r.machine == "spread-w1"] == [False], status
         assert "no room 1 of 1 here (its service.resources)" in roost_cli("serve", "status", "spread").stdout
     finally:
         testhosts.heal(worker_host.index)
-    wait_for(lambda: all(r.healthy for r in serve.status("spread").replicas), timeout=60,
+    wait_for(lambda: all(r.healthy for r in roost.serve_status("spread").replicas), timeout=60,
              what="the worker's replica to serve again")
-    assert [e["event"] for e in serve.status("spread").events].count("no room") == 1
+    assert [e["event"] for e in roost.serve_status("spread").events].count("no room") == 1
 
     down = roost_cli("down", "spread", timeout=300)
     assert down.returncode == 0, down.stderr

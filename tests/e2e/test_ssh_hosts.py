@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 import roost
-from roost.lifecycle import files as operations
 from roost.machine.record import MachineState
 from tests.helpers import answers
 from tests.jupyter_client import JupyterSession
@@ -194,7 +193,7 @@ def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path
     time.sleep(0.5)
     assert (remote / "data.bin").read_bytes() == b"good version\n"  # the good file is untouched
 
-    operations.sync("atomic")
+    roost.sync("atomic")
     assert hashlib.sha256((remote / "data.bin").read_bytes()).digest() == hashlib.sha256(big).digest()
     roost.down("atomic")
 

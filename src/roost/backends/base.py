@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from roost.machine.record import MachineFacts, MachineRecord, MachineState
 from roost.transport.base import Runner
+from roost.transport.ssh.target import SshTarget
 from roost.machine.steps import Step
 
 
@@ -49,6 +50,9 @@ class Backend(ABC):
     """True when the backend creates billable things (a failed new machine is then cleaned up)."""
     powers_off: ClassVar[bool] = False
     """True when ``stop`` powers the machine off (nothing on it answers while stopped)."""
+    accept_new_host_key: bool = False
+    """True when a host key seen for the first time may be trusted (``--accept-new-host-key``);
+    a worker or node machine brought up for this one inherits it."""
     say: Callable[[str], None] = staticmethod(lambda line: None)
     """Where the backend tells the user about choices it made (set by the caller)."""
     STATE_MAP: ClassVar[dict[str, MachineState]]
@@ -111,6 +115,15 @@ class Backend(ABC):
     @abstractmethod
     def rsync_route(self, record: MachineRecord) -> RsyncRoute:
         """How rsync reaches the machine (over the same connection as the runner)."""
+
+    def ssh_target(self, record: MachineRecord) -> SshTarget | None:
+        """Where and as whom to reach the machine over SSH (None: it is this computer)."""
+        return None
+
+    def address(self, record: MachineRecord) -> str:
+        """The machine's address as other machines and browsers reach it."""
+        target = self.ssh_target(record)
+        return target.hostname if target is not None else "127.0.0.1"
 
     @abstractmethod
     def app_url(self, record: MachineRecord, port: int, path: str) -> str:

@@ -17,14 +17,16 @@ import shutil
 import time
 
 from roost.backup.scripts import DATA_STAMP, RESTORE, SNAPSHOT
-from roost.backup.store import BackupError, BackupInfo, BackupStore, store_for, verify
-from roost.errors import AppError, RoostError, SpecError
-from roost.session import MachineSession, load_session
+from roost.backup.store import BackupInfo, BackupStore, verify
+from roost.backup.stores import store_for
+from roost.errors import AppError, BackupError, RoostError, SpecError
+from roost.machine.record import MachineState
+from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.machine.steps import Step
 from roost.transport.rsync import rsync
 
-__all__ = ["BackupError", "BackupInfo", "backup", "check_spec", "collect", "list_backups", "restore", "take"]
+__all__ = ["BackupInfo", "check_spec", "collect", "put_back", "schedule_step", "take", "take_before"]
 
 
 def check_spec(spec: Spec, keeps_data: bool) -> None:
@@ -47,11 +49,6 @@ def _source(session: MachineSession) -> dict[str, object]:
 def machine_dir(home: str, kind: str) -> str:
     """Where backups of one kind are written on the machine."""
     return f"{home}/backups/{kind}"
-
-
-def backup(name: str) -> BackupInfo:
-    """Take a consistent snapshot while the app runs, copy it here, verify it, keep it."""
-    return take(load_session(name))
 
 
 def take(session: MachineSession, kind: str = "manual") -> BackupInfo:
@@ -106,32 +103,13 @@ def collect(session: MachineSession) -> list[BackupInfo]:
     return fresh
 
 
-def list_backups(name: str, *, collect_scheduled: bool = True) -> list[BackupInfo]:
-    """The machine's whole backups, oldest first; scheduled ones are collected first when the
-    machine answers (an unreachable machine lists what the store has)."""
-    session = load_session(name)
-    if collect_scheduled and session.record.spec.backup and session.healthy():
-        collect(session)
-    return store_for(session.record.spec.backup_to, name).list()
-
-
-def restore(name: str, backup_id: str, *, source: str | None = None, force: bool = False,
-            spec: Spec | None = None) -> BackupInfo:
-    """Put backup ``backup_id`` (of machine ``source``, default ``name``) onto machine ``name``.
-
-    With ``spec``, a machine that does not exist yet is brought up from it first. Every
-    checksum is verified before the machine is touched. A machine whose data changed
-    after the backup was taken is refused unless ``force``; its previous data is always
-    kept aside on the machine.
-    """
-    from roost.lifecycle import machines as lifecycle
-    from roost.machine.state import find_record
-
-    if spec is not None and find_record(name) is None:
-        lifecycle.up(spec.model_copy(update={"name": name}))
-        force = True  # its only data is the admin roost just made, and it is kept aside all the same
-    session = load_session(name)
-    store = store_for(session.record.spec.backup_to, source or name)
+def put_back(session: MachineSession, backup_id: str, *, source: str | None = None,
+             force: bool = False) -> BackupInfo:
+    """Put backup ``backup_id`` (of machine ``source``, default this one) onto the machine's
+    data, its agent stopped; the caller brings the app back. Every checksum is verified before
+    the machine is touched; data newer than the backup is refused unless ``force``; the
+    previous data is always kept aside on the machine."""
+    store = store_for(session.record.spec.backup_to, source or session.record.name)
     with store.fetched(backup_id) as directory:
         info = verify(directory)
         config = _source(session)
@@ -145,7 +123,6 @@ def restore(name: str, backup_id: str, *, source: str | None = None, force: bool
     session.backend.runner(record).run(
         ["python3", "-", json.dumps({**config, "incoming": incoming, "aside": aside})],
         stdin=RESTORE.encode(), timeout=3600).check("restore the backup on the machine")
-    lifecycle.up(record.spec, reconcile=True)
     return info
 
 
@@ -191,8 +168,6 @@ def take_before(session: MachineSession, verb: str) -> str | None:
     """Collect scheduled backups and take one before ``verb`` (stop/down): the failure's
     message, or None when it worked or there is no data to back up. A machine that is not
     running cannot be backed up, which is said too (its data would go with it on down)."""
-    from roost.machine.record import MachineState
-
     if session.driver is None or not session.driver.keeps_data or not session.record.facts.home:
         return None
     try:

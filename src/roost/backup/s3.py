@@ -7,6 +7,7 @@ are checked before anything is taken, and AWS's refusals become errors naming th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from roost.backup.store import MANIFEST, BackupError, BackupInfo, BackupStore, info_from
+from roost.backends.aws.cloud import client_errors, s3_client
+from roost.backup.store import MANIFEST, BackupInfo, BackupStore, info_from
+from roost.errors import BackupError
 
 T = TypeVar("T")
 MISSING_BUCKET = {"NoSuchBucket", "404", "NotFound"}
@@ -25,25 +28,18 @@ class S3Store(BackupStore):
     """One machine's backups under ``s3://bucket/prefix/MACHINE/``."""
 
     def __init__(self, bucket: str, prefix: str, machine: str, url: str) -> None:
-        from botocore.config import Config
-
-        from roost.backends.aws.cloud import boto3_module
-
         self.bucket, self.url = bucket, url
         self.prefix = f"{prefix}/{machine}/" if prefix else f"{machine}/"
         self.location = f"s3://{bucket}/{self.prefix}"
-        session = boto3_module().session.Session()
-        if session.get_credentials() is None:
+        client = s3_client()
+        if client is None:
             raise BackupError(f"no AWS credentials to reach backup_to {url}; nothing was backed up or restored",
                               hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
                                    "`aws configure` (or use backup_to: file:///a/directory)")
-        region = session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        self.s3 = session.client("s3", region_name=region, config=Config(
-            retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=120))
+        self.s3 = client
 
     def _call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        ClientError, BotoCoreError = client_errors()
         try:
             return fn(*args, **kwargs)
         except ClientError as exc:
@@ -78,16 +74,13 @@ class S3Store(BackupStore):
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def _manifest(self, backup_id: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
+        ClientError, _ = client_errors()
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=f"{self.prefix}{backup_id}/{MANIFEST}")["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None  # partial: its manifest never arrived
             raise
-        import json
-
         return json.loads(body.read())
 
     def list(self) -> list[BackupInfo]:
@@ -115,8 +108,6 @@ class S3Store(BackupStore):
     @contextmanager
     def fetched(self, backup_id: str) -> Iterator[Path]:
         """Download every file the manifest lists into a temporary folder."""
-        import json
-
         manifest = self._call("read a manifest", self._manifest, backup_id)
         if manifest is None:
             raise BackupError(f"no backup '{backup_id}' in {self.location}", hint="`roost backups NAME` lists them")
@@ -129,8 +120,7 @@ class S3Store(BackupStore):
             yield folder
 
     def _download(self, key: str, target: Path) -> None:
-        from botocore.exceptions import ClientError
-
+        ClientError, _ = client_errors()
         try:
             self.s3.download_file(Bucket=self.bucket, Key=key, Filename=str(target))
         except ClientError as exc:

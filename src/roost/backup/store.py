@@ -21,14 +21,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from roost.errors import RoostError, SpecError
+from roost.errors import BackupError
 from roost.paths import roost_home
 
 MANIFEST = "manifest.json"
-
-
-class BackupError(RoostError):
-    """A backup could not be taken, stored or found, or is not whole and is refused."""
 
 
 class BackupInfo(BaseModel):
@@ -175,19 +171,3 @@ class DirectoryStore(BackupStore):
     def delete(self, backup_id: str) -> None:
         """Remove the folder."""
         shutil.rmtree(self.root / backup_id, ignore_errors=True)
-
-
-def store_for(url: str | None, machine: str) -> BackupStore:
-    """The store a spec's ``backup_to`` names, for one machine's backups."""
-    if not url:
-        return DirectoryStore(roost_home() / "backups" / machine)
-    parts = urlsplit(url)
-    if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
-        return DirectoryStore(Path(parts.path) / machine)
-    if parts.scheme == "s3" and parts.netloc and not parts.query:
-        from roost.backup.s3 import S3Store
-
-        return S3Store(parts.netloc, parts.path.strip("/"), machine, url)
-    raise SpecError(f"backup_to '{url}' is not a backup URL", field="backup_to",
-                    hint="write it like file:///srv/backups (an absolute path) or s3://bucket/prefix")
-

@@ -9,6 +9,10 @@ import webbrowser
 
 import typer
 
+import roost
+
+from roost.cli.commands import CommandList
+
 from roost.cli.render import console
 
 
@@ -16,59 +20,54 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform == "darwin"
 
 
+commands = CommandList()
+
+@commands.command()
+def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show machines, their state and app health."""
+    from rich.table import Table
+
+    machines = roost.status(name)
+    if as_json:
+        print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
+        return
+    table = Table("NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL", box=None)
+    for m in machines:
+        state = m.state.value + (f" ({m.stopped_by})" if m.stopped_by else "")
+        table.add_row(m.name, m.backend, state, str(m.gpus), m.app or "-", "yes" if m.healthy else "no",
+                      m.url or "-")
+    console.print(table if machines else "no machines; `roost up jupyter` makes one")
+
+@commands.command("open")
+def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
+    """Print the app's URL and how to log in; open a browser when there is one."""
+    found = roost.open_info(name)
+    console.print(found.url)
+    console.print(f"  {found.login}")
+    if not no_browser and _has_display():
+        webbrowser.open(found.url)
+
+@commands.command()
+def password(name: str) -> None:
+    """Print the app password roost generated for this machine."""
+    print(roost.password(name))
+
+@commands.command()
+def logs(name: str, job: str = typer.Argument(None, help="a job id (`roost jobs NAME`); default: the app"),
+         follow: bool = typer.Option(False, "--follow", "-f"),
+         lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines"),
+         offset: int = typer.Option(0, "--offset", help="job logs: start at this byte")) -> None:
+    """Print the app's log, or a job's whole output; -f follows it (Ctrl-C stops following)."""
+    echo = lambda line: print(line, end="", flush=True)  # noqa: E731
+    try:
+        if job:
+            roost.job_logs(name, job, follow=follow, offset=offset, on_output=echo)
+        else:
+            roost.logs(name, lines=lines, follow=follow, on_output=echo)
+    except KeyboardInterrupt:
+        pass
+
+
 def register(app: typer.Typer) -> None:
     """Add the read-only commands to ``app``."""
-
-    @app.command()
-    def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
-        """Show machines, their state and app health."""
-        from rich.table import Table
-
-        from roost.lifecycle import info
-
-        machines = info.status(name)
-        if as_json:
-            print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
-            return
-        table = Table("NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL", box=None)
-        for m in machines:
-            state = m.state.value + (f" ({m.stopped_by})" if m.stopped_by else "")
-            table.add_row(m.name, m.backend, state, str(m.gpus), m.app or "-", "yes" if m.healthy else "no",
-                          m.url or "-")
-        console.print(table if machines else "no machines; `roost up jupyter` makes one")
-
-    @app.command("open")
-    def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
-        """Print the app's URL and how to log in; open a browser when there is one."""
-        from roost.lifecycle import info
-
-        found = info.open_info(name)
-        console.print(found.url)
-        console.print(f"  {found.login}")
-        if not no_browser and _has_display():
-            webbrowser.open(found.url)
-
-    @app.command()
-    def password(name: str) -> None:
-        """Print the app password roost generated for this machine."""
-        from roost.lifecycle import info
-
-        print(info.password(name))
-
-    @app.command()
-    def logs(name: str, job: str = typer.Argument(None, help="a job id (`roost jobs NAME`); default: the app"),
-             follow: bool = typer.Option(False, "--follow", "-f"),
-             lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines"),
-             offset: int = typer.Option(0, "--offset", help="job logs: start at this byte")) -> None:
-        """Print the app's log, or a job's whole output; -f follows it (Ctrl-C stops following)."""
-        from roost.lifecycle import info
-        from roost.jobs import run as jobs
-
-        echo = lambda line: print(line, end="", flush=True)  # noqa: E731
-        try:
-            if job:
-                jobs.job_logs(name, job, follow=follow, offset=offset, on_output=echo)
-            else:
-                info.logs(name, lines=lines, follow=follow, on_output=echo)
-        except KeyboardInterrupt:
-            pass
+    commands.register(app)

@@ -1,10 +1,14 @@
-"""``roost up | stop | start | down``: each a few lines over :mod:`roost.lifecycle.machines`."""
+"""``roost up | stop | start | down``: each a few lines over :mod:`roost.roost.machines`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import typer
+
+import roost
+
+from roost.cli.commands import CommandList
 
 from rich.text import Text
 
@@ -24,44 +28,40 @@ def _show_up(result: UpResult) -> None:
         console.print(f"  {result.login}")
 
 
+commands = CommandList()
+
+@commands.command()
+def up(target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
+       name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)"),
+       accept_new_host_key: bool = typer.Option(
+           False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"),
+       ) -> None:
+    """Bring a machine and its app up; again, it only prints the URL."""
+    _show_up(roost.up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
+
+@commands.command()
+def stop(name: str) -> None:
+    """Stop the machine's apps (and the machine); keep its data."""
+    result = roost.stop(name)
+    for warning in result.warnings:
+        err_console.print(Text(f"warning: {warning}", style="yellow"))
+    console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
+
+@commands.command()
+def start(name: str) -> None:
+    """Start a stopped machine with the same app and data."""
+    _show_up(roost.start(name, progress=RichProgress()))
+
+@commands.command()
+def down(name: str, no_backup: bool = typer.Option(
+        False, "--no-backup", help="do not back up the app's data first (it is deleted)")) -> None:
+    """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
+    result = roost.down(name, no_backup=no_backup)
+    for warning in result.warnings:
+        err_console.print(Text(f"warning: {warning}", style="yellow"))
+    console.print(f"{name} is down; nothing of it is left.")
+
+
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to ``app``."""
-
-    @app.command()
-    def up(target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
-           name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)"),
-           accept_new_host_key: bool = typer.Option(
-               False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"),
-           ) -> None:
-        """Bring a machine and its app up; again, it only prints the URL."""
-        from roost.lifecycle import machines as lifecycle
-
-        _show_up(lifecycle.up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
-
-    @app.command()
-    def stop(name: str) -> None:
-        """Stop the machine's apps (and the machine); keep its data."""
-        from roost.lifecycle import machines as lifecycle
-
-        result = lifecycle.stop(name)
-        for warning in result.warnings:
-            err_console.print(Text(f"warning: {warning}", style="yellow"))
-        console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
-
-    @app.command()
-    def start(name: str) -> None:
-        """Start a stopped machine with the same app and data."""
-        from roost.lifecycle import machines as lifecycle
-
-        _show_up(lifecycle.start(name, progress=RichProgress()))
-
-    @app.command()
-    def down(name: str, no_backup: bool = typer.Option(
-            False, "--no-backup", help="do not back up the app's data first (it is deleted)")) -> None:
-        """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
-        from roost.lifecycle import machines as lifecycle
-
-        result = lifecycle.down(name, no_backup=no_backup)
-        for warning in result.warnings:
-            err_console.print(Text(f"warning: {warning}", style="yellow"))
-        console.print(f"{name} is down; nothing of it is left.")
+    commands.register(app)

@@ -8,61 +8,60 @@ from typing import TYPE_CHECKING
 
 import typer
 
+import roost
+
+from roost.cli.commands import CommandList
+
 from roost.cli.render import RichProgress, console
 
 if TYPE_CHECKING:
     from roost.serve.status import ReplicaStatus
 
 
+commands = CommandList()
+
+@commands.command(no_args_is_help=True)
+def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME | update NAME SPEC",
+                                            help="a service spec to bring up, `status NAME`, or "
+                                                 "`update NAME SPEC` (a rolling update)"),
+          as_json: bool = typer.Option(False, "--json", help="status as JSON"),
+          accept_new_host_key: bool = typer.Option(
+              False, "--accept-new-host-key", help="trust SSH hosts seen for the first time")) -> None:
+    """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
+    if words[0] == "status" and len(words) == 2:
+        found = roost.serve_status(words[1])
+        if as_json:
+            print(json.dumps(found.model_dump(), indent=1))
+            return
+        rate = "?" if found.requests_per_second is None else f"{found.requests_per_second:.1f}"
+        window = f" (per replica: over the last {found.window_seconds:g} s)" if found.window_seconds else ""
+        console.print(f"{found.name}: {found.url}  {rate} requests/s{window}")
+        for r in found.replicas:
+            console.print(f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
+                          f"restarts {r.restarts}  {_load(r)}open requests {r.in_flight}  recent failures {r.fails}")
+        for path, group in found.routes.items():
+            console.print(f"  route {path}: " + ", ".join(
+                f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts} {_load(r)}"
+                for r in group))
+        for event in found.events[-5:]:
+            when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+            where = f" (machine {event['machine']} lost; now {event['by']})" if event.get("by") else ""
+            where += f" here (its {event['reason']})" if event.get("reason") else ""
+            console.print(f"  {when} {event['event']} {event['replica']}{where}")
+        return
+    if words[0] == "update" and len(words) == 3:
+        result = roost.serve_update(words[1], words[2], progress=RichProgress())
+        console.print(f"{result.name} now serves the new release at {result.url}")
+        return
+    if len(words) != 1:
+        raise typer.BadParameter("give one spec file, `status NAME` or `update NAME SPEC`")
+    result = roost.serve(words[0], progress=RichProgress(), accept_new_host_key=accept_new_host_key)
+    console.print(f"{result.name} is serving at {result.url}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``roost serve`` to ``app``."""
-
-    @app.command(no_args_is_help=True)
-    def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME | update NAME SPEC",
-                                                help="a service spec to bring up, `status NAME`, or "
-                                                     "`update NAME SPEC` (a rolling update)"),
-              as_json: bool = typer.Option(False, "--json", help="status as JSON"),
-              accept_new_host_key: bool = typer.Option(
-                  False, "--accept-new-host-key", help="trust SSH hosts seen for the first time")) -> None:
-        """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
-        from roost.lifecycle import machines as lifecycle
-        from roost.serve import steps as serve
-        from roost.errors import SpecError
-
-        if words[0] == "status" and len(words) == 2:
-            found = serve.status(words[1])
-            if as_json:
-                print(json.dumps(found.model_dump(), indent=1))
-                return
-            rate = "?" if found.requests_per_second is None else f"{found.requests_per_second:.1f}"
-            window = f" (per replica: over the last {found.window_seconds:g} s)" if found.window_seconds else ""
-            console.print(f"{found.name}: {found.url}  {rate} requests/s{window}")
-            for r in found.replicas:
-                console.print(f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
-                              f"restarts {r.restarts}  {_load(r)}open requests {r.in_flight}  recent failures {r.fails}")
-            for path, group in found.routes.items():
-                console.print(f"  route {path}: " + ", ".join(
-                    f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts} {_load(r)}"
-                    for r in group))
-            for event in found.events[-5:]:
-                when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
-                where = f" (machine {event['machine']} lost; now {event['by']})" if event.get("by") else ""
-                where += f" here (its {event['reason']})" if event.get("reason") else ""
-                console.print(f"  {when} {event['event']} {event['replica']}{where}")
-            return
-        if words[0] == "update" and len(words) == 3:
-            result = serve.update(words[1], words[2], progress=RichProgress())
-            console.print(f"{result.name} now serves the new release at {result.url}")
-            return
-        if len(words) != 1:
-            raise typer.BadParameter("give one spec file, `status NAME` or `update NAME SPEC`")
-        spec = lifecycle.resolve_spec(words[0])
-        if spec.service is None:
-            raise SpecError("this spec has no 'service:' block", file=spec.source, field="service",
-                            hint="add for example: service: {replicas: 2, probe: {path: /health}}")
-        # always converge: a worker that was lost and is back gets its replicas again
-        result = lifecycle.up(spec, progress=RichProgress(), accept_new_host_key=accept_new_host_key, reconcile=True)
-        console.print(f"{result.name} is serving at {result.url} ({spec.service.initial} replica(s))")
+    commands.register(app)
 
 
 def _load(replica: ReplicaStatus) -> str:

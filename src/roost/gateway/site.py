@@ -41,19 +41,6 @@ def _dirs(session: MachineSession) -> dict[str, str]:
             "upstream_log": f"{base}/upstreams.log"}
 
 
-def site(session: MachineSession) -> str:
-    """The name the gateway answers to: the spec's domain, else the host's address."""
-    spec = session.record.spec
-    if spec.domain:
-        return spec.domain
-    return session.backend.target(session.record).hostname  # type: ignore[attr-defined]
-
-
-def url(session: MachineSession, path: str) -> str:
-    """The shared app's HTTPS URL."""
-    return f"https://{site(session)}{path}"
-
-
 def admin_socket(session: MachineSession) -> str:
     """Caddy's admin API: a unix socket in a 0700 directory (reloads go through it)."""
     assert session.record.facts.home
@@ -131,21 +118,23 @@ def _users(session: MachineSession) -> dict[str, str]:
     return json.loads(result.stdout or "{}")
 
 
-def render(session: MachineSession, upstreams: list[int]) -> str:
-    """The machine's Caddyfile for these replica (or app) ports (and the service's routes)."""
-    from roost.serve.routes import upstreams as route_upstreams
+RouteUpstreams = list[tuple[str, list[int], Probe, int]]
+"""A service's routes for the balancer: (path, replica ports, probe, 127.0.0.1 listener port)."""
 
+
+def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams | None = None) -> str:
+    """The machine's Caddyfile for these replica (or app) ports (and the service's routes)."""
     record = session.record
     if not record.facts.gateway_health_port:
         record.facts.gateway_health_port = session.agent.free_port()
         session.save()
     assert record.facts.app_port and session.driver is not None
     spec = record.spec
-    return caddyfile(address=site(session) if spec.share else None, internal_tls=not spec.domain,
+    return caddyfile(address=session.public_host() if spec.share else None, internal_tls=not spec.domain,
                      upstreams=upstreams, health_port=record.facts.gateway_health_port,
                      users=None if session.driver.has_own_login or not spec.share else _users(session),
                      admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port,
-                     routes=[(path, ports, route.probe, port) for path, ports, route, port in route_upstreams(session)],
+                     routes=routes or [],
                      upstream_log=upstream_log_path(session) if spec.service else None)
 
 
@@ -154,17 +143,17 @@ def upstream_log_path(session: MachineSession) -> str:
     return _dirs(session)["upstream_log"]
 
 
-def configure(session: MachineSession, upstreams: list[int] | None = None) -> None:
+def configure(session: MachineSession, upstreams: list[int] | None = None,
+              routes: RouteUpstreams | None = None) -> None:
     """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
-    through its admin API (open connections are kept), a new one starts with it."""
-    from roost.serve.controller import serving_ports
-
+    through its admin API (open connections are kept), a new one starts with it. Without
+    ``upstreams`` the balancer sends everything to the app's own port."""
     record, runner, dirs = session.record, session.agent.runner, _dirs(session)
     if not runner.run("command -v caddy", check=False).ok:
         raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
                         hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
     assert record.facts.app_port
-    config = render(session, upstreams or serving_ports(session) or [record.facts.app_port])
+    config = render(session, upstreams or [record.facts.app_port], routes)
     admin = admin_socket(session)
     runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
@@ -252,7 +241,7 @@ def check_domain(session: MachineSession) -> None:
     domain, record = session.record.spec.domain, session.record
     if not domain:
         return
-    machine = session.backend.target(record).hostname  # type: ignore[attr-defined]
+    machine = session.backend.address(record)
     found = _addresses(domain)
     if not found:
         raise SpecError(f"domain '{domain}' does not resolve; the gateway was not started and nothing was changed",
@@ -279,7 +268,8 @@ def steps(session: MachineSession) -> list[Step]:
 
 
 def set_user(session: MachineSession, user: str, password: str | None) -> None:
-    """Add (with a password) or remove (``None``) a gateway user, then apply the config."""
+    """Add (with a password) or remove (``None``) a gateway user; the caller applies the config
+    (:func:`configure`, with a service's upstreams)."""
     users = _users(session)
     if password is None:
         users.pop(user, None)
@@ -287,4 +277,3 @@ def set_user(session: MachineSession, user: str, password: str | None) -> None:
         hashed = session.agent.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode())
         users[user] = hashed.stdout.strip().splitlines()[-1]
     session.agent.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)
-    configure(session)

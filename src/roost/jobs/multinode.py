@@ -16,7 +16,7 @@ from pathlib import Path
 
 from roost.lifecycle import machines as lifecycle
 from roost.errors import SpecError
-from roost.jobs.run import JobResult, download_outputs, job_request
+from roost.jobs.common import JobResult, download_outputs, job_request
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
 from roost.spec.model import NAME_PATTERN, BackendKind, Spec
@@ -24,24 +24,13 @@ from roost.spec.model import NAME_PATTERN, BackendKind, Spec
 
 def node_specs(spec: Spec) -> list[Spec]:
     """The spec of each node: NAME-r, one host each."""
-    nodes = []
-    for rank in range(spec.num_nodes):
-        name = f"{spec.name}-{rank}"
-        if not re.match(NAME_PATTERN, name):
-            raise SpecError(f"node name '{name}' is too long", file=spec.source, field="name",
-                            hint="use a name of at most 36 characters for multi-node jobs")
-        update: dict[str, object] = {"name": name, "num_nodes": 1}
-        if spec.backend is BackendKind.ssh:
-            update["hosts"] = [spec.hosts[rank]]
-        node = spec.model_copy(update=update)
-        node._source = spec.source
-        nodes.append(node)
-    return nodes
+    return [spec.part(f"{spec.name}-{rank}", what="node", host=rank if spec.backend is BackendKind.ssh else None,
+                      num_nodes=1) for rank in range(spec.num_nodes)]
 
 
 def _address(session: MachineSession) -> str:
     if session.record.backend == "ssh":
-        return session.backend.target(session.record).hostname  # type: ignore[attr-defined]
+        return session.backend.address(session.record)
     return "127.0.0.1"
 
 

@@ -9,6 +9,8 @@ from roost.errors import BackendError
 from roost.transport.base import Result
 from roost.session import MachineSession, load_session
 from roost.machine.state import machine_lock
+from roost.transfer import download as pull
+from roost.transfer import push_files
 
 
 def _session(name: str) -> MachineSession:
@@ -20,16 +22,12 @@ def _session(name: str) -> MachineSession:
 
 def sync(name: str) -> None:
     """Upload the spec's workdir and file_mounts to the machine now."""
-    from roost.transfer import push_files
-
     with machine_lock(name):
         push_files(_session(name))
 
 
 def download(name: str, path: str, destination: str | Path | None = None) -> Path:
     """Copy ``path`` from the machine's workdir to ``destination`` (default ./roost-outputs/NAME)."""
-    from roost.transfer import download as pull
-
     return pull(_session(name), path, destination or Path("roost-outputs") / name)
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from roost.apps import AppDriver, app_driver
 from roost.backends import get_backend
 from roost.errors import AppError, RoostError
+from roost.lifecycle.health import healthy, healthy_in
 from roost.machine.record import MachineState
 from roost.transport.base import Result
 from roost.session import MachineSession, load_session, open_session
@@ -64,7 +65,7 @@ def _status_of(session: MachineSession) -> MachineStatus:
                 live = MachineState.UNREACHABLE
         if agent is not None and driver is not None and live == MachineState.RUNNING:
             app = agent.apps.get("gateway" if record.spec.service else driver.name)  # a service: its balancer
-            if record.spec.service and app is not None and not session.healthy_in(agent):
+            if record.spec.service and app is not None and not healthy_in(session, agent):
                 app = app.model_copy(update={"healthy": False})  # a replica is down
     if live != record.state:
         session.state.set_state(record.name, live)
@@ -92,7 +93,7 @@ def open_info(name: str) -> OpenInfo:
     try:
         session = open_session(state, name)
         driver = _driver_of(session)
-        if not session.healthy():
+        if not healthy(session):
             raise AppError(f"the app on '{name}' is not running", hint=f"run `roost start {name}` or `roost up`")
         return OpenInfo(name=name, url=session.url() or "", login=driver.login_hint(session.context()))
     finally:

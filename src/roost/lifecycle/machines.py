@@ -9,20 +9,25 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from roost.apps import app_driver
+from roost.backup.machine import check_spec, take_before
+from roost.gateway.site import ca_path
+from roost.lifecycle.health import healthy
 from roost.backends import get_backend
 from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.machine.record import MachineRecord, MachineState
 from roost.lifecycle.plan import plan, provision_steps
 from roost.progress import Progress, SilentProgress
+from roost.serve.placement import authorize_none, worker_names, worker_session
 from roost.session import MachineSession, load_session, open_session
 from roost.spec.model import NAME_PATTERN, Spec
 from roost.spec.loader import load_spec, spec_for_app
-from roost.machine.state import State, machine_lock
+from roost.machine.state import State, find_record, machine_lock
 from roost.machine.steps import run_steps
 from roost.machine.vault import Vault
 
@@ -87,8 +92,6 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
     check_secrets(spec)
     get_backend(spec.backend.value)
     driver = app_driver(spec)
-    from roost.backup.machine import check_spec
-
     check_spec(spec, bool(driver and driver.keeps_data))
     wait_note = f"another roost is working on '{spec.name}'; waiting for it"
     with machine_lock(spec.name, on_wait=lambda: progress.info(wait_note)):
@@ -105,7 +108,7 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
                                        state=MachineState.PROVISIONING, created_at=now, updated_at=now)
             session = MachineSession(state, record, accept_new_host_key=accept_new_host_key)
             if (not reconcile and record.spec.same_as(spec) and record.state == MachineState.RUNNING
-                    and session.healthy()):
+                    and healthy(session)):
                 return _up_result(session, already_up=True, started=started)
             _bring_up(session, spec, progress, is_new=is_new)
             return _up_result(session, already_up=False, started=started)
@@ -136,7 +139,8 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
             _abandon(session, exc, progress)
         raise
     try:
-        run_steps(state, spec.name, plan(session, progress), progress, reconnect=lambda lost: _reconnect(session, lost))
+        run_steps(state, spec.name, plan(session, progress, up_worker=lambda worker: _up_worker(session, worker, progress)),
+                  progress, reconnect=lambda lost: _reconnect(session, lost))
     except HostUnreachable:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         raise
@@ -148,13 +152,10 @@ def _reconnect(session: MachineSession, lost: HostUnreachable) -> bool:
     """After the machine's connection dropped under a step: close what is left of it and open a
     new one; True when the machine answers (False for another host's failure, e.g. a worker's)."""
     runner = session.backend.runner(session.record)
-    target = getattr(runner, "target", None)
-    if target is None or lost.host != target.label:
+    if lost.host != runner.label:
         return False
     try:
-        close = getattr(runner, "close", None)
-        if close is not None:
-            close()
+        runner.close()
         return runner.run("true", timeout=30, check=False).ok
     except RoostError:
         return False
@@ -194,17 +195,13 @@ def stop(name: str) -> DownResult:
             session = open_session(state, name)
             if session.backend.status(session.record) == MachineState.TERMINATED:
                 raise BackendError(f"machine '{name}' no longer exists", hint=f"run `roost down {name}` to forget it")
-            from roost.backup.machine import take_before
-
             failed = take_before(session, "stop")
             session.agent.stop()
             session.backend.stop(session.record)
             session.record.state = MachineState.STOPPED
             session.save()
             warnings = [f"the backup before stop failed (the data is still on the machine): {failed}"] if failed else []
-            from roost.serve.placement import stop_workers
-
-            warnings += stop_workers(session.record.spec)
+            warnings += _stop_workers(session.record.spec)
             return DownResult(name=name, state=MachineState.STOPPED, warnings=warnings)
         finally:
             state.close()
@@ -219,8 +216,6 @@ def start(name: str, *, progress: Progress | None = None) -> UpResult:
 
 def _backup_before_down(session: MachineSession) -> None:
     """Collect and take a backup of an app with data before it goes; refuse ``down`` when that fails."""
-    from roost.backup.machine import take_before
-
     failed = take_before(session, "down")
     if failed:
         raise BackendError(f"the backup before `down` failed, so '{session.record.name}' was kept: {failed}",
@@ -249,12 +244,42 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
                     pass  # an unreachable agent must not keep a machine alive
             run_steps(state, name, session.backend.terminate_steps(session.record), SilentProgress())
             Vault(name).delete_all()
-            from roost.gateway.site import ca_path
-
             ca_path(name).unlink(missing_ok=True)
             state.delete(name)
-            from roost.serve.placement import down_workers
-
-            return DownResult(name=name, state=MachineState.TERMINATED, warnings=down_workers(session.record.spec))
+            return DownResult(name=name, state=MachineState.TERMINATED, warnings=_down_workers(session.record.spec))
         finally:
             state.close()
+
+
+def _up_worker(session: MachineSession, worker: Spec, progress: Progress) -> None:
+    """Bring a service's worker machine up (install, sync, setup); it is a machine of its own in
+    roost's state, so `roost status` lists it and a crash resumes it."""
+    up(worker, progress=progress, accept_new_host_key=session.backend.accept_new_host_key, reconcile=True)
+
+
+def _down_workers(spec: Spec) -> list[str]:
+    """Take the service's workers down (their tunnel key removed first); the warnings of those
+    that could not be reached."""
+    def take_down(worker: MachineSession) -> None:
+        authorize_none(spec.name, worker)
+        down(worker.record.name)
+
+    return _each_worker(spec, take_down, "taken down", "; run `roost down {name}` later")
+
+
+def _stop_workers(spec: Spec) -> list[str]:
+    """Stop the service's workers (their replicas end, their data stays); warnings as for down."""
+    return _each_worker(spec, lambda worker: stop(worker.record.name), "stopped", "")
+
+
+def _each_worker(spec: Spec, act: Callable[[MachineSession], object], done: str, later: str) -> list[str]:
+    """``act`` on every recorded worker of the service; a warning for each it failed on."""
+    warnings = []
+    for name in worker_names(spec):
+        if find_record(name) is None:
+            continue
+        try:
+            act(worker_session(name))
+        except RoostError as exc:
+            warnings.append(f"worker machine '{name}' was not {done} ({exc})" + later.format(name=name))
+    return warnings

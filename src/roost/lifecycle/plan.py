@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from roost.apps import AppContext
+from roost.backup.machine import schedule_step
+from roost.gateway import site as gateway
+from roost.serve.steps import steps as service_steps
+from roost.spec.model import Spec
+from roost.transfer import push_files
 from roost.apps.uvenv import ensure_venv
 from roost.errors import BackendError
 from roost.progress import Progress
@@ -39,8 +45,10 @@ def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
         progress.info(f"  {ctx.tools.note}")
 
 
-def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
-    """After provisioning: the agent lane and the app-install lane at once, then start, wait."""
+def plan(session: MachineSession, progress: Progress, *,
+         up_worker: Callable[[Spec], object]) -> list[Step | Parallel]:
+    """After provisioning: the agent lane and the app-install lane at once, then start, wait.
+    ``up_worker`` brings one of a service's worker machines up (from ``up``)."""
     spec, driver = session.record.spec, session.driver
     ctx = session.context()
     agent_lane = (
@@ -55,20 +63,16 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     if spec.packages:
         app_lane = (*(app_lane or (prepare,)), Step(
             "job-env", f"install job packages ({', '.join(spec.packages)})",
-            lambda: ensure_venv(ctx.runner, ctx.tools, job_venv(session), spec.packages),
+            lambda: ensure_venv(ctx.runner, ctx.tools, session.job_venv(), spec.packages),
             inputs=fingerprint(spec.packages)))
     if driver:
         agent_lane += (Step("app-port", "choose app port", lambda: _allocate_port(session),
                             inputs=fingerprint(spec.app.port if spec.app else None)),)
     lanes = [lane for lane in (agent_lane, app_lane) if lane]
     if spec.workdir or spec.file_mounts:
-        from roost.transfer import push_files
-
         lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
     plan: list[Step | Parallel] = [Parallel(tuple(lanes))]
     if spec.share and spec.domain:
-        from roost.gateway import site as gateway
-
         plan.insert(0, gateway.domain_step(session))
     if spec.resources.accelerators:
         plan.append(Step("gpus", "check GPUs", lambda: _check_gpus(session), always=True))
@@ -77,8 +81,6 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
     if driver:
         plan += driver.after_agent_steps(ctx)
         if spec.backup or driver.keeps_data:
-            from roost.backup.machine import schedule_step
-
             plan.append(schedule_step(session))
         if spec.service and spec.service.worker_of:
             return plan  # a worker holds replicas the gateway machine starts on it
@@ -97,23 +99,8 @@ def plan(session: MachineSession, progress: Progress) -> list[Step | Parallel]:
                  always=True),
         ]
         if spec.share:
-            from roost.gateway import site as gateway
-
-            plan += gateway.steps(session)
+                plan += gateway.steps(session)
     return plan
-
-
-def job_venv(session: MachineSession) -> str:
-    """The venv that holds the spec's ``packages`` for setup and jobs."""
-    return f"{session.record.facts.home}/venvs/job"
-
-
-def job_path(session: MachineSession) -> dict[str, str]:
-    """Environment that puts the job venv first on PATH (when the spec has packages)."""
-    if not session.record.spec.packages:
-        return {}
-    venv = job_venv(session)
-    return {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": venv}
 
 
 def _check_gpus(session: MachineSession) -> None:
@@ -132,7 +119,7 @@ def _run_setup(session: MachineSession, progress: Progress) -> None:
     """The spec's setup, once per change of its text, in the workdir with the spec's envs."""
     spec, record = session.record.spec, session.record
     runner = session.backend.runner(record)
-    env = {**spec.envs, **job_path(session), **{name: os.environ[name] for name in spec.secrets}}
+    env = {**spec.envs, **session.job_path(), **{name: os.environ[name] for name in spec.secrets}}
     result = runner.run(spec.setup or "true", cwd=f"{record.facts.home}/workdir", env=env, check=False,
                         on_output=lambda line: progress.info("    " + line.rstrip("\n")))
     result.check("setup")

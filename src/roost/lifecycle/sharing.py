@@ -6,9 +6,10 @@ import re
 import secrets
 from pathlib import Path
 
+from roost.gateway import site as gateway
 from roost.lifecycle import machines as lifecycle
+from roost.serve.steps import configure_balancer
 from roost.errors import AppError, SpecError
-from roost.gateway.site import USER_NAME, ca_path, set_user
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
 from roost.machine.state import machine_lock
@@ -31,24 +32,33 @@ def share(name: str, *, progress: Progress | None = None) -> lifecycle.UpResult:
 
 def add_user(name: str, user: str) -> str:
     """Add a gateway user with a generated password; returns the password (shown once)."""
-    if not re.match(USER_NAME, user):
+    if not re.match(gateway.USER_NAME, user):
         raise SpecError(f"'{user}' is not a user name", field="user", hint="use lowercase letters, digits, . _ -")
     password = secrets.token_urlsafe(15)
     with machine_lock(name):
-        set_user(_session(name), user, password)
+        _set_user(_session(name), user, password)
     return password
 
 
 def remove_user(name: str, user: str) -> None:
     """Remove a gateway user; their password stops working at once."""
     with machine_lock(name):
-        set_user(_session(name), user, None)
+        _set_user(_session(name), user, None)
 
 
 def trust(name: str) -> Path:
     """The pinned CA root of the machine's gateway (to import into a browser)."""
     _session(name)
-    path = ca_path(name)
+    path = gateway.ca_path(name)
     if not path.exists():
         raise AppError(f"no CA pinned for '{name}' yet", hint=f"run `roost up` for '{name}'")
     return path
+
+
+def _set_user(session: MachineSession, user: str, password: str | None) -> None:
+    """Add or remove the user, then apply the gateway's config (over a service's replicas)."""
+    gateway.set_user(session, user, password)
+    if session.record.spec.service:
+        configure_balancer(session)
+    else:
+        gateway.configure(session)

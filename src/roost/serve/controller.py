@@ -13,6 +13,11 @@ import json
 from collections.abc import Mapping
 
 from roost.agent.client import AppDefinition
+from roost.gateway import site as gateway
+from roost.serve import routes
+from roost.serve.base import DRAIN_SECONDS
+from roost.serve.capacity import room
+from roost.serve.replicas import Replicas
 from roost.session import MachineSession
 from roost.machine.steps import fingerprint
 
@@ -91,10 +96,6 @@ def pause_controller(session: MachineSession) -> None:
 
 def start_controller(session: MachineSession) -> None:
     """Hand the replica set to the controller, with everything it needs to change it."""
-    from roost.gateway import site as gateway
-    from roost.serve.replicas import Replicas
-    from roost.serve.steps import room
-
     spec, facts = session.record.spec, session.record.facts
     assert spec.service and session.driver and facts.home
     config_path, state_path = _controller_files(session)
@@ -109,7 +110,7 @@ def start_controller(session: MachineSession) -> None:
                          definition=replicas.tunnel(name, port).model_dump())
         entries.append(entry)
     fixed = spec.service.initial
-    caddy_template = gateway.render(session, [PORT_SENTINEL]).replace(f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__")
+    caddy_template = gateway.render(session, [PORT_SENTINEL], routes.upstreams(session)).replace(f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__")
     config = {
         "service": spec.name, "prefix": f"{session.driver.name}-", "serial": facts.replica_serial,
         "definition": template.replace(str(PORT_SENTINEL), "__PORT__"),
@@ -121,7 +122,8 @@ def start_controller(session: MachineSession) -> None:
         "caddyfile": gateway.caddyfile_path(session), "caddyfile_template": caddy_template,
         "admin": gateway.admin_socket(session), "state": state_path,
         "upstream_log": gateway.upstream_log_path(session),
-        "room": room(session),  # replicas this machine holds: no replacement or autoscaling beyond it
+        "room": room(session),
+        "drain_seconds": DRAIN_SECONDS,  # replicas this machine holds: no replacement or autoscaling beyond it
     }
     runner = session.agent.runner
     runner.run(["rm", "-f", state_path], timeout=30)

@@ -31,6 +31,7 @@ from roost.errors import SpecError
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
 from roost.spec.model import NAME_PATTERN, Spec
+from roost.transport.ssh.target import SshTarget
 from roost.transport.ssh.tunnel import HOLD, INTERACTIVE
 
 AUTHORIZE = r'''
@@ -66,26 +67,9 @@ def worker_spec(spec: Spec, index: int) -> Spec:
     """The spec of worker ``index`` (1-based): the app installed and the workdir synced on the
     spec's host ``index``, no balancer, no replicas of its own making."""
     assert spec.service
-    name = f"{spec.name}-w{index}"
-    if not re.match(NAME_PATTERN, name):
-        raise SpecError(f"worker machine name '{name}' is too long", file=spec.source, field="name",
-                        hint="use a name of at most 36 characters for a service on several machines")
     service = spec.service.model_copy(update={"machines": 1, "worker_of": spec.name})
-    worker = spec.model_copy(update={"name": name, "hosts": [spec.hosts[index]], "share": False, "domain": None,
-                                     "service": service, "backup": None})
-    worker._source = spec.source
-    return worker
-
-
-def up_workers(session: MachineSession, progress: Progress) -> None:
-    """Bring every worker machine up (install, sync, setup); each is a machine of its own in
-    roost's state, so `roost status` lists it and a crash resumes it."""
-    from roost.lifecycle import machines as lifecycle
-
-    spec = session.record.spec
-    accept_new = bool(getattr(session.backend, "accept_new_host_key", False))
-    for index in range(1, spec.service.machines if spec.service else 1):
-        lifecycle.up(worker_spec(spec, index), progress=progress, accept_new_host_key=accept_new, reconcile=True)
+    return spec.part(f"{spec.name}-w{index}", what="worker machine", host=index, share=False, domain=None,
+                     service=service, backup=None)
 
 
 def worker_session(name: str) -> MachineSession:
@@ -116,10 +100,18 @@ def _write_authorized(service: str, worker: MachineSession, key: str, ports: lis
         f"set the gateway's tunnel key on '{worker.record.name}'")
 
 
+def _ssh_target(worker: MachineSession) -> SshTarget:
+    target = worker.backend.ssh_target(worker.record)
+    if target is None:
+        raise SpecError(f"worker machine '{worker.record.name}' is not reached over SSH",
+                        hint="services spread over machines need the ssh backend")
+    return target
+
+
 def pin_host_key(gateway: MachineSession, worker: MachineSession) -> str:
     """Copy the worker's host key from roost's known_hosts to a file on the gateway machine
     (its path returned), filed under the name roost's known_hosts uses for it."""
-    target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
+    target = _ssh_target(worker)
     found = subprocess.run(["ssh-keygen", "-F", target.known_hosts_name, "-f", target.known_hosts],
                            capture_output=True, text=True, check=False)
     lines = [line for line in found.stdout.splitlines() if line.strip() and not line.startswith("#")]
@@ -134,7 +126,7 @@ def tunnel_definition(gateway: MachineSession, worker: MachineSession, known: st
     gateway's 127.0.0.1 to the replica's port on the worker's, checking the host key pinned in
     ``known`` (see :func:`pin_host_key`)."""
     home = gateway.record.facts.home
-    target = worker.backend.target(worker.record)  # type: ignore[attr-defined]
+    target = _ssh_target(worker)
     alias, alive = target.known_hosts_name, max(1, round(interval))
     argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key", "-o", "IdentitiesOnly=yes",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
@@ -143,41 +135,6 @@ def tunnel_definition(gateway: MachineSession, worker: MachineSession, known: st
             "-o", "LogLevel=ERROR", "-p", str(target.port), "-l", target.user,
             "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}", target.hostname, HOLD]
     return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
-
-
-def down_workers(spec: Spec) -> list[str]:
-    """Take the service's workers down (their tunnel key removed first); the warnings of those
-    that could not be reached."""
-    from roost.lifecycle import machines as lifecycle
-
-    def down(worker: MachineSession) -> None:
-        authorize_none(spec.name, worker)
-        lifecycle.down(worker.record.name)
-
-    return _each_worker(spec, down, "taken down", "; run `roost down {name}` later")
-
-
-def stop_workers(spec: Spec) -> list[str]:
-    """Stop the service's workers (their replicas end, their data stays); warnings as for down."""
-    from roost.lifecycle import machines as lifecycle
-
-    return _each_worker(spec, lambda worker: lifecycle.stop(worker.record.name), "stopped", "")
-
-
-def _each_worker(spec: Spec, act: Callable[[MachineSession], object], done: str, later: str) -> list[str]:
-    """``act`` on every recorded worker of the service; a warning for each it failed on."""
-    from roost.errors import RoostError
-    from roost.machine.state import find_record
-
-    warnings = []
-    for name in worker_names(spec):
-        if find_record(name) is None:
-            continue
-        try:
-            act(worker_session(name))
-        except RoostError as exc:
-            warnings.append(f"worker machine '{name}' was not {done} ({exc})" + later.format(name=name))
-    return warnings
 
 
 def authorize_none(service: str, worker: MachineSession) -> None:

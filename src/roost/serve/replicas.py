@@ -13,23 +13,11 @@ import time
 from roost.agent.client import AppDefinition
 from roost.apps import AppContext
 from roost.errors import AppError
+from roost.gateway import site as gateway
+from roost.serve import routes
+from roost.serve.base import DRAIN_SECONDS, free_ports, variables
 from roost.session import MachineSession
 from roost.machine.steps import fingerprint
-
-DRAIN_SECONDS = 2.0
-"""How long a replica taken out of the balancer keeps running, so requests it holds finish."""
-
-
-def free_ports(session: MachineSession, count: int, taken: set[int]) -> list[int]:
-    """``count`` ports free on the machine's 127.0.0.1, none in ``taken`` nor the app's or the
-    gateway's own."""
-    facts, ports = session.record.facts, []
-    while len(ports) < count:
-        port = session.agent.free_port()
-        if port not in taken and port not in ports and port not in (facts.app_port, facts.gateway_health_port):
-            ports.append(port)
-    return ports
-
 
 def _replica_context(ctx: AppContext, port: int) -> AppContext:
     record = ctx.record.model_copy(update={"facts": ctx.record.facts.model_copy(update={"app_port": port})})
@@ -72,8 +60,6 @@ class Replicas:
 
     def definition(self, name: str, port: int, worker: MachineSession | None = None) -> AppDefinition:
         """What the agent runs for one replica: the app's own definition on ``port``, probed on the probe path."""
-        from roost.serve.routes import variables
-
         ctx = worker.context() if worker else self.ctx
         own = self.driver.definition(_replica_context(ctx, port))
         return own.model_copy(update={"name": name, "health_path": self.service.probe.path,
@@ -184,13 +170,11 @@ class Replicas:
 
     def serve(self, serving: list[tuple[str, int]], balancer_up: bool) -> None:
         """Make ``serving`` the balancer's set (a graceful reload) and the recorded one."""
-        from roost.gateway import site as gateway
-
         self.facts.replica_names = [name for name, _ in serving]
         self.facts.replica_ports = [port for _, port in serving]
         self.session.save()
         if balancer_up:
-            gateway.configure(self.session, self.facts.replica_ports)
+            gateway.configure(self.session, self.facts.replica_ports, routes.upstreams(self.session))
 
     def retire(self, gone: list[tuple[str, int]]) -> None:
         """Stop replicas that no longer get traffic, after in-flight requests drained."""

@@ -16,33 +16,18 @@ from __future__ import annotations
 import time
 
 from roost.agent.client import AppDefinition
+from roost.gateway.site import RouteUpstreams
+from roost.serve.base import DRAIN_SECONDS, free_ports, slug
 from roost.session import MachineSession
 from roost.spec.service import ServiceRoute
 from roost.machine.steps import Step, fingerprint
 
-DRAIN_SECONDS = 2.0
-
-
-def slug(path: str) -> str:
-    """The route's name in app and variable names: ``/api`` -> ``api``."""
-    return path.strip("/").lower().replace("_", "-")
-
-
-def variables(session: MachineSession) -> dict[str, str]:
-    """``ROOST_ROUTE_<NAME>`` -> the route's 127.0.0.1 address, for the app's replicas."""
-    ports = session.record.facts.route_ports
-    return {f"ROOST_ROUTE_{slug(path).upper().replace('-', '_')}": f"http://127.0.0.1:{ports[path]}"
-            for path in sorted(ports)}
-
-
 def definition(session: MachineSession, path: str, route: ServiceRoute, name: str, port: int) -> AppDefinition:
     """What the agent runs for one replica of a route."""
-    from roost.lifecycle.plan import job_path
-
     spec, home = session.record.spec, session.record.facts.home
     command = route.command.replace("{port}", str(port))
     return AppDefinition(name=name, argv=["sh", "-c", f"exec {command}"], cwd=f"{home}/workdir",
-                         env={"HOME": f"{home}/home", **job_path(session), **spec.envs}, port=port,
+                         env={"HOME": f"{home}/home", **session.job_path(), **spec.envs}, port=port,
                          health_path=route.probe.path)
 
 
@@ -61,8 +46,6 @@ def allocate(session: MachineSession) -> None:
 def converge(session: MachineSession) -> None:
     """Start each changed route's new replicas and wait for their probes; the old ones are
     kept (``route_retiring``) until the balancer has moved, see :func:`retire`."""
-    from roost.serve.replicas import free_ports
-
     spec, facts, agent = session.record.spec, session.record.facts, session.agent
     assert spec.service
     running = agent.status().apps
@@ -109,12 +92,12 @@ def retire(session: MachineSession) -> None:
     session.save()
 
 
-def upstreams(session: MachineSession) -> list[tuple[str, list[int], ServiceRoute, int]]:
-    """For the Caddyfile: (path, replica ports, route, 127.0.0.1 listener port) per route."""
+def upstreams(session: MachineSession) -> RouteUpstreams:
+    """For the Caddyfile: (path, replica ports, probe, 127.0.0.1 listener port) per route."""
     spec, facts = session.record.spec, session.record.facts
     if spec.service is None:
         return []
-    return [(path, [port for _, port in facts.route_replicas.get(path, [])], route, facts.route_ports[path])
+    return [(path, [port for _, port in facts.route_replicas.get(path, [])], route.probe, facts.route_ports[path])
             for path, route in spec.service.routes.items()
             if facts.route_replicas.get(path) and path in facts.route_ports]
 

@@ -7,7 +7,9 @@ import time
 
 from pydantic import BaseModel
 
-from roost.errors import AppError
+from roost.errors import AppError, RoostError
+from roost.gateway import site as gateway
+from roost.serve.placement import worker_names, worker_session
 from roost.session import MachineSession, load_session
 
 
@@ -111,9 +113,6 @@ def _replica_status(name: str, machine: str, port: int, front: object, back: obj
 
 def _worker_apps(session: MachineSession) -> dict[str, dict]:
     """What each worker machine's agent runs (a worker that does not answer is left out)."""
-    from roost.errors import RoostError
-    from roost.serve.placement import worker_names, worker_session
-
     found = {}
     for machine in worker_names(session.record.spec):
         try:
@@ -126,8 +125,6 @@ def _worker_apps(session: MachineSession) -> dict[str, dict]:
 def _admin_json(session: MachineSession, path: str) -> object | None:
     """GET ``path`` from Caddy's admin socket on the machine, through the agent (None when it
     does not answer); JSON parsed, other text as it is."""
-    from roost.gateway import site as gateway
-
     agent = session.agent
     result = agent.runner.run(agent.command("http-get", gateway.admin_socket(session), path), timeout=30, check=False)
     if not result.ok:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from roost.errors import SpecError
 from roost.spec.base import Duration, Strict, parse_duration, parse_memory
 from roost.spec.service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
 
@@ -249,6 +250,20 @@ class Spec(Strict):
     def source(self) -> str:
         """Where this spec came from (a file path, or '<command line>'), for messages."""
         return self._source
+
+    def part(self, name: str, *, what: str, host: int | None, **changes: object) -> Spec:
+        """The spec of one machine of several made from this one (a service's worker, a job's
+        node): named ``name``, on the spec's host ``host`` (None: hosts unchanged), with
+        ``changes``; messages still point at this spec's file. ``what`` names it in errors."""
+        if not re.match(NAME_PATTERN, name):
+            raise SpecError(f"{what} name '{name}' is too long", file=self.source, field="name",
+                            hint="use a name of at most 36 characters for a spec with several machines")
+        update: dict[str, object] = {"name": name, **changes}
+        if host is not None:
+            update["hosts"] = [self.hosts[host]]
+        made = self.model_copy(update=update)
+        made._source = self.source
+        return made
 
     def same_as(self, other: Spec) -> bool:
         """True when both describe the same machine; where each was read from does not matter."""

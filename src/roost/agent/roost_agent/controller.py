@@ -29,9 +29,6 @@ from collections import deque
 from .base import Paths, log, read_json, unix_http_get, write_json_atomic
 from .upstream_stats import UpstreamStats
 
-DRAIN_SECONDS = 2.0
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,7 +133,7 @@ class Controller:
         replica = replica or self.replicas[-1]
         self.replicas.remove(replica)
         self.reload()
-        time.sleep(DRAIN_SECONDS)
+        time.sleep(float(self.config.get("drain_seconds", 2.0)))  # roost.serve.base.DRAIN_SECONDS
         try:
             os.unlink(os.path.join(self.paths.apps, replica["name"] + ".json"))
         except FileNotFoundError:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from roost.backends.aws import images, instances, keys, network
-from roost.backends.aws.cloud import AwsError, Cloud
+from roost.backends.aws.cloud import Cloud
 from roost.backends.base import Backend
 from roost.catalog.offers import Offer, resolve_offer
-from roost.errors import BackendError, HostError
+from roost.errors import AwsError, BackendError, HostError
 from roost.machine.record import CloudFacts, MachineFacts, MachineRecord, MachineState
 from roost.paths import roost_home
 from roost.spec.model import Resources

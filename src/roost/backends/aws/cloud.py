@@ -1,17 +1,18 @@
 """boto3 sessions for roost, and AWS errors turned into roost errors that say what to do.
 
-boto3 is imported only through :func:`boto3_module` (here and by S3 backups). ``AWS_ENDPOINT_URL`` (boto3's own
+boto3 is imported only through :func:`boto3_module`; S3 backups get their client from :func:`s3_client`. ``AWS_ENDPOINT_URL`` (boto3's own
 setting) points every client at another endpoint, which is how the tests reach moto.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from roost.errors import BackendError, NotBuiltYet
+from roost.errors import AwsError, BackendError, NotBuiltYet
 
 T = TypeVar("T")
 DEFAULT_REGION = "us-east-1"
@@ -25,14 +26,6 @@ AUTH_CODES = {"AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId", "S
               "ExpiredToken", "AccessDenied", "AccessDeniedException"}
 
 
-class AwsError(BackendError):
-    """An AWS call failed; ``code`` is AWS's error code (empty when the call never got an answer)."""
-
-    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.code = code
-
-
 def boto3_module() -> Any:
     """boto3, or NotBuiltYet saying how to install it."""
     try:
@@ -42,6 +35,26 @@ def boto3_module() -> Any:
                           "nothing was created",
                           hint="pip install 'roost[aws]'") from None
     return boto3
+
+
+def client_errors() -> tuple[type[Exception], type[Exception]]:
+    """botocore's (ClientError, BotoCoreError): what an AWS call raises when it fails."""
+    boto3_module()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return ClientError, BotoCoreError
+
+
+def s3_client() -> Any | None:
+    """An S3 client with the caller's credentials and patient retries; None without credentials."""
+    from botocore.config import Config
+
+    session = boto3_module().session.Session()
+    if session.get_credentials() is None:
+        return None
+    region = session.region_name or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    return session.client("s3", region_name=region, config=Config(
+        retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=120))
 
 
 @functools.cache

@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from roost.backends.aws import instances
-from roost.backends.aws.cloud import AwsError, Cloud, tag_filters
+from roost.backends.aws.cloud import Cloud, tag_filters
+from roost.errors import AwsError
 
 
 class CloudResource(BaseModel):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from roost.backends.aws.cloud import AwsError, Cloud
+from roost.backends.aws.cloud import Cloud
+from roost.errors import AwsError
 from roost.catalog.offers import Offer
 
 UBUNTU_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"

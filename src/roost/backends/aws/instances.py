@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from roost.backends.aws.cloud import CAPACITY_CODES, AwsError, Cloud, tag_filters, tags
+from roost.backends.aws.cloud import CAPACITY_CODES, Cloud, tag_filters, tags
+from roost.errors import AwsError
 from roost.catalog.offers import Offer
 from roost.spec.model import Spec
 

@@ -16,8 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from roost.backends.aws.cloud import AwsError, Cloud, tags
-from roost.errors import SpecError
+from roost.backends.aws.cloud import Cloud, tags
+from roost.errors import AwsError, SpecError
 from roost.paths import roost_home
 from roost.spec.model import Spec
 

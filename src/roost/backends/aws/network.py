@@ -12,7 +12,8 @@ import socket
 import urllib.request
 from typing import Any
 
-from roost.backends.aws.cloud import AwsError, Cloud, tag_filters, tags
+from roost.backends.aws.cloud import Cloud, tag_filters, tags
+from roost.errors import AwsError
 from roost.spec.model import Spec
 
 CHECKIP_URL = "https://checkip.amazonaws.com"

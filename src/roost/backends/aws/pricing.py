@@ -8,7 +8,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from roost.backends.aws.cloud import AwsError, Cloud, translate
+from roost.backends.aws.cloud import Cloud, translate
+from roost.errors import AwsError
 from roost.catalog.offers import Offer
 
 PRICING_REGION = "us-east-1"  # the Price List API answers in a few regions only

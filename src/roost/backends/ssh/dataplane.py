@@ -34,6 +34,10 @@ class SshDataPlane:
     def target(self, record: MachineRecord) -> SshTarget:
         """Where and as whom to connect for this machine."""
 
+    def ssh_target(self, record: MachineRecord) -> SshTarget:
+        """The machine's SSH target (see :meth:`target`)."""
+        return self.target(record)
+
     def runner(self, record: MachineRecord) -> SshRunner:
         """Commands over the machine's master connection."""
         return SshRunner(self.target(record))
