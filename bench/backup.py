@@ -69,10 +69,23 @@ def main() -> None:
         try:
             host = hosts.hosts[0]
             spec = Path(work) / "bench.yaml"
-            spec.write_text(json.dumps({
-                "name": "benchls", "backend": "ssh", "app": {"type": "label-studio", "database": "postgres"},
-                "hosts": [{"address": host.ip, "user": host.user, "key": host.key,
-                           "host_key": host.host_key_fingerprint}]}))
+            spec.write_text(
+                json.dumps(
+                    {
+                        "name": "benchls",
+                        "backend": "ssh",
+                        "app": {"type": "label-studio", "database": "postgres"},
+                        "hosts": [
+                            {
+                                "address": host.ip,
+                                "user": host.user,
+                                "key": host.key,
+                                "host_key": host.host_key_fingerprint,
+                            }
+                        ],
+                    }
+                )
+            )
             run(args.annotations, str(spec))
         finally:
             hosts.down()
@@ -95,15 +108,32 @@ def run(count: int, target: str) -> None:
         ctx, driver = session.context(), session.driver
         assert driver is not None
         definition = driver.definition(ctx)
-        made = ctx.runner.run([f"{driver.venv(ctx)}/bin/python", "-c", BULK, str(project), admin_email(name)],
-                              env=definition.env, cwd=definition.cwd, timeout=1800)
+        made = ctx.runner.run(
+            [f"{driver.venv(ctx)}/bin/python", "-c", BULK, str(project), admin_email(name)],
+            env=definition.env,
+            cwd=definition.cwd,
+            timeout=1800,
+        )
         made.check("write the annotations")
         assert int(made.stdout.strip().splitlines()[-1]) == count
         config = driver.backup_config(ctx)
         if config["postgres"]:
             pg = config["postgres"]
-            bare = [f"{pg['bindir']}/pg_dump", "--format=custom", "--compress=6", "-h", pg["socket"], "-p",
-                    str(pg["port"]), "-U", pg["user"], "-d", pg["db"], "-f", f"{ctx.home}/bare.pgdump"]
+            bare = [
+                f"{pg['bindir']}/pg_dump",
+                "--format=custom",
+                "--compress=6",
+                "-h",
+                pg["socket"],
+                "-p",
+                str(pg["port"]),
+                "-U",
+                pg["user"],
+                "-d",
+                pg["db"],
+                "-f",
+                f"{ctx.home}/bare.pgdump",
+            ]
             label = "pg_dump_baseline_seconds"
         else:
             database = f"{driver.data_dir(ctx.home)}/label_studio.sqlite3"

@@ -26,8 +26,9 @@ import signal
 import sys
 import tempfile
 import time
-import roost
 from pathlib import Path
+
+import roost
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,8 +56,14 @@ def run(hosts, work: Path, rounds: int) -> None:
     gateway_host, worker_host = hosts.hosts
     spec = spread_spec(work, gateway_host, worker_host, "v1")
     url = lifecycle.up(spec).url
-    totals = {"kill9_requests": 0, "kill9_failed": 0, "kill9_resent": 0, "cut_requests": 0, "cut_failed": 0,
-              "cut_resent": 0}
+    totals = {
+        "kill9_requests": 0,
+        "kill9_failed": 0,
+        "kill9_resent": 0,
+        "cut_requests": 0,
+        "cut_failed": 0,
+        "cut_resent": 0,
+    }
     try:
         for round_ in range(1, rounds + 1):
             for name, value in one_round(hosts, spec, url).items():
@@ -77,7 +84,6 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
     import threading
 
     from roost.lifecycle import machines as lifecycle
-
     from roost.session import load_session
     from tests.e2e.test_serve import load
 
@@ -87,8 +93,13 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
     agent, marks = load_session("spread").agent, {}
 
     def back_healthy() -> None:  # polls the agent while the load runs
-        marks["back"] = _until(lambda: (app := agent.status().apps.get(victim.name)) is not None
-                               and app.healthy and app.restarts > victim.restarts)
+        marks["back"] = _until(
+            lambda: (
+                (app := agent.status().apps.get(victim.name)) is not None
+                and app.healthy
+                and app.restarts > victim.restarts
+            )
+        )
 
     def kill() -> None:
         hosts.root(gateway_host.index, f"kill -9 {victim.pid}")  # its PID on that host
@@ -99,8 +110,12 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
     resent: list = []
     answers, failures = load(url, 12.0, kill, pace=0.005, resent=resent)
     watcher.join()
-    found.update(kill9_requests=sum(answers.values()), kill9_failed=len(failures), kill9_resent=len(resent),
-                 kill9_back_healthy_s=round(marks["back"] - marks["killed"], 2))
+    found.update(
+        kill9_requests=sum(answers.values()),
+        kill9_failed=len(failures),
+        kill9_resent=len(resent),
+        kill9_back_healthy_s=round(marks["back"] - marks["killed"], 2),
+    )
 
     def cut() -> None:
         hosts.cut(worker_host.index)
@@ -111,12 +126,18 @@ def one_round(hosts, spec: Path, url: str) -> dict[str, float]:
     answers, failures = load(url, 12.0, cut, latencies=latencies, pace=0.005, resent=resent)
     slow = [sent - marks["cut"] for sent, seconds in latencies if sent >= marks["cut"] - 1 and seconds > 0.5]
     _until(lambda: [r.machine for r in roost.serve_status("spread").replicas] == ["spread", "spread"], 60)
-    replaced = [e for e in roost.serve_status("spread").events if e["event"] == "replaced" and e["at"] > marks["cut_wall"]]
-    found.update(cut_requests=sum(answers.values()), cut_failed=len(failures), cut_resent=len(resent),
-                 cut_waited_requests=len(slow),
-                 cut_moved_s=round(max(slow, default=0.0), 2),
-                 cut_slowest_answer_s=round(max(s for _, s in latencies), 2),
-                 cut_replaced_s=round(replaced[0]["at"] - marks["cut_wall"], 1))
+    replaced = [
+        e for e in roost.serve_status("spread").events if e["event"] == "replaced" and e["at"] > marks["cut_wall"]
+    ]
+    found.update(
+        cut_requests=sum(answers.values()),
+        cut_failed=len(failures),
+        cut_resent=len(resent),
+        cut_waited_requests=len(slow),
+        cut_moved_s=round(max(slow, default=0.0), 2),
+        cut_slowest_answer_s=round(max(s for _, s in latencies), 2),
+        cut_replaced_s=round(replaced[0]["at"] - marks["cut_wall"], 1),
+    )
     hosts.heal(worker_host.index)
     lifecycle.up(spec, reconcile=True)  # the worker holds a replica again
     return found

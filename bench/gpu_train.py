@@ -19,8 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import roost
 import yaml
+
+import roost
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "train"
@@ -61,9 +62,19 @@ def main() -> None:
             env = {**os.environ, "ROOST_CHECKPOINT_DIR": str(bare_dir / "ckpt"), "SEED": "0"}
             if has_gpu():
                 env["CUDA_VISIBLE_DEVICES"] = "0"
-            subprocess.run([str(machine_dir / ".venv" / "bin" / "python"), str(EXAMPLE / "train.py"),
-                            "--epochs", str(args.epochs), "--out", str(bare_dir / "model")], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    str(machine_dir / ".venv" / "bin" / "python"),
+                    str(EXAMPLE / "train.py"),
+                    "--epochs",
+                    str(args.epochs),
+                    "--out",
+                    str(bare_dir / "model"),
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             bare = json.loads((bare_dir / "model" / "metrics.json").read_text())
             bare_rates.append(bare["samples_per_second"])
             devices.add(bare["device"])

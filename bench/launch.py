@@ -71,24 +71,49 @@ def bare_round(work: Path, index: int) -> float:
     uv, venv = find_uv_bin(), work / f"bare-{index}"
     base_python = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([uv, "venv", "-q", "--python", base_python, str(venv)], check=True)
-    subprocess.run([uv, "pip", "install", "-q", "--offline", "--python", str(venv / "bin/python"),
-                    f"jupyterlab=={VERSION}"], check=True)
-    hashed = subprocess.run([str(venv / "bin/python"), "-c", "from jupyter_server.auth import passwd; "
-                             "print(passwd('bench-password'), end='')"], capture_output=True, text=True,
-                            check=True).stdout
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--offline", "--python", str(venv / "bin/python"), f"jupyterlab=={VERSION}"],
+        check=True,
+    )
+    hashed = subprocess.run(
+        [
+            str(venv / "bin/python"),
+            "-c",
+            "from jupyter_server.auth import passwd; print(passwd('bench-password'), end='')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     port, config = free_port(), venv / "config"
     config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"ip": "127.0.0.1", "port": port, "port_retries": 0, "open_browser": False,
-                      "root_dir": str(work), "allow_root": os.geteuid() == 0},
-        "IdentityProvider": {"token": ""},
-        "PasswordIdentityProvider": {"hashed_password": hashed, "password_required": True},
-        "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"}}))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(venv / "data"),
-           "JUPYTER_RUNTIME_DIR": str(venv / "runtime")}
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "ServerApp": {
+                    "ip": "127.0.0.1",
+                    "port": port,
+                    "port_retries": 0,
+                    "open_browser": False,
+                    "root_dir": str(work),
+                    "allow_root": os.geteuid() == 0,
+                },
+                "IdentityProvider": {"token": ""},
+                "PasswordIdentityProvider": {"hashed_password": hashed, "password_required": True},
+                "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(venv / "data"),
+        "JUPYTER_RUNTIME_DIR": str(venv / "runtime"),
+    }
     started = time.monotonic()
-    proc = subprocess.Popen([str(venv / "bin/jupyter-lab")], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(venv / "bin/jupyter-lab")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_until(f"http://127.0.0.1:{port}/api")
         return time.monotonic() - started

@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SERVER = '''
+SERVER = """
 import asyncio, sys
 import time
 PORT, WORK = int(sys.argv[1]), float(sys.argv[2]) / 1000
@@ -58,13 +58,18 @@ async def main():
     async with server:
         await server.serve_forever()
 asyncio.run(main())
-'''
+"""
 
 
 def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     """(p50 latency in ms, requests per second) from one wrk run."""
-    out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-                         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    out = subprocess.run(
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
     match = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     rate = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
     if not match or not rate:
@@ -98,13 +103,26 @@ def run(work: Path, rounds: int, seconds: int, connections: int, work_ms: float)
 
     def bring_up(replicas: int, busy_ms: float) -> str:
         spec = work / "bench.yaml"
-        spec.write_text(yaml.safe_dump({"name": "benchsvc", "workdir": str(site),
-                                        "app": {"type": "command", "command": f"python3 server.py {{port}} {busy_ms}"},
-                                        "service": {"replicas": replicas, "probe": {"interval": "5s"}}}))
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "benchsvc",
+                    "workdir": str(site),
+                    "app": {"type": "command", "command": f"python3 server.py {{port}} {busy_ms}"},
+                    "service": {"replicas": replicas, "probe": {"interval": "5s"}},
+                }
+            )
+        )
         return roost.up(spec).url or ""
 
-    samples: dict[str, list[tuple[float, float]]] = {"direct": [], "lb_1": [], "direct_one": [], "lb_one": [],
-                                                     "busy_1": [], "busy_2": []}
+    samples: dict[str, list[tuple[float, float]]] = {
+        "direct": [],
+        "lb_1": [],
+        "direct_one": [],
+        "lb_one": [],
+        "busy_1": [],
+        "busy_2": [],
+    }
     try:
         for _ in range(rounds):
             lb = bring_up(1, 0)

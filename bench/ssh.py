@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import roost
-from tests.harness.testhosts import TestHosts, can_run  # noqa: E402
+from tests.harness.testhosts import TestHosts, can_run
 
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
 
@@ -46,15 +46,19 @@ def make_files(root: Path, count: int, size: int) -> None:
     block = os.urandom(size)
     for index in range(count):
         (root / f"d{index % 20:02d}").mkdir(exist_ok=True)
-        (root / f"d{index % 20:02d}" / f"f{index:05d}.bin").write_bytes(block[index % 97:] + block[:index % 97])
+        (root / f"d{index % 20:02d}" / f"f{index:05d}.bin").write_bytes(block[index % 97 :] + block[: index % 97])
 
 
 def up_machine(name: str, host, workdir: Path, spec_dir: Path) -> None:
     import yaml
 
-    spec = {"name": name, "backend": "ssh", "app": APP, "workdir": str(workdir),
-            "hosts": [{"address": host.ip, "user": host.user, "key": host.key,
-                       "host_key": host.host_key_fingerprint}]}
+    spec = {
+        "name": name,
+        "backend": "ssh",
+        "app": APP,
+        "workdir": str(workdir),
+        "hosts": [{"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint}],
+    }
     path = spec_dir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     roost.up(path)
@@ -96,11 +100,12 @@ def bench_sync(name: str, host, source: Path, rounds: int) -> None:
         roost.exec(name, f"rm -rf {workdir}/* /home/{host.user}/bare-sync; sync")
 
         def bare() -> None:
-            subprocess.run(["rsync", "-a", "-e", rsh, f"{source}/", f"{target.label}:/home/{host.user}/bare-sync/"],
-                           check=True)
+            subprocess.run(
+                ["rsync", "-a", "-e", rsh, f"{source}/", f"{target.label}:/home/{host.user}/bare-sync/"], check=True
+            )
 
         # alternate who goes first: the second one pays for the first one's dirty pages
-        for first in ([bare, None] if index % 2 == 0 else [None, bare]):
+        for first in [bare, None] if index % 2 == 0 else [None, bare]:
             if first is bare:
                 bare_times.append(timed(bare))
             else:
@@ -143,17 +148,30 @@ def bench_tunnel(name: str, host, rounds: int) -> None:
     session = load_session(name)
     port, script = session.agent.free_port(), f"{session.record.facts.home}/replica_server.py"
     session.agent.runner.write_file(script, REPLICA_SERVER.read_bytes())
-    digest = session.agent.put_app(AppDefinition(name="latency", argv=["python3", script, str(port)],
-                                                 port=port, health_path="/"))
+    digest = session.agent.put_app(
+        AppDefinition(name="latency", argv=["python3", script, str(port)], port=port, health_path="/")
+    )
     session.agent.wait_healthy("latency", 30, digest=digest)
     target = session.backend.target(session.record)
     roost_port = ensure_tunnel("bench-latency", target, port)
     bare_port = roost_port + 1 if roost_port < 65000 else roost_port - 1
-    bare = subprocess.Popen([*target.ssh_argv(master=False), "-N", "-o", "ExitOnForwardFailure=yes",
-                             "-L", f"127.0.0.1:{bare_port}:127.0.0.1:{port}", target.label], stdin=subprocess.DEVNULL)
+    bare = subprocess.Popen(
+        [
+            *target.ssh_argv(master=False),
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            f"127.0.0.1:{bare_port}:127.0.0.1:{port}",
+            target.label,
+        ],
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
-        while subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{bare_port}/"], check=False).returncode:
+        while subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{bare_port}/"], check=False
+        ).returncode:
             if time.monotonic() > deadline:
                 raise SystemExit("the bare ssh -N -L tunnel did not open")
             time.sleep(0.1)

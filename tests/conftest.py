@@ -78,8 +78,9 @@ def aws_hosts():
     if reason:
         pytest.skip(reason)
     prefix = f"a{os.getpid() % 1000:03d}x"
-    hosts = TestHosts(2, prefix=prefix, net="10.252.0", first=4, user="ubuntu",
-                      directory=Path(f"/tmp/roost-awshosts-{prefix}"))
+    hosts = TestHosts(
+        2, prefix=prefix, net="10.252.0", first=4, user="ubuntu", directory=Path(f"/tmp/roost-awshosts-{prefix}")
+    )
     hosts.up()
     yield hosts
     hosts.down()

@@ -28,14 +28,18 @@ from urllib.parse import urlsplit
 def spki_pin(host: str, port: int, ca: Path) -> str:
     """The base64 SHA-256 of the server's public key, after its certificate verified against ``ca``."""
     context = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection((host, port), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         der = tls.getpeercert(binary_form=True)
     pem = ssl.DER_cert_to_PEM_cert(der)
-    public = subprocess.run(["openssl", "x509", "-pubkey", "-noout"], input=pem, capture_output=True, text=True,
-                            check=True).stdout
-    spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=public.encode(),
-                          capture_output=True, check=True).stdout
+    public = subprocess.run(
+        ["openssl", "x509", "-pubkey", "-noout"], input=pem, capture_output=True, text=True, check=True
+    ).stdout
+    spki = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"], input=public.encode(), capture_output=True, check=True
+    ).stdout
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
@@ -46,9 +50,12 @@ class DevToolsSocket:
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
+        self.sock.sendall(
+            (
+                f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(1)
@@ -88,9 +95,13 @@ class DevToolsSocket:
         body = json.dumps({"id": self.next_id, "method": method, "params": params}).encode()
         mask = os.urandom(4)
         length = len(body)
-        header = bytes([0x81]) + (bytes([0x80 | length]) if length < 126 else
-                                  bytes([0x80 | 126]) + struct.pack(">H", length) if length < 65536 else
-                                  bytes([0x80 | 127]) + struct.pack(">Q", length))
+        header = bytes([0x81]) + (
+            bytes([0x80 | length])
+            if length < 126
+            else bytes([0x80 | 126]) + struct.pack(">H", length)
+            if length < 65536
+            else bytes([0x80 | 127]) + struct.pack(">Q", length)
+        )
         self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(body)))
         while True:
             message = self._message()
@@ -108,16 +119,27 @@ class HeadlessChromium:
         if binary is None:
             raise RuntimeError("chromium is not installed (make test installs Debian's chromium)")
         self.profile = tempfile.mkdtemp(prefix="roost-chromium-")
-        argv = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-                f"--user-data-dir={self.profile}", "--window-size=1200,1000", "about:blank"]
+        argv = [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1",
+            f"--user-data-dir={self.profile}",
+            "--window-size=1200,1000",
+            "about:blank",
+        ]
         if spki:
             argv.insert(1, f"--ignore-certificate-errors-spki-list={spki}")
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         port_file, deadline = Path(self.profile) / "DevToolsActivePort", time.monotonic() + 30
         while not port_file.exists() or not port_file.read_text().strip():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chromium did not start: {self.process.stderr.read().decode()[-800:] if self.process.stderr else ''}")
+                said = self.process.stderr.read().decode()[-800:] if self.process.stderr else ""
+                raise RuntimeError(f"chromium did not start: {said}")
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))

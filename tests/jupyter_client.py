@@ -16,10 +16,12 @@ class JupyterSession(BrowserSession):
     def _xsrf(self) -> str:
         return self.cookie("_xsrf")
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.base + path, data=body, method=method,
-                                     headers={"X-XSRFToken": self._xsrf(), **(headers or {})})
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        req = urllib.request.Request(
+            self.base + path, data=body, method=method, headers={"X-XSRFToken": self._xsrf(), **(headers or {})}
+        )
         try:
             with self.opener.open(req, timeout=10) as response:
                 return response.status, response.read()
@@ -30,8 +32,7 @@ class JupyterSession(BrowserSession):
         """Log in through /login; True when the server accepted the password."""
         self.request("GET", "/login")
         form = urllib.parse.urlencode({"password": password, "_xsrf": self._xsrf()}).encode()
-        self.request("POST", "/login?next=%2Fapi%2Fstatus", form,
-                     {"Content-Type": "application/x-www-form-urlencoded"})
+        self.request("POST", "/login?next=%2Fapi%2Fstatus", form, {"Content-Type": "application/x-www-form-urlencoded"})
         return self.request("GET", "/api/status")[0] == 200
 
     def save_text(self, name: str, text: str) -> int:

@@ -39,13 +39,16 @@ class LabelStudioSession(BrowserSession):
     def login(self, email: str, password: str) -> bool:
         """True when the login form accepted the account (the API then answers)."""
         self.request("GET", "/user/login/")
-        self.request("POST", "/user/login/", form={"email": email, "password": password,
-                                                   "csrfmiddlewaretoken": self._csrf()})
+        self.request(
+            "POST", "/user/login/", form={"email": email, "password": password, "csrfmiddlewaretoken": self._csrf()}
+        )
         return self.request("GET", "/api/current-user/whoami")[0] == 200
 
     def create_project(self, title: str) -> int:
-        config = ('<View><Text name="text" value="$text"/><Choices name="label" toName="text">'
-                  '<Choice value="pos"/><Choice value="neg"/></Choices></View>')
+        config = (
+            '<View><Text name="text" value="$text"/><Choices name="label" toName="text">'
+            '<Choice value="pos"/><Choice value="neg"/></Choices></View>'
+        )
         status, project = self.request("POST", "/api/projects", {"title": title, "label_config": config})
         assert status == 201, project
         return int(project["id"])  # type: ignore[index]

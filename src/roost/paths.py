@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,8 +34,6 @@ SOCKET_PATH_LIMIT = 100  # sun_path holds 108 bytes; leave room for the socket's
 def short_socket_dir(home: str, purpose: str) -> str:
     """A directory on a machine for unix sockets: under roost's ``home`` there, or under /tmp
     (named by a hash of the home) when that path is too long for a socket."""
-    import hashlib
-
     preferred = f"{home}/run/{purpose}"
     if len(preferred) + 20 <= SOCKET_PATH_LIMIT:
         return preferred

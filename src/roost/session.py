@@ -7,9 +7,9 @@ from roost.apps import AppContext, AppDriver, app_driver
 from roost.backends import Backend, get_backend
 from roost.errors import AgentError, MachineNotFound
 from roost.machine.record import MachineRecord
-from roost.spec.model import Spec
 from roost.machine.state import State
 from roost.machine.vault import Vault
+from roost.spec.model import Spec
 
 
 class MachineSession:
@@ -31,9 +31,14 @@ class MachineSession:
 
     def context(self) -> AppContext:
         """What the app driver works with."""
-        return AppContext(record=self.record, runner=self.backend.runner(self.record), agent=self.agent,
-                          make_tools=lambda: self.backend.tools(self.record), vault=Vault(self.record.name),
-                          public_host=self.public_host() if self.record.spec.share else None)
+        return AppContext(
+            record=self.record,
+            runner=self.backend.runner(self.record),
+            agent=self.agent,
+            make_tools=lambda: self.backend.tools(self.record),
+            vault=Vault(self.record.name),
+            public_host=self.public_host() if self.record.spec.share else None,
+        )
 
     def public_host(self) -> str:
         """The name a shared machine's gateway answers to: the spec's domain, else the host's address."""

@@ -12,8 +12,12 @@ from roost.transport.rsync import rsync, upload_tree
 def _local_path(spec_source: str, path: str, field: str) -> Path:
     local = Path(path)  # made absolute when the spec was loaded
     if not local.exists():
-        raise SpecError(f"'{path}' does not exist (looked at {local})", file=spec_source, field=field,
-                        hint="create it, or fix the path (relative paths start at the spec file's folder)")
+        raise SpecError(
+            f"'{path}' does not exist (looked at {local})",
+            file=spec_source,
+            field=field,
+            hint="create it, or fix the path (relative paths start at the spec file's folder)",
+        )
     return local
 
 
@@ -46,6 +50,10 @@ def download(session: MachineSession, path: str, destination: str | Path) -> Pat
         raise SpecError(f"'{path}' leaves the machine's workdir", field="path", hint="give a path inside the workdir")
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
-    rsync(session.backend.rsync_route(record), f"{record.facts.home}/workdir/{clean}", str(destination) + "/",
-          upload=False)
+    rsync(
+        session.backend.rsync_route(record),
+        f"{record.facts.home}/workdir/{clean}",
+        str(destination) + "/",
+        upload=False,
+    )
     return destination / Path(clean).name

@@ -14,8 +14,9 @@ ROOST = [sys.executable, "-m", "roost"]
 
 def roost_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the roost CLI with this process's environment (plus ``env``)."""
-    return subprocess.run([*ROOST, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=timeout)
+    return subprocess.run(
+        [*ROOST, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout
+    )
 
 
 def write_spec(tmp_path: Path, data: dict) -> Path:
@@ -32,11 +33,17 @@ def aws_spec(aws, name: str, **extra) -> dict:
 def tagged(ec2) -> dict[str, list[str]]:
     """roost-tagged resources that exist (instances not terminated), by kind."""
     filters = [{"Name": "tag-key", "Values": ["roost:owner"]}]
-    instances = [i["InstanceId"] for r in ec2.describe_instances(Filters=filters)["Reservations"]
-                 for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    instances = [
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=filters)["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
     return {
         "instances": sorted(instances),
-        "security-groups": sorted(g["GroupId"] for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]),
+        "security-groups": sorted(
+            g["GroupId"] for g in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+        ),
         "key-pairs": sorted(k["KeyName"] for k in ec2.describe_key_pairs(Filters=filters)["KeyPairs"]),
         "volumes": sorted(v["VolumeId"] for v in ec2.describe_volumes(Filters=filters)["Volumes"]),
     }

@@ -12,23 +12,39 @@ from tests.harness.fakecloud import ARM_AMI
 
 CASES = [
     ({"resources": {"region": "mars-east-1"}}, "unknown AWS region 'mars-east-1'", "resources.region"),
-    ({"resources": {"instance_type": "p9.mega"}}, "instance type 'p9.mega' does not exist in us-east-1",
-     "see `roost offers`"),
-    ({"resources": {"instance_type": "t3.micro", "accelerators": "T4:1"}},
-     "instance type 't3.micro' (2 vCPUs, 1 GiB, 0 x no accelerator) does not fit", "drop instance_type"),
+    (
+        {"resources": {"instance_type": "p9.mega"}},
+        "instance type 'p9.mega' does not exist in us-east-1",
+        "see `roost offers`",
+    ),
+    (
+        {"resources": {"instance_type": "t3.micro", "accelerators": "T4:1"}},
+        "instance type 't3.micro' (2 vCPUs, 1 GiB, 0 x no accelerator) does not fit",
+        "drop instance_type",
+    ),
     ({"resources": {"accelerators": "T5:1"}}, "no offer in us-east-1 has the accelerator 'T5'", "did you mean 'T4'"),
-    ({"resources": {"instance_type": "t3.medium", "image": ARM_AMI}},
-     f"image {ARM_AMI} is built for arm64, but instance type t3.medium is x86_64", "use an x86_64 image"),
-    ({"resources": {"image": "ami-0123456789abcdef0"}}, "image ami-0123456789abcdef0 does not exist in us-east-1",
-     "resources.image"),
-    ({"resources": {"image": "ssm:/no/such/parameter"}}, "the image parameter '/no/such/parameter' does not exist",
-     "ami-"),
+    (
+        {"resources": {"instance_type": "t3.medium", "image": ARM_AMI}},
+        f"image {ARM_AMI} is built for arm64, but instance type t3.medium is x86_64",
+        "use an x86_64 image",
+    ),
+    (
+        {"resources": {"image": "ami-0123456789abcdef0"}},
+        "image ami-0123456789abcdef0 does not exist in us-east-1",
+        "resources.image",
+    ),
+    (
+        {"resources": {"image": "ssm:/no/such/parameter"}},
+        "the image parameter '/no/such/parameter' does not exist",
+        "ami-",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("extra", "message", "hint"), CASES, ids=[c[1][:30] for c in CASES])
-def test_bad_resources_are_refused_before_anything_is_created(aws, roost_home: Path, tmp_path: Path, extra, message,
-                                                              hint) -> None:
+def test_bad_resources_are_refused_before_anything_is_created(
+    aws, roost_home: Path, tmp_path: Path, extra, message, hint
+) -> None:
     spec = write_spec(tmp_path, aws_spec(aws, "bad", app="jupyter", **extra))
     result = roost_cli("up", str(spec))
     assert result.returncode == 1, result.stderr
@@ -45,8 +61,9 @@ def test_a_subnet_that_does_not_exist(aws, roost_home: Path, tmp_path: Path) -> 
     assert "aws.subnet" in result.stderr and nothing_left(aws.ec2)
 
 
-def test_no_credentials_is_a_clear_error_and_creates_nothing(aws, roost_home: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_is_a_clear_error_and_creates_nothing(
+    aws, roost_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     result = roost_cli("up", str(write_spec(tmp_path, aws_spec(aws, "nocreds", app="jupyter"))))

@@ -12,15 +12,18 @@ from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_s
 pytestmark = pytest.mark.e2e
 
 
-def test_spot_without_capacity_falls_back_to_on_demand_and_says_so(aws, cloud_init, roost_home: Path,
-                                                                   tmp_path: Path) -> None:
+def test_spot_without_capacity_falls_back_to_on_demand_and_says_so(
+    aws, cloud_init, roost_home: Path, tmp_path: Path
+) -> None:
     aws.moto.refuse("spot", "InsufficientInstanceCapacity")
     spec = write_spec(tmp_path, aws_spec(aws, "cheap", resources={"cpus": 2, "memory": 4, "spot": True}))
     result = roost_cli("up", str(spec))
     assert result.returncode == 0, result.stderr
     # the cheapest spot offer was refused: the cheapest on-demand one (another type) instead
-    assert ("spot t3.medium refused (InsufficientInstanceCapacity); launching on-demand t4g.medium at $0.0336/h"
-            in result.stderr)
+    assert (
+        "spot t3.medium refused (InsufficientInstanceCapacity); launching on-demand t4g.medium at $0.0336/h"
+        in result.stderr
+    )
     assert aws.moto.refused == ["spot:InsufficientInstanceCapacity"]
     instance = aws.ec2.describe_instances(InstanceIds=tagged(aws.ec2)["instances"])["Reservations"][0]["Instances"][0]
     assert instance.get("InstanceLifecycle") != "spot" and instance["InstanceType"] == "t4g.medium"
@@ -37,14 +40,24 @@ def test_spot_is_used_when_it_has_capacity(aws, cloud_init, roost_home: Path, tm
     assert roost_cli("down", "spotty").returncode == 0 and nothing_left(aws.ec2)
 
 
-@pytest.mark.parametrize(("refusals", "message", "hint"), [
-    ([("spot", "InsufficientInstanceCapacity"), ("on-demand", "InsufficientInstanceCapacity")],
-     "AWS refused to launch an on-demand t4g.medium: InsufficientInstanceCapacity", "try another region"),
-    ([("any", "VcpuLimitExceeded")], "AWS refused to launch a spot t3.medium: VcpuLimitExceeded",
-     "ask AWS for a higher quota"),
-])
-def test_refused_everywhere_is_a_clear_error_and_leaves_nothing(aws, roost_home: Path, tmp_path: Path, refusals,
-                                                               message, hint) -> None:
+@pytest.mark.parametrize(
+    ("refusals", "message", "hint"),
+    [
+        (
+            [("spot", "InsufficientInstanceCapacity"), ("on-demand", "InsufficientInstanceCapacity")],
+            "AWS refused to launch an on-demand t4g.medium: InsufficientInstanceCapacity",
+            "try another region",
+        ),
+        (
+            [("any", "VcpuLimitExceeded")],
+            "AWS refused to launch a spot t3.medium: VcpuLimitExceeded",
+            "ask AWS for a higher quota",
+        ),
+    ],
+)
+def test_refused_everywhere_is_a_clear_error_and_leaves_nothing(
+    aws, roost_home: Path, tmp_path: Path, refusals, message, hint
+) -> None:
     for market, code in refusals:
         aws.moto.refuse(market, code)
     spec = write_spec(tmp_path, aws_spec(aws, "none", resources={"cpus": 2, "memory": 4, "spot": True}))

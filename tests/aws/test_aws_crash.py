@@ -40,8 +40,7 @@ def test_killed_at_every_step_of_up_and_down_converges(aws, cloud_init, roost_ho
     assert json.loads(roost_cli("status", "--json").stdout) == []
 
 
-def test_gc_finds_and_deletes_what_a_lost_state_left_behind(aws, cloud_init, roost_home: Path,
-                                                           tmp_path: Path) -> None:
+def test_gc_finds_and_deletes_what_a_lost_state_left_behind(aws, cloud_init, roost_home: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, aws_spec(aws, "lost"))
     assert roost_cli("up", str(spec)).returncode == 0
     made = tagged(aws.ec2)
@@ -50,8 +49,13 @@ def test_gc_finds_and_deletes_what_a_lost_state_left_behind(aws, cloud_init, roo
 
     listed = json.loads(roost_cli("gc", "--json").stdout)
     kinds = sorted((item["kind"], item["id"]) for item in listed["leftovers"])
-    assert kinds == sorted([("instance", made["instances"][0]), ("security-group", made["security-groups"][0]),
-                            ("key-pair", made["key-pairs"][0])])
+    assert kinds == sorted(
+        [
+            ("instance", made["instances"][0]),
+            ("security-group", made["security-groups"][0]),
+            ("key-pair", made["key-pairs"][0]),
+        ]
+    )
     assert not listed["deleted"] and tagged(aws.ec2) == made  # listing deletes nothing
 
     deleted = roost_cli("gc", "--yes")
@@ -59,8 +63,9 @@ def test_gc_finds_and_deletes_what_a_lost_state_left_behind(aws, cloud_init, roo
     assert nothing_left(aws.ec2)
 
 
-def test_gc_leaves_other_owners_and_live_machines_alone(aws, cloud_init, roost_home: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gc_leaves_other_owners_and_live_machines_alone(
+    aws, cloud_init, roost_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = write_spec(tmp_path, aws_spec(aws, "mine"))
     assert roost_cli("up", str(spec)).returncode == 0
     made = tagged(aws.ec2)

@@ -22,8 +22,12 @@ def brute_force_cheapest(query: OfferQuery) -> str:
 
 
 def the_instance(ec2) -> dict:
-    found = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-             if i["State"]["Name"] != "terminated"]
+    found = [
+        i
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -46,14 +50,18 @@ def test_jupyter_on_ec2_from_nothing_to_nothing(aws, cloud_init, aws_hosts, roos
     group_ids = [g["GroupId"] for g in instance["NetworkInterfaces"][0]["Groups"]]
     assert group_ids == tagged(aws.ec2)["security-groups"]
     group = aws.ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"][0]
-    rules = [(p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIp"])
-             for p in group["IpPermissions"] for r in p.get("IpRanges", [])]
+    rules = [
+        (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIp"])
+        for p in group["IpPermissions"]
+        for r in p.get("IpRanges", [])
+    ]
     assert rules == [("tcp", 22, 22, "10.252.0.1/32")]
     # tags on everything; the login key is 0600 and only its public half went to AWS
     made = tagged(aws.ec2)
     assert len(made["instances"]) == 1 and len(made["security-groups"]) == 1 and len(made["key-pairs"]) == 1
-    volumes = aws.ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id",
-                                                   "Values": [instance["InstanceId"]]}])["Volumes"]
+    volumes = aws.ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance["InstanceId"]]}]
+    )["Volumes"]
     assert [(v["Size"], v["Encrypted"]) for v in volumes] == [(50, True)]  # resources.disk_gb
     assert instance["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
@@ -78,8 +86,12 @@ def test_jupyter_on_ec2_from_nothing_to_nothing(aws, cloud_init, aws_hosts, roos
 
     # stop: the instance stops (the host with it); start: same data, same password
     assert roost_cli("stop", "nb").returncode == 0
-    assert aws.ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0][
-        "State"]["Name"] == "stopped"
+    assert (
+        aws.ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]["State"][
+            "Name"
+        ]
+        == "stopped"
+    )
     assert json.loads(roost_cli("status", "nb", "--json").stdout)[0]["state"] == "stopped"
     started = roost_cli("start", "nb")
     assert started.returncode == 0, started.stderr

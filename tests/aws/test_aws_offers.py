@@ -18,8 +18,10 @@ def test_refresh_fetches_types_and_spot_prices_and_keeps_them_dated(aws, roost_h
     assert refreshed.returncode == 0, refreshed.stderr
     # moto has no Price List API: roost says so and keeps the snapshot's on-demand prices
     assert "on-demand prices: roost's snapshot (the Price List API refused" in refreshed.stderr
-    assert "offers from EC2 API types and spot prices; on-demand prices from roost's snapshot, fetched 20" \
+    assert (
+        "offers from EC2 API types and spot prices; on-demand prices from roost's snapshot, fetched 20"
         in refreshed.stderr
+    )
     cache = json.loads((roost_home / "offers" / "aws-us-east-1.json").read_text())
     by_type = {o["instance_type"]: o for o in cache["offers"]}
     # types, GPUs and architectures as the EC2 API describes them (spot prices are moto's placeholders)
@@ -30,12 +32,19 @@ def test_refresh_fetches_types_and_spot_prices_and_keeps_them_dated(aws, roost_h
     shown = [o["instance_type"] for o in json.loads(refreshed.stdout)]
     offers = load_offers()
     assert {o.instance_type for o in offers} == set(by_type)
-    brute = sorted((o for o in offers if (o.accelerator or "").lower() == "t4"), key=lambda o: (o.price, o.instance_type))
+    brute = sorted(
+        (o for o in offers if (o.accelerator or "").lower() == "t4"), key=lambda o: (o.price, o.instance_type)
+    )
     assert shown == [o.instance_type for o in brute][:20]
     rng = random.Random(7)
     for _ in range(50):
-        query = OfferQuery(cpus=rng.choice([None, 2, 8, 32]), memory_gib=rng.choice([None, 4, 64]),
-                           gpu_count=rng.choice([None, 1, 4]), spot=rng.random() < 0.3)
-        expected = sorted((o for o in offers if query.matches(o)), key=lambda o: (o.hourly(query.spot),
-                                                                                   o.instance_type))
+        query = OfferQuery(
+            cpus=rng.choice([None, 2, 8, 32]),
+            memory_gib=rng.choice([None, 4, 64]),
+            gpu_count=rng.choice([None, 1, 4]),
+            spot=rng.random() < 0.3,
+        )
+        expected = sorted(
+            (o for o in offers if query.matches(o)), key=lambda o: (o.hourly(query.spot), o.instance_type)
+        )
         assert find_offers(query) == expected

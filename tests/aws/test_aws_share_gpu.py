@@ -22,8 +22,7 @@ def group_rules(ec2) -> set[tuple[int, str]]:
     return {(p["FromPort"], r["CidrIp"]) for p in group["IpPermissions"] for r in p.get("IpRanges", [])}
 
 
-def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, roost_home: Path,
-                                                  tmp_path: Path) -> None:
+def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("team dashboard")
     data = aws_spec(aws, "team", app=APP, workdir="site")
@@ -49,8 +48,9 @@ def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, ro
     assert roost_cli("down", "team").returncode == 0 and nothing_left(aws.ec2)
 
 
-def test_a_gpu_spec_gets_the_cheapest_gpu_offer_and_the_deep_learning_image(aws, cloud_init, roost_home: Path,
-                                                                           tmp_path: Path) -> None:
+def test_a_gpu_spec_gets_the_cheapest_gpu_offer_and_the_deep_learning_image(
+    aws, cloud_init, roost_home: Path, tmp_path: Path
+) -> None:
     spec = write_spec(tmp_path, aws_spec(aws, "gpu", resources={"accelerators": "T4:1"}, run="nvidia-smi"))
     result = roost_cli("up", str(spec))
     query = OfferQuery(gpu="T4", gpu_count=1)
@@ -66,8 +66,9 @@ def test_a_gpu_spec_gets_the_cheapest_gpu_offer_and_the_deep_learning_image(aws,
     assert roost_cli("down", "gpu").returncode == 0 and nothing_left(aws.ec2)
 
 
-def test_autostop_powers_the_instance_off_from_inside(aws, cloud_init, roost_home: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_autostop_powers_the_instance_off_from_inside(
+    aws, cloud_init, roost_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from roost.backends.aws.backend import POWEROFF_ENV
     from tests.harness.fakecloud import HALT_COMMAND
     from tests.helpers import wait_for
@@ -79,8 +80,9 @@ def test_autostop_powers_the_instance_off_from_inside(aws, cloud_init, roost_hom
         spec = write_spec(tmp_path, aws_spec(aws, name, autostop={"idle": "2s", "down": down}))
         assert roost_cli("up", str(spec)).returncode == 0
         instance_id = tagged(aws.ec2)["instances"][0]
-        behaviour = aws.ec2.describe_instance_attribute(InstanceId=instance_id,
-                                                        Attribute="instanceInitiatedShutdownBehavior")
+        behaviour = aws.ec2.describe_instance_attribute(
+            InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+        )
         assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == ("terminate" if down else "stop")
 
         def state() -> str:

@@ -13,16 +13,12 @@ import pytest
 import yaml
 
 import roost
+from roost.errors import CommandTimeout
+from roost.session import load_session
 from tests.helpers import http_get as get
 from tests.helpers import port_open, wait_for
 
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1", "health_path": "/"}
-
-
-
-
-
-
 
 
 @pytest.fixture(params=["local", "ssh"])
@@ -36,8 +32,15 @@ def spec_file(request, roost_home: Path, tmp_path: Path) -> Path:
     if request.param == "ssh":
         hosts = request.getfixturevalue("testhosts")
         host = hosts.hosts[1]
-        spec["hosts"] = [{"address": host.ip, "user": host.user, "key": host.key,
-                          "host_key": host.host_key_fingerprint, "connect_timeout": 5}]
+        spec["hosts"] = [
+            {
+                "address": host.ip,
+                "user": host.user,
+                "key": host.key,
+                "host_key": host.host_key_fingerprint,
+                "connect_timeout": 5,
+            }
+        ]
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -59,6 +62,17 @@ def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
     ran = roost.exec(name, "cat hello.txt; echo oops >&2; exit 7")
     assert (ran.exit_code, ran.stdout, ran.stderr) == (7, "hello v1", "oops\n")
 
+    # a command past its timeout is killed: the runner raises CommandTimeout with the output so
+    # far, exec reports it, and the next command still runs
+    session = load_session(name)
+    runner = session.backend.runner(session.record)
+    with pytest.raises(CommandTimeout) as timed:
+        runner.run("echo started; sleep 10", timeout=1)
+    assert timed.value.result.timed_out and timed.value.result.stdout == "started\n"
+    slow = roost.exec(name, "sleep 10", timeout=1)
+    assert slow.timed_out and not slow.ok
+    assert runner.run("echo still here").stdout == "still here\n"
+
     # sync: a change goes up, incrementally
     (spec_file.parent / "project" / "hello.txt").write_text("hello v2")
     roost.sync(name)
@@ -77,8 +91,9 @@ def test_backend_contract(spec_file: Path, tmp_path: Path) -> None:
     # app restart on crash
     [before] = roost.status(name)
     roost.exec(name, f"kill -9 {before.app_pid}")
-    after = wait_for(lambda: (s := roost.status(name)[0]).healthy and s.app_pid != before.app_pid and s,
-                     what="the app restarted")
+    after = wait_for(
+        lambda: (s := roost.status(name)[0]).healthy and s.app_pid != before.app_pid and s, what="the app restarted"
+    )
     assert after.restarts == 1 and get(result.url + "hello.txt")[0] == 200
 
     # stop: the app stops answering, files stay; start: back with the same URL and files

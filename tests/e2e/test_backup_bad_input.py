@@ -21,8 +21,9 @@ ROOST = [sys.executable, "-m", "roost"]
 
 
 def roost_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ROOST, *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*ROOST, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
 
 
 def write(tmp_path: Path, spec: dict) -> Path:
@@ -31,8 +32,7 @@ def write(tmp_path: Path, spec: dict) -> Path:
     return path
 
 
-def test_missing_bucket_and_missing_credentials_are_named(aws, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_bucket_and_missing_credentials_are_named(aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     aws.moto.client("s3").create_bucket(Bucket="exists")
     store_for("s3://exists/team", "m").check()  # the bucket is there: no error
     with pytest.raises(BackupError) as missing:
@@ -47,10 +47,12 @@ def test_missing_bucket_and_missing_credentials_are_named(aws, tmp_path: Path,
     assert aws.moto.client("s3").list_objects_v2(Bucket="exists").get("KeyCount") == 0
 
 
-def test_wrong_backup_urls_and_schedules_are_refused_before_anything_starts(roost_home: Path,
-                                                                          tmp_path: Path) -> None:
-    for url, words in (("ftp://host/backups", "field 'backup_to'"), ("file://relative/dir", "is not a backup URL"),
-                       ("s3:/bucket", "field 'backup_to'")):
+def test_wrong_backup_urls_and_schedules_are_refused_before_anything_starts(roost_home: Path, tmp_path: Path) -> None:
+    for url, words in (
+        ("ftp://host/backups", "field 'backup_to'"),
+        ("file://relative/dir", "is not a backup URL"),
+        ("s3:/bucket", "field 'backup_to'"),
+    ):
         result = roost_cli("up", str(write(tmp_path, {"name": "ls", "app": "label-studio", "backup_to": url})))
         assert result.returncode == 1 and words in result.stderr, (url, result.stderr)
         assert "Traceback" not in result.stderr
@@ -63,12 +65,21 @@ def test_wrong_backup_urls_and_schedules_are_refused_before_anything_starts(roos
 
 def test_postgres_missing_where_apt_cannot_install_it(testhosts, roost_home: Path, tmp_path: Path) -> None:
     host = testhosts.hosts[2]
-    spec = write(tmp_path, {"name": "nopg", "backend": "ssh", "hosts": [host_entry(host)],
-                            "app": {"type": "label-studio", "database": "postgres"}})
+    spec = write(
+        tmp_path,
+        {
+            "name": "nopg",
+            "backend": "ssh",
+            "hosts": [host_entry(host)],
+            "app": {"type": "label-studio", "database": "postgres"},
+        },
+    )
     result = roost_cli("up", str(spec), env={"ROOST_POSTGRES_BINDIRS": "/nonexistent/postgresql/*/bin"})
     assert result.returncode == 1, result.stderr
-    assert "database: postgres needs PostgreSQL on 'nopg', which does not have it, and installing it with apt " \
-           "failed" in result.stderr
+    assert (
+        "database: postgres needs PostgreSQL on 'nopg', which does not have it, and installing it with apt "
+        "failed" in result.stderr
+    )
     assert "install the Debian/Ubuntu package 'postgresql'" in result.stderr
     machine = testhosts.home_of(host) / ".roost" / "machines" / "nopg"
     assert (machine / "agent").is_dir() and not (machine / "data" / "label-studio" / "postgres").exists()
@@ -77,9 +88,17 @@ def test_postgres_missing_where_apt_cannot_install_it(testhosts, roost_home: Pat
 
 def test_a_domain_that_does_not_resolve_starts_no_gateway(testhosts, roost_home: Path, tmp_path: Path) -> None:
     host = testhosts.hosts[1]
-    spec = write(tmp_path, {"name": "dom", "backend": "ssh", "hosts": [host_entry(host)], "share": True,
-                            "domain": "nowhere-roost-test.invalid",
-                            "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}})
+    spec = write(
+        tmp_path,
+        {
+            "name": "dom",
+            "backend": "ssh",
+            "hosts": [host_entry(host)],
+            "share": True,
+            "domain": "nowhere-roost-test.invalid",
+            "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
+        },
+    )
     result = roost_cli("up", str(spec))
     assert result.returncode == 1
     assert "field 'domain': domain 'nowhere-roost-test.invalid' does not resolve" in result.stderr

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-
 import roost
 from roost.gateway.site import https_status
 from tests.e2e.test_gateway import host_entry
@@ -27,8 +26,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dashboard"
 ARTIFACTS = Path(os.environ.get("ROOST_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
 
-def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roost_home: Path,
-                                                                  tmp_path: Path) -> None:
+def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roost_home: Path, tmp_path: Path) -> None:
     host = testhosts.hosts[2]
     spec = yaml.safe_load((EXAMPLE / "service.yaml").read_text())
     spec.update(hosts=[host_entry(host)], workdir=str(EXAMPLE))
@@ -63,9 +61,12 @@ def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roos
         assert "Iris model dashboard" in text and "Prediction: setosa" in text
         shot = ARTIFACTS / "dashboard.png"
         try:  # the chart of the probabilities, drawn by vega-embed
-            browser.wait_for("(() => { const chart = document.querySelector('[data-testid=stVegaLiteChart]'); "
-                             "return !!chart && !!chart.querySelector('svg, canvas') "
-                             "&& chart.getBoundingClientRect().height > 100; })()", timeout=30)
+            browser.wait_for(
+                "(() => { const chart = document.querySelector('[data-testid=stVegaLiteChart]'); "
+                "return !!chart && !!chart.querySelector('svg, canvas') "
+                "&& chart.getBoundingClientRect().height > 100; })()",
+                timeout=30,
+            )
         finally:
             browser.screenshot(shot)
         assert shot.stat().st_size > 10_000

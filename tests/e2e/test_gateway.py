@@ -20,8 +20,13 @@ APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0
 
 
 def host_entry(host) -> dict:
-    return {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
-            "connect_timeout": 5}
+    return {
+        "address": host.ip,
+        "user": host.user,
+        "key": host.key,
+        "host_key": host.host_key_fingerprint,
+        "connect_timeout": 5,
+    }
 
 
 def listening(testhosts, host) -> set[tuple[str, int]]:
@@ -38,17 +43,26 @@ def listening(testhosts, host) -> set[tuple[str, int]]:
 
 def connects_from(testhosts, other, ip: str, port: int) -> bool:
     code = f"import socket; s=socket.socket(); s.settimeout(3); print(s.connect_ex(('{ip}', {port})))"
-    return testhosts.root(other.index, f"python3 -c \"{code}\"").stdout.strip() == "0"
+    return testhosts.root(other.index, f'python3 -c "{code}"').stdout.strip() == "0"
 
 
-def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, roost_home: Path,
-                                                                    tmp_path: Path) -> None:
+def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, roost_home: Path, tmp_path: Path) -> None:
     host, other = testhosts.hosts[0], testhosts.hosts[2]
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("team dashboard")
     spec = tmp_path / "shared.yaml"
-    spec.write_text(yaml.safe_dump({"name": "shared", "backend": "ssh", "app": APP, "workdir": "site",
-                                    "share": True, "hosts": [host_entry(host)]}))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "shared",
+                "backend": "ssh",
+                "app": APP,
+                "workdir": "site",
+                "share": True,
+                "hosts": [host_entry(host)],
+            }
+        )
+    )
     result = roost.up(spec)
     assert result.url == f"https://{host.ip}/"
     ca = roost.trust("shared")
@@ -62,14 +76,18 @@ def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, ro
     assert https_status(result.url, Path("/etc/ssl/certs/ca-certificates.crt")) is None
     # from another machine: 443 answers; plain HTTP and the app's own port do not
     app_status = roost.status("shared")[0]
-    state_port = yaml.safe_load((testhosts.home_of(host) / ".roost" / "machines" / "shared" / "agent" / "apps"
-                                 / "command.json").read_text())["port"]
+    state_port = yaml.safe_load(
+        (testhosts.home_of(host) / ".roost" / "machines" / "shared" / "agent" / "apps" / "command.json").read_text()
+    )["port"]
     assert connects_from(testhosts, other, host.ip, 443)
     assert not connects_from(testhosts, other, host.ip, 80)
     assert not connects_from(testhosts, other, host.ip, state_port)
     # listening on the machine's network address (or all addresses): exactly 22 and 443
-    public = {port for address, port in listening(testhosts, host)
-              if address not in ("0100007F", "00000000000000000000000001000000")}
+    public = {
+        port
+        for address, port in listening(testhosts, host)
+        if address not in ("0100007F", "00000000000000000000000001000000")
+    }
     assert public == {22, 443}, public
     roost.remove_user("shared", "alice")
     assert https_status(result.url, ca, auth=("alice", password)) == 401
@@ -81,10 +99,21 @@ def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, ro
 def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_path: Path) -> None:
     host = testhosts.hosts[1]
     spec = tmp_path / "nb.yaml"
-    spec.write_text(yaml.safe_dump({"name": "nbshared", "backend": "ssh", "app": "jupyter", "share": True,
-                                    "installs": "wheelhouse", "hosts": [host_entry(host)]}))
-    result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
-                            timeout=600)
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "nbshared",
+                "backend": "ssh",
+                "app": "jupyter",
+                "share": True,
+                "installs": "wheelhouse",
+                "hosts": [host_entry(host)],
+            }
+        )
+    )
+    result = subprocess.run(
+        [*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ), timeout=600
+    )
     assert result.returncode == 0, result.stderr
     url = f"https://{host.ip}"
     ca = roost.trust("nbshared")
@@ -94,9 +123,10 @@ def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_pat
     import ssl
     import urllib.request
 
-    session.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(session.jar),
-                                                 urllib.request.HTTPSHandler(
-                                                     context=ssl.create_default_context(cafile=str(ca))))
+    session.opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(session.jar),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(ca))),
+    )
     assert session.login(roost.password("nbshared"))
     roost.down("nbshared")
 
@@ -109,30 +139,51 @@ def websocket_status(host: str, path: str, ca: Path, auth: tuple[str, str] | Non
 
     context = ssl.create_default_context(cafile=str(ca))
     key = base64.b64encode(os.urandom(16)).decode()
-    headers = [f"GET {path} HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
-               f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Origin: https://{host}"]
+    headers = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        f"Origin: https://{host}",
+    ]
     if auth:
         headers.append("Authorization: Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
     if cookie:
         headers.append(f"Cookie: {cookie}")
-    with socket.create_connection((host, 443), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         tls.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
         return tls.recv(4096).split(b"\r\n", 1)[0].decode()
 
 
 def test_streamlit_service_passes_its_websocket_through_the_balancer_with_sticky_sessions(
-        testhosts, roost_home: Path, tmp_path: Path) -> None:
+    testhosts, roost_home: Path, tmp_path: Path
+) -> None:
     host = testhosts.hosts[2]
     (tmp_path / "dash").mkdir()
     (tmp_path / "dash" / "app.py").write_text('import streamlit as st\nst.title("model dashboard")\n')
     spec = tmp_path / "dash.yaml"
-    spec.write_text(yaml.safe_dump({"name": "dash", "backend": "ssh", "workdir": "dash", "share": True,
-                                    "app": {"type": "streamlit", "script": "app.py"}, "installs": "wheelhouse",
-                                    "service": {"replicas": 2, "probe": {"path": "/_stcore/health"}},
-                                    "hosts": [host_entry(host)]}))
-    result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
-                            timeout=600)
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "dash",
+                "backend": "ssh",
+                "workdir": "dash",
+                "share": True,
+                "app": {"type": "streamlit", "script": "app.py"},
+                "installs": "wheelhouse",
+                "service": {"replicas": 2, "probe": {"path": "/_stcore/health"}},
+                "hosts": [host_entry(host)],
+            }
+        )
+    )
+    result = subprocess.run(
+        [*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ), timeout=600
+    )
     assert result.returncode == 0, result.stderr
     ca = roost.trust("dash")
     password = roost.add_user("dash", "bob")
@@ -147,13 +198,16 @@ def test_streamlit_service_passes_its_websocket_through_the_balancer_with_sticky
     import ssl
     import urllib.request
 
-    request = urllib.request.Request(url, headers={"Authorization": "Basic " + __import__("base64").b64encode(
-        f"bob:{password}".encode()).decode()})
+    request = urllib.request.Request(
+        url, headers={"Authorization": "Basic " + __import__("base64").b64encode(f"bob:{password}".encode()).decode()}
+    )
     with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(ca)), timeout=10) as page:
         cookie = (page.headers.get("Set-Cookie") or "").split(";", 1)[0]
     assert cookie.startswith("roost_replica=")
-    assert websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password), cookie) == \
-        "HTTP/1.1 101 Switching Protocols"
+    assert (
+        websocket_status(host.ip, "/_stcore/stream", ca, ("bob", password), cookie)
+        == "HTTP/1.1 101 Switching Protocols"
+    )
     roost.down("dash")
 
 
@@ -163,10 +217,14 @@ def test_label_studio_shared_over_https_on_an_air_gapped_host(testhosts, roost_h
 
     host, other = testhosts.hosts[2], testhosts.hosts[0]
     spec = tmp_path / "team.yaml"
-    spec.write_text(yaml.safe_dump({"name": "lsteam", "backend": "ssh", "app": "label-studio", "share": True,
-                                    "hosts": [host_entry(host)]}))
-    result = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ),
-                            timeout=1200)
+    spec.write_text(
+        yaml.safe_dump(
+            {"name": "lsteam", "backend": "ssh", "app": "label-studio", "share": True, "hosts": [host_entry(host)]}
+        )
+    )
+    result = subprocess.run(
+        [*ROOST, "up", str(spec)], capture_output=True, text=True, env=dict(os.environ), timeout=1200
+    )
     assert result.returncode == 0, result.stderr
     assert "cannot reach a package index" in result.stderr  # came as a wheelhouse
     url = f"https://{host.ip}"
@@ -174,8 +232,11 @@ def test_label_studio_shared_over_https_on_an_air_gapped_host(testhosts, roost_h
     assert https_status(f"{url}/user/login/", ca) == 200  # the login page, through TLS with the pinned CA
     assert https_status(f"{url}/api/projects", ca) == 401  # the API wants a login
     assert not connects_from(testhosts, other, host.ip, 80)
-    public = {port for address, port in listening(testhosts, host)
-              if address not in ("0100007F", "00000000000000000000000001000000")}
+    public = {
+        port
+        for address, port in listening(testhosts, host)
+        if address not in ("0100007F", "00000000000000000000000001000000")
+    }
     assert public == {22, 443}, public
     # the admin logs in through the gateway (CSRF checks pass with the public origin)
     import ssl
@@ -183,8 +244,9 @@ def test_label_studio_shared_over_https_on_an_air_gapped_host(testhosts, roost_h
 
     session = LabelStudioSession(url)
     context = ssl.create_default_context(cafile=str(ca))
-    session.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(session.jar),
-                                                 urllib.request.HTTPSHandler(context=context))
+    session.opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(session.jar), urllib.request.HTTPSHandler(context=context)
+    )
     assert session.login(admin_email("lsteam"), roost.password("lsteam"))
     assert session.create_project("over https") > 0
     roost.down("lsteam", no_backup=True)

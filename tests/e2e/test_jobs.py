@@ -29,21 +29,37 @@ def write_spec(tmp_path: Path, data: dict) -> Path:
 
 def ssh_host(testhosts, index: int) -> dict:
     host = testhosts.hosts[index]
-    return {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
-            "connect_timeout": 5}
+    return {
+        "address": host.ip,
+        "user": host.user,
+        "key": host.key,
+        "host_key": host.host_key_fingerprint,
+        "connect_timeout": 5,
+    }
 
 
 def test_run_streams_logs_downloads_outputs_and_returns_the_exit_code(roost_home: Path, tmp_path: Path) -> None:
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "train.sh").write_text(
         "echo training with $EPOCHS epochs\nmkdir -p out && echo weights > out/model.bin\n"
-        "echo secret is ${HF_TOKEN:+set}\nexit 3\n")
-    spec = write_spec(tmp_path, {"name": "job", "workdir": "proj", "run": "sh train.sh", "envs": {"EPOCHS": 2},
-                                 "secrets": ["HF_TOKEN"], "outputs": ["out", "never-made.txt"],
-                                 "setup": "echo setup ran >> setup.log"})
+        "echo secret is ${HF_TOKEN:+set}\nexit 3\n"
+    )
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "job",
+            "workdir": "proj",
+            "run": "sh train.sh",
+            "envs": {"EPOCHS": 2},
+            "secrets": ["HF_TOKEN"],
+            "outputs": ["out", "never-made.txt"],
+            "setup": "echo setup ran >> setup.log",
+        },
+    )
     env = {**os.environ, "HF_TOKEN": "hf-very-secret-value"}
-    first = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path,
-                           timeout=300)
+    first = subprocess.run(
+        [*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert first.returncode == 3, first.stderr
     assert "training with 2 epochs" in first.stdout and "secret is set" in first.stdout
     assert "hf-very-secret-value" not in first.stdout + first.stderr
@@ -53,8 +69,9 @@ def test_run_streams_logs_downloads_outputs_and_returns_the_exit_code(roost_home
     hits = [p for p in roost_home.rglob("*") if p.is_file() and b"hf-very-secret-value" in p.read_bytes()]
     assert hits == []
     # a second run: setup's text did not change, so it does not run again
-    second = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path,
-                            timeout=300)
+    second = subprocess.run(
+        [*ROOST, "run", str(spec)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert second.returncode == 3 and "run setup  (done before)" in second.stderr
     assert roost.exec("job", "cat setup.log").stdout == "setup ran\n"
     assert [(j.id, j.state, j.exit_code) for j in roost.jobs("job")] == [("0001", "failed", 3), ("0002", "failed", 3)]
@@ -72,18 +89,29 @@ def test_bad_job_specs_are_refused_before_anything_runs(roost_home: Path, tmp_pa
         roost.run(write_spec(tmp_path, {"name": "norun"}))
     with pytest.raises(SpecError, match="field 'workdir': the workdir .*nowhere does not exist"):
         roost.run(write_spec(tmp_path, {"name": "nowork", "run": "true", "workdir": "nowhere"}))
-    with pytest.raises(BackendError, match=r"asks for 1 T4 GPU\(s\); machine 'gpu' has 0 \(nvidia-smi\)\. "
-                                           r"Nothing was run"):
+    with pytest.raises(
+        BackendError,
+        match=r"asks for 1 T4 GPU\(s\); machine 'gpu' has 0 \(nvidia-smi\)\. "
+        r"Nothing was run",
+    ):
         roost.run(write_spec(tmp_path, {"name": "gpu", "run": "touch ran", "resources": {"accelerators": "T4:1"}}))
     assert roost.jobs("gpu") == []
     assert roost.exec("gpu", "test -e ran").exit_code == 1
 
 
 def test_logs_have_no_gaps_across_a_client_disconnect(testhosts, roost_home: Path, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, {"name": "follow", "backend": "ssh", "hosts": [ssh_host(testhosts, 0)],
-                                 "run": "for i in $(seq 1 60); do echo line $i; sleep 0.05; done"})
-    proc = subprocess.Popen([*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "follow",
+            "backend": "ssh",
+            "hosts": [ssh_host(testhosts, 0)],
+            "run": "for i in $(seq 1 60); do echo line $i; sleep 0.05; done",
+        },
+    )
+    proc = subprocess.Popen(
+        [*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     assert proc.stdout is not None
     seen = [proc.stdout.readline() for _ in range(5)]
     assert seen[-1] == "line 5\n"
@@ -102,11 +130,18 @@ def test_logs_have_no_gaps_across_a_client_disconnect(testhosts, roost_home: Pat
 
 
 def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, {"name": "cancel", "backend": "ssh", "hosts": [ssh_host(testhosts, 1)],
-                                 "run": "sleep 3001 & sleep 3002 & echo started; wait"})
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "cancel",
+            "backend": "ssh",
+            "hosts": [ssh_host(testhosts, 1)],
+            "run": "sleep 3001 & sleep 3002 & echo started; wait",
+        },
+    )
     roost.up(spec)
-    from roost.session import open_session
     from roost.machine.state import State
+    from roost.session import open_session
 
     state = State()
     agent = open_session(state, "cancel").agent
@@ -123,13 +158,21 @@ def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_pat
 
 
 def test_autostop_fires_on_an_idle_host_and_not_on_a_busy_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
-    idle = write_spec(tmp_path, {"name": "idle", "backend": "ssh", "hosts": [ssh_host(testhosts, 2)],
-                                 "autostop": "2s"})
-    busy = write_spec(tmp_path, {"name": "busy", "backend": "ssh", "hosts": [ssh_host(testhosts, 1)],
-                                 "autostop": "2s", "run": "sleep 6; echo done"})
+    idle = write_spec(tmp_path, {"name": "idle", "backend": "ssh", "hosts": [ssh_host(testhosts, 2)], "autostop": "2s"})
+    busy = write_spec(
+        tmp_path,
+        {
+            "name": "busy",
+            "backend": "ssh",
+            "hosts": [ssh_host(testhosts, 1)],
+            "autostop": "2s",
+            "run": "sleep 6; echo done",
+        },
+    )
     roost.up(idle)
-    proc = subprocess.Popen([*ROOST, "run", str(busy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    proc = subprocess.Popen(
+        [*ROOST, "run", str(busy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     wait_for(lambda: roost.status("idle")[0].state is MachineState.STOPPED, timeout=20, what="idle autostop")
     assert roost.status("idle")[0].stopped_by == "autostop"
     assert roost.status("busy")[0].state is MachineState.RUNNING  # its job still runs
@@ -144,8 +187,14 @@ def test_the_training_example_runs_as_it_is(roost_home: Path, tmp_path: Path) ->
     """examples/train on the local backend: PyTorch on sklearn's digits, model downloaded."""
     import json
 
-    result = subprocess.run([*ROOST, "run", str(REPO / "examples" / "train" / "train.yaml"), "--down"],
-                            capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), timeout=900)
+    result = subprocess.run(
+        [*ROOST, "run", str(REPO / "examples" / "train" / "train.yaml"), "--down"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ),
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "epoch 10/10" in result.stdout and "machine taken down" in result.stdout
     [job_dir] = (tmp_path / "roost-outputs").iterdir()
@@ -175,11 +224,21 @@ def test_recovery_resumes_from_the_checkpoint_on_another_host(testhosts, roost_h
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "train.py").write_text(RESUMABLE)
     first, second = testhosts.hosts[0], testhosts.hosts[1]
-    spec = write_spec(tmp_path, {"name": "recover", "backend": "ssh", "workdir": "job", "run": "python3 train.py",
-                                 "recover": True, "checkpoint_every": "0.5s",
-                                 "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)]})
-    proc = subprocess.Popen([*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "recover",
+            "backend": "ssh",
+            "workdir": "job",
+            "run": "python3 train.py",
+            "recover": True,
+            "checkpoint_every": "0.5s",
+            "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
+        },
+    )
+    proc = subprocess.Popen(
+        [*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     assert proc.stdout is not None
     lines = []
     try:
@@ -196,7 +255,7 @@ def test_recovery_resumes_from_the_checkpoint_on_another_host(testhosts, roost_h
     resumed = next(line for line in lines if line.startswith("resumed after epoch"))
     done_before = int(resumed.split()[-1])
     assert done_before >= 2  # the checkpoint came along
-    after = lines[lines.index(resumed) + 1:]
+    after = lines[lines.index(resumed) + 1 :]
     epochs_after = [int(line.split()[1]) for line in after if line.startswith("epoch ")]
     assert epochs_after == list(range(done_before + 1, 9))  # nothing done before was redone
     assert all(second.name in line for line in after if line.startswith("epoch "))
@@ -221,12 +280,22 @@ def test_two_node_torch_all_reduce_across_two_hosts(testhosts, roost_home: Path,
     """PyTorch (CPU, gloo) on two air-gapped hosts: torch travels there as a wheelhouse."""
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "allreduce.py").write_text(ALL_REDUCE)
-    spec = write_spec(tmp_path, {"name": "ddp", "backend": "ssh", "num_nodes": 2, "workdir": "dist",
-                                 "packages": ["torch==2.13.0"], "installs": "wheelhouse",
-                                 "run": "python allreduce.py",
-                                 "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)]})
-    result = subprocess.run([*ROOST, "run", str(spec), "--down"], capture_output=True, text=True,
-                            env=dict(os.environ), timeout=900)
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "ddp",
+            "backend": "ssh",
+            "num_nodes": 2,
+            "workdir": "dist",
+            "packages": ["torch==2.13.0"],
+            "installs": "wheelhouse",
+            "run": "python allreduce.py",
+            "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
+        },
+    )
+    result = subprocess.run(
+        [*ROOST, "run", str(spec), "--down"], capture_output=True, text=True, env=dict(os.environ), timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[node 0] rank 0 of 2: sum 3.0" in result.stdout
     assert "[node 1] rank 1 of 2: sum 3.0" in result.stdout
@@ -237,10 +306,12 @@ def test_multi_node_job_ends_together_when_one_node_fails(roost_home: Path, tmp_
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "node.sh").write_text(
         'echo "rank $ROOST_NODE_RANK/$ROOST_NUM_NODES ips=$ROOST_NODE_IPS master=$MASTER_ADDR:$MASTER_PORT"\n'
-        'if [ "$ROOST_NODE_RANK" = 1 ]; then exit 5; fi\nsleep 3003\n')
+        'if [ "$ROOST_NODE_RANK" = 1 ]; then exit 5; fi\nsleep 3003\n'
+    )
     spec = write_spec(tmp_path, {"name": "multi", "num_nodes": 2, "workdir": "p", "run": "sh node.sh"})
-    result = subprocess.run([*ROOST, "run", str(spec)], capture_output=True, text=True, env=dict(os.environ),
-                            timeout=120)
+    result = subprocess.run(
+        [*ROOST, "run", str(spec)], capture_output=True, text=True, env=dict(os.environ), timeout=120
+    )
     assert result.returncode == 5, result.stderr
     assert "[node 0] rank 0/2 ips=127.0.0.1,127.0.0.1 master=127.0.0.1:" in result.stdout
     assert "[node 1] rank 1/2" in result.stdout and "cancelling the others" in result.stderr

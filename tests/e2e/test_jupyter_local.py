@@ -18,12 +18,6 @@ pytestmark = pytest.mark.e2e
 ROOST = [sys.executable, "-m", "roost"]
 
 
-
-
-
-
-
-
 def processes_under(path: Path) -> list[int]:
     """PIDs whose command line mentions ``path`` (the machine's directory)."""
     found = []
@@ -48,8 +42,6 @@ def files_containing(root: Path, needle: str, skip: Path) -> list[Path]:
             except OSError:
                 continue
     return hits
-
-
 
 
 def test_jupyter_lifecycle_on_local_backend(roost_home: Path) -> None:
@@ -77,8 +69,10 @@ def test_jupyter_lifecycle_on_local_backend(roost_home: Path) -> None:
 
     # kill -9 the server: the agent restarts it and the same password works
     os.kill(before.app_pid, signal.SIGKILL)
-    restarted = wait_for(lambda: (s := roost.status("nb")[0]).healthy and s.app_pid != before.app_pid and s,
-                         what="jupyter restarted by the agent")
+    restarted = wait_for(
+        lambda: (s := roost.status("nb")[0]).healthy and s.app_pid != before.app_pid and s,
+        what="jupyter restarted by the agent",
+    )
     assert restarted.restarts == 1
     session = JupyterSession(base)
     assert session.login(password)
@@ -110,7 +104,10 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 def test_two_concurrent_ups_make_one_machine_and_cli_reports(roost_home: Path) -> None:
     env = dict(os.environ)
-    first, second = run_cli("up", "jupyter", "--name", "dup", env=env), run_cli("up", "jupyter", "--name", "dup", env=env)
+    first, second = (
+        run_cli("up", "jupyter", "--name", "dup", env=env),
+        run_cli("up", "jupyter", "--name", "dup", env=env),
+    )
     outputs = [proc.communicate(timeout=240) for proc in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs
     stdouts = sorted(out for out, _ in outputs)
@@ -129,8 +126,9 @@ def test_two_concurrent_ups_make_one_machine_and_cli_reports(roost_home: Path) -
     # the rest of the CLI over the same machine
     status = subprocess.run([*ROOST, "status", "--json"], env=env, capture_output=True, text=True, check=True)
     assert '"state": "running"' in status.stdout and '"healthy": true' in status.stdout
-    opened = subprocess.run([*ROOST, "open", "dup", "--no-browser"], env=env, capture_output=True, text=True,
-                            check=True)
+    opened = subprocess.run(
+        [*ROOST, "open", "dup", "--no-browser"], env=env, capture_output=True, text=True, check=True
+    )
     assert urls.pop() in opened.stdout and "roost password dup" in opened.stdout
     logs = subprocess.run([*ROOST, "logs", "dup", "-n", "50"], env=env, capture_output=True, text=True, check=True)
     assert "Jupyter Server" in logs.stdout and roost.password("dup") not in logs.stdout
@@ -138,12 +136,14 @@ def test_two_concurrent_ups_make_one_machine_and_cli_reports(roost_home: Path) -
 
 def test_up_killed_mid_way_resumes_without_redoing_steps(roost_home: Path) -> None:
     env = {**os.environ, "ROOST_CRASH_AFTER_STEP": "jupyter-install"}
-    crashed = subprocess.run([*ROOST, "up", "jupyter", "--name", "resume"], env=env, capture_output=True,
-                             text=True, timeout=240)
+    crashed = subprocess.run(
+        [*ROOST, "up", "jupyter", "--name", "resume"], env=env, capture_output=True, text=True, timeout=240
+    )
     assert crashed.returncode == 97, crashed.stderr
     assert not roost.status("resume")[0].healthy  # the crash left it half-way
-    resumed = subprocess.run([*ROOST, "up", "jupyter", "--name", "resume"], env=dict(os.environ),
-                             capture_output=True, text=True, timeout=240)
+    resumed = subprocess.run(
+        [*ROOST, "up", "jupyter", "--name", "resume"], env=dict(os.environ), capture_output=True, text=True, timeout=240
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "install jupyterlab 4.6.6  (done before)" in resumed.stderr
     assert "✓ configure jupyter" in resumed.stderr and "is up in" in resumed.stdout

@@ -22,8 +22,7 @@ ROOST = [sys.executable, "-m", "roost"]
 def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Path, tmp_path: Path) -> None:
     spec = tmp_path / "ls.yaml"  # backups go where nothing can be written: stop warns and goes on
     spec.write_text("name: ls\napp: label-studio\nbackup_to: file:///proc/roost-no-backups\n")
-    run = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True,
-                         timeout=900, env=dict(os.environ))
+    run = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert run.returncode == 0, run.stderr
     url = run.stdout.split(": ", 1)[1].splitlines()[0]
     assert url.startswith("http://127.0.0.1:") and admin_email("ls") in run.stdout
@@ -43,8 +42,11 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
     # nobody signs up without an invitation
     stranger = LabelStudioSession(url)
     stranger.request("GET", "/user/signup/")
-    status, _ = stranger.request("POST", "/user/signup/", form={"email": "eve@example.org", "password": "pw12345678",
-                                                              "csrfmiddlewaretoken": stranger._csrf()})
+    status, _ = stranger.request(
+        "POST",
+        "/user/signup/",
+        form={"email": "eve@example.org", "password": "pw12345678", "csrfmiddlewaretoken": stranger._csrf()},
+    )
     assert status == 403 and not LabelStudioSession(url).login("eve@example.org", "pw12345678")
 
     # the password is in the vault only: not in roost's state, logs or the machine's files
@@ -52,14 +54,11 @@ def test_label_studio_with_a_generated_admin_and_no_open_sign_up(roost_home: Pat
         if path.is_file() and "secrets" not in path.parts and path.stat().st_size < 50_000_000:
             assert password.encode() not in path.read_bytes(), path
     # the data lives on the machine's data path and survives stop/start
-    failed = subprocess.run([*ROOST, "backup", "ls"], capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ))
+    failed = subprocess.run([*ROOST, "backup", "ls"], capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert failed.returncode == 1 and "cannot write backups to /proc/roost-no-backups/ls" in failed.stderr
-    stopped = subprocess.run([*ROOST, "stop", "ls"], capture_output=True, text=True, timeout=300,
-                             env=dict(os.environ))
+    stopped = subprocess.run([*ROOST, "stop", "ls"], capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert stopped.returncode == 0 and "warning: the backup before stop failed" in stopped.stderr
-    refused = subprocess.run([*ROOST, "down", "ls"], capture_output=True, text=True, timeout=300,
-                             env=dict(os.environ))
+    refused = subprocess.run([*ROOST, "down", "ls"], capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert refused.returncode == 1 and "'ls' is stopped, so no backup could be taken" in refused.stderr
     roost.start("ls")
     again = LabelStudioSession(url)
@@ -82,13 +81,15 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
         acknowledged.append(time.time())
         time.sleep(0.4)
         if number == 14:
-            first = subprocess.run([*ROOST, "backup", "team"], capture_output=True, text=True, timeout=600,
-                                   env=dict(os.environ))
+            first = subprocess.run(
+                [*ROOST, "backup", "team"], capture_output=True, text=True, timeout=600, env=dict(os.environ)
+            )
             assert first.returncode == 0 and "15 annotations" in first.stdout, first.stderr
     last = roost.backup("team")
     assert last.annotations == 30
-    listed = subprocess.run([*ROOST, "backups", "team", "--json"], capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ))
+    listed = subprocess.run(
+        [*ROOST, "backups", "team", "--json"], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
     found = __import__("json").loads(listed.stdout)
     assert [b["annotations"] for b in found if b["kind"] == "manual"] == [15, 30]
     scheduled = [b for b in found if b["kind"] == "scheduled"]  # taken by the agent, collected by `backups`
@@ -99,8 +100,13 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     # the machine stops; restore on another machine: every annotation acknowledged before the backup is there
     assert roost.stop("team").warnings == []
     roost.up("label-studio", name="spare")
-    restored = subprocess.run([*ROOST, "restore", "spare", "--of", "team", "--from", last.id],
-                              capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    restored = subprocess.run(
+        [*ROOST, "restore", "spare", "--of", "team", "--from", last.id],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+    )
     assert restored.returncode == 1 and "has data changed at" in restored.stderr  # a fresh machine is newer
     assert "--force" in restored.stderr
     roost.restore("spare", last.id, source="team", force=True)
@@ -119,8 +125,13 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
     blob = bytearray(target.read_bytes())
     blob[len(blob) // 2] ^= 0x01
     target.write_bytes(bytes(blob))
-    refused = subprocess.run([*ROOST, "restore", "spare", "--of", "team", "--from", damaged_id, "--force"],
-                             capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    refused = subprocess.run(
+        [*ROOST, "restore", "spare", "--of", "team", "--from", damaged_id, "--force"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+    )
     assert refused.returncode == 1
     assert f"backup {damaged_id} is corrupted: database.sqlite3.gz does not match its checksum" in refused.stderr
     assert {task: spare.annotations(task) for task in tasks[:30]} == expected

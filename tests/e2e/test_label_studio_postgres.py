@@ -30,15 +30,24 @@ def roost_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[s
 
 def spec_file(tmp_path: Path, name: str, host) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": name, "backend": "ssh", "hosts": [host_entry(host)],
-        "app": {"type": "label-studio", "database": "postgres"},
-        "backup": {"every": "12s", "keep": 2}, "backup_to": f"s3://{BUCKET}/labelling"}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "backend": "ssh",
+                "hosts": [host_entry(host)],
+                "app": {"type": "label-studio", "database": "postgres"},
+                "backup": {"every": "12s", "keep": 2},
+                "backup_to": f"s3://{BUCKET}/labelling",
+            }
+        )
+    )
     return path
 
 
 def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
-        testhosts, aws, roost_home: Path, tmp_path: Path) -> None:
+    testhosts, aws, roost_home: Path, tmp_path: Path
+) -> None:
     s3 = aws.moto.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     host, spare_host = testhosts.hosts[1], testhosts.hosts[0]
@@ -77,8 +86,17 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     last = max(scheduled, key=lambda b: b["created_at"])
 
     # onto a new machine on another test host, made from a spec by the restore itself
-    restored = roost_cli("restore", "pgspare", "--of", "pgteam", "--from", last["id"],
-                         "--spec", str(spec_file(tmp_path, "pgspare", spare_host)), timeout=1500)
+    restored = roost_cli(
+        "restore",
+        "pgspare",
+        "--of",
+        "pgteam",
+        "--from",
+        last["id"],
+        "--spec",
+        str(spec_file(tmp_path, "pgspare", spare_host)),
+        timeout=1500,
+    )
     assert restored.returncode == 0, restored.stderr
     spare = LabelStudioSession(roost.status("pgspare")[0].url or "")
     assert spare.login(admin_email("pgspare"), roost.password("pgspare"))

@@ -36,15 +36,30 @@ def service_spec(tmp_path: Path, name: str, service: dict, version: str = "v1") 
     work.mkdir(exist_ok=True)
     (work / "replica.py").write_text(REPLICA.read_text())
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "workdir": str(work), "service": service,
-                                    "app": {"type": "command", "command": f"python3 replica.py {{port}} {version}"}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "workdir": str(work),
+                "service": service,
+                "app": {"type": "command", "command": f"python3 replica.py {{port}} {version}"},
+            }
+        )
+    )
     return path
 
 
-def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
-         timeline: list | None = None, stop: threading.Event | None = None,
-         latencies: list | None = None, pace: float = 0.0, resent: list | None = None
-         ) -> tuple[collections.Counter, list]:
+def load(
+    url: str,
+    seconds: float,
+    on_the_way: callable,
+    workers: int = 4,
+    timeline: list | None = None,
+    stop: threading.Event | None = None,
+    latencies: list | None = None,
+    pace: float = 0.0,
+    resent: list | None = None,
+) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
     ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
     ``timeline`` gets (time the request was sent, answer) for each, ``latencies`` (time sent,
@@ -77,8 +92,9 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
                     connection = None
                     # an idle keep-alive connection closed under the request (a config reload ends
                     # idle ones): sent again once on a new connection, as browsers and urllib3 do
-                    if attempt == 1 and isinstance(exc, (ConnectionResetError, http.client.RemoteDisconnected,
-                                                         BrokenPipeError)):
+                    if attempt == 1 and isinstance(
+                        exc, (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)
+                    ):
                         with lock:
                             retried.append(repr(exc))
                         continue
@@ -110,8 +126,9 @@ def load(url: str, seconds: float, on_the_way: callable, workers: int = 4,
 
 
 def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_path: Path) -> None:
-    up = roost_cli("serve", str(service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"interval": "1s"},
-                                                               "window": "300s"})))
+    up = roost_cli(
+        "serve", str(service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"interval": "1s"}, "window": "300s"}))
+    )
     assert up.returncode == 0, up.stderr
     assert "start 2 replica(s) of command" in up.stderr
     url = up.stdout.split("serving at ", 1)[1].split()[0]
@@ -145,14 +162,18 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     status = json.loads(shown.stdout)
     assert status["name"] == "svc" and status["url"] == url
     assert [r["healthy"] for r in status["replicas"]] == [True, True] and status["replicas"][0]["restarts"] >= 1
+
     # each replica's count in the window is what the client got from it (a request sent again
     # after an idle connection closed may have reached a replica the first time too)
     def counted() -> dict[int, int]:
         return {r.port: r.requests for r in roost.serve_status("svc").replicas}
 
     expected = {port: answers[f"replica {port} v1"] for port in ports}
-    wait_for(lambda: all(expected[port] <= (counted()[port] or 0) for port in ports), timeout=10,
-             what=f"the controller to count {expected}")
+    wait_for(
+        lambda: all(expected[port] <= (counted()[port] or 0) for port in ports),
+        timeout=10,
+        what=f"the controller to count {expected}",
+    )
     assert sum(counted().values()) <= sum(expected.values()) + len(resent), (counted(), expected, resent)
     shown = roost_cli("serve", "status", "svc").stdout
     assert "(per replica: over the last 300 s)" in shown
@@ -177,8 +198,12 @@ def test_kill_9_of_a_replica_under_load_fails_no_request(roost_home: Path, tmp_p
     assert [r.name for r in roost.serve_status("svc").replicas] == ["command-3", "command-4"]
 
     # a release whose probe never answers: rolled back, the running release keeps serving
-    broken = service_spec(tmp_path, "svc", {"replicas": 2, "probe": {"path": "/never", "interval": "1s",
-                                                                      "ready_within": "3s"}}, version="v3")
+    broken = service_spec(
+        tmp_path,
+        "svc",
+        {"replicas": 2, "probe": {"path": "/never", "interval": "1s", "ready_within": "3s"}},
+        version="v3",
+    )
     outcome: list = []
     answers, failures = load(url, 9.0, lambda: outcome.append(roost_cli("serve", "update", "svc", str(broken))))
     serving = [r.port for r in roost.serve_status("svc").replicas]
@@ -204,8 +229,14 @@ def test_service_bad_input_is_refused_clearly(roost_home: Path, tmp_path: Path) 
     jupyter.write_text(yaml.safe_dump({"name": "nb", "app": "jupyter", "service": {"replicas": 2}}))
     refused = roost_cli("serve", str(jupyter))
     assert refused.returncode == 1 and "runs replicas of an app of type command or streamlit" in refused.stderr
-    never = roost_cli("serve", str(service_spec(tmp_path, "never", {
-        "replicas": 1, "probe": {"path": "/never", "interval": "1s", "ready_within": "4s"}})))
+    never = roost_cli(
+        "serve",
+        str(
+            service_spec(
+                tmp_path, "never", {"replicas": 1, "probe": {"path": "/never", "interval": "1s", "ready_within": "4s"}}
+            )
+        ),
+    )
     assert never.returncode == 1 and "app 'command-1' was not healthy after 4s" in never.stderr, never.stderr
     assert "the probe of replica command-1 never answered" in never.stderr
     assert roost_cli("down", "never").returncode == 0
@@ -214,23 +245,32 @@ def test_service_bad_input_is_refused_clearly(roost_home: Path, tmp_path: Path) 
     big = service_spec(tmp_path, "big", {"replicas": 3, "resources": {"cpus": cpus, "memory": "1GiB"}})
     refused = roost_cli("serve", str(big))
     assert refused.returncode == 1, refused.stderr
-    assert f"machine 'big' cannot hold 3 replicas: 3 × {cpus} CPUs = {3 * cpus} CPUs, it has {cpus} " \
-           f"({2 * cpus} missing)" in refused.stderr
+    assert (
+        f"machine 'big' cannot hold 3 replicas: 3 × {cpus} CPUs = {3 * cpus} CPUs, it has {cpus} "
+        f"({2 * cpus} missing)" in refused.stderr
+    )
     assert json.loads(roost_cli("serve", "status", "big", "--json").stdout)["replicas"] == []
     assert roost_cli("down", "big").returncode == 0
     # a command that ignores {port}: every replica but one finds the address taken
     fixed = tmp_path / "fixed.yaml"
-    fixed.write_text(yaml.safe_dump({"name": "fixed", "service": {"replicas": 2, "probe": {"ready_within": "5s"}},
-                                     "app": {"type": "command",
-                                             "command": "python3 -m http.server 18765 --bind 127.0.0.1"}}))
+    fixed.write_text(
+        yaml.safe_dump(
+            {
+                "name": "fixed",
+                "service": {"replicas": 2, "probe": {"ready_within": "5s"}},
+                "app": {"type": "command", "command": "python3 -m http.server 18765 --bind 127.0.0.1"},
+            }
+        )
+    )
     clash = roost_cli("serve", str(fixed))
     assert clash.returncode == 1 and "its address is already in use" in clash.stderr, clash.stderr
     assert "put {port} in the app's command" in clash.stderr
     assert roost_cli("down", "fixed").returncode == 0
 
 
-def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(testhosts, roost_home: Path,
-                                                                              tmp_path: Path) -> None:
+def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(
+    testhosts, roost_home: Path, tmp_path: Path
+) -> None:
     import base64
     import ssl
     import urllib.request
@@ -248,15 +288,20 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(te
     assert https_status(url, ca) == 401  # nobody gets in without a login
     password = roost.add_user("team-svc", "alice")
     assert https_status(url, ca, auth=("alice", password)) == 200
-    public = {port for address, port in listening(testhosts, host)
-              if address not in ("0100007F", "00000000000000000000000001000000")}
+    public = {
+        port
+        for address, port in listening(testhosts, host)
+        if address not in ("0100007F", "00000000000000000000000001000000")
+    }
     assert public == {22, 443}, public
 
     context = ssl.create_default_context(cafile=str(ca))
     login = "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
 
     def fetch(cookie: str | None) -> tuple[str, str | None]:
-        request = urllib.request.Request(url, headers={"Authorization": login, **({"Cookie": cookie} if cookie else {})})
+        request = urllib.request.Request(
+            url, headers={"Authorization": login, **({"Cookie": cookie} if cookie else {})}
+        )
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             return response.read().decode(), response.headers.get("Set-Cookie")
 
@@ -269,10 +314,14 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(te
     assert roost_cli("down", "team-svc").returncode == 0
 
 
-def test_autoscaling_adds_a_replica_under_load_and_removes_it_after_the_cooldown(roost_home: Path,
-                                                                                 tmp_path: Path) -> None:
-    spec = service_spec(tmp_path, "auto", {"min": 1, "max": 2, "target_rps": 20, "window": "3s", "cooldown": "4s",
-                                           "probe": {"interval": "1s"}})
+def test_autoscaling_adds_a_replica_under_load_and_removes_it_after_the_cooldown(
+    roost_home: Path, tmp_path: Path
+) -> None:
+    spec = service_spec(
+        tmp_path,
+        "auto",
+        {"min": 1, "max": 2, "target_rps": 20, "window": "3s", "cooldown": "4s", "probe": {"interval": "1s"}},
+    )
     up = roost_cli("serve", str(spec))
     assert up.returncode == 0, up.stderr
     assert "start the autoscaler (1-2 replicas, 20 requests/s each)" in up.stderr

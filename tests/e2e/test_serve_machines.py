@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.test_gateway import host_entry, listening
 import roost
+from tests.e2e.test_gateway import host_entry, listening
 from tests.e2e.test_serve import REPLICA, load, roost_cli
 from tests.helpers import wait_for
 
@@ -26,12 +26,23 @@ def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str, resourc
     work.mkdir(exist_ok=True)
     (work / "replica.py").write_text(REPLICA.read_text())
     spec = tmp_path / f"spread-{version}.yaml"
-    spec.write_text(yaml.safe_dump({
-        "name": "spread", "backend": "ssh", "hosts": [host_entry(gateway_host), host_entry(worker_host)],
-        "workdir": str(work),
-        "app": {"type": "command", "command": f"python3 replica.py {{port}} {version} {{host}}:{{port}}"},
-        "service": {"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"},
-                    "resources": resources or {}}}))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "spread",
+                "backend": "ssh",
+                "hosts": [host_entry(gateway_host), host_entry(worker_host)],
+                "workdir": str(work),
+                "app": {"type": "command", "command": f"python3 replica.py {{port}} {version} {{host}}:{{port}}"},
+                "service": {
+                    "replicas": 2,
+                    "machines": 2,
+                    "probe": {"interval": "1s", "timeout": "1s"},
+                    "resources": resources or {},
+                },
+            }
+        )
+    )
     return spec
 
 
@@ -46,25 +57,32 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     remote = next(r for r in replicas if r.machine == "spread-w1")
 
     # the worker's replica listens on its 127.0.0.1 only; the world sees its sshd and nothing else
-    worker_public = {port for address, port in listening(testhosts, worker_host)
-                     if address not in ("0100007F", "00000000000000000000000001000000")}
+    worker_public = {
+        port
+        for address, port in listening(testhosts, worker_host)
+        if address not in ("0100007F", "00000000000000000000000001000000")
+    }
     assert worker_public == {22}, worker_public
     # the gateway's tunnel key may forward to the replica's port and do nothing else
     keys = testhosts.root(worker_host.index, f"cat /home/{worker_host.user}/.ssh/authorized_keys").stdout
     line = next(line for line in keys.splitlines() if line.endswith("roost-service:spread"))
-    assert line.startswith("restrict,pty,port-forwarding,permitopen=\"127.0.0.1:") and 'command="sleep ' in line
+    assert line.startswith('restrict,pty,port-forwarding,permitopen="127.0.0.1:') and 'command="sleep ' in line
     home = f"/home/{gateway_host.user}/.roost/machines/spread"
-    shell = testhosts.root(gateway_host.index, f"timeout 5 ssh -F /dev/null -i {home}/gateway/tunnel_key -o BatchMode=yes "
-                           f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                           f"{worker_host.user}@{worker_host.ip} id; echo exit=$?")
+    shell = testhosts.root(
+        gateway_host.index,
+        f"timeout 5 ssh -F /dev/null -i {home}/gateway/tunnel_key -o BatchMode=yes "
+        f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        f"{worker_host.user}@{worker_host.ip} id; echo exit=$?",
+    )
     assert "uid=" not in shell.stdout and "exit=0" not in shell.stdout, shell.stdout  # the forced command only waits
 
     # a rolling update across both machines under load: no failed request, then only v2 answers
     finished: list[float] = []
 
     def roll() -> None:
-        updated = roost_cli("serve", "update", "spread", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")),
-                            timeout=300)
+        updated = roost_cli(
+            "serve", "update", "spread", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")), timeout=300
+        )
         assert updated.returncode == 0, updated.stderr
         finished.append(time.monotonic())
 
@@ -100,9 +118,11 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
         slow = [sent - cut_at[0] for sent, seconds in latencies if sent >= cut_at[0] - 1 and seconds > 0.5]
         moved = max(slow, default=0.0)
         after = [seconds for sent, seconds in latencies if sent > cut_at[0] + 2.5]
-        print(f"requests: {sum(answers.values())}, failed: {len(failures)}, answers: {dict(answers)}; "
-              f"{len(slow)} request(s) waited for the failover, the last sent {moved:.2f}s after the cut; "
-              f"slowest answer {max(s for _, s in latencies):.2f}s")
+        print(
+            f"requests: {sum(answers.values())}, failed: {len(failures)}, answers: {dict(answers)}; "
+            f"{len(slow)} request(s) waited for the failover, the last sent {moved:.2f}s after the cut; "
+            f"slowest answer {max(s for _, s in latencies):.2f}s"
+        )
         assert moved <= 2.5, slow
         assert after and max(after) < 0.5, max(after)
         # the controller replaces the lost replica on the gateway machine
@@ -128,8 +148,9 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
     answers, failures = load(url, 3.0, lambda: None)
     assert failures == [] and {body.split(":")[0] for body in answers} == {gateway_host.name, worker_host.name}
-    worker_apps = testhosts.root(worker_host.index, f"ls /home/{worker_host.user}/.roost/machines/spread-w1/agent/apps"
-                                 ).stdout.split()
+    worker_apps = testhosts.root(
+        worker_host.index, f"ls /home/{worker_host.user}/.roost/machines/spread-w1/agent/apps"
+    ).stdout.split()
     assert worker_apps == [f"{next(r.name for r in replicas if r.machine == 'spread-w1')}.json"], worker_apps
 
     # with room for one replica of service.resources on the gateway machine, a lost worker's
@@ -140,16 +161,22 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     assert again.returncode == 0, again.stderr
     testhosts.cut(worker_host.index)
     try:
-        wait_for(lambda: any(e["event"] == "no room" for e in roost.serve_status("spread").events), timeout=40,
-                 what="the controller to find no room for a replacement")
+        wait_for(
+            lambda: any(e["event"] == "no room" for e in roost.serve_status("spread").events),
+            timeout=40,
+            what="the controller to find no room for a replacement",
+        )
         status = roost.serve_status("spread")
         assert sorted(r.machine for r in status.replicas) == ["spread", "spread-w1"], status
         assert [r.healthy for r in status.replicas if r.machine == "spread-w1"] == [False], status
         assert "no room 1 of 1 here (its service.resources)" in roost_cli("serve", "status", "spread").stdout
     finally:
         testhosts.heal(worker_host.index)
-    wait_for(lambda: all(r.healthy for r in roost.serve_status("spread").replicas), timeout=60,
-             what="the worker's replica to serve again")
+    wait_for(
+        lambda: all(r.healthy for r in roost.serve_status("spread").replicas),
+        timeout=60,
+        what="the worker's replica to serve again",
+    )
     assert [e["event"] for e in roost.serve_status("spread").events].count("no room") == 1
 
     down = roost_cli("down", "spread", timeout=300)
@@ -161,8 +188,9 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     assert roost_cli("status").stdout.count("spread") == 0
 
 
-def test_an_unreachable_worker_host_is_named_and_nothing_serves_half(testhosts, roost_home: Path,
-                                                                     tmp_path: Path) -> None:
+def test_an_unreachable_worker_host_is_named_and_nothing_serves_half(
+    testhosts, roost_home: Path, tmp_path: Path
+) -> None:
     gateway_host = testhosts.hosts[0]
     spec = spread_spec(tmp_path, gateway_host, testhosts.hosts[1], "v1")
     data = yaml.safe_load(spec.read_text())
@@ -171,8 +199,11 @@ def test_an_unreachable_worker_host_is_named_and_nothing_serves_half(testhosts, 
     up = roost_cli("serve", str(spec), timeout=300)
     assert up.returncode == 1
     assert "10.251.0.250" in up.stderr and "bring up 1 worker machine(s)" in up.stderr, up.stderr
-    public = {port for address, port in listening(testhosts, gateway_host)
-              if address not in ("0100007F", "00000000000000000000000001000000")}
+    public = {
+        port
+        for address, port in listening(testhosts, gateway_host)
+        if address not in ("0100007F", "00000000000000000000000001000000")
+    }
     assert public == {22}, public  # no balancer, no replica was started on the gateway machine
     print(up.stderr[-600:])
     assert roost_cli("down", "spread", timeout=300).returncode == 0

@@ -22,8 +22,13 @@ APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0
 
 
 def spec_for(host, name: str = "bad", **overrides) -> roost.Spec:
-    entry = {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
-             "connect_timeout": 3}
+    entry = {
+        "address": host.ip,
+        "user": host.user,
+        "key": host.key,
+        "host_key": host.host_key_fingerprint,
+        "connect_timeout": 3,
+    }
     entry.update(overrides)
     return spec_from_data({"name": name, "backend": "ssh", "app": APP, "hosts": [entry]})
 
@@ -34,8 +39,9 @@ def assert_nothing_left(roost_home: Path) -> None:
 
 def test_unknown_host_alias(roost_home: Path, testhosts) -> None:
     spec = spec_from_data({"name": "bad", "backend": "ssh", "app": APP, "hosts": ["no-such-alias-roost"]})
-    with pytest.raises(HostUnreachable, match="no-such-alias-roost.*not an address, a name that resolves, or an "
-                       "alias in ~/.ssh/config"):
+    with pytest.raises(
+        HostUnreachable, match="no-such-alias-roost.*not an address, a name that resolves, or an alias in ~/.ssh/config"
+    ):
         roost.up(spec)
     assert_nothing_left(roost_home)
 
@@ -75,8 +81,12 @@ def test_changed_host_key_after_first_contact_is_refused(roost_home: Path, testh
 
 def test_first_contact_needs_a_fingerprint_or_explicit_acceptance(roost_home: Path, testhosts) -> None:
     host = testhosts.hosts[1]
-    with pytest.raises(HostKeyError, match="(?s)roost has never connected to this host; it offers "
-                       + re.escape(host.host_key_fingerprint) + ".*--accept-new-host-key"):
+    with pytest.raises(
+        HostKeyError,
+        match="(?s)roost has never connected to this host; it offers "
+        + re.escape(host.host_key_fingerprint)
+        + ".*--accept-new-host-key",
+    ):
         roost.up(spec_for(host, host_key=None))
     assert_nothing_left(roost_home)
     result = roost.up(spec_for(host, host_key=None), accept_new_host_key=True)
@@ -96,7 +106,9 @@ def test_host_without_python3(roost_home: Path, testhosts) -> None:
     bashrc = home / ".bashrc"
     bashrc.write_text("export PATH=$HOME/nopy\n")  # as the host sees its own home
     try:
-        with pytest.raises(HostError, match=f"(?s)host {host.ip} during step 'provision': has no python3.*apt-get install"):
+        with pytest.raises(
+            HostError, match=f"(?s)host {host.ip} during step 'provision': has no python3.*apt-get install"
+        ):
             roost.up(spec_for(host, name="nopy"))
     finally:
         bashrc.unlink()

@@ -22,8 +22,14 @@ ROOST = [sys.executable, "-m", "roost"]
 
 
 def host_entry(host, **extra) -> dict:
-    return {"address": host.ip, "user": host.user, "key": host.key, "host_key": host.host_key_fingerprint,
-            "connect_timeout": 3, **extra}
+    return {
+        "address": host.ip,
+        "user": host.user,
+        "key": host.key,
+        "host_key": host.host_key_fingerprint,
+        "connect_timeout": 3,
+        **extra,
+    }
 
 
 def write_spec(tmp_path: Path, data: dict) -> Path:
@@ -91,18 +97,23 @@ def steps_done(roost_home: Path, machine: str) -> set[str]:
         return set()
     try:
         with sqlite3.connect(db) as conn:
-            return {row[0] for row in conn.execute(
-                "SELECT step FROM steps WHERE machine = ? AND status = 'done'", (machine,))}
+            return {
+                row[0]
+                for row in conn.execute("SELECT step FROM steps WHERE machine = ? AND status = 'done'", (machine,))
+            }
     except sqlite3.OperationalError:  # roost is creating the database this very moment
         return set()
 
 
 def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_home: Path, tmp_path: Path) -> None:
     host = testhosts.hosts[2]
-    spec = write_spec(tmp_path, {"name": "cut", "backend": "ssh", "app": "jupyter", "installs": "wheelhouse",
-                                 "hosts": [host_entry(host)]})
-    proc = subprocess.Popen([*ROOST, "up", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    spec = write_spec(
+        tmp_path,
+        {"name": "cut", "backend": "ssh", "app": "jupyter", "installs": "wheelhouse", "hosts": [host_entry(host)]},
+    )
+    proc = subprocess.Popen(
+        [*ROOST, "up", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     try:
         deadline = time.monotonic() + 120
         while "provision" not in steps_done(roost_home, "cut"):
@@ -120,14 +131,13 @@ def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_hom
     assert roost.status("cut")[0].state is MachineState.UNREACHABLE
 
     testhosts.heal(host.index)
-    resumed = subprocess.run([*ROOST, "up", str(spec)], capture_output=True, text=True, timeout=600,
-                             env=dict(os.environ))
+    resumed = subprocess.run(
+        [*ROOST, "up", str(spec)], capture_output=True, text=True, timeout=600, env=dict(os.environ)
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "provision ssh machine  (done before)" in resumed.stderr
     assert roost.status("cut")[0].healthy
     roost.down("cut")
-
-
 
 
 def test_ssh_config_alias_and_tunnel_restart(testhosts, roost_home: Path, monkeypatch) -> None:
@@ -137,10 +147,14 @@ def test_ssh_config_alias_and_tunnel_restart(testhosts, roost_home: Path, monkey
     host = testhosts.hosts[1]
     # the alias comes from an ssh config (HostName, User, IdentityFile), as ~/.ssh/config would give it
     monkeypatch.setenv("ROOST_SSH_CONFIG", str(testhosts.directory / "ssh_config"))
-    spec = roost.Spec.model_validate({
-        "name": "alias", "backend": "ssh",
-        "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
-        "hosts": [{"address": host.name, "host_key": host.host_key_fingerprint}]})
+    spec = roost.Spec.model_validate(
+        {
+            "name": "alias",
+            "backend": "ssh",
+            "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
+            "hosts": [{"address": host.name, "host_key": host.host_key_fingerprint}],
+        }
+    )
     result = roost.up(spec)
     assert answers(result.url)
 
@@ -167,9 +181,16 @@ def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path
     workdir = tmp_path / "work"
     workdir.mkdir()
     (workdir / "data.bin").write_bytes(b"good version\n")
-    spec = write_spec(tmp_path, {"name": "atomic", "backend": "ssh", "workdir": str(workdir),
-                                 "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
-                                 "hosts": [host_entry(host)]})
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "atomic",
+            "backend": "ssh",
+            "workdir": str(workdir),
+            "app": {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"},
+            "hosts": [host_entry(host)],
+        },
+    )
     roost.up(spec)
     remote = testhosts.home_of(host) / ".roost" / "machines" / "atomic" / "workdir"
     assert (remote / "data.bin").read_bytes() == b"good version\n"
@@ -178,8 +199,9 @@ def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path
     (workdir / "data.bin").write_bytes(big)
     testhosts.throttle(host.index, "40mbit")  # ~13 s for the file: time enough to interrupt it
     try:
-        proc = subprocess.Popen([*ROOST, "sync", "atomic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=dict(os.environ))
+        proc = subprocess.Popen(
+            [*ROOST, "sync", "atomic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)
+        )
         deadline = time.monotonic() + 60
         while not [p for p in remote.glob(".*") if p.name != ".gitignore"]:  # rsync's temporary file appeared
             assert proc.poll() is None and time.monotonic() < deadline, "the transfer ended before it was cut"
@@ -198,8 +220,9 @@ def test_interrupted_sync_never_replaces_a_good_file(testhosts, roost_home: Path
     roost.down("atomic")
 
 
-def test_a_connection_dropped_under_a_step_is_reopened_and_the_step_run_again(testhosts, roost_home: Path,
-                                                                              tmp_path: Path) -> None:
+def test_a_connection_dropped_under_a_step_is_reopened_and_the_step_run_again(
+    testhosts, roost_home: Path, tmp_path: Path
+) -> None:
     """roost's master connection dies while `setup` runs (its ssh process killed, as a NAT or a
     flaky link would end it): the host still answers, so `roost up` reconnects and runs the
     step again instead of failing half-way."""
@@ -208,14 +231,25 @@ def test_a_connection_dropped_under_a_step_is_reopened_and_the_step_run_again(te
 
     host = testhosts.hosts[1]
     home = testhosts.home_of(host)
-    spec = write_spec(tmp_path, {"name": "flaky", "backend": "ssh", "hosts": [host_entry(host)],
-                                 "setup": "echo started >> ~/flaky-starts; sleep 4; echo done >> ~/flaky-done"})
-    up = subprocess.Popen([*ROOST, "up", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=dict(os.environ))
+    spec = write_spec(
+        tmp_path,
+        {
+            "name": "flaky",
+            "backend": "ssh",
+            "hosts": [host_entry(host)],
+            "setup": "echo started >> ~/flaky-starts; sleep 4; echo done >> ~/flaky-done",
+        },
+    )
+    up = subprocess.Popen(
+        [*ROOST, "up", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     try:
         wait_for(lambda: (home / "flaky-starts").exists(), timeout=120, what="setup to start")
-        masters = [int(pid.name) for pid in Path("/proc").iterdir() if pid.name.isdigit()
-                   and control_dir() in _cmdline(pid) and "[mux]" in _cmdline(pid)]
+        masters = [
+            int(pid.name)
+            for pid in Path("/proc").iterdir()
+            if pid.name.isdigit() and control_dir() in _cmdline(pid) and "[mux]" in _cmdline(pid)
+        ]
         assert len(masters) == 1, masters  # the master roost opened for this ROOST_HOME
         os.kill(masters[0], 9)
         out, err = up.communicate(timeout=120)

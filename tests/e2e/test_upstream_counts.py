@@ -18,33 +18,56 @@ from roost.gateway.site import caddyfile
 from tests.helpers import answers, free_port, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src" / "roost" / "agent"))
-from roost_agent.upstream_stats import UpstreamStats  # noqa: E402  (the agent's own package)
+from roost_agent.upstream_stats import UpstreamStats
 
 
 def start_caddy(config: str, directory: Path, name: str) -> subprocess.Popen:
     path = directory / f"{name}.caddyfile"
     path.write_text(config)
-    env = dict(os.environ, XDG_DATA_HOME=str(directory / name), XDG_CONFIG_HOME=str(directory / name),
-               HOME=str(directory))
-    return subprocess.Popen(["caddy", "run", "--config", str(path), "--adapter", "caddyfile"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(directory / f"{name}.log", "wb"))  # noqa: SIM115
+    env = dict(
+        os.environ, XDG_DATA_HOME=str(directory / name), XDG_CONFIG_HOME=str(directory / name), HOME=str(directory)
+    )
+    return subprocess.Popen(
+        ["caddy", "run", "--config", str(path), "--adapter", "caddyfile"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(directory / f"{name}.log", "wb"),
+    )
 
 
 def test_each_answered_request_is_counted_once_for_its_replica_across_a_log_roll(tmp_path: Path) -> None:
     first, second, broken, dead, front, health = (free_port() for _ in range(6))
-    replicas = start_caddy("{\n\tadmin off\n}\n" + "".join(
-        f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n\trespond \"{port}\"\n}}\n" for port in (first, second))
-        + f"http://127.0.0.1:{broken} {{\n\tbind 127.0.0.1\n\trespond \"down\" 503\n}}\n", tmp_path, "replicas")
+    replicas = start_caddy(
+        "{\n\tadmin off\n}\n"
+        + "".join(f'http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n\trespond "{port}"\n}}\n' for port in (first, second))
+        + f'http://127.0.0.1:{broken} {{\n\tbind 127.0.0.1\n\trespond "down" 503\n}}\n',
+        tmp_path,
+        "replicas",
+    )
     log = tmp_path / "upstreams.log"
-    balancer = start_caddy(caddyfile(address=None, internal_tls=False, upstreams=[first, second, broken, dead],
-                                     health_port=health, users=None, admin=str(tmp_path / "admin.sock"),
-                                     plain_port=front, upstream_log=str(log)), tmp_path, "balancer")
+    balancer = start_caddy(
+        caddyfile(
+            address=None,
+            internal_tls=False,
+            upstreams=[first, second, broken, dead],
+            health_port=health,
+            users=None,
+            admin=str(tmp_path / "admin.sock"),
+            plain_port=front,
+            upstream_log=str(log),
+        ),
+        tmp_path,
+        "balancer",
+    )
     try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{health}/health") and answers(f"http://127.0.0.1:{first}/"),
-                 what="the balancer and the replicas")
+        wait_for(
+            lambda: answers(f"http://127.0.0.1:{health}/health") and answers(f"http://127.0.0.1:{first}/"),
+            what="the balancer and the replicas",
+        )
         stats = UpstreamStats(str(log), window=600)
-        load = subprocess.Popen(["wrk", "-t2", "-c16", "-d6s", f"http://127.0.0.1:{front}/"],
-                                stdout=subprocess.PIPE, text=True)
+        load = subprocess.Popen(
+            ["wrk", "-t2", "-c16", "-d6s", f"http://127.0.0.1:{front}/"], stdout=subprocess.PIPE, text=True
+        )
         while load.poll() is None:  # the controller reads each second; more often here, as a roll comes sooner
             stats.read(time.time())
             time.sleep(0.25)

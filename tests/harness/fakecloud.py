@@ -22,7 +22,7 @@ from tests.harness.testhosts import TestHosts
 UBUNTU_PARAMETER = "/roost-test/ubuntu/{arch}/ami-id"
 GPU_PARAMETER = "/roost-test/dlami/ami-id"
 UBUNTU_AMI = "ami-785db401"  # in moto's own AMI list (Ubuntu, x86_64)
-DLAMI_AMI = "ami-dca37ea5"   # moto's "Deep Learning AMI Ubuntu"
+DLAMI_AMI = "ami-dca37ea5"  # moto's "Deep Learning AMI Ubuntu"
 HALT_MARKER = "roost-test-halted"
 HALT_COMMAND = f"touch /tmp/{HALT_MARKER}"
 """The tests' power-off command: test hosts cannot halt, so they leave a mark instead."""
@@ -51,12 +51,25 @@ class MotoServer:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         if not any(image["ami_id"] == ARM_AMI for image in amis.AMIS):
-            amis.AMIS.append({"ami_id": ARM_AMI, "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server",
-                              "description": "Ubuntu 24.04 arm64 (test)", "owner_id": "099720109477",
-                              "public": True, "virtualization_type": "hvm", "architecture": "arm64",
-                              "state": "available", "platform": None, "image_type": "machine",
-                              "hypervisor": "xen", "root_device_name": "/dev/sda1", "root_device_type": "ebs",
-                              "sriov": "simple", "creation_date": "2026-11-01T00:00:00.000Z"})
+            amis.AMIS.append(
+                {
+                    "ami_id": ARM_AMI,
+                    "name": "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server",
+                    "description": "Ubuntu 24.04 arm64 (test)",
+                    "owner_id": "099720109477",
+                    "public": True,
+                    "virtualization_type": "hvm",
+                    "architecture": "arm64",
+                    "state": "available",
+                    "platform": None,
+                    "image_type": "machine",
+                    "hypervisor": "xen",
+                    "root_device_name": "/dev/sda1",
+                    "root_device_type": "ebs",
+                    "sriov": "simple",
+                    "creation_date": "2026-11-01T00:00:00.000Z",
+                }
+            )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.refusals: list[tuple[str, str]] = []  # (market: spot / on-demand / any, AWS error code)
@@ -89,11 +102,14 @@ class MotoServer:
                 for wanted, code in self.refusals:
                     if wanted in (market, "any"):
                         self.refused.append(f"{market}:{code}")
-                        xml = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}"
-                               f"</Code><Message>refused by the test ({market})</Message></Error></Errors>"
-                               "<RequestID>test</RequestID></Response>").encode()
-                        start_response("400 Bad Request", [("Content-Type", "text/xml"),
-                                                           ("Content-Length", str(len(xml)))])
+                        xml = (
+                            f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}'
+                            f"</Code><Message>refused by the test ({market})</Message></Error></Errors>"
+                            "<RequestID>test</RequestID></Response>"
+                        ).encode()
+                        start_response(
+                            "400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))]
+                        )
                         return [xml]
             return moto_app(environ, start_response)
 
@@ -123,18 +139,30 @@ class MotoServer:
 
     def env(self) -> dict[str, str]:
         """What a roost process needs to talk to this server as its AWS."""
-        return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
-                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "ROOST_AWS_UBUNTU_PARAMETER": UBUNTU_PARAMETER,
-                "ROOST_AWS_GPU_PARAMETER": GPU_PARAMETER, "NO_PROXY": "127.0.0.1,localhost",
-                # with no credentials, boto3 must not ask the instance metadata address (not 127/8)
-                "AWS_EC2_METADATA_DISABLED": "true"}
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "ROOST_AWS_UBUNTU_PARAMETER": UBUNTU_PARAMETER,
+            "ROOST_AWS_GPU_PARAMETER": GPU_PARAMETER,
+            "NO_PROXY": "127.0.0.1,localhost",
+            # with no credentials, boto3 must not ask the instance metadata address (not 127/8)
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
 
     def client(self, service: str = "ec2") -> Any:
         import boto3
 
-        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="testing",
-                            aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
 
 def seed(moto: MotoServer, cidr: str) -> tuple[str, dict[str, str]]:
@@ -161,7 +189,9 @@ class CloudInit(threading.Thread):
         self.seen: dict[str, str] = {}
         self.holder: dict[str, str] = {}  # address -> the instance that has it now
         self.booted: list[str] = []
-        self.halts: list[tuple[str, str]] = []  # (instance, what EC2 did) after an OS halt  # instance ids, in the order their user-data ran
+        self.halts: list[
+            tuple[str, str]
+        ] = []  # (instance, what EC2 did) after an OS halt  # instance ids, in the order their user-data ran
         self.errors: list[str] = []
         self._halt = threading.Event()
 
@@ -169,7 +199,7 @@ class CloudInit(threading.Thread):
         while not self._halt.is_set():
             try:
                 self.tick()
-            except Exception as exc:  # noqa: BLE001 - reported by the test, never swallowed silently
+            except Exception as exc:
                 import sys
                 import traceback
 
@@ -186,8 +216,11 @@ class CloudInit(threading.Thread):
         for instance in [i for r in reservations for i in r["Instances"]]:
             ip = instance.get("PrivateIpAddress", "")
             host = self.by_ip.get(ip)
-            if host is not None and instance["State"]["Name"] == "running" and self.holder.get(ip) == instance[
-                    "InstanceId"]:
+            if (
+                host is not None
+                and instance["State"]["Name"] == "running"
+                and self.holder.get(ip) == instance["InstanceId"]
+            ):
                 self._halted(instance, host)
             state, before = instance["State"]["Name"], self.seen.get(instance["InstanceId"])
             if host is None or state == before:
@@ -212,8 +245,9 @@ class CloudInit(threading.Thread):
             return
         marker.unlink()
         instance_id = instance["InstanceId"]
-        behaviour = self.ec2.describe_instance_attribute(InstanceId=instance_id,
-                                                         Attribute="instanceInitiatedShutdownBehavior")
+        behaviour = self.ec2.describe_instance_attribute(
+            InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+        )
         if behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate":
             self.ec2.terminate_instances(InstanceIds=[instance_id])
         else:

@@ -46,17 +46,23 @@ def can_run() -> str | None:
 class TestHosts:
     """N hosts with a private prefix, network and state directory; ``down`` removes all of it."""
 
-    def __init__(self, count: int, *, prefix: str, net: str, directory: Path, first: int = 2,
-                 user: str | None = None) -> None:
+    def __init__(
+        self, count: int, *, prefix: str, net: str, directory: Path, first: int = 2, user: str | None = None
+    ) -> None:
         self.count = count
         self.directory = directory
-        self.env = {**os.environ, "TH_DIR": str(directory), "TH_PREFIX": prefix, "TH_NET": net,
-                    "TH_FIRST": str(first), "TH_USER": user or ""}
+        self.env = {
+            **os.environ,
+            "TH_DIR": str(directory),
+            "TH_PREFIX": prefix,
+            "TH_NET": net,
+            "TH_FIRST": str(first),
+            "TH_USER": user or "",
+        }
         self.hosts: list[TestHost] = []
 
     def _sh(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(["bash", str(SCRIPT), *args], env=self.env, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(["bash", str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"testhosts {' '.join(args)} failed: {result.stderr or result.stdout}")
         return result
@@ -70,10 +76,10 @@ class TestHosts:
         for line in (self.directory / "hosts.txt").read_text().splitlines():
             index, name, ip, user = line.split()
             pub = self.directory / f"h{index}" / "ssh" / "ssh_host_ed25519_key.pub"
-            fingerprint = subprocess.run(["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True,
-                                         check=True).stdout.split()[1]
-            self.hosts.append(TestHost(int(index), name, ip, user, str(self.directory / "id_ed25519"),
-                                       fingerprint))
+            fingerprint = subprocess.run(
+                ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+            ).stdout.split()[1]
+            self.hosts.append(TestHost(int(index), name, ip, user, str(self.directory / "id_ed25519"), fingerprint))
         return self.hosts
 
     def _wait_links_gone(self) -> None:
@@ -94,7 +100,7 @@ class TestHosts:
         links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
         for line in links.splitlines():
             name = line.split(": ", 2)[1].split("@")[0] if ": " in line else ""
-            if name.startswith(f"{prefix}v") and name[len(prefix) + 1:].isdigit():
+            if name.startswith(f"{prefix}v") and name[len(prefix) + 1 :].isdigit():
                 subprocess.run(["ip", "link", "del", name], capture_output=True)
 
     def stop(self, index: int) -> None:
@@ -118,8 +124,11 @@ class TestHosts:
         link = f"{self.env['TH_PREFIX']}v{index}"
         subprocess.run(["tc", "qdisc", "del", "dev", link, "root"], capture_output=True)
         if rate:
-            subprocess.run(["tc", "qdisc", "add", "dev", link, "root", "tbf", "rate", rate, "burst", "64kb",
-                            "latency", "500ms"], check=True, capture_output=True)
+            subprocess.run(
+                ["tc", "qdisc", "add", "dev", link, "root", "tbf", "rate", rate, "burst", "64kb", "latency", "500ms"],
+                check=True,
+                capture_output=True,
+            )
 
     def root(self, index: int, command: str) -> subprocess.CompletedProcess[str]:
         """Run a shell command as root inside the host's namespaces."""

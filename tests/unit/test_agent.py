@@ -26,8 +26,12 @@ def agent(tmp_path: Path) -> Iterator[AgentClient]:
 
 
 def web_app(port: int, name: str = "web") -> AppDefinition:
-    return AppDefinition(name=name, argv=[sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
-                         port=port, health_path="/")
+    return AppDefinition(
+        name=name,
+        argv=[sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        port=port,
+        health_path="/",
+    )
 
 
 def app_status(agent: AgentClient, name: str = "web"):

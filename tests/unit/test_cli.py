@@ -11,8 +11,7 @@ ROOST = [sys.executable, "-m", "roost"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ROOST, *args], capture_output=True, text=True, env=dict(os.environ), cwd=cwd,
-                          timeout=60)
+    return subprocess.run([*ROOST, *args], capture_output=True, text=True, env=dict(os.environ), cwd=cwd, timeout=60)
 
 
 def test_bad_spec_file_is_one_clear_line_not_a_traceback(roost_home: Path, tmp_path: Path) -> None:

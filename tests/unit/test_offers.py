@@ -16,8 +16,9 @@ CSV = Path(__file__).resolve().parents[2] / "src" / "roost" / "catalog" / "data"
 NVIDIA = {"T4", "T4g", "A10G", "M60", "V100", "V100-32GB", "K80", "K520", "A100", "A100-80GB"}
 
 
-def brute_force(gpu: str | None, count: int | None, cpus: int | None, memory: float | None,
-                spot: bool) -> list[tuple[str, float]]:
+def brute_force(
+    gpu: str | None, count: int | None, cpus: int | None, memory: float | None, spot: bool
+) -> list[tuple[str, float]]:
     """An independent reading of the CSV: every row that fits, (type, price) cheapest first."""
     rows = []
     with CSV.open() as handle:
@@ -40,8 +41,11 @@ def brute_force(gpu: str | None, count: int | None, cpus: int | None, memory: fl
     return sorted(rows, key=lambda item: (item[1], item[0]))
 
 
-QUERIES = list(itertools.product([None, "T4", "A10G", "V100", "a100"], [None, 1, 4, 8], [None, 4, 32],
-                                 [None, 16.0, 200.0], [False, True]))
+QUERIES = list(
+    itertools.product(
+        [None, "T4", "A10G", "V100", "a100"], [None, 1, 4, 8], [None, 4, 32], [None, 16.0, 200.0], [False, True]
+    )
+)
 
 
 @pytest.mark.parametrize("gpu,count,cpus,memory,spot", QUERIES[::7] + QUERIES[1::11])
@@ -76,13 +80,16 @@ def test_graviton_families_are_arm64() -> None:
     assert "mac1.metal" not in arch  # no on-demand price: never offered
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"accelerators": "T5:1"}, "no offer in us-east-1 has the accelerator 'T5'.*did you mean 'T4'"),
-    ({"instance_type": "g4dn.xlarg"}, "instance type 'g4dn.xlarg' does not exist in us-east-1.*g4dn.xlarge"),
-    ({"instance_type": "g4dn.xlarge", "accelerators": "T4:4"}, "'g4dn.xlarge' .*1 x T4.* does not fit"),
-    ({"accelerators": "A100:16"}, r"no offer in us-east-1 fits: 16 x A100"),
-    ({"region": "eu-west-9", "cpus": 2}, "no offers for region 'eu-west-9'.*us-east-1"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"accelerators": "T5:1"}, "no offer in us-east-1 has the accelerator 'T5'.*did you mean 'T4'"),
+        ({"instance_type": "g4dn.xlarg"}, "instance type 'g4dn.xlarg' does not exist in us-east-1.*g4dn.xlarge"),
+        ({"instance_type": "g4dn.xlarge", "accelerators": "T4:4"}, "'g4dn.xlarge' .*1 x T4.* does not fit"),
+        ({"accelerators": "A100:16"}, r"no offer in us-east-1 fits: 16 x A100"),
+        ({"region": "eu-west-9", "cpus": 2}, "no offers for region 'eu-west-9'.*us-east-1"),
+    ],
+)
 def test_impossible_requests_are_clear_errors(values, message) -> None:
     with pytest.raises(SpecError, match=f"(?s){message}"):
         resolve_offer(resources(**values))

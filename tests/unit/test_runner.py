@@ -30,8 +30,7 @@ def test_failure_raises_one_type_with_result_and_output_tail() -> None:
 
 
 def test_stdin_env_and_cwd(tmp_path: Path) -> None:
-    result = LocalRunner().run("cat; echo $GREETING; pwd", stdin=b"secret\n", env={"GREETING": "hi"},
-                               cwd=str(tmp_path))
+    result = LocalRunner().run("cat; echo $GREETING; pwd", stdin=b"secret\n", env={"GREETING": "hi"}, cwd=str(tmp_path))
     assert result.stdout == f"secret\nhi\n{tmp_path}\n"
 
 

@@ -22,13 +22,19 @@ def load(tmp_path: Path, text: str):
     return load_spec(path)
 
 
-@pytest.mark.parametrize("text, expected", [
-    (BASE + "service: {replicas: 2, machines: 2}\n", "service.machines is 2: it needs backend 'ssh' with at least"),
-    (BASE + SSH + "service: {replicas: 3, machines: 3}\n", "this spec has 2 on 'ssh'"),
-    (BASE + "service: {routes: {'/a/b': {command: x}}}\n", "route '/a/b' must be one path segment"),
-    (BASE + SSH + "service: {machines: 2, routes: {/api: {command: x}}}\n", "'routes' are built for a service on one"),
-    (BASE + "service: {routes: {/api: {replicas: 2}}}\n", "command"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (BASE + "service: {replicas: 2, machines: 2}\n", "service.machines is 2: it needs backend 'ssh' with at least"),
+        (BASE + SSH + "service: {replicas: 3, machines: 3}\n", "this spec has 2 on 'ssh'"),
+        (BASE + "service: {routes: {'/a/b': {command: x}}}\n", "route '/a/b' must be one path segment"),
+        (
+            BASE + SSH + "service: {machines: 2, routes: {/api: {command: x}}}\n",
+            "'routes' are built for a service on one",
+        ),
+        (BASE + "service: {routes: {/api: {replicas: 2}}}\n", "command"),
+    ],
+)
 def test_service_spread_and_routes_are_checked(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(SpecError) as caught:
         load(tmp_path, text)
@@ -45,20 +51,37 @@ def test_workers_get_the_later_hosts_and_no_balancer(tmp_path: Path) -> None:
 
 def test_routes_sit_behind_the_same_login_and_on_their_own_loopback_listener() -> None:
     routes = [("/api", [7001, 7002], Probe(path="/health"), 7100)]
-    text = caddyfile(address="10.0.0.5", internal_tls=True, upstreams=[7000], health_port=7200,
-                     users={"alice": "$2a$hash"}, admin="/run/a.sock", routes=routes)
+    text = caddyfile(
+        address="10.0.0.5",
+        internal_tls=True,
+        upstreams=[7000],
+        health_port=7200,
+        users={"alice": "$2a$hash"},
+        admin="/run/a.sock",
+        routes=routes,
+    )
     site = text.split("https://10.0.0.5 {", 1)[1].split("\n}\n", 1)[0]
     assert site.index("basicauth") < site.index("handle_path /api/*") < site.index("handle {")
     assert "reverse_proxy 127.0.0.1:7001 127.0.0.1:7002" in site and "health_uri /health" in site
     inside = text.split("http://127.0.0.1:7100 {", 1)[1].split("\n}\n", 1)[0]
     assert "bind 127.0.0.1" in inside and "127.0.0.1:7001 127.0.0.1:7002" in inside
     # no users yet: nothing at all gets through, routes included
-    closed = caddyfile(address="10.0.0.5", internal_tls=True, upstreams=[7000], health_port=7200, users={},
-                       admin="/run/a.sock", routes=routes)
+    closed = caddyfile(
+        address="10.0.0.5",
+        internal_tls=True,
+        upstreams=[7000],
+        health_port=7200,
+        users={},
+        admin="/run/a.sock",
+        routes=routes,
+    )
     assert "handle_path" not in closed and "7100" not in closed and 'respond "no users yet' in closed
 
 
 def test_a_service_given_as_setup_and_run_runs_its_command_as_replicas(tmp_path: Path) -> None:
-    spec = load(tmp_path, "name: api\nsetup: pip install fastapi\nrun: uvicorn app:app --port {port}\n"
-                          "service: {replicas: 2, probe: {path: /health}}\n")
+    spec = load(
+        tmp_path,
+        "name: api\nsetup: pip install fastapi\nrun: uvicorn app:app --port {port}\n"
+        "service: {replicas: 2, probe: {path: /health}}\n",
+    )
     assert spec.app.type == "command" and spec.app.command == "uvicorn app:app --port {port}" and spec.run is None

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from roost.errors import SpecError
-from roost.spec.model import BackendKind, JupyterApp
 from roost.spec.loader import load_spec, spec_for_app
+from roost.spec.model import BackendKind, JupyterApp
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -18,7 +18,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_full_spec_parses_into_typed_models(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, """
+    spec = load_spec(
+        write(
+            tmp_path,
+            """
 name: gpu-notebook
 backend: aws
 resources:
@@ -36,7 +39,9 @@ envs: {EPOCHS: 3, DEBUG: true}
 secrets: [HF_TOKEN]
 ports: [6006]
 autostop: 30m
-"""))
+""",
+        )
+    )
     assert spec.backend is BackendKind.aws
     assert spec.resources.cpus == 4
     assert spec.resources.memory_gib == 16
@@ -86,8 +91,9 @@ BAD_SPECS = [
 
 
 @pytest.mark.parametrize(("text", "line", "fragments"), BAD_SPECS, ids=[str(i) for i in range(len(BAD_SPECS))])
-def test_bad_spec_names_file_line_field_and_fix(tmp_path: Path, text: str, line: int | None,
-                                                fragments: list[str]) -> None:
+def test_bad_spec_names_file_line_field_and_fix(
+    tmp_path: Path, text: str, line: int | None, fragments: list[str]
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(SpecError) as caught:
         load_spec(path)

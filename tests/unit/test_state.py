@@ -12,16 +12,22 @@ import pytest
 
 from roost.errors import LockTimeout, StateError
 from roost.machine.record import MachineRecord, MachineState
-from roost.progress import SilentProgress
-from roost.spec.loader import spec_for_app
 from roost.machine.state import SCHEMA_VERSION, State, machine_lock
 from roost.machine.steps import Step, run_steps
+from roost.progress import SilentProgress
+from roost.spec.loader import spec_for_app
 
 
 def record(name: str = "nb") -> MachineRecord:
     now = time.time()
-    return MachineRecord(name=name, backend="local", spec=spec_for_app("jupyter", name),
-                         state=MachineState.PROVISIONING, created_at=now, updated_at=now)
+    return MachineRecord(
+        name=name,
+        backend="local",
+        spec=spec_for_app("jupyter", name),
+        state=MachineState.PROVISIONING,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def test_database_is_wal_private_and_versioned(tmp_path: Path) -> None:
@@ -48,8 +54,9 @@ def test_record_round_trips_with_typed_spec(tmp_path: Path) -> None:
 def test_spec_survives_the_database_exactly(tmp_path: Path) -> None:
     from roost.spec.loader import spec_from_data
 
-    spec = spec_from_data({"name": "nb", "app": "jupyter", "autostop": "90s",
-                           "resources": {"memory": "512MiB", "accelerators": "T4:2"}})
+    spec = spec_from_data(
+        {"name": "nb", "app": "jupyter", "autostop": "90s", "resources": {"memory": "512MiB", "accelerators": "T4:2"}}
+    )
     state = State(tmp_path)
     state.save(record().model_copy(update={"spec": spec}))
     assert state.get("nb").spec.same_as(spec)  # type: ignore[union-attr]
@@ -81,8 +88,11 @@ def test_interrupted_steps_resume_where_they_stopped(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         run_steps(state, "nb", steps, SilentProgress())
     assert state.steps("nb") == {"a": "done", "b": "failed"}
-    fixed = [steps[0], Step("b", "b", lambda: ran.append("b2"), inputs="1"),
-             Step("c", "c", lambda: ran.append("c"), always=True)]
+    fixed = [
+        steps[0],
+        Step("b", "b", lambda: ran.append("b2"), inputs="1"),
+        Step("c", "c", lambda: ran.append("c"), always=True),
+    ]
     run_steps(state, "nb", fixed, SilentProgress())
     assert ran == ["a", "b", "b2", "c"]  # 'a' was not done again
     # changed inputs redo the step

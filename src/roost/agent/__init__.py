@@ -2,4 +2,4 @@
 
 from roost.agent.client import AgentClient, AgentStatus, AppStatus, agent_archive
 
-__all__ = ["agent_archive", "AgentClient", "AgentStatus", "AppStatus"]
+__all__ = ["AgentClient", "AgentStatus", "AppStatus", "agent_archive"]

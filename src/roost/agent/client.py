@@ -8,7 +8,6 @@ import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -28,8 +27,7 @@ def agent_archive() -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0)), ARCHIVE_MAIN)
         for source in sorted(AGENT_PACKAGE.glob("*.py")):
-            archive.writestr(zipfile.ZipInfo(f"roost_agent/{source.name}", (1980, 1, 1, 0, 0, 0)),
-                             source.read_bytes())
+            archive.writestr(zipfile.ZipInfo(f"roost_agent/{source.name}", (1980, 1, 1, 0, 0, 0)), source.read_bytes())
     return buffer.getvalue()
 
 
@@ -211,8 +209,9 @@ class AgentClient:
         """A TCP port free on the machine's 127.0.0.1 right now."""
         return int(self._call("freeport").check("find a free port").stdout.strip())
 
-    def logs(self, app: str, *, lines: int = 100, follow: bool = False,
-             on_output: Callable[[str], None] | None = None) -> Result:
+    def logs(
+        self, app: str, *, lines: int = 100, follow: bool = False, on_output: Callable[[str], None] | None = None
+    ) -> Result:
         """Print (or follow) an app's log through ``on_output``."""
         args = ["logs", app, "--lines", str(lines)] + (["--follow"] if follow else [])
         return self.runner.run(self._argv(*args), check=False, on_output=on_output)
@@ -236,8 +235,9 @@ class AgentClient:
                 return job
         raise AgentError(f"no job {job_id} on this machine", hint="`roost jobs NAME` lists them")
 
-    def job_logs(self, job_id: str, *, offset: int = 0, follow: bool = False,
-                 on_output: Callable[[str], None] | None = None) -> Result:
+    def job_logs(
+        self, job_id: str, *, offset: int = 0, follow: bool = False, on_output: Callable[[str], None] | None = None
+    ) -> Result:
         """A job's output from byte ``offset``; with ``follow``, until the job ends."""
         args = ["job-logs", job_id, "--offset", str(offset)] + (["--follow"] if follow else [])
         return self.runner.run(self._argv(*args), check=False, on_output=on_output)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from roost.apps.base import AppContext, AppDriver
+from roost.apps.command import CommandDriver
+from roost.apps.jupyter import JupyterDriver
+from roost.apps.label_studio import LabelStudioDriver
+from roost.apps.streamlit import StreamlitDriver
 from roost.errors import NotBuiltYet
 from roost.spec.model import Spec
 
@@ -12,23 +16,17 @@ def app_driver(spec: Spec) -> AppDriver | None:
     if spec.app is None:
         return None
     if spec.app.type == "jupyter":
-        from roost.apps.jupyter import JupyterDriver
-
         return JupyterDriver(spec.app)
     if spec.app.type == "streamlit":
-        from roost.apps.streamlit import StreamlitDriver
-
         return StreamlitDriver(spec.app)
     if spec.app.type == "label-studio":
-        from roost.apps.label_studio import LabelStudioDriver
-
         return LabelStudioDriver(spec.app)
     if spec.app.type == "command":
-        from roost.apps.command import CommandDriver
-
         return CommandDriver(spec.app)
-    raise NotBuiltYet(f"the app '{spec.app.type}' is not built yet; nothing was created",
-                      hint="'jupyter', 'label-studio', 'streamlit' and 'command' are available now")
+    raise NotBuiltYet(
+        f"the app '{spec.app.type}' is not built yet; nothing was created",
+        hint="'jupyter', 'label-studio', 'streamlit' and 'command' are available now",
+    )
 
 
 __all__ = ["AppContext", "AppDriver", "app_driver"]

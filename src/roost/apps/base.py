@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from roost.agent.client import AgentClient, AppDefinition
-from roost.backends.base import MachineTools
 from roost.machine.record import MachineRecord
-from roost.transport.base import Runner
 from roost.machine.steps import Step
+from roost.machine.tools import MachineTools
 from roost.machine.vault import Vault
+from roost.transport.base import Runner
 
 
 @dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext, AppDriver
-from roost.spec.model import CommandApp
 from roost.machine.steps import Step
+from roost.spec.model import CommandApp
 
 
 class CommandDriver(AppDriver):
@@ -31,9 +31,13 @@ class CommandDriver(AppDriver):
         port = ctx.record.facts.app_port
         command = self.options.command.replace("{port}", str(port))
         return AppDefinition(
-            name=self.name, argv=["sh", "-c", f"exec {command}"], cwd=f"{ctx.home}/workdir",
-            env={"HOME": f"{ctx.home}/home", **ctx.record.spec.envs}, port=port,
-            health_path=self.options.health_path)
+            name=self.name,
+            argv=["sh", "-c", f"exec {command}"],
+            cwd=f"{ctx.home}/workdir",
+            env={"HOME": f"{ctx.home}/home", **ctx.record.spec.envs},
+            port=port,
+            health_path=self.options.health_path,
+        )
 
     def login_hint(self, ctx: AppContext) -> str:
         """It has no login of its own; roost keeps it on 127.0.0.1 (reached through a tunnel)."""

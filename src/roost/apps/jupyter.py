@@ -12,8 +12,8 @@ import json
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
-from roost.spec.model import JupyterApp
 from roost.machine.steps import Step, fingerprint
+from roost.spec.model import JupyterApp
 
 PASSWORD_KEY = "jupyter-password"
 # jupyter_server's own passwd(), loaded from its module file so the hash does not pay for
@@ -60,19 +60,30 @@ class JupyterDriver(AppDriver):
         """Install JupyterLab, then write its password-only config."""
         requirements = [f"jupyterlab=={self.options.version}", *self.options.packages]
         return [
-            Step("jupyter-install", f"install jupyterlab {self.options.version}",
-                 lambda: ensure_venv(ctx.runner, ctx.tools, self._dirs(ctx)["venv"], requirements),
-                 inputs=fingerprint(requirements)),
-            Step("jupyter-configure", "configure jupyter (password, 127.0.0.1 only)",
-                 lambda: self._configure(ctx),
-                 inputs=fingerprint(self.options.version, ctx.record.spec.share, 1)),
+            Step(
+                "jupyter-install",
+                f"install jupyterlab {self.options.version}",
+                lambda: ensure_venv(ctx.runner, ctx.tools, self._dirs(ctx)["venv"], requirements),
+                inputs=fingerprint(requirements),
+            ),
+            Step(
+                "jupyter-configure",
+                "configure jupyter (password, 127.0.0.1 only)",
+                lambda: self._configure(ctx),
+                inputs=fingerprint(self.options.version, ctx.record.spec.share, 1),
+            ),
         ]
 
     def _configure(self, ctx: AppContext) -> None:
         dirs = self._dirs(ctx)
         password = ctx.vault.get_or_create(PASSWORD_KEY)
-        hashed = ctx.runner.run([f"{dirs['venv']}/bin/python", "-I", "-c", HASH_SNIPPET],
-                                stdin=password.encode(), timeout=60).check("hash the jupyter password").stdout
+        hashed = (
+            ctx.runner.run(
+                [f"{dirs['venv']}/bin/python", "-I", "-c", HASH_SNIPPET], stdin=password.encode(), timeout=60
+            )
+            .check("hash the jupyter password")
+            .stdout
+        )
         config = {
             "ServerApp": {
                 "ip": "127.0.0.1",
@@ -88,8 +99,9 @@ class JupyterDriver(AppDriver):
             "PasswordIdentityProvider": {"hashed_password": hashed, "password_required": True},
             "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
         }
-        ctx.runner.write_file(f"{dirs['config']}/jupyter_server_config.json",
-                              json.dumps(config, indent=1).encode(), mode=0o600)
+        ctx.runner.write_file(
+            f"{dirs['config']}/jupyter_server_config.json", json.dumps(config, indent=1).encode(), mode=0o600
+        )
 
     def definition(self, ctx: AppContext) -> AppDefinition:
         """jupyter-lab from its venv, with every Jupyter directory inside the machine."""

@@ -14,8 +14,8 @@ from roost.agent.client import AppDefinition
 from roost.apps import postgres
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
-from roost.spec.model import LabelStudioApp
 from roost.machine.steps import Step, fingerprint
+from roost.spec.model import LabelStudioApp
 
 PASSWORD_KEY = "label-studio-admin"
 INIT_SNIPPET = """
@@ -82,12 +82,24 @@ class LabelStudioDriver(AppDriver):
     def steps(self, ctx: AppContext) -> list[Step]:
         """Install label-studio (and find or install PostgreSQL) while the agent comes up."""
         requirements = [f"label-studio=={self.options.version}"]
-        steps = [Step("label-studio-install", f"install label-studio {self.options.version}",
-                      lambda: ensure_venv(ctx.runner, ctx.tools, self.venv(ctx), requirements, timeout=1800),
-                      inputs=fingerprint(requirements))]
+        steps = [
+            Step(
+                "label-studio-install",
+                f"install label-studio {self.options.version}",
+                lambda: ensure_venv(ctx.runner, ctx.tools, self.venv(ctx), requirements, timeout=1800),
+                inputs=fingerprint(requirements),
+            )
+        ]
         if self.uses_postgres:
-            steps.insert(0, Step("postgres-install", "find or install PostgreSQL",
-                                 lambda: postgres.ensure_installed(ctx), always=True))
+            steps.insert(
+                0,
+                Step(
+                    "postgres-install",
+                    "find or install PostgreSQL",
+                    lambda: postgres.ensure_installed(ctx),
+                    always=True,
+                ),
+            )
         return steps
 
     def after_agent_steps(self, ctx: AppContext) -> list[Step]:
@@ -95,13 +107,23 @@ class LabelStudioDriver(AppDriver):
         steps = []
         if self.uses_postgres:
             steps += [
-                Step("postgres-init", "create the PostgreSQL cluster",
-                     lambda: postgres.init_cluster(ctx, self.postgres_layout(ctx)), always=True),
+                Step(
+                    "postgres-init",
+                    "create the PostgreSQL cluster",
+                    lambda: postgres.init_cluster(ctx, self.postgres_layout(ctx)),
+                    always=True,
+                ),
                 Step("postgres-start", "start PostgreSQL", lambda: self._start_postgres(ctx), always=True),
             ]
         # always: a restored database needs this machine's admin
-        steps.append(Step("label-studio-admin", "prepare the database and the first admin account",
-                          lambda: self._init(ctx), always=True))
+        steps.append(
+            Step(
+                "label-studio-admin",
+                "prepare the database and the first admin account",
+                lambda: self._init(ctx),
+                always=True,
+            )
+        )
         return steps
 
     def postgres_layout(self, ctx: AppContext) -> postgres.PostgresLayout:
@@ -115,18 +137,25 @@ class LabelStudioDriver(AppDriver):
 
     def backup_config(self, ctx: AppContext) -> dict[str, object]:
         """What the snapshot and restore scripts need: the data directory and the database."""
-        return {"data": self.data_dir(ctx.home), "app": self.name,
-                "postgres": self.postgres_layout(ctx).script_config() if self.uses_postgres else None}
+        return {
+            "data": self.data_dir(ctx.home),
+            "app": self.name,
+            "postgres": self.postgres_layout(ctx).script_config() if self.uses_postgres else None,
+        }
 
     def env(self, ctx: AppContext) -> dict[str, str]:
         """Label Studio's settings: data path, no sign-up, no telemetry, no update checks."""
         env = {
-            "HOME": f"{ctx.home}/home", "PATH": f"{self.venv(ctx)}/bin:/usr/local/bin:/usr/bin:/bin",
+            "HOME": f"{ctx.home}/home",
+            "PATH": f"{self.venv(ctx)}/bin:/usr/local/bin:/usr/bin:/bin",
             "LABEL_STUDIO_BASE_DATA_DIR": self.data_dir(ctx.home),
             "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
-            "LABEL_STUDIO_COLLECT_ANALYTICS": "false", "COLLECT_ANALYTICS": "false",
-            "LABEL_STUDIO_LATEST_VERSION_CHECK": "false", "LATEST_VERSION_CHECK": "false",
-            "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "",
+            "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
+            "COLLECT_ANALYTICS": "false",
+            "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
+            "LATEST_VERSION_CHECK": "false",
+            "SENTRY_DSN": "",
+            "FRONTEND_SENTRY_DSN": "",
         }
         if self.uses_postgres:
             env.update(self.postgres_layout(ctx).client_env())
@@ -139,17 +168,33 @@ class LabelStudioDriver(AppDriver):
         password = ctx.vault.get_or_create(PASSWORD_KEY)
         ctx.runner.run(f"mkdir -p {self.data_dir(ctx.home)}", timeout=30)
         stdin = f"{admin_email(ctx.record.name)}\n{password}\n".encode()
-        ctx.runner.run([f"{self.venv(ctx)}/bin/python", "-c", INIT_SNIPPET], env=self.env(ctx), stdin=stdin,
-                       cwd=f"{ctx.home}/home", timeout=600).check("prepare Label Studio's database and admin")
+        ctx.runner.run(
+            [f"{self.venv(ctx)}/bin/python", "-c", INIT_SNIPPET],
+            env=self.env(ctx),
+            stdin=stdin,
+            cwd=f"{ctx.home}/home",
+            timeout=600,
+        ).check("prepare Label Studio's database and admin")
 
     def definition(self, ctx: AppContext) -> AppDefinition:
         """``label-studio start`` bound to 127.0.0.1, quiet, no browser."""
         return AppDefinition(
             name=self.name,
-            argv=[f"{self.venv(ctx)}/bin/label-studio", "start", "--no-browser",
-                  "--internal-host", "127.0.0.1", "--port", str(ctx.record.facts.app_port)],
-            cwd=f"{ctx.home}/home", env=self.env(ctx), port=ctx.record.facts.app_port, health_path="/health",
-            stop_timeout=20.0)
+            argv=[
+                f"{self.venv(ctx)}/bin/label-studio",
+                "start",
+                "--no-browser",
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(ctx.record.facts.app_port),
+            ],
+            cwd=f"{ctx.home}/home",
+            env=self.env(ctx),
+            port=ctx.record.facts.app_port,
+            health_path="/health",
+            stop_timeout=20.0,
+        )
 
     def login_hint(self, ctx: AppContext) -> str:
         """The admin's address; the password comes from `roost password NAME`."""

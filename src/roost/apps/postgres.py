@@ -40,8 +40,14 @@ class PostgresLayout:
 
     def client_env(self) -> dict[str, str]:
         """Label Studio's settings for this database (Django's PostgreSQL backend over the socket)."""
-        return {"DJANGO_DB": "default", "POSTGRE_NAME": DATABASE, "POSTGRE_USER": USER, "POSTGRE_PASSWORD": "",
-                "POSTGRE_HOST": self.socket, "POSTGRE_PORT": str(PORT)}
+        return {
+            "DJANGO_DB": "default",
+            "POSTGRE_NAME": DATABASE,
+            "POSTGRE_USER": USER,
+            "POSTGRE_PASSWORD": "",
+            "POSTGRE_HOST": self.socket,
+            "POSTGRE_PORT": str(PORT),
+        }
 
 
 def socket_dir(home: str) -> str:
@@ -53,8 +59,10 @@ def layout(ctx: AppContext, data_dir: str) -> PostgresLayout:
     """The machine's layout; the bin directory is known once :func:`ensure_installed` ran."""
     bindir = ctx.record.facts.postgres_bindir
     if not bindir:
-        raise AppError(f"PostgreSQL's programs on '{ctx.record.name}' are not known yet",
-                       hint=f"run `roost up` for '{ctx.record.name}' again")
+        raise AppError(
+            f"PostgreSQL's programs on '{ctx.record.name}' are not known yet",
+            hint=f"run `roost up` for '{ctx.record.name}' again",
+        )
     return PostgresLayout(bindir=bindir, cluster=f"{data_dir}/postgres", socket=socket_dir(ctx.home))
 
 
@@ -69,9 +77,11 @@ def ensure_installed(ctx: AppContext) -> str:
 
     Refused first where roost runs as root: PostgreSQL will not run as root."""
     if ctx.record.facts.runs_as_root:
-        raise AppError(f"database: postgres on '{ctx.record.name}': PostgreSQL refuses to run as root, and roost "
-                       "runs as root there; nothing was installed",
-                       hint="connect as another user (hosts: user:), or use database: sqlite")
+        raise AppError(
+            f"database: postgres on '{ctx.record.name}': PostgreSQL refuses to run as root, and roost "
+            "runs as root there; nothing was installed",
+            hint="connect as another user (hosts: user:), or use database: sqlite",
+        )
     pattern = os.environ.get(BINDIRS_ENV, DEFAULT_BINDIRS)
     find = FIND.format(pattern=pattern)
     found = ctx.runner.run(find, timeout=30, check=False).stdout.strip()
@@ -80,14 +90,18 @@ def ensure_installed(ctx: AppContext) -> str:
         install = ctx.runner.run(
             f"command -v apt-get >/dev/null || {{ echo 'no apt-get on this machine'; exit 3; }}; "
             f"{root}apt-get update -q && DEBIAN_FRONTEND=noninteractive {root}apt-get install -y -q postgresql",
-            timeout=900, check=False)
+            timeout=900,
+            check=False,
+        )
         found = ctx.runner.run(find, timeout=30, check=False).stdout.strip() if install.ok else ""
         if not found:
             tail = (install.stdout + install.stderr).strip()[-600:]
-            raise AppError(f"database: postgres needs PostgreSQL on '{ctx.record.name}', which does not have it, "
-                           f"and installing it with apt failed:\n  {tail}",
-                           hint="install the Debian/Ubuntu package 'postgresql' on the machine (or give it network "
-                                "access and sudo), or use database: sqlite; nothing was changed")
+            raise AppError(
+                f"database: postgres needs PostgreSQL on '{ctx.record.name}', which does not have it, "
+                f"and installing it with apt failed:\n  {tail}",
+                hint="install the Debian/Ubuntu package 'postgresql' on the machine (or give it network "
+                "access and sudo), or use database: sqlite; nothing was changed",
+            )
     ctx.record.facts.postgres_bindir = found
     return found
 
@@ -95,10 +109,12 @@ def ensure_installed(ctx: AppContext) -> str:
 def init_cluster(ctx: AppContext, where: PostgresLayout) -> None:
     """Make the cluster once, in the app's data directory; the socket's directory 0700."""
     quoted = shlex.quote(where.cluster)
-    script = (f"mkdir -p -m 700 {shlex.quote(where.socket)} && "
-              f"if [ ! -s {quoted}/PG_VERSION ]; then mkdir -p {quoted} && "
-              f"{shlex.quote(where.bindir)}/initdb -D {quoted} -U {USER} --auth-local=trust --auth-host=reject "
-              f"-E UTF8 --no-locale >/dev/null; fi")
+    script = (
+        f"mkdir -p -m 700 {shlex.quote(where.socket)} && "
+        f"if [ ! -s {quoted}/PG_VERSION ]; then mkdir -p {quoted} && "
+        f"{shlex.quote(where.bindir)}/initdb -D {quoted} -U {USER} --auth-local=trust --auth-host=reject "
+        f"-E UTF8 --no-locale >/dev/null; fi"
+    )
     ctx.runner.run(script, timeout=300).check("create the PostgreSQL cluster")
 
 
@@ -107,22 +123,40 @@ def definition(where: PostgresLayout) -> AppDefinition:
     (restore uses them to see whether the data changed since a backup)."""
     return AppDefinition(
         name=APP_NAME,
-        argv=[f"{where.bindir}/postgres", "-D", where.cluster, "-p", str(PORT), "-c", "listen_addresses=",
-              "-c", f"unix_socket_directories={where.socket}", "-c", "track_commit_timestamp=on"],
-        stop_timeout=60.0, stop_signal="INT", start_order=-1)
+        argv=[
+            f"{where.bindir}/postgres",
+            "-D",
+            where.cluster,
+            "-p",
+            str(PORT),
+            "-c",
+            "listen_addresses=",
+            "-c",
+            f"unix_socket_directories={where.socket}",
+            "-c",
+            "track_commit_timestamp=on",
+        ],
+        stop_timeout=60.0,
+        stop_signal="INT",
+        start_order=-1,
+    )
 
 
 def wait_ready(ctx: AppContext, where: PostgresLayout, timeout: float = 120) -> None:
     """Wait until the server accepts connections, then make the app's database once."""
     bindir, socket = shlex.quote(where.bindir), shlex.quote(where.socket)
-    script = (f"for i in $(seq {int(timeout * 2)}); do {bindir}/pg_isready -q -h {socket} -p {PORT} && break; "
-              f"sleep 0.5; done; {bindir}/pg_isready -h {socket} -p {PORT} && "
-              f"{{ {bindir}/psql -h {socket} -p {PORT} -U {USER} -d postgres -Atc "
-              f"\"select 1 from pg_database where datname='{DATABASE}'\" | grep -q 1 || "
-              f"{bindir}/createdb -h {socket} -p {PORT} -U {USER} {DATABASE}; }}")
+    script = (
+        f"for i in $(seq {int(timeout * 2)}); do {bindir}/pg_isready -q -h {socket} -p {PORT} && break; "
+        f"sleep 0.5; done; {bindir}/pg_isready -h {socket} -p {PORT} && "
+        f"{{ {bindir}/psql -h {socket} -p {PORT} -U {USER} -d postgres -Atc "
+        f"\"select 1 from pg_database where datname='{DATABASE}'\" | grep -q 1 || "
+        f"{bindir}/createdb -h {socket} -p {PORT} -U {USER} {DATABASE}; }}"
+    )
     result = ctx.runner.run(script, timeout=timeout + 60, check=False)
     if not result.ok:
         tail = ctx.agent.logs(APP_NAME, lines=15).stdout
-        raise AppError(f"PostgreSQL on '{ctx.record.name}' did not accept connections: "
-                       f"{(result.stdout + result.stderr).strip()[-300:]}\n  log tail:\n{tail}",
-                       hint=f"see `roost logs {ctx.record.name}`")
+        raise AppError(
+            f"PostgreSQL on '{ctx.record.name}' did not accept connections: "
+            f"{(result.stdout + result.stderr).strip()[-300:]}\n  log tail:\n{tail}",
+            hint=f"see `roost logs {ctx.record.name}`",
+        )

@@ -11,8 +11,8 @@ from __future__ import annotations
 from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext, AppDriver
 from roost.apps.uvenv import ensure_venv
-from roost.spec.model import StreamlitApp
 from roost.machine.steps import Step, fingerprint
+from roost.spec.model import StreamlitApp
 
 COOKIE_KEY = "streamlit-cookie-secret"
 
@@ -22,8 +22,11 @@ def _toml(values: dict[str, dict[str, object]]) -> str:
     for section, entries in values.items():
         lines.append(f"[{section}]")
         for key, value in entries.items():
-            shown = ("true" if value else "false") if isinstance(value, bool) else (
-                str(value) if isinstance(value, int) else '"' + str(value).replace('"', '\\"') + '"')
+            shown = (
+                ("true" if value else "false")
+                if isinstance(value, bool)
+                else (str(value) if isinstance(value, int) else '"' + str(value).replace('"', '\\"') + '"')
+            )
             lines.append(f"{key} = {shown}")
         lines.append("")
     return "\n".join(lines)
@@ -46,18 +49,30 @@ class StreamlitDriver(AppDriver):
         """Install streamlit (and the app's packages), then write its config."""
         requirements = [f"streamlit=={self.options.version}", *self.options.packages]
         return [
-            Step("streamlit-install", f"install streamlit {self.options.version}",
-                 lambda: ensure_venv(ctx.runner, ctx.tools, self._venv(ctx), requirements),
-                 inputs=fingerprint(requirements)),
-            Step("streamlit-configure", "configure streamlit (127.0.0.1 only, no telemetry)",
-                 lambda: self._configure(ctx), always=True),
+            Step(
+                "streamlit-install",
+                f"install streamlit {self.options.version}",
+                lambda: ensure_venv(ctx.runner, ctx.tools, self._venv(ctx), requirements),
+                inputs=fingerprint(requirements),
+            ),
+            Step(
+                "streamlit-configure",
+                "configure streamlit (127.0.0.1 only, no telemetry)",
+                lambda: self._configure(ctx),
+                always=True,
+            ),
         ]
 
     def _configure(self, ctx: AppContext) -> None:
         spec = ctx.record.spec
-        server: dict[str, object] = {"address": "127.0.0.1", "port": ctx.record.facts.app_port or 0,
-                                     "headless": True, "enableXsrfProtection": True, "enableCORS": True,
-                                     "cookieSecret": ctx.vault.get_or_create(COOKIE_KEY, 32)}
+        server: dict[str, object] = {
+            "address": "127.0.0.1",
+            "port": ctx.record.facts.app_port or 0,
+            "headless": True,
+            "enableXsrfProtection": True,
+            "enableCORS": True,
+            "cookieSecret": ctx.vault.get_or_create(COOKIE_KEY, 32),
+        }
         browser: dict[str, object] = {"gatherUsageStats": False}
         if spec.share and ctx.public_host:
             browser.update(serverAddress=ctx.public_host, serverPort=443)
@@ -68,11 +83,17 @@ class StreamlitDriver(AppDriver):
         """``streamlit run SCRIPT`` from the workdir with the machine's home (and its config)."""
         venv = self._venv(ctx)
         return AppDefinition(
-            name=self.name, argv=[f"{venv}/bin/streamlit", "run", self.options.script,
-                                  f"--server.port={ctx.record.facts.app_port}"],
-            cwd=f"{ctx.home}/workdir", port=ctx.record.facts.app_port, health_path="/_stcore/health",
-            env={"HOME": f"{ctx.home}/home", "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
-                 **ctx.record.spec.envs})
+            name=self.name,
+            argv=[f"{venv}/bin/streamlit", "run", self.options.script, f"--server.port={ctx.record.facts.app_port}"],
+            cwd=f"{ctx.home}/workdir",
+            port=ctx.record.facts.app_port,
+            health_path="/_stcore/health",
+            env={
+                "HOME": f"{ctx.home}/home",
+                "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
+                **ctx.record.spec.envs,
+            },
+        )
 
     def login_hint(self, ctx: AppContext) -> str:
         """Streamlit has no login; a shared one sits behind the gateway's."""

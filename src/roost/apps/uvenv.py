@@ -8,22 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from roost.backends.base import MachineTools
 from roost.errors import AppError, CommandFailed
+from roost.machine.tools import MachineTools
 from roost.transport.base import Runner
 
 
-def ensure_venv(runner: Runner, tools: MachineTools, venv: str, requirements: Sequence[str],
-                timeout: float = 900.0) -> None:
+def ensure_venv(
+    runner: Runner, tools: MachineTools, venv: str, requirements: Sequence[str], timeout: float = 900.0
+) -> None:
     """Make ``venv`` (if missing) and install ``requirements`` into it; idempotent."""
     env = {"UV_CACHE_DIR": tools.uv_cache, "UV_NO_PROGRESS": "1", "VIRTUAL_ENV": ""}
-    runner.run([tools.uv, "venv", "--quiet", "--allow-existing", "--python", runner.python, venv],
-               env=env, timeout=120).check(f"create the venv {venv}")
+    runner.run(
+        [tools.uv, "venv", "--quiet", "--allow-existing", "--python", runner.python, venv], env=env, timeout=120
+    ).check(f"create the venv {venv}")
     install = [tools.uv, "pip", "install", "--quiet", "--python", f"{venv}/bin/python", *requirements]
     if tools.wheelhouse is not None:
         wheels = tools.wheelhouse(requirements)
-        runner.run([*install, "--offline", "--no-index", "--find-links", wheels], env=env,
-                   timeout=timeout).check(f"install {' '.join(requirements)} from the wheelhouse")
+        runner.run([*install, "--offline", "--no-index", "--find-links", wheels], env=env, timeout=timeout).check(
+            f"install {' '.join(requirements)} from the wheelhouse"
+        )
         return
     offline = runner.run([*install, "--offline"], env=env, timeout=timeout, check=False)
     if offline.ok:
@@ -31,5 +34,6 @@ def ensure_venv(runner: Runner, tools: MachineTools, venv: str, requirements: Se
     try:
         runner.run(install, env=env, timeout=timeout).check(f"install {' '.join(requirements)}")
     except CommandFailed as exc:
-        raise AppError(f"{exc}", hint="check the package names and versions, and that the machine "
-                       "can reach the package index") from None
+        raise AppError(
+            f"{exc}", hint="check the package names and versions, and that the machine can reach the package index"
+        ) from None

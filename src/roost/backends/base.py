@@ -9,37 +9,15 @@ never see a backend, only its runner; backends never import each other.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import ClassVar
 
 from roost.machine.record import MachineFacts, MachineRecord, MachineState
-from roost.transport.base import Runner
-from roost.transport.ssh.target import SshTarget
 from roost.machine.steps import Step
-
-
-@dataclass(frozen=True)
-class MachineTools:
-    """The installers a machine uses: the uv binary and its cache, both paths on the machine.
-
-    ``wheelhouse``, when set, makes sure wheels for the given requirements are on the
-    machine and returns their directory there: installs then run offline from it.
-    """
-
-    uv: str
-    uv_cache: str
-    wheelhouse: Callable[[Sequence[str]], str] | None = None
-    note: str = ""
-    """How packages reach the machine, in words for the user."""
-
-
-@dataclass(frozen=True)
-class RsyncRoute:
-    """How rsync reaches a machine: the remote shell (None = this computer) and path prefix."""
-
-    remote_shell: list[str] | None
-    prefix: str
+from roost.machine.tools import MachineTools
+from roost.transport.base import Runner
+from roost.transport.rsync import RsyncRoute
+from roost.transport.ssh.target import SshTarget
 
 
 class Backend(ABC):

@@ -12,10 +12,15 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from roost.backends.base import Backend, MachineTools, RsyncRoute
+from uv import find_uv_bin
+
+from roost.agent.client import AgentClient
+from roost.backends.base import Backend
 from roost.machine.record import MachineFacts, MachineRecord, MachineState
+from roost.machine.tools import MachineTools
 from roost.paths import roost_home, uv_cache_dir
 from roost.transport.local import LocalRunner
+from roost.transport.rsync import RsyncRoute
 
 PROVISIONED_MARK = ".provisioned"
 SUBDIRS = ("home", "workdir", "logs", "venvs", "checkpoints")
@@ -58,8 +63,6 @@ class LocalBackend(Backend):
 
     def tools(self, record: MachineRecord) -> MachineTools:
         """uv from roost's own installation and one cache shared by every local machine."""
-        from uv import find_uv_bin
-
         cache = uv_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         return MachineTools(uv=find_uv_bin(), uv_cache=str(cache))
@@ -71,8 +74,6 @@ class LocalBackend(Backend):
             return "absent"
         if not (base / PROVISIONED_MARK).exists():
             return "creating"
-        from roost.agent.client import AgentClient
-
         running = AgentClient(self.runner(record), str(base)).status().running
         return "agent-running" if running else "agent-stopped"
 

@@ -21,9 +21,9 @@ from roost.backup.store import BackupInfo, BackupStore, verify
 from roost.backup.stores import store_for
 from roost.errors import AppError, BackupError, RoostError, SpecError
 from roost.machine.record import MachineState
+from roost.machine.steps import Step
 from roost.session import MachineSession
 from roost.spec.model import Spec
-from roost.machine.steps import Step
 from roost.transport.rsync import rsync
 
 __all__ = ["BackupInfo", "check_spec", "collect", "put_back", "schedule_step", "take", "take_before"]
@@ -32,8 +32,12 @@ __all__ = ["BackupInfo", "check_spec", "collect", "put_back", "schedule_step", "
 def check_spec(spec: Spec, keeps_data: bool) -> None:
     """Refuse ``backup:`` on an app without data, and a ``backup_to`` that is not a backup URL."""
     if spec.backup and not keeps_data:
-        raise SpecError("scheduled backups are for apps with data roost backs up (label-studio)", file=spec.source,
-                        field="backup", hint="remove 'backup:' from the spec")
+        raise SpecError(
+            "scheduled backups are for apps with data roost backs up (label-studio)",
+            file=spec.source,
+            field="backup",
+            hint="remove 'backup:' from the spec",
+        )
     if spec.backup_to and not spec.backup_to.startswith("s3://"):
         store_for(spec.backup_to, spec.name)  # raises SpecError for a malformed URL
 
@@ -41,8 +45,10 @@ def check_spec(spec: Spec, keeps_data: bool) -> None:
 def _source(session: MachineSession) -> dict[str, object]:
     driver = session.driver
     if driver is None or not driver.keeps_data:
-        raise AppError(f"machine '{session.record.name}' has no app with data roost backs up",
-                       hint="backups are for Label Studio machines")
+        raise AppError(
+            f"machine '{session.record.name}' has no app with data roost backs up",
+            hint="backups are for Label Studio machines",
+        )
     return driver.backup_config(session.context())  # type: ignore[attr-defined]
 
 
@@ -57,8 +63,13 @@ def take(session: MachineSession, kind: str = "manual") -> BackupInfo:
     assert record.facts.home
     store = store_for(record.spec.backup_to, record.name)
     store.check()
-    config = {**_source(session), "out_root": machine_dir(record.facts.home, "taken"), "machine": record.name,
-              "kind": kind, "keep": None}
+    config = {
+        **_source(session),
+        "out_root": machine_dir(record.facts.home, "taken"),
+        "machine": record.name,
+        "kind": kind,
+        "keep": None,
+    }
     runner = session.backend.runner(record)
     result = runner.run(["python3", "-", json.dumps(config)], stdin=SNAPSHOT.encode(), timeout=3600)
     result.check("take the backup on the machine")
@@ -88,23 +99,31 @@ def collect(session: MachineSession) -> list[BackupInfo]:
     record = session.record
     assert record.facts.home
     where = shlex.quote(machine_dir(record.facts.home, "scheduled"))
-    listing = session.backend.runner(record).run(
-        f'for d in {where}/*/; do case "$d" in *.partial/) continue;; esac; '
-        f'[ -f "$d/manifest.json" ] && basename "$d"; done; true', timeout=60).check("list scheduled backups")
+    listing = (
+        session.backend.runner(record)
+        .run(
+            f'for d in {where}/*/; do case "$d" in *.partial/) continue;; esac; '
+            f'[ -f "$d/manifest.json" ] && basename "$d"; done; true',
+            timeout=60,
+        )
+        .check("list scheduled backups")
+    )
     store = store_for(record.spec.backup_to, record.name)
     store.check()
     have = {info.id for info in store.list()}
-    fresh = [_copy_in(session, store, f"{machine_dir(record.facts.home, 'scheduled')}/{backup_id}", backup_id)
-             for backup_id in listing.stdout.split() if backup_id not in have]
+    fresh = [
+        _copy_in(session, store, f"{machine_dir(record.facts.home, 'scheduled')}/{backup_id}", backup_id)
+        for backup_id in listing.stdout.split()
+        if backup_id not in have
+    ]
     if record.spec.backup:
         scheduled = [info for info in store.list() if info.kind == "scheduled"]
-        for old in scheduled[:-record.spec.backup.keep]:
+        for old in scheduled[: -record.spec.backup.keep]:
             store.delete(old.id)
     return fresh
 
 
-def put_back(session: MachineSession, backup_id: str, *, source: str | None = None,
-             force: bool = False) -> BackupInfo:
+def put_back(session: MachineSession, backup_id: str, *, source: str | None = None, force: bool = False) -> BackupInfo:
     """Put backup ``backup_id`` (of machine ``source``, default this one) onto the machine's
     data, its agent stopped; the caller brings the app back. Every checksum is verified before
     the machine is touched; data newer than the backup is refused unless ``force``; the
@@ -122,7 +141,9 @@ def put_back(session: MachineSession, backup_id: str, *, source: str | None = No
     aside = f"{config['data']}.before-restore-{time.strftime('%Y%m%dT%H%M%S')}"
     session.backend.runner(record).run(
         ["python3", "-", json.dumps({**config, "incoming": incoming, "aside": aside})],
-        stdin=RESTORE.encode(), timeout=3600).check("restore the backup on the machine")
+        stdin=RESTORE.encode(),
+        timeout=3600,
+    ).check("restore the backup on the machine")
     return info
 
 
@@ -131,14 +152,19 @@ def _refuse_mismatch(session: MachineSession, info: BackupInfo, config: dict[str
     name, runner = session.record.name, session.backend.runner(session.record)
     database = "postgres" if config.get("postgres") else "sqlite"
     if info.database != database:
-        raise BackupError(f"backup {info.id} holds a {info.database} database and '{name}' uses {database}; "
-                          "nothing was restored", hint=f"restore it onto a machine with database: {info.database}")
-    stamp = float(runner.run(["python3", "-", json.dumps(config)], stdin=DATA_STAMP.encode(),
-                             timeout=60).stdout.strip() or 0)
+        raise BackupError(
+            f"backup {info.id} holds a {info.database} database and '{name}' uses {database}; nothing was restored",
+            hint=f"restore it onto a machine with database: {info.database}",
+        )
+    stamp = float(
+        runner.run(["python3", "-", json.dumps(config)], stdin=DATA_STAMP.encode(), timeout=60).stdout.strip() or 0
+    )
     if stamp > info.created_at and not force:
-        raise BackupError(f"machine '{name}' has data changed at {time.ctime(stamp)}, after backup {info.id} "
-                          f"was taken ({time.ctime(info.created_at)}); nothing was restored",
-                          hint="add --force to restore anyway (the current data is kept aside on the machine)")
+        raise BackupError(
+            f"machine '{name}' has data changed at {time.ctime(stamp)}, after backup {info.id} "
+            f"was taken ({time.ctime(info.created_at)}); nothing was restored",
+            hint="add --force to restore anyway (the current data is kept aside on the machine)",
+        )
 
 
 def schedule_step(session: MachineSession) -> Step:
@@ -153,15 +179,27 @@ def schedule_step(session: MachineSession) -> Step:
             return
         script = f"{record.facts.home}/bin/roost-snapshot.py"
         session.backend.runner(record).write_file(script, SNAPSHOT.encode(), mode=0o700)
-        config = {**_source(session), "out_root": machine_dir(record.facts.home, "scheduled"),
-                  "machine": record.name, "kind": "scheduled", "keep": schedule.keep}
-        session.agent.put_config(schedules={"backup": {"argv": ["python3", script, json.dumps(config)],
-                                                       "every_seconds": schedule.every_seconds}})
+        config = {
+            **_source(session),
+            "out_root": machine_dir(record.facts.home, "scheduled"),
+            "machine": record.name,
+            "kind": "scheduled",
+            "keep": schedule.keep,
+        }
+        session.agent.put_config(
+            schedules={
+                "backup": {"argv": ["python3", script, json.dumps(config)], "every_seconds": schedule.every_seconds}
+            }
+        )
 
     if schedule is None:
         return Step("backup-schedule", "no scheduled backups", apply, always=True)
-    return Step("backup-schedule", f"schedule backups every {schedule.every_seconds:g}s (keep {schedule.keep})",
-                apply, always=True)
+    return Step(
+        "backup-schedule",
+        f"schedule backups every {schedule.every_seconds:g}s (keep {schedule.keep})",
+        apply,
+        always=True,
+    )
 
 
 def take_before(session: MachineSession, verb: str) -> str | None:

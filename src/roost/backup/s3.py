@@ -8,7 +8,6 @@ are checked before anything is taken, and AWS's refusals become errors naming th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -33,9 +32,11 @@ class S3Store(BackupStore):
         self.location = f"s3://{bucket}/{self.prefix}"
         client = s3_client()
         if client is None:
-            raise BackupError(f"no AWS credentials to reach backup_to {url}; nothing was backed up or restored",
-                              hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
-                                   "`aws configure` (or use backup_to: file:///a/directory)")
+            raise BackupError(
+                f"no AWS credentials to reach backup_to {url}; nothing was backed up or restored",
+                hint="set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
+                "`aws configure` (or use backup_to: file:///a/directory)",
+            )
         self.s3 = client
 
     def _call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -46,17 +47,24 @@ class S3Store(BackupStore):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             if code in MISSING_BUCKET and what == "check the bucket":
-                raise BackupError(f"S3 bucket '{self.bucket}' (backup_to {self.url}) does not exist; nothing was "
-                                  "backed up", hint=f"create it (aws s3 mb s3://{self.bucket}) or fix backup_to "
-                                                    "in the spec") from None
+                raise BackupError(
+                    f"S3 bucket '{self.bucket}' (backup_to {self.url}) does not exist; nothing was backed up",
+                    hint=f"create it (aws s3 mb s3://{self.bucket}) or fix backup_to in the spec",
+                ) from None
             if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                raise BackupError(f"AWS refused access to {self.location} ({code}) while trying to {what}",
-                                  hint="check the credentials and that they may read and write the bucket") from None
-            raise BackupError(f"S3 refused to {what} at {self.location}: {code}: {error.get('Message', exc)}",
-                              hint="run again, or check backup_to") from None
+                raise BackupError(
+                    f"AWS refused access to {self.location} ({code}) while trying to {what}",
+                    hint="check the credentials and that they may read and write the bucket",
+                ) from None
+            raise BackupError(
+                f"S3 refused to {what} at {self.location}: {code}: {error.get('Message', exc)}",
+                hint="run again, or check backup_to",
+            ) from None
         except BotoCoreError as exc:
-            raise BackupError(f"could not {what} at {self.location}: {exc}",
-                              hint="check the network and the credentials, then run again") from None
+            raise BackupError(
+                f"could not {what} at {self.location}: {exc}",
+                hint="check the network and the credentials, then run again",
+            ) from None
 
     def check(self) -> None:
         """The bucket exists and answers to these credentials."""
@@ -66,9 +74,10 @@ class S3Store(BackupStore):
         ids: list[str] = []
         token: dict[str, str] = {}
         while True:
-            page = self._call("list backups", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=self.prefix,
-                              Delimiter="/", **token)
-            ids += [entry["Prefix"][len(self.prefix):].rstrip("/") for entry in page.get("CommonPrefixes", [])]
+            page = self._call(
+                "list backups", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=self.prefix, Delimiter="/", **token
+            )
+            ids += [entry["Prefix"][len(self.prefix) :].rstrip("/") for entry in page.get("CommonPrefixes", [])]
             if not page.get("IsTruncated"):
                 return sorted(ids)
             token = {"ContinuationToken": page["NextContinuationToken"]}
@@ -100,8 +109,13 @@ class S3Store(BackupStore):
         """Upload the data files, then the manifest; the staging folder is removed."""
         names = sorted(p.name for p in staged.iterdir() if p.is_file() and p.name != MANIFEST) + [MANIFEST]
         for name in names:
-            self._call(f"upload {name}", self.s3.upload_file, Filename=str(staged / name), Bucket=self.bucket,
-                       Key=f"{self.prefix}{backup_id}/{name}")
+            self._call(
+                f"upload {name}",
+                self.s3.upload_file,
+                Filename=str(staged / name),
+                Bucket=self.bucket,
+                Key=f"{self.prefix}{backup_id}/{name}",
+            )
         shutil.rmtree(staged, ignore_errors=True)
         return f"{self.location}{backup_id}"
 
@@ -130,8 +144,9 @@ class S3Store(BackupStore):
     def delete(self, backup_id: str) -> None:
         """Delete every object of the backup (manifest first, so it stops being listed)."""
         keys = [f"{self.prefix}{backup_id}/{MANIFEST}"]
-        page = self._call("list a backup", self.s3.list_objects_v2, Bucket=self.bucket,
-                          Prefix=f"{self.prefix}{backup_id}/")
+        page = self._call(
+            "list a backup", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=f"{self.prefix}{backup_id}/"
+        )
         keys += [entry["Key"] for entry in page.get("Contents", []) if not entry["Key"].endswith(MANIFEST)]
         for key in keys:
             self._call("delete a backup", self.s3.delete_object, Bucket=self.bucket, Key=key)

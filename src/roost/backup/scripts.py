@@ -6,7 +6,7 @@ keeps writing. SNAPSHOT is also installed on the machine for the agent's schedul
 backups, which is why it names, writes and prunes backups by itself.
 """
 
-SNAPSHOT = r'''
+SNAPSHOT = r"""
 import gzip, hashlib, json, os, secrets, shutil, sqlite3, subprocess, sys, tarfile, time
 cfg = json.loads(sys.argv[1])
 data, root, pg = cfg["data"], cfg["out_root"], cfg.get("postgres")
@@ -82,9 +82,9 @@ if keep:
     for entry in same_kind[:-keep]:
         shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
 print(json.dumps(manifest))
-'''
+"""
 
-RESTORE = r'''
+RESTORE = r"""
 import gzip, os, shutil, subprocess, sys, tarfile, json, time
 cfg = json.loads(sys.argv[1])
 data, incoming, aside, pg = cfg["data"], cfg["incoming"], cfg["aside"], cfg.get("postgres")
@@ -128,9 +128,9 @@ if os.path.isdir(data):
 os.rename(partial, data)
 shutil.rmtree(incoming)
 print("restored")
-'''
+"""
 
-DATA_STAMP = r'''
+DATA_STAMP = r"""
 import json, os, subprocess, sys
 cfg = json.loads(sys.argv[1])
 data, pg = cfg["data"], cfg.get("postgres")
@@ -153,4 +153,4 @@ else:
     db = os.path.join(data, "label_studio.sqlite3")
     stamp = os.path.getmtime(db) if os.path.exists(db) else 0.0
 print(stamp)
-'''
+"""

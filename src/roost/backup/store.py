@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -44,11 +43,18 @@ class BackupInfo(BaseModel):
 
 def info_from(manifest: dict[str, Any], location: str) -> BackupInfo:
     """The BackupInfo a manifest describes."""
-    return BackupInfo(id=manifest["id"], machine=manifest["machine"], app=manifest["app"],
-                      database=manifest.get("database", "sqlite"), kind=manifest.get("kind", "manual"),
-                      started_at=manifest.get("started_at", manifest["created_at"]),
-                      created_at=manifest["created_at"], annotations=manifest.get("annotations", 0),
-                      bytes=sum(f["bytes"] for f in manifest["files"].values()), location=location)
+    return BackupInfo(
+        id=manifest["id"],
+        machine=manifest["machine"],
+        app=manifest["app"],
+        database=manifest.get("database", "sqlite"),
+        kind=manifest.get("kind", "manual"),
+        started_at=manifest.get("started_at", manifest["created_at"]),
+        created_at=manifest["created_at"],
+        annotations=manifest.get("annotations", 0),
+        bytes=sum(f["bytes"] for f in manifest["files"].values()),
+        location=location,
+    )
 
 
 def verify(directory: Path) -> BackupInfo:
@@ -57,20 +63,26 @@ def verify(directory: Path) -> BackupInfo:
         manifest = json.loads((directory / MANIFEST).read_text())
         files = manifest["files"]
     except (OSError, ValueError, KeyError):
-        raise BackupError(f"backup {directory.name} has no readable manifest ({directory / MANIFEST})",
-                          hint="it is partial or damaged; restore another one (`roost backups NAME`)") from None
+        raise BackupError(
+            f"backup {directory.name} has no readable manifest ({directory / MANIFEST})",
+            hint="it is partial or damaged; restore another one (`roost backups NAME`)",
+        ) from None
     for file_name, expected in files.items():
         path = directory / file_name
         if not path.exists():
-            raise BackupError(f"backup {directory.name} is missing {file_name}; nothing was restored",
-                              hint="restore another backup")
+            raise BackupError(
+                f"backup {directory.name} is missing {file_name}; nothing was restored", hint="restore another backup"
+            )
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         if path.stat().st_size != expected["bytes"] or digest.hexdigest() != expected["sha256"]:
-            raise BackupError(f"backup {directory.name} is corrupted: {file_name} does not match its checksum "
-                              "in the manifest; nothing was restored", hint="restore another backup")
+            raise BackupError(
+                f"backup {directory.name} is corrupted: {file_name} does not match its checksum "
+                "in the manifest; nothing was restored",
+                hint="restore another backup",
+            )
     return info_from(manifest, str(directory))
 
 
@@ -124,11 +136,15 @@ class DirectoryStore(BackupStore):
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise BackupError(f"cannot write backups to {self.root}: {exc.strerror}",
-                              hint="fix backup_to in the spec, or the directory's permissions") from None
+            raise BackupError(
+                f"cannot write backups to {self.root}: {exc.strerror}",
+                hint="fix backup_to in the spec, or the directory's permissions",
+            ) from None
         if not os.access(self.root, os.W_OK):
-            raise BackupError(f"cannot write backups to {self.root}: permission denied",
-                              hint="fix backup_to in the spec, or the directory's permissions")
+            raise BackupError(
+                f"cannot write backups to {self.root}: permission denied",
+                hint="fix backup_to in the spec, or the directory's permissions",
+            )
 
     def list(self) -> list[BackupInfo]:
         """Every folder with a readable manifest (``.partial`` ones are never listed)."""

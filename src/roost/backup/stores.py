@@ -20,6 +20,8 @@ def store_for(url: str | None, machine: str) -> BackupStore:
         return DirectoryStore(Path(parts.path) / machine)
     if parts.scheme == "s3" and parts.netloc and not parts.query:
         return S3Store(parts.netloc, parts.path.strip("/"), machine, url)
-    raise SpecError(f"backup_to '{url}' is not a backup URL", field="backup_to",
-                    hint="write it like file:///srv/backups (an absolute path) or s3://bucket/prefix")
-
+    raise SpecError(
+        f"backup_to '{url}' is not a backup URL",
+        field="backup_to",
+        hint="write it like file:///srv/backups (an absolute path) or s3://bucket/prefix",
+    )

@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import os
 import re
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from roost.errors import SpecError
+from roost.paths import roost_home
+from roost.spec.loader import spec_from_data
 from roost.spec.model import Resources
 
 DATA = Path(__file__).with_name("data")
@@ -62,12 +65,15 @@ class OfferQuery(BaseModel):
 
     def matches(self, offer: Offer) -> bool:
         """True when the offer has all that is asked for."""
-        if self.gpu is not None:
-            if (offer.accelerator or "").lower() != self.gpu.lower() or offer.accelerator_count < (self.gpu_count or 1):
-                return False
-        elif self.gpu_count is not None:
-            if (offer.accelerator or "").lower() not in NVIDIA_GPUS or offer.accelerator_count < self.gpu_count:
-                return False
+        kind = (offer.accelerator or "").lower()
+        if self.gpu is not None and (kind != self.gpu.lower() or offer.accelerator_count < (self.gpu_count or 1)):
+            return False
+        if (
+            self.gpu is None
+            and self.gpu_count is not None
+            and (kind not in NVIDIA_GPUS or offer.accelerator_count < self.gpu_count)
+        ):
+            return False
         if self.cpus is not None and offer.vcpus < self.cpus:
             return False
         if self.memory_gib is not None and offer.memory_gib < self.memory_gib:
@@ -95,15 +101,11 @@ class OfferCache(BaseModel):
 
 def cache_path(region: str) -> Path:
     """Where fetched offers for ``region`` are kept (per ROOST_HOME)."""
-    from roost.paths import roost_home
-
     return roost_home() / "offers" / f"aws-{region}.json"
 
 
 def save_cache(cache: OfferCache) -> Path:
     """Write fetched offers atomically; later lookups use them instead of the snapshot."""
-    import os
-
     path = cache_path(cache.region)
     path.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -141,21 +143,30 @@ def snapshot_offers(region: str = "us-east-1") -> tuple[Offer, ...]:
     """Every priced offer of the region's shipped snapshot."""
     path = SNAPSHOT_REGIONS.get(region)
     if path is None:
-        raise SpecError(f"no offers for region '{region}' in roost's snapshot", field="resources.region",
-                        hint=f"regions with a snapshot: {', '.join(SNAPSHOT_REGIONS)}")
+        raise SpecError(
+            f"no offers for region '{region}' in roost's snapshot",
+            field="resources.region",
+            hint=f"regions with a snapshot: {', '.join(SNAPSHOT_REGIONS)}",
+        )
     offers = []
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
             if not row["price_per_hour_usd"]:
                 continue  # not sold on demand (mac*.metal)
-            offers.append(Offer(
-                instance_type=row["instance_type"], region=region, vcpus=int(row["vcpus"]),
-                memory_gib=float(row["memory_gib"] or 0), accelerator=row["accelerator"] or None,
-                accelerator_count=int(float(row["accelerator_count"] or 0)),
-                gpu_memory_gib=float(row["gpu_memory_gib"]) if row["gpu_memory_gib"] else None,
-                price=float(row["price_per_hour_usd"]),
-                spot_price=float(row["spot_price_per_hour_usd"]) if row["spot_price_per_hour_usd"] else None,
-                arch=_arch(row["instance_type"])))
+            offers.append(
+                Offer(
+                    instance_type=row["instance_type"],
+                    region=region,
+                    vcpus=int(row["vcpus"]),
+                    memory_gib=float(row["memory_gib"] or 0),
+                    accelerator=row["accelerator"] or None,
+                    accelerator_count=int(float(row["accelerator_count"] or 0)),
+                    gpu_memory_gib=float(row["gpu_memory_gib"]) if row["gpu_memory_gib"] else None,
+                    price=float(row["price_per_hour_usd"]),
+                    spot_price=float(row["spot_price_per_hour_usd"]) if row["spot_price_per_hour_usd"] else None,
+                    arch=_arch(row["instance_type"]),
+                )
+            )
     return tuple(offers)
 
 
@@ -165,9 +176,11 @@ def _check_gpu_name(query: OfferQuery, offers: tuple[Offer, ...]) -> None:
     known = sorted({o.accelerator for o in offers if o.accelerator})
     if query.gpu.lower() not in {name.lower() for name in known}:
         close = difflib.get_close_matches(query.gpu, known, n=1, cutoff=0.5)
-        raise SpecError(f"no offer in {query.region} has the accelerator '{query.gpu}'",
-                        field="resources.accelerators",
-                        hint=(f"did you mean '{close[0]}'? " if close else "") + f"known: {', '.join(known)}")
+        raise SpecError(
+            f"no offer in {query.region} has the accelerator '{query.gpu}'",
+            field="resources.accelerators",
+            hint=(f"did you mean '{close[0]}'? " if close else "") + f"known: {', '.join(known)}",
+        )
 
 
 def find_offers(query: OfferQuery) -> list[Offer]:
@@ -181,9 +194,14 @@ def find_offers(query: OfferQuery) -> list[Offer]:
 def query_for(resources: Resources) -> OfferQuery:
     """The offer query a spec's ``resources`` mean."""
     wanted = resources.accelerators
-    return OfferQuery(gpu=wanted.name if wanted else None, gpu_count=wanted.count if wanted else None,
-                      cpus=resources.cpus, memory_gib=resources.memory_gib, spot=resources.spot,
-                      region=resources.region or "us-east-1")
+    return OfferQuery(
+        gpu=wanted.name if wanted else None,
+        gpu_count=wanted.count if wanted else None,
+        cpus=resources.cpus,
+        memory_gib=resources.memory_gib,
+        spot=resources.spot,
+        region=resources.region or "us-east-1",
+    )
 
 
 def resolve_offer(resources: Resources) -> Offer:
@@ -194,19 +212,27 @@ def resolve_offer(resources: Resources) -> Offer:
         offer = by_type.get(resources.instance_type)
         if offer is None:
             close = difflib.get_close_matches(resources.instance_type, list(by_type), n=3)
-            raise SpecError(f"instance type '{resources.instance_type}' does not exist in {query.region}",
-                            field="resources.instance_type",
-                            hint=f"did you mean {', '.join(close)}?" if close else "see `roost offers`")
+            raise SpecError(
+                f"instance type '{resources.instance_type}' does not exist in {query.region}",
+                field="resources.instance_type",
+                hint=f"did you mean {', '.join(close)}?" if close else "see `roost offers`",
+            )
         if not query.matches(offer.model_copy(update={"spot_price": offer.spot_price or offer.price})):
-            raise SpecError(f"instance type '{offer.instance_type}' ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB, "
-                            f"{offer.accelerator_count} x {offer.accelerator or 'no accelerator'}) does not fit "
-                            "the resources the spec asks for", field="resources.instance_type",
-                            hint="drop instance_type to get the cheapest that fits, or ask for less")
+            raise SpecError(
+                f"instance type '{offer.instance_type}' ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB, "
+                f"{offer.accelerator_count} x {offer.accelerator or 'no accelerator'}) does not fit "
+                "the resources the spec asks for",
+                field="resources.instance_type",
+                hint="drop instance_type to get the cheapest that fits, or ask for less",
+            )
         return offer
     found = find_offers(query)
     if not found:
-        raise SpecError(f"no offer in {query.region} fits: {describe(query)}", field="resources",
-                        hint="ask for fewer CPUs, less memory or fewer GPUs (see `roost offers`)")
+        raise SpecError(
+            f"no offer in {query.region} fits: {describe(query)}",
+            field="resources",
+            hint="ask for fewer CPUs, less memory or fewer GPUs (see `roost offers`)",
+        )
     return found[0]
 
 
@@ -224,11 +250,16 @@ def describe(query: OfferQuery) -> str:
     return ", ".join(parts) or "anything"
 
 
-def offers(*, gpu: str | int | None = None, cpus: str | int | None = None, memory: str | float | None = None,
-           spot: bool = False, region: str | None = None, arch: str | None = None) -> list[Offer]:
+def offers(
+    *,
+    gpu: str | int | None = None,
+    cpus: str | int | None = None,
+    memory: str | float | None = None,
+    spot: bool = False,
+    region: str | None = None,
+    arch: str | None = None,
+) -> list[Offer]:
     """``roost offers``: values written as in a spec (``T4:2``, ``4+``, ``16GiB``), cheapest first."""
-    from roost.spec.loader import spec_from_data
-
     wanted: dict[str, object] = {"spot": spot}
     for key, value in (("accelerators", gpu), ("cpus", cpus), ("memory", memory), ("region", region)):
         if value is not None:

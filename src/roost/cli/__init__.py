@@ -1,4 +1,8 @@
-"""roost's command line: parse, call the library, render. No logic lives here."""
+"""roost's command line: parse, call the library, render. No logic lives here.
+
+One small module per group of commands (``*_cmds.py``); each command is a module-level
+function over one library verb of :mod:`roost`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,7 @@ import sys
 
 import typer
 
-from roost.errors import RoostError
-
-app = typer.Typer(
-    name="roost",
-    help="Host ML tools and run training jobs on this computer, SSH machines and AWS.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-from roost.cli import (  # noqa: E402  (registers the commands)
+from roost.cli import (
     backup_cmds,
     cloud_cmds,
     files_cmds,
@@ -27,22 +21,33 @@ from roost.cli import (  # noqa: E402  (registers the commands)
     serve_cmds,
     share_cmds,
 )
+from roost.cli.render import error
+from roost.errors import RoostError
 
-lifecycle_cmds.register(app)
-info_cmds.register(app)
-files_cmds.register(app)
-jobs_cmds.register(app)
-offers_cmds.register(app)
-share_cmds.register(app)
-cloud_cmds.register(app)
-backup_cmds.register(app)
-serve_cmds.register(app)
+app = typer.Typer(
+    name="roost",
+    help="Host ML tools and run training jobs on this computer, SSH machines and AWS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for group in (
+    lifecycle_cmds,
+    info_cmds,
+    files_cmds,
+    jobs_cmds,
+    offers_cmds,
+    share_cmds,
+    cloud_cmds,
+    backup_cmds,
+    serve_cmds,
+):
+    group.register(app)
 
 
 def main() -> None:
     """Entry point: run a command; a RoostError becomes a message and exit code 1."""
-    from roost.cli.render import error
-
     try:
         app()
     except RoostError as exc:

@@ -8,20 +8,21 @@ import time
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import console
 
-
 commands = CommandList()
+
 
 @commands.command("backup")
 def backup_(name: str) -> None:
     """Take a consistent backup of the app's data now (the app keeps running)."""
     info = roost.backup(name)
-    console.print(f"backup {info.id}: {info.annotations} annotations, {info.bytes / 1e6:.1f} MB, "
-                  f"checksums verified, at {info.location}")
+    console.print(
+        f"backup {info.id}: {info.annotations} annotations, {info.bytes / 1e6:.1f} MB, "
+        f"checksums verified, at {info.location}"
+    )
+
 
 @commands.command("backups")
 def backups_(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
@@ -31,20 +32,24 @@ def backups_(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
         print(json.dumps([b.model_dump() for b in found], indent=1))
         return
     for b in found:
-        console.print(f"{b.id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(b.created_at))}  "
-                      f"{b.kind:<12} {b.database:<8} {b.annotations} annotations  {b.bytes / 1e6:.1f} MB")
+        console.print(
+            f"{b.id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(b.created_at))}  "
+            f"{b.kind:<12} {b.database:<8} {b.annotations} annotations  {b.bytes / 1e6:.1f} MB"
+        )
     if not found:
         console.print(f"no backups of {name}; `roost backup {name}` takes one")
 
+
 @commands.command("restore")
-def restore_(name: str, backup_id: str = typer.Option(..., "--from", help="the backup's id (`roost backups`)"),
-             source: str = typer.Option(None, "--of", help="the machine the backup was taken of (default NAME)"),
-             force: bool = typer.Option(False, "--force", help="restore over newer data (kept aside)"),
-             spec: str = typer.Option(None, "--spec", help="bring NAME up from this spec first, if it does "
-                                                            "not exist")) -> None:
+def restore_(
+    name: str,
+    backup_id: str = typer.Option(..., "--from", help="the backup's id (`roost backups`)"),
+    source: str = typer.Option(None, "--of", help="the machine the backup was taken of (default NAME)"),
+    force: bool = typer.Option(False, "--force", help="restore over newer data (kept aside)"),
+    spec: str = typer.Option(None, "--spec", help="bring NAME up from this spec first, if it does not exist"),
+) -> None:
     """Restore a backup onto a machine (a new one with --spec), after verifying its checksums."""
-    info = roost.restore(name, backup_id, source=source, force=force,
-                           spec=spec)
+    info = roost.restore(name, backup_id, source=source, force=force, spec=spec)
     console.print(f"restored {info.id} ({info.annotations} annotations) onto {name}")
 
 

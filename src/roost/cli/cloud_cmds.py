@@ -7,18 +7,16 @@ import json
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import console
 
-
 commands = CommandList()
+
 
 @commands.command("cost")
 def cost_(as_json: bool = typer.Option(False, "--json")) -> None:
     """Each machine's price per hour and what it has cost so far."""
-    from rich.table import Table
+    from rich.table import Table  # start-up time: only this command draws a table
 
     rows = roost.cost()
     if as_json:
@@ -26,17 +24,29 @@ def cost_(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     table = Table("NAME", "BACKEND", "STATE", "TYPE", "$/H", "HOURS", "SPENT $", box=None)
     for r in rows:
-        table.add_row(r.name, r.backend, r.state.value, r.instance_type or "-", f"{r.hourly_usd:.4f}",
-                      f"{r.hours:.2f}", f"{r.spend_usd:.2f}")
+        table.add_row(
+            r.name,
+            r.backend,
+            r.state.value,
+            r.instance_type or "-",
+            f"{r.hourly_usd:.4f}",
+            f"{r.hours:.2f}",
+            f"{r.spend_usd:.2f}",
+        )
     console.print(table if rows else "no machines")
     if rows:
-        console.print(f"total so far: ${sum(r.spend_usd for r in rows):.2f}; "
-                      f"running now: ${sum(r.hourly_usd for r in rows if r.state.value == 'running'):.4f}/h")
+        console.print(
+            f"total so far: ${sum(r.spend_usd for r in rows):.2f}; "
+            f"running now: ${sum(r.hourly_usd for r in rows if r.state.value == 'running'):.4f}/h"
+        )
+
 
 @commands.command("gc")
-def gc_(yes: bool = typer.Option(False, "--yes", help="delete what is listed"),
-        region: list[str] = typer.Option(None, "--region", help="regions to look in (repeatable)"),
-        as_json: bool = typer.Option(False, "--json")) -> None:
+def gc_(
+    yes: bool = typer.Option(False, "--yes", help="delete what is listed"),
+    region: list[str] = typer.Option(None, "--region", help="regions to look in (repeatable)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """List cloud resources roost created that no machine owns any more; --yes deletes them."""
     result = roost.gc(regions=region or None, yes=yes)
     if as_json:

@@ -19,6 +19,7 @@ class CommandList:
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Command], Command]:
         """Record ``fn`` as a command with typer's ``app.command`` arguments; ``fn`` is unchanged."""
+
         def record(fn: Command) -> Command:
             self._commands.append((fn, args, kwargs))
             return fn

@@ -7,13 +7,11 @@ import sys
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import console
 
-
 commands = CommandList()
+
 
 @commands.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(name: str, command: list[str] = typer.Argument(..., help="the command, after --")) -> None:
@@ -22,11 +20,13 @@ def exec_(name: str, command: list[str] = typer.Argument(..., help="the command,
     sys.stderr.write(result.stderr)
     raise typer.Exit(result.exit_code)
 
+
 @commands.command()
 def sync(name: str) -> None:
     """Upload the spec's workdir and file_mounts to the machine (incremental)."""
     roost.sync(name)
     console.print(f"{name}: workdir in sync")
+
 
 @commands.command()
 def download(name: str, path: str, destination: str = typer.Argument(None)) -> None:

@@ -10,9 +10,7 @@ import webbrowser
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import console
 
 
@@ -22,10 +20,11 @@ def _has_display() -> bool:
 
 commands = CommandList()
 
+
 @commands.command()
 def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
     """Show machines, their state and app health."""
-    from rich.table import Table
+    from rich.table import Table  # start-up time: only this command draws a table
 
     machines = roost.status(name)
     if as_json:
@@ -34,9 +33,9 @@ def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False,
     table = Table("NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL", box=None)
     for m in machines:
         state = m.state.value + (f" ({m.stopped_by})" if m.stopped_by else "")
-        table.add_row(m.name, m.backend, state, str(m.gpus), m.app or "-", "yes" if m.healthy else "no",
-                      m.url or "-")
+        table.add_row(m.name, m.backend, state, str(m.gpus), m.app or "-", "yes" if m.healthy else "no", m.url or "-")
     console.print(table if machines else "no machines; `roost up jupyter` makes one")
+
 
 @commands.command("open")
 def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
@@ -47,18 +46,23 @@ def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> 
     if not no_browser and _has_display():
         webbrowser.open(found.url)
 
+
 @commands.command()
 def password(name: str) -> None:
     """Print the app password roost generated for this machine."""
     print(roost.password(name))
 
+
 @commands.command()
-def logs(name: str, job: str = typer.Argument(None, help="a job id (`roost jobs NAME`); default: the app"),
-         follow: bool = typer.Option(False, "--follow", "-f"),
-         lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines"),
-         offset: int = typer.Option(0, "--offset", help="job logs: start at this byte")) -> None:
+def logs(
+    name: str,
+    job: str = typer.Argument(None, help="a job id (`roost jobs NAME`); default: the app"),
+    follow: bool = typer.Option(False, "--follow", "-f"),
+    lines: int = typer.Option(100, "--lines", "-n", help="app logs: how many last lines"),
+    offset: int = typer.Option(0, "--offset", help="job logs: start at this byte"),
+) -> None:
     """Print the app's log, or a job's whole output; -f follows it (Ctrl-C stops following)."""
-    echo = lambda line: print(line, end="", flush=True)  # noqa: E731
+    echo = lambda line: print(line, end="", flush=True)
     try:
         if job:
             roost.job_logs(name, job, follow=follow, offset=offset, on_output=echo)

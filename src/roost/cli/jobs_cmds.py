@@ -5,39 +5,49 @@ from __future__ import annotations
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import RichProgress, console
-
 
 commands = CommandList()
 
+
 @commands.command()
-def run(spec: str = typer.Argument(..., help="a spec file with 'run:'"),
-        down: bool = typer.Option(False, "--down", help="take the machine down after the job (and its outputs)"),
-        name: str = typer.Option(None, "--name", "-n"),
-        accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key")) -> None:
+def run(
+    spec: str = typer.Argument(..., help="a spec file with 'run:'"),
+    down: bool = typer.Option(False, "--down", help="take the machine down after the job (and its outputs)"),
+    name: str = typer.Option(None, "--name", "-n"),
+    accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key"),
+) -> None:
     """Sync, set up, run the spec's job with live logs, download its outputs; exits with its code."""
-    result = roost.run(spec, name=name, down=down, progress=RichProgress(), accept_new_host_key=accept_new_host_key,
-                      on_output=lambda line: print(line, end="", flush=True))
+    result = roost.run(
+        spec,
+        name=name,
+        down=down,
+        progress=RichProgress(),
+        accept_new_host_key=accept_new_host_key,
+        on_output=lambda line: print(line, end="", flush=True),
+    )
     if result.detached:
         raise typer.Exit(0)
-    console.print(f"job {result.job} {result.state} (exit code {result.exit_code})"
-                  + (f"; outputs in {result.outputs}/" if result.outputs else "")
-                  + ("; machine taken down" if result.machine_down else ""))
+    console.print(
+        f"job {result.job} {result.state} (exit code {result.exit_code})"
+        + (f"; outputs in {result.outputs}/" if result.outputs else "")
+        + ("; machine taken down" if result.machine_down else "")
+    )
     code = 1 if result.exit_code is None else result.exit_code
     raise typer.Exit(128 - code if code < 0 else code)  # killed by signal N: 128+N, as a shell says
+
 
 @commands.command("jobs")
 def jobs_(name: str) -> None:
     """List the machine's roost."""
-    from rich.table import Table
+    from rich.table import Table  # start-up time: only this command draws a table
 
     table = Table("JOB", "STATE", "EXIT", "COMMAND", box=None)
     for job in roost.jobs(name):
         table.add_row(job.id, job.state, "-" if job.exit_code is None else str(job.exit_code), job.command or "")
     console.print(table)
+
 
 @commands.command()
 def cancel(name: str, job: str) -> None:

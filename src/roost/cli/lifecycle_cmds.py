@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-
-import roost
-
-from roost.cli.commands import CommandList
-
 from rich.text import Text
 
+import roost
+from roost.cli.commands import CommandList
 from roost.cli.render import RichProgress, console, err_console
 
 if TYPE_CHECKING:
@@ -30,14 +27,18 @@ def _show_up(result: UpResult) -> None:
 
 commands = CommandList()
 
+
 @commands.command()
-def up(target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
-       name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)"),
-       accept_new_host_key: bool = typer.Option(
-           False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"),
-       ) -> None:
+def up(
+    target: str = typer.Argument(..., help="a spec file, or an app name such as 'jupyter'"),
+    name: str = typer.Option(None, "--name", "-n", help="machine name (default: the spec's)"),
+    accept_new_host_key: bool = typer.Option(
+        False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"
+    ),
+) -> None:
     """Bring a machine and its app up; again, it only prints the URL."""
     _show_up(roost.up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
+
 
 @commands.command()
 def stop(name: str) -> None:
@@ -47,14 +48,18 @@ def stop(name: str) -> None:
         err_console.print(Text(f"warning: {warning}", style="yellow"))
     console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
 
+
 @commands.command()
 def start(name: str) -> None:
     """Start a stopped machine with the same app and data."""
     _show_up(roost.start(name, progress=RichProgress()))
 
+
 @commands.command()
-def down(name: str, no_backup: bool = typer.Option(
-        False, "--no-backup", help="do not back up the app's data first (it is deleted)")) -> None:
+def down(
+    name: str,
+    no_backup: bool = typer.Option(False, "--no-backup", help="do not back up the app's data first (it is deleted)"),
+) -> None:
     """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
     result = roost.down(name, no_backup=no_backup)
     for warning in result.warnings:

@@ -7,45 +7,57 @@ import json
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
-from roost.cli.render import console
-
+from roost.cli.render import console, note
 
 commands = CommandList()
 
-@commands.command("offers")
-def offers_(gpu: str = typer.Option(None, "--gpu", help="T4, T4:4, A100:8 or a count"),
-            cpus: str = typer.Option(None, "--cpus", help="at least this many vCPUs (4 or 4+)"),
-            memory: str = typer.Option(None, "--memory", help="at least this much memory (16, 16+, 16GiB)"),
-            spot: bool = typer.Option(False, "--spot", help="only offers with a spot price; sort by it"),
-            arch: str = typer.Option(None, "--arch", help="x86_64 or arm64"),
-            region: str = typer.Option(None, "--region"),
-            limit: int = typer.Option(20, "--limit"),
-            refresh: bool = typer.Option(False, "--refresh", help="fetch types and prices from AWS first"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
-    """Instance offers that fit, cheapest first, with $/hour (roost's snapshot, or AWS's after --refresh)."""
-    from rich.table import Table
 
-    from roost.catalog.offers import offers_source
-    from roost.cli.render import note
+@commands.command("offers")
+def offers_(
+    gpu: str = typer.Option(None, "--gpu", help="T4, T4:4, A100:8 or a count"),
+    cpus: str = typer.Option(None, "--cpus", help="at least this many vCPUs (4 or 4+)"),
+    memory: str = typer.Option(None, "--memory", help="at least this much memory (16, 16+, 16GiB)"),
+    spot: bool = typer.Option(False, "--spot", help="only offers with a spot price; sort by it"),
+    arch: str = typer.Option(None, "--arch", help="x86_64 or arm64"),
+    region: str = typer.Option(None, "--region"),
+    limit: int = typer.Option(20, "--limit"),
+    refresh: bool = typer.Option(False, "--refresh", help="fetch types and prices from AWS first"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Instance offers that fit, cheapest first, with $/hour (roost's snapshot, or AWS's after --refresh)."""
+    from rich.table import Table  # start-up time: only this command draws a table
+
+    from roost.catalog.offers import offers_source  # start-up time: the catalogue loads for this command only
 
     if refresh:
         cache = roost.refresh_offers(region, say=note)
         note(f"fetched {len(cache.offers)} offers for {cache.region}")
     note(f"offers from {offers_source(region or 'us-east-1')}")
 
-    found = roost.offers(gpu=gpu, cpus=cpus.rstrip("+") if cpus else None, memory=memory.rstrip("+") if memory else None,
-                   spot=spot, region=region, arch=arch)[:limit]
+    found = roost.offers(
+        gpu=gpu,
+        cpus=cpus.rstrip("+") if cpus else None,
+        memory=memory.rstrip("+") if memory else None,
+        spot=spot,
+        region=region,
+        arch=arch,
+    )[:limit]
     if as_json:
         print(json.dumps([offer.model_dump() for offer in found], indent=1))
         return
     table = Table("TYPE", "VCPUS", "MEMORY GiB", "ACCELERATORS", "$/H", "SPOT $/H", "ARCH", box=None)
     for o in found:
         accel = f"{o.accelerator_count} x {o.accelerator}" if o.accelerator else "-"
-        table.add_row(o.instance_type, str(o.vcpus), f"{o.memory_gib:g}", accel, f"{o.price:.4f}",
-                      "-" if o.spot_price is None else f"{o.spot_price:.4f}", o.arch)
+        table.add_row(
+            o.instance_type,
+            str(o.vcpus),
+            f"{o.memory_gib:g}",
+            accel,
+            f"{o.price:.4f}",
+            "-" if o.spot_price is None else f"{o.spot_price:.4f}",
+            o.arch,
+        )
     console.print(table if found else "no offer fits")
 
 

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import RichProgress, console
 
 if TYPE_CHECKING:
@@ -20,13 +18,19 @@ if TYPE_CHECKING:
 
 commands = CommandList()
 
+
 @commands.command(no_args_is_help=True)
-def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME | update NAME SPEC",
-                                            help="a service spec to bring up, `status NAME`, or "
-                                                 "`update NAME SPEC` (a rolling update)"),
-          as_json: bool = typer.Option(False, "--json", help="status as JSON"),
-          accept_new_host_key: bool = typer.Option(
-              False, "--accept-new-host-key", help="trust SSH hosts seen for the first time")) -> None:
+def serve(
+    words: list[str] = typer.Argument(
+        ...,
+        metavar="SPEC | status NAME | update NAME SPEC",
+        help="a service spec to bring up, `status NAME`, or `update NAME SPEC` (a rolling update)",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="status as JSON"),
+    accept_new_host_key: bool = typer.Option(
+        False, "--accept-new-host-key", help="trust SSH hosts seen for the first time"
+    ),
+) -> None:
     """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
     if words[0] == "status" and len(words) == 2:
         found = roost.serve_status(words[1])
@@ -37,12 +41,19 @@ def serve(words: list[str] = typer.Argument(..., metavar="SPEC | status NAME | u
         window = f" (per replica: over the last {found.window_seconds:g} s)" if found.window_seconds else ""
         console.print(f"{found.name}: {found.url}  {rate} requests/s{window}")
         for r in found.replicas:
-            console.print(f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} {'healthy' if r.healthy else 'UNHEALTHY':<9} "
-                          f"restarts {r.restarts}  {_load(r)}open requests {r.in_flight}  recent failures {r.fails}")
+            console.print(
+                f"  {r.name:<16} on {r.machine:<16} port {r.port:<6} {r.state:<11} "
+                f"{'healthy' if r.healthy else 'UNHEALTHY':<9} "
+                f"restarts {r.restarts}  {_load(r)}open requests {r.in_flight}  recent failures {r.fails}"
+            )
         for path, group in found.routes.items():
-            console.print(f"  route {path}: " + ", ".join(
-                f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts} {_load(r)}"
-                for r in group))
+            console.print(
+                f"  route {path}: "
+                + ", ".join(
+                    f"{r.name} port {r.port} {'healthy' if r.healthy else 'UNHEALTHY'} restarts {r.restarts} {_load(r)}"
+                    for r in group
+                )
+            )
         for event in found.events[-5:]:
             when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
             where = f" (machine {event['machine']} lost; now {event['by']})" if event.get("by") else ""
@@ -68,5 +79,7 @@ def _load(replica: ReplicaStatus) -> str:
     """A replica's requests/s, errors/s and mean response time, when the controller counts them."""
     if replica.requests_per_second is None:
         return ""
-    return (f"{replica.requests_per_second:.1f} req/s  {replica.errors_per_second:.1f} err/s  "
-            f"mean {replica.mean_ms or 0:.1f} ms  ")
+    return (
+        f"{replica.requests_per_second:.1f} req/s  {replica.errors_per_second:.1f} err/s  "
+        f"mean {replica.mean_ms or 0:.1f} ms  "
+    )

@@ -5,14 +5,12 @@ from __future__ import annotations
 import typer
 
 import roost
-
 from roost.cli.commands import CommandList
-
 from roost.cli.render import RichProgress, console
-
 
 commands = CommandList()
 users = typer.Typer(help="Manage who may log in through a shared machine's gateway.", no_args_is_help=True)
+
 
 @commands.command()
 def share(name: str) -> None:
@@ -20,17 +18,20 @@ def share(name: str) -> None:
     result = roost.share(name, progress=RichProgress())
     console.print(f"{name} is shared at {result.url}")
 
+
 @users.command("add")
 def add(name: str, user: str) -> None:
     """Add a user; prints the generated password once."""
     console.print(f"user {user} may log in to {name} with the password: {roost.add_user(name, user)}")
     console.print("  (shown once; roost keeps only its bcrypt hash on the machine)")
 
+
 @users.command("remove")
 def remove(name: str, user: str) -> None:
     """Remove a user."""
     roost.remove_user(name, user)
     console.print(f"user {user} removed from {name}")
+
 
 @commands.command()
 def trust(name: str) -> None:

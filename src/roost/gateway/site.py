@@ -10,8 +10,11 @@ endpoint listens on 127.0.0.1 only; nothing listens on port 80.
 
 from __future__ import annotations
 
+import base64
+import concurrent.futures
 import json
 import shlex
+import socket
 import ssl
 import time
 import urllib.error
@@ -20,11 +23,11 @@ from pathlib import Path
 
 from roost.agent.client import AppDefinition
 from roost.errors import AppError, HostError, SpecError
+from roost.machine.steps import Step
 from roost.paths import roost_home, short_socket_dir
 from roost.session import MachineSession
 from roost.spec.model import ServiceOptions, Spec
 from roost.spec.service import Probe
-from roost.machine.steps import Step
 
 NAME = "gateway"
 USER_NAME = r"^[a-z_][a-z0-9_.-]{0,31}$"
@@ -37,8 +40,13 @@ def ca_path(machine: str) -> Path:
 
 def _dirs(session: MachineSession) -> dict[str, str]:
     base = f"{session.record.facts.home}/gateway"
-    return {"base": base, "caddyfile": f"{base}/Caddyfile", "users": f"{base}/users.json", "data": f"{base}/data",
-            "upstream_log": f"{base}/upstreams.log"}
+    return {
+        "base": base,
+        "caddyfile": f"{base}/Caddyfile",
+        "users": f"{base}/users.json",
+        "data": f"{base}/data",
+        "upstream_log": f"{base}/upstreams.log",
+    }
 
 
 def admin_socket(session: MachineSession) -> str:
@@ -54,27 +62,40 @@ def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin",
     if probe is None:
         return f"{indent}reverse_proxy {upstreams}\n"
     inner = indent + "\t"
-    return (f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
-            f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
-            f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
-            f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n")
+    return (
+        f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
+        f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
+        f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
+        f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n"
+    )
 
 
 def _upstream_log(path: str) -> str:
     """Global options that write the proxy's round trips (address, duration, status or error;
     no request, no headers) to ``path``, rolled at 5 MiB with one old file kept, for the
     controller's per-replica counts; the proxy's own messages still go to Caddy's log."""
-    return (f"\tlog roost_proxy {{\n\t\toutput stderr\n\t\tlevel INFO\n\t\tinclude http.handlers.reverse_proxy\n\t}}\n"
-            f"\tlog roost_upstreams {{\n\t\toutput file {path} {{\n\t\t\troll_size 5MiB\n\t\t\troll_keep 1\n"
-            f"\t\t\troll_uncompressed\n\t\t}}\n\t\tformat filter {{\n\t\t\twrap json\n\t\t\tfields {{\n"
-            + "".join(f"\t\t\t\t{field} delete\n" for field in ("request", "headers", "dial", "total_upstreams"))
-            + "\t\t\t}\n\t\t}\n\t\tlevel DEBUG\n\t\tinclude http.handlers.reverse_proxy\n\t}\n")
+    return (
+        f"\tlog roost_proxy {{\n\t\toutput stderr\n\t\tlevel INFO\n\t\tinclude http.handlers.reverse_proxy\n\t}}\n"
+        f"\tlog roost_upstreams {{\n\t\toutput file {path} {{\n\t\t\troll_size 5MiB\n\t\t\troll_keep 1\n"
+        f"\t\t\troll_uncompressed\n\t\t}}\n\t\tformat filter {{\n\t\t\twrap json\n\t\t\tfields {{\n"
+        + "".join(f"\t\t\t\t{field} delete\n" for field in ("request", "headers", "dial", "total_upstreams"))
+        + "\t\t\t}\n\t\t}\n\t\tlevel DEBUG\n\t\tinclude http.handlers.reverse_proxy\n\t}\n"
+    )
 
 
-def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], health_port: int,
-              users: dict[str, str] | None, admin: str, balance: ServiceOptions | None = None,
-              plain_port: int | None = None, routes: list[tuple[str, list[int], Probe, int]] | None = None,
-              upstream_log: str | None = None) -> str:
+def caddyfile(
+    *,
+    address: str | None,
+    internal_tls: bool,
+    upstreams: list[int],
+    health_port: int,
+    users: dict[str, str] | None,
+    admin: str,
+    balance: ServiceOptions | None = None,
+    plain_port: int | None = None,
+    routes: list[tuple[str, list[int], Probe, int]] | None = None,
+    upstream_log: str | None = None,
+) -> str:
     """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
 
     ``address`` is the shared HTTPS site; without one (a service that is not shared) the
@@ -100,10 +121,17 @@ def caddyfile(*, address: str | None, internal_tls: bool, upstreams: list[int], 
     proxy = _proxy(upstreams, balance.probe if balance else None, policy)
     if routes:
         app = _proxy(upstreams, balance.probe if balance else None, policy, indent="\t\t")
-        proxy = "".join(f"\thandle_path {path}/* {{\n{_proxy(ports, probe, indent=chr(9) * 2)}\t}}\n"
-                        for path, ports, probe, _ in routes) + f"\thandle {{\n{app}\t}}\n"
-    inside = "".join(f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
-                     for _, ports, probe, port in routes)
+        proxy = (
+            "".join(
+                f"\thandle_path {path}/* {{\n{_proxy(ports, probe, indent=chr(9) * 2)}\t}}\n"
+                for path, ports, probe, _ in routes
+            )
+            + f"\thandle {{\n{app}\t}}\n"
+        )
+    inside = "".join(
+        f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
+        for _, ports, probe, port in routes
+    )
     return (
         f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
         f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n"  # request counts of the app's site only
@@ -130,12 +158,18 @@ def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams
         session.save()
     assert record.facts.app_port and session.driver is not None
     spec = record.spec
-    return caddyfile(address=session.public_host() if spec.share else None, internal_tls=not spec.domain,
-                     upstreams=upstreams, health_port=record.facts.gateway_health_port,
-                     users=None if session.driver.has_own_login or not spec.share else _users(session),
-                     admin=admin_socket(session), balance=_balance(spec), plain_port=record.facts.app_port,
-                     routes=routes or [],
-                     upstream_log=upstream_log_path(session) if spec.service else None)
+    return caddyfile(
+        address=session.public_host() if spec.share else None,
+        internal_tls=not spec.domain,
+        upstreams=upstreams,
+        health_port=record.facts.gateway_health_port,
+        users=None if session.driver.has_own_login or not spec.share else _users(session),
+        admin=admin_socket(session),
+        balance=_balance(spec),
+        plain_port=record.facts.app_port,
+        routes=routes or [],
+        upstream_log=upstream_log_path(session) if spec.service else None,
+    )
 
 
 def upstream_log_path(session: MachineSession) -> str:
@@ -143,29 +177,40 @@ def upstream_log_path(session: MachineSession) -> str:
     return _dirs(session)["upstream_log"]
 
 
-def configure(session: MachineSession, upstreams: list[int] | None = None,
-              routes: RouteUpstreams | None = None) -> None:
+def configure(
+    session: MachineSession, upstreams: list[int] | None = None, routes: RouteUpstreams | None = None
+) -> None:
     """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
     through its admin API (open connections are kept), a new one starts with it. Without
     ``upstreams`` the balancer sends everything to the app's own port."""
     record, runner, dirs = session.record, session.agent.runner, _dirs(session)
     if not runner.run("command -v caddy", check=False).ok:
-        raise HostError(record.facts.host or record.name, "has no caddy, which sharing needs",
-                        hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)")
+        raise HostError(
+            record.facts.host or record.name,
+            "has no caddy, which sharing needs",
+            hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)",
+        )
     assert record.facts.app_port
     config = render(session, upstreams or [record.facts.app_port], routes)
     admin = admin_socket(session)
     runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
     definition = AppDefinition(
-        name=NAME, argv=["caddy", "run", "--config", dirs["caddyfile"], "--adapter", "caddyfile"],
-        cwd=dirs["base"], port=record.facts.gateway_health_port, health_path="/health",
-        env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"]})
+        name=NAME,
+        argv=["caddy", "run", "--config", dirs["caddyfile"], "--adapter", "caddyfile"],
+        cwd=dirs["base"],
+        port=record.facts.gateway_health_port,
+        health_path="/health",
+        env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"]},
+    )
     before = session.agent.status().apps.get(NAME)
     running = session.agent.put_app(definition)
     if before is not None and before.healthy and before.digest == running:
-        runner.run(["caddy", "reload", "--config", dirs["caddyfile"], "--adapter", "caddyfile",
-                    "--address", f"unix/{admin}"], cwd=dirs["base"], timeout=60).check("reload the gateway's config")
+        runner.run(
+            ["caddy", "reload", "--config", dirs["caddyfile"], "--adapter", "caddyfile", "--address", f"unix/{admin}"],
+            cwd=dirs["base"],
+            timeout=60,
+        ).check("reload the gateway's config")
     session.agent.wait_healthy(NAME, 60, log_hint=f"see the agent's log of '{NAME}' on the machine", digest=running)
 
 
@@ -197,10 +242,13 @@ def pin_ca(session: MachineSession) -> None:
     path.write_text(found.stdout)
     # Caddy issues the site's certificate in the background after it starts: until then the
     # handshake fails, so a failure is only final once the deadline has passed.
-    while https_status(url(session, "/"), path) is None:
+    address = f"https://{session.public_host()}/"
+    while https_status(address, path) is None:
         if time.monotonic() > deadline:
-            raise AppError(f"the gateway at {url(session, '/')} did not answer with a certificate signed by its CA "
-                           "within 30 s", hint="see the gateway's log on the machine")
+            raise AppError(
+                f"the gateway at {address} did not answer with a certificate signed by its CA within 30 s",
+                hint="see the gateway's log on the machine",
+            )
         time.sleep(0.2)
 
 
@@ -209,8 +257,6 @@ def https_status(address: str, ca: Path, *, auth: tuple[str, str] | None = None)
     context = ssl.create_default_context(cafile=str(ca))
     request = urllib.request.Request(address)
     if auth:
-        import base64
-
         request.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
@@ -223,13 +269,10 @@ def https_status(address: str, ca: Path, *, auth: tuple[str, str] | None = None)
 
 def _addresses(name: str, timeout: float = 15.0) -> set[str] | None:
     """The addresses ``name`` resolves to here, or None when it does not resolve in time."""
-    import concurrent.futures
-    import socket
-
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         found = pool.submit(socket.getaddrinfo, name, 443, proto=socket.IPPROTO_TCP).result(timeout=timeout)
-        return {entry[4][0] for entry in found}
+        return {str(entry[4][0]) for entry in found}
     except (OSError, concurrent.futures.TimeoutError):
         return None
     finally:
@@ -244,27 +287,40 @@ def check_domain(session: MachineSession) -> None:
     machine = session.backend.address(record)
     found = _addresses(domain)
     if not found:
-        raise SpecError(f"domain '{domain}' does not resolve; the gateway was not started and nothing was changed",
-                        file=record.spec.source, field="domain",
-                        hint=f"add a DNS A record for {domain} pointing at {machine}, wait for it to resolve, "
-                             "then run `roost up` again (or remove 'domain:' to use roost's own CA)")
+        raise SpecError(
+            f"domain '{domain}' does not resolve; the gateway was not started and nothing was changed",
+            file=record.spec.source,
+            field="domain",
+            hint=f"add a DNS A record for {domain} pointing at {machine}, wait for it to resolve, "
+            "then run `roost up` again (or remove 'domain:' to use roost's own CA)",
+        )
     expected = _addresses(machine) or {machine}
     if not found & expected:
-        raise SpecError(f"domain '{domain}' resolves to {', '.join(sorted(found))}, not to this machine "
-                        f"({machine}); the gateway was not started", file=record.spec.source, field="domain",
-                        hint=f"point the DNS record of {domain} at {machine}, then run `roost up` again")
+        raise SpecError(
+            f"domain '{domain}' resolves to {', '.join(sorted(found))}, not to this machine "
+            f"({machine}); the gateway was not started",
+            file=record.spec.source,
+            field="domain",
+            hint=f"point the DNS record of {domain} at {machine}, then run `roost up` again",
+        )
 
 
 def domain_step(session: MachineSession) -> Step:
     """The DNS check of a shared machine's ``domain``, run before anything is installed."""
-    return Step("gateway-domain", f"check that {session.record.spec.domain} resolves to the machine",
-                lambda: check_domain(session), always=True)
+    return Step(
+        "gateway-domain",
+        f"check that {session.record.spec.domain} resolves to the machine",
+        lambda: check_domain(session),
+        always=True,
+    )
 
 
 def steps(session: MachineSession) -> list[Step]:
     """Gateway steps for a shared machine: configure and start Caddy, then pin its CA."""
-    return [Step("gateway", "start the gateway (TLS, login)", lambda: configure(session), always=True),
-            Step("gateway-ca", "pin the gateway's CA", lambda: pin_ca(session), always=True)]
+    return [
+        Step("gateway", "start the gateway (TLS, login)", lambda: configure(session), always=True),
+        Step("gateway-ca", "pin the gateway's CA", lambda: pin_ca(session), always=True),
+    ]
 
 
 def set_user(session: MachineSession, user: str, password: str | None) -> None:

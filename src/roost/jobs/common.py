@@ -30,11 +30,19 @@ class JobResult(BaseModel):
 def check_runnable(spec: Spec) -> None:
     """Refuse a spec without ``run`` or with a workdir that does not exist."""
     if not spec.run:
-        raise SpecError("'run' is required for `roost run`", file=spec.source, field="run",
-                        hint="add the command to run, e.g. run: python train.py")
+        raise SpecError(
+            "'run' is required for `roost run`",
+            file=spec.source,
+            field="run",
+            hint="add the command to run, e.g. run: python train.py",
+        )
     if spec.workdir and not Path(spec.workdir).is_dir():
-        raise SpecError(f"the workdir {spec.workdir} does not exist", file=spec.source, field="workdir",
-                        hint="create it or fix the path (relative to the spec file)")
+        raise SpecError(
+            f"the workdir {spec.workdir} does not exist",
+            file=spec.source,
+            field="workdir",
+            hint="create it or fix the path (relative to the spec file)",
+        )
 
 
 def job_request(session: MachineSession, extra_env: dict[str, str] | None = None) -> JobRequest:
@@ -42,11 +50,19 @@ def job_request(session: MachineSession, extra_env: dict[str, str] | None = None
     spec, home = session.record.spec, session.record.facts.home
     accelerators = spec.resources.accelerators
     return JobRequest(
-        command=spec.run or "", cwd=f"{home}/workdir", cpus=spec.resources.cpus or 1,
+        command=spec.run or "",
+        cwd=f"{home}/workdir",
+        cpus=spec.resources.cpus or 1,
         gpus=accelerators.count if accelerators else 0,
-        env={**spec.envs, **session.job_path(), "ROOST_MACHINE": spec.name,
-             "ROOST_CHECKPOINT_DIR": f"{home}/checkpoints", **(extra_env or {})},
-        secrets={name: os.environ[name] for name in spec.secrets})
+        env={
+            **spec.envs,
+            **session.job_path(),
+            "ROOST_MACHINE": spec.name,
+            "ROOST_CHECKPOINT_DIR": f"{home}/checkpoints",
+            **(extra_env or {}),
+        },
+        secrets={name: os.environ[name] for name in spec.secrets},
+    )
 
 
 def download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[Path, list[str]]:

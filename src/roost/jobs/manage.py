@@ -14,8 +14,9 @@ def jobs(name: str) -> list[JobStatus]:
     return load_session(name).agent.jobs()
 
 
-def job_logs(name: str, job: str, *, follow: bool = False, offset: int = 0,
-             on_output: Callable[[str], None] | None = None) -> Result:
+def job_logs(
+    name: str, job: str, *, follow: bool = False, offset: int = 0, on_output: Callable[[str], None] | None = None
+) -> Result:
     """A job's output from byte ``offset``; ``follow`` streams until it ends."""
     session = load_session(name)
     session.agent.job(job)  # a clear error for an unknown job

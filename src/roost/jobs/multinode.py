@@ -8,24 +8,26 @@ others are cancelled.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.lifecycle import machines as lifecycle
-from roost.errors import SpecError
 from roost.jobs.common import JobResult, download_outputs, job_request
+from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
-from roost.spec.model import NAME_PATTERN, BackendKind, Spec
+from roost.spec.model import BackendKind, Spec
 
 
 def node_specs(spec: Spec) -> list[Spec]:
     """The spec of each node: NAME-r, one host each."""
-    return [spec.part(f"{spec.name}-{rank}", what="node", host=rank if spec.backend is BackendKind.ssh else None,
-                      num_nodes=1) for rank in range(spec.num_nodes)]
+    return [
+        spec.part(
+            f"{spec.name}-{rank}", what="node", host=rank if spec.backend is BackendKind.ssh else None, num_nodes=1
+        )
+        for rank in range(spec.num_nodes)
+    ]
 
 
 def _address(session: MachineSession) -> str:
@@ -34,8 +36,15 @@ def _address(session: MachineSession) -> str:
     return "127.0.0.1"
 
 
-def run(spec: Spec, *, down: bool, progress: Progress, on_output: Callable[[str], None] | None,
-        accept_new_host_key: bool, outputs_root: Path) -> JobResult:
+def run(
+    spec: Spec,
+    *,
+    down: bool,
+    progress: Progress,
+    on_output: Callable[[str], None] | None,
+    accept_new_host_key: bool,
+    outputs_root: Path,
+) -> JobResult:
     """Bring every node up, start the job on all, stream their logs, end together."""
     nodes = node_specs(spec)
     for node in nodes:
@@ -45,9 +54,15 @@ def run(spec: Spec, *, down: bool, progress: Progress, on_output: Callable[[str]
     master_port = sessions[0].agent.free_port()
     job_ids = []
     for rank, session in enumerate(sessions):
-        env = {"ROOST_NODE_RANK": str(rank), "ROOST_NUM_NODES": str(len(nodes)),
-               "ROOST_NODE_IPS": ",".join(addresses), "MASTER_ADDR": addresses[0],
-               "MASTER_PORT": str(master_port), "RANK": str(rank), "WORLD_SIZE": str(len(nodes))}
+        env = {
+            "ROOST_NODE_RANK": str(rank),
+            "ROOST_NUM_NODES": str(len(nodes)),
+            "ROOST_NODE_IPS": ",".join(addresses),
+            "MASTER_ADDR": addresses[0],
+            "MASTER_PORT": str(master_port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(len(nodes)),
+        }
         job_ids.append(session.agent.submit_job(job_request(session, env)))
     progress.info(f"job on {len(nodes)} nodes: " + ", ".join(f"{n.name}:{j}" for n, j in zip(nodes, job_ids)))
     try:
@@ -58,16 +73,23 @@ def run(spec: Spec, *, down: bool, progress: Progress, on_output: Callable[[str]
                 lifecycle.down(node.name)
     # the node that failed by itself, before those cancelled because of it
     failures = [code if code else 1 for state, code in states if state == "failed"] + [
-        code if code else 1 for state, code in states if state == "cancelled"]
-    result = JobResult(machine=nodes[0].name, job=job_ids[0], state="failed" if failures else "succeeded",
-                       exit_code=failures[0] if failures else 0, machine_down=down)
+        code if code else 1 for state, code in states if state == "cancelled"
+    ]
+    result = JobResult(
+        machine=nodes[0].name,
+        job=job_ids[0],
+        state="failed" if failures else "succeeded",
+        exit_code=failures[0] if failures else 0,
+        machine_down=down,
+    )
     if spec.outputs and not down:
         result.outputs, result.missing_outputs = download_outputs(sessions[0], job_ids[0], outputs_root)
     return result
 
 
-def _follow_all(sessions: list[MachineSession], job_ids: list[str], on_output: Callable[[str], None] | None,
-                progress: Progress) -> list[tuple[str, int | None]]:
+def _follow_all(
+    sessions: list[MachineSession], job_ids: list[str], on_output: Callable[[str], None] | None, progress: Progress
+) -> list[tuple[str, int | None]]:
     """Stream every node's log (prefixed with its rank); cancel the rest when one fails."""
     lock = threading.Lock()
 
@@ -76,6 +98,7 @@ def _follow_all(sessions: list[MachineSession], job_ids: list[str], on_output: C
             if on_output is not None:
                 with lock:
                     on_output(f"[node {rank}] {line}")
+
         sessions[rank].agent.job_logs(job_ids[rank], follow=True, on_output=show)
 
     threads = [threading.Thread(target=stream, args=(rank,), daemon=True) for rank in range(len(sessions))]

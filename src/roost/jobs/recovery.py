@@ -12,13 +12,13 @@ import shutil
 import threading
 from pathlib import Path
 
-from roost.lifecycle import machines as lifecycle
 from roost.errors import HostUnreachable, RoostError
+from roost.lifecycle import machines as lifecycle
 from roost.machine.record import MachineFacts
+from roost.machine.state import State
 from roost.paths import roost_home
 from roost.progress import Progress
 from roost.session import MachineSession, open_session
-from roost.machine.state import State
 from roost.transport.rsync import rsync
 
 
@@ -53,8 +53,13 @@ class CheckpointSync:
         fresh = target.with_name(target.name + ".incoming")
         shutil.rmtree(fresh, ignore_errors=True)
         shutil.copytree(target, fresh)  # rsync then only moves what changed
-        rsync(self.session.backend.rsync_route(record), f"{record.facts.home}/checkpoints/", f"{fresh}/",
-              upload=False, timeout=max(60.0, self.interval * 4))
+        rsync(
+            self.session.backend.rsync_route(record),
+            f"{record.facts.home}/checkpoints/",
+            f"{fresh}/",
+            upload=False,
+            timeout=max(60.0, self.interval * 4),
+        )
         old = target.with_name(target.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
@@ -86,10 +91,17 @@ def move_to_next_host(name: str, progress: Progress) -> MachineSession:
             except HostUnreachable:
                 continue
             session = open_session(state, name)
-            rsync(session.backend.rsync_route(session.record), f"{mirror_dir(name)}/",
-                  f"{session.record.facts.home}/checkpoints/", upload=True)
+            rsync(
+                session.backend.rsync_route(session.record),
+                f"{mirror_dir(name)}/",
+                f"{session.record.facts.home}/checkpoints/",
+                upload=True,
+            )
             return session
     finally:
         state.close()
-    raise HostUnreachable(lost or name, "was lost and no other host of the spec could take the job over",
-                          hint="bring a host back and run `roost run` again; the checkpoint is kept here")
+    raise HostUnreachable(
+        lost or name,
+        "was lost and no other host of the spec could take the job over",
+        hint="bring a host back and run `roost run` again; the checkpoint is kept here",
+    )

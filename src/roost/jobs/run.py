@@ -18,9 +18,16 @@ from roost.session import MachineSession, load_session
 from roost.spec.model import Spec
 
 
-def run(target: str | Path | Spec, *, name: str | None = None, down: bool = False,
-        progress: Progress | None = None, on_output: Callable[[str], None] | None = None,
-        accept_new_host_key: bool = False, outputs_root: Path = Path("roost-outputs")) -> JobResult:
+def run(
+    target: str | Path | Spec,
+    *,
+    name: str | None = None,
+    down: bool = False,
+    progress: Progress | None = None,
+    on_output: Callable[[str], None] | None = None,
+    accept_new_host_key: bool = False,
+    outputs_root: Path = Path("roost-outputs"),
+) -> JobResult:
     """Bring the machine up, run the spec's ``run`` as a job, stream its log, fetch its outputs.
 
     Ctrl-C while streaming detaches (the job keeps running). With ``down`` the machine is
@@ -30,8 +37,14 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
     spec = lifecycle.resolve_spec(target, name)
     check_runnable(spec)
     if spec.num_nodes > 1:
-        return multinode.run(spec, down=down, progress=progress, on_output=on_output,
-                             accept_new_host_key=accept_new_host_key, outputs_root=outputs_root)
+        return multinode.run(
+            spec,
+            down=down,
+            progress=progress,
+            on_output=on_output,
+            accept_new_host_key=accept_new_host_key,
+            outputs_root=outputs_root,
+        )
     try:
         lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
         session = load_session(spec.name)
@@ -44,8 +57,10 @@ def run(target: str | Path | Spec, *, name: str | None = None, down: bool = Fals
     try:
         session, job_id = _follow(session, job_id, progress, on_output)
     except KeyboardInterrupt:
-        progress.info(f"detached; job {job_id} keeps running. `roost logs {spec.name} {job_id} -f` follows it"
-                      + ("; --down skipped while it runs" if down else ""))
+        progress.info(
+            f"detached; job {job_id} keeps running. `roost logs {spec.name} {job_id} -f` follows it"
+            + ("; --down skipped while it runs" if down else "")
+        )
         return JobResult(machine=spec.name, job=job_id, state="running", exit_code=None, detached=True)
     status = session.agent.job(job_id)
     result = JobResult(machine=spec.name, job=job_id, state=status.state, exit_code=status.exit_code)
@@ -69,8 +84,9 @@ def _down_quietly(name: str, progress: Progress) -> None:
         progress.info(f"warning: could not take '{name}' down: {exc}; run `roost down {name}`")
 
 
-def _follow(session: MachineSession, job_id: str, progress: Progress,
-            on_output: Callable[[str], None] | None) -> tuple[MachineSession, str]:
+def _follow(
+    session: MachineSession, job_id: str, progress: Progress, on_output: Callable[[str], None] | None
+) -> tuple[MachineSession, str]:
     """Stream the job's log to its end: reconnect from the same offset after a dropped
     connection; with ``recover``, move a lost machine's job to another host."""
     spec = session.record.spec
@@ -97,5 +113,3 @@ def _follow(session: MachineSession, job_id: str, progress: Progress,
             session = recovery.move_to_next_host(spec.name, progress)
             job_id, offset = session.agent.submit_job(job_request(session)), 0
             progress.info(f"job resubmitted as {job_id} on {session.record.facts.host}")
-
-

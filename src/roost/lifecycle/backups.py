@@ -28,8 +28,9 @@ def list_backups(name: str, *, collect_scheduled: bool = True) -> list[BackupInf
     return store_for(session.record.spec.backup_to, name).list()
 
 
-def restore(name: str, backup_id: str, *, source: str | None = None, force: bool = False,
-            spec: str | Path | Spec | None = None) -> BackupInfo:
+def restore(
+    name: str, backup_id: str, *, source: str | None = None, force: bool = False, spec: str | Path | Spec | None = None
+) -> BackupInfo:
     """Put backup ``backup_id`` (of machine ``source``, default ``name``) onto machine ``name``.
 
     With ``spec`` (a Spec, a spec file or an app name), a machine that does not exist yet is

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roost.errors import BackendError
-from roost.transport.base import Result
-from roost.session import MachineSession, load_session
 from roost.machine.state import machine_lock
+from roost.session import MachineSession, load_session
 from roost.transfer import download as pull
 from roost.transfer import push_files
+from roost.transport.base import Result
 
 
 def _session(name: str) -> MachineSession:
@@ -31,10 +31,12 @@ def download(name: str, path: str, destination: str | Path | None = None) -> Pat
     return pull(_session(name), path, destination or Path("roost-outputs") / name)
 
 
-def exec_command(name: str, command: list[str] | str, *, on_output: Callable[[str], None] | None = None,
-                 timeout: float | None = None) -> Result:
+def exec_command(
+    name: str, command: list[str] | str, *, on_output: Callable[[str], None] | None = None, timeout: float | None = None
+) -> Result:
     """Run a command in the machine's workdir; returns its Result (its exit code, not raised)."""
     session = _session(name)
     runner = session.backend.runner(session.record)
-    return runner.run(command, cwd=f"{session.record.facts.home}/workdir", timeout=timeout, check=False,
-                      on_output=on_output)
+    return runner.run(
+        command, cwd=f"{session.record.facts.home}/workdir", timeout=timeout, check=False, on_output=on_output
+    )

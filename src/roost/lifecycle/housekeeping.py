@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from roost.backends import get_backend
-from roost.catalog.offers import OfferCache, save_cache
+from roost.catalog.offers import OfferCache, save_cache, snapshot_offers
 from roost.errors import RoostError
 from roost.machine.record import MachineState
 from roost.machine.state import State
@@ -39,18 +39,25 @@ def cost() -> list[MachineCost]:
         cloud = record.facts.cloud
         seconds = backend.billed_seconds(record)
         hourly = cloud.hourly_usd if cloud else 0.0
-        rows.append(MachineCost(name=record.name, backend=record.backend, state=record.state,
-                                instance_type=cloud.instance_type if cloud else None, hourly_usd=hourly,
-                                hours=seconds / 3600, spend_usd=hourly * seconds / 3600))
+        rows.append(
+            MachineCost(
+                name=record.name,
+                backend=record.backend,
+                state=record.state,
+                instance_type=cloud.instance_type if cloud else None,
+                hourly_usd=hourly,
+                hours=seconds / 3600,
+                spend_usd=hourly * seconds / 3600,
+            )
+        )
     return rows
 
 
 def refresh_offers(region: str | None = None, *, say: Callable[[str], None] = lambda line: None) -> OfferCache:
     """Fetch the region's offers from AWS (instance types, spot and on-demand prices) and keep
     them, dated, under ROOST_HOME: ``roost offers`` and spec resolution use them from then on."""
-    from roost.backends.aws.cloud import Cloud
-    from roost.backends.aws.pricing import fetch_offers
-    from roost.catalog.offers import snapshot_offers
+    from roost.backends.aws.cloud import Cloud  # optional dependency: boto3, for AWS only
+    from roost.backends.aws.pricing import fetch_offers  # optional dependency: boto3, for AWS only
 
     cloud = Cloud(region)
     try:
@@ -58,8 +65,9 @@ def refresh_offers(region: str | None = None, *, say: Callable[[str], None] = la
     except RoostError:
         known = {}  # no snapshot for this region: only the Price List API can price it
     found, source = fetch_offers(cloud, known, say)
-    cache = OfferCache(region=cloud.region, fetched_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                       source=source, offers=found)
+    cache = OfferCache(
+        region=cloud.region, fetched_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), source=source, offers=found
+    )
     save_cache(cache)
     return cache
 
@@ -76,9 +84,9 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
 
     Looks in ``regions``, else in us-east-1 and every region a known machine uses.
     """
-    from roost.backends.aws import gc as aws_gc
-    from roost.backends.aws.cloud import Cloud
-    from roost.backends.aws.keys import owner_id
+    from roost.backends.aws import gc as aws_gc  # optional dependency: boto3, for AWS only
+    from roost.backends.aws.cloud import Cloud  # optional dependency: boto3, for AWS only
+    from roost.backends.aws.keys import owner_id  # optional dependency: boto3, for AWS only
 
     state = State()
     try:
@@ -86,8 +94,9 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     finally:
         state.close()
     known = {record.name for record in records if record.backend == "aws"}
-    wanted = regions or sorted({"us-east-1", *(r.spec.resources.region or "us-east-1" for r in records
-                                               if r.backend == "aws")})
+    wanted = regions or sorted(
+        {"us-east-1", *(r.spec.resources.region or "us-east-1" for r in records if r.backend == "aws")}
+    )
     leftovers = []
     for region in wanted:
         cloud = Cloud(region)

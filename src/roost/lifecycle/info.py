@@ -11,10 +11,10 @@ from roost.backends import get_backend
 from roost.errors import AppError, RoostError
 from roost.lifecycle.health import healthy, healthy_in
 from roost.machine.record import MachineState
-from roost.transport.base import Result
-from roost.session import MachineSession, load_session, open_session
 from roost.machine.state import State
 from roost.machine.vault import Vault
+from roost.session import MachineSession, load_session, open_session
+from roost.transport.base import Result
 
 
 class MachineStatus(BaseModel):
@@ -42,8 +42,10 @@ class OpenInfo(BaseModel):
 
 def _driver_of(session: MachineSession) -> AppDriver:
     if session.driver is None:
-        raise AppError(f"machine '{session.record.name}' has no app",
-                       hint=f"for a job's output: `roost jobs {session.record.name}`, then `roost logs NAME JOB`")
+        raise AppError(
+            f"machine '{session.record.name}' has no app",
+            hint=f"for a job's output: `roost jobs {session.record.name}`, then `roost logs NAME JOB`",
+        )
     return session.driver
 
 
@@ -70,11 +72,17 @@ def _status_of(session: MachineSession) -> MachineStatus:
     if live != record.state:
         session.state.set_state(record.name, live)
     return MachineStatus(
-        name=record.name, backend=record.backend, state=live, app=driver.name if driver else None,
-        healthy=bool(app and app.healthy), url=session.url() if app and record.facts.app_port else None,
-        restarts=app.restarts if app else 0, app_pid=app.pid if app else None,
+        name=record.name,
+        backend=record.backend,
+        state=live,
+        app=driver.name if driver else None,
+        healthy=bool(app and app.healthy),
+        url=session.url() if app and record.facts.app_port else None,
+        restarts=app.restarts if app else 0,
+        app_pid=app.pid if app else None,
         gpus=len(agent.agent.gpus) if agent else 0,
-        stopped_by=agent.agent.reason if agent and live == MachineState.STOPPED else None)
+        stopped_by=agent.agent.reason if agent and live == MachineState.STOPPED else None,
+    )
 
 
 def status(name: str | None = None) -> list[MachineStatus]:
@@ -112,12 +120,15 @@ def password(name: str) -> str:
     return value
 
 
-def logs(name: str, *, lines: int = 100, follow: bool = False,
-         on_output: Callable[[str], None] | None = None) -> Result:
+def logs(
+    name: str, *, lines: int = 100, follow: bool = False, on_output: Callable[[str], None] | None = None
+) -> Result:
     """Print the app's log (the last ``lines``), following it with ``follow`` until interrupted."""
     session = load_session(name)
-    if session.record.facts.home is None or get_backend(session.record.backend).status(
-            session.record) == MachineState.TERMINATED:
+    if (
+        session.record.facts.home is None
+        or get_backend(session.record.backend).status(session.record) == MachineState.TERMINATED
+    ):
         raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
     app = _driver_of(session).name
     if session.record.spec.service and session.record.facts.replica_names:

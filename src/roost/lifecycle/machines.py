@@ -15,23 +15,24 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from roost.apps import app_driver
+from roost.backends import get_backend
 from roost.backup.machine import check_spec, take_before
+from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.gateway.site import ca_path
 from roost.lifecycle.health import healthy
-from roost.backends import get_backend
-from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
-from roost.machine.record import MachineRecord, MachineState
 from roost.lifecycle.plan import plan, provision_steps
-from roost.progress import Progress, SilentProgress
-from roost.serve.placement import authorize_none, worker_names, worker_session
-from roost.session import MachineSession, load_session, open_session
-from roost.spec.model import NAME_PATTERN, Spec
-from roost.spec.loader import load_spec, spec_for_app
+from roost.machine.record import MachineRecord, MachineState
 from roost.machine.state import State, find_record, machine_lock
 from roost.machine.steps import run_steps
 from roost.machine.vault import Vault
+from roost.progress import Progress, SilentProgress
+from roost.serve.placement import authorize_none, worker_names, worker_session
+from roost.session import MachineSession, load_session, open_session
+from roost.spec.loader import load_spec, spec_for_app
+from roost.spec.model import NAME_PATTERN, Spec
 
 __all__ = ["DownResult", "MachineSession", "UpResult", "down", "open_session", "start", "stop", "up"]
+
 
 class UpResult(BaseModel):
     """What ``up`` (and ``start``) leave behind: a healthy app and how to reach it."""
@@ -64,8 +65,12 @@ def resolve_spec(target: str | Path | Spec, name: str | None = None) -> Spec:
         spec = spec_for_app(str(target), name)
     if name and name != spec.name:
         if not re.match(NAME_PATTERN, name):
-            raise SpecError(f"value {name!r} is not a valid machine name", file="<command line>", field="name",
-                            hint="use 1-40 lowercase letters, digits and dashes, starting with a letter")
+            raise SpecError(
+                f"value {name!r} is not a valid machine name",
+                file="<command line>",
+                field="name",
+                hint="use 1-40 lowercase letters, digits and dashes, starting with a letter",
+            )
         spec = spec.model_copy(update={"name": name})  # keeps the source for messages
     return spec
 
@@ -74,13 +79,22 @@ def check_secrets(spec: Spec) -> None:
     """Every secret the spec names must be set in the environment (values are never stored)."""
     missing = [secret for secret in spec.secrets if secret not in os.environ]
     if missing:
-        raise SpecError(f"secret {', '.join(missing)} is not set in the environment", file=spec.source,
-                        field="secrets",
-                        hint=f"export {missing[0]}=... before running roost; roost never stores the value")
+        raise SpecError(
+            f"secret {', '.join(missing)} is not set in the environment",
+            file=spec.source,
+            field="secrets",
+            hint=f"export {missing[0]}=... before running roost; roost never stores the value",
+        )
 
 
-def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None,
-       accept_new_host_key: bool = False, reconcile: bool = False) -> UpResult:
+def up(
+    target: str | Path | Spec,
+    *,
+    name: str | None = None,
+    progress: Progress | None = None,
+    accept_new_host_key: bool = False,
+    reconcile: bool = False,
+) -> UpResult:
     """Bring the spec's machine and app up; a second call finds it healthy and returns at once.
 
     ``reconcile`` walks every step even on a healthy machine (sync the workdir again, run a
@@ -99,16 +113,28 @@ def up(target: str | Path | Spec, *, name: str | None = None, progress: Progress
         try:
             record = state.get(spec.name)
             if record is not None and record.backend != spec.backend.value:
-                raise BackendError(f"machine '{spec.name}' already exists on the {record.backend} backend",
-                                   hint=f"run `roost down {spec.name}` first, or pick another name")
+                raise BackendError(
+                    f"machine '{spec.name}' already exists on the {record.backend} backend",
+                    hint=f"run `roost down {spec.name}` first, or pick another name",
+                )
             is_new = record is None
             if record is None:
                 now = time.time()
-                record = MachineRecord(name=spec.name, backend=spec.backend.value, spec=spec,
-                                       state=MachineState.PROVISIONING, created_at=now, updated_at=now)
+                record = MachineRecord(
+                    name=spec.name,
+                    backend=spec.backend.value,
+                    spec=spec,
+                    state=MachineState.PROVISIONING,
+                    created_at=now,
+                    updated_at=now,
+                )
             session = MachineSession(state, record, accept_new_host_key=accept_new_host_key)
-            if (not reconcile and record.spec.same_as(spec) and record.state == MachineState.RUNNING
-                    and healthy(session)):
+            if (
+                not reconcile
+                and record.spec.same_as(spec)
+                and record.state == MachineState.RUNNING
+                and healthy(session)
+            ):
                 return _up_result(session, already_up=True, started=started)
             _bring_up(session, spec, progress, is_new=is_new)
             return _up_result(session, already_up=False, started=started)
@@ -125,8 +151,12 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
     elif current == MachineState.UNREACHABLE:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         host = record.facts.host or spec.name
-        raise HostUnreachable(host, "cannot connect; nothing was changed", step="reach the machine",
-                              hint="check the network or that the machine is on; `roost up` resumes when it is back")
+        raise HostUnreachable(
+            host,
+            "cannot connect; nothing was changed",
+            step="reach the machine",
+            hint="check the network or that the machine is on; `roost up` resumes when it is back",
+        )
     session.previous_spec = record.spec if not is_new else None
     record.spec = spec
     session.driver = app_driver(spec)  # the session was opened with the recorded (maybe older) spec
@@ -139,8 +169,13 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
             _abandon(session, exc, progress)
         raise
     try:
-        run_steps(state, spec.name, plan(session, progress, up_worker=lambda worker: _up_worker(session, worker, progress)),
-                  progress, reconnect=lambda lost: _reconnect(session, lost))
+        run_steps(
+            state,
+            spec.name,
+            plan(session, progress, up_worker=lambda worker: _up_worker(session, worker, progress)),
+            progress,
+            reconnect=lambda lost: _reconnect(session, lost),
+        )
     except HostUnreachable:
         state.set_state(spec.name, MachineState.UNREACHABLE)
         raise
@@ -174,17 +209,24 @@ def _abandon(session: MachineSession, failure: BaseException, progress: Progress
                 step.action()
         except RoostError as cleanup:
             if isinstance(failure, RoostError):
-                failure.hint = (f"{failure.hint}; " if failure.hint else "") + \
-                    f"cleaning up failed too ({cleanup}): run `roost down {name}`"
+                failure.hint = (
+                    f"{failure.hint}; " if failure.hint else ""
+                ) + f"cleaning up failed too ({cleanup}): run `roost down {name}`"
             return
     session.state.delete(name)
 
 
 def _up_result(session: MachineSession, *, already_up: bool, started: float) -> UpResult:
     driver = session.driver
-    return UpResult(name=session.record.name, backend=session.record.backend, app=driver.name if driver else None,
-                    url=session.url(), login=driver.login_hint(session.context()) if driver else None,
-                    already_up=already_up, seconds=time.monotonic() - started)
+    return UpResult(
+        name=session.record.name,
+        backend=session.record.backend,
+        app=driver.name if driver else None,
+        url=session.url(),
+        login=driver.login_hint(session.context()) if driver else None,
+        already_up=already_up,
+        seconds=time.monotonic() - started,
+    )
 
 
 def stop(name: str) -> DownResult:
@@ -218,10 +260,12 @@ def _backup_before_down(session: MachineSession) -> None:
     """Collect and take a backup of an app with data before it goes; refuse ``down`` when that fails."""
     failed = take_before(session, "down")
     if failed:
-        raise BackendError(f"the backup before `down` failed, so '{session.record.name}' was kept: {failed}",
-                           hint=f"fix that (a stopped machine: `roost start {session.record.name}`) and run "
-                                "`roost down` again, or `roost down --no-backup` to delete the machine and its "
-                                "data without one")
+        raise BackendError(
+            f"the backup before `down` failed, so '{session.record.name}' was kept: {failed}",
+            hint=f"fix that (a stopped machine: `roost start {session.record.name}`) and run "
+            "`roost down` again, or `roost down --no-backup` to delete the machine and its "
+            "data without one",
+        )
 
 
 def down(name: str, *, no_backup: bool = False) -> DownResult:
@@ -260,6 +304,7 @@ def _up_worker(session: MachineSession, worker: Spec, progress: Progress) -> Non
 def _down_workers(spec: Spec) -> list[str]:
     """Take the service's workers down (their tunnel key removed first); the warnings of those
     that could not be reached."""
+
     def take_down(worker: MachineSession) -> None:
         authorize_none(spec.name, worker)
         down(worker.record.name)

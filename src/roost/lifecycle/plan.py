@@ -6,16 +6,16 @@ import os
 from collections.abc import Callable
 
 from roost.apps import AppContext
+from roost.apps.uvenv import ensure_venv
 from roost.backup.machine import schedule_step
+from roost.errors import BackendError
 from roost.gateway import site as gateway
+from roost.machine.steps import Parallel, Step, fingerprint
+from roost.progress import Progress
 from roost.serve.steps import steps as service_steps
+from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transfer import push_files
-from roost.apps.uvenv import ensure_venv
-from roost.errors import BackendError
-from roost.progress import Progress
-from roost.session import MachineSession
-from roost.machine.steps import Parallel, Step, fingerprint
 
 
 def _provision(session: MachineSession) -> None:
@@ -28,9 +28,15 @@ def provision_steps(session: MachineSession) -> list[Step]:
     """Create (or find) the machine: the backend's own steps (a cloud's resources), then
     the provision step, redone only when its resources or hosts change."""
     spec = session.record.spec
-    return [*session.backend.provision_steps(session.record, session.save),
-            Step("provision", f"provision {spec.backend.value} machine", lambda: _provision(session),
-                 inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]))]
+    return [
+        *session.backend.provision_steps(session.record, session.save),
+        Step(
+            "provision",
+            f"provision {spec.backend.value} machine",
+            lambda: _provision(session),
+            inputs=fingerprint(spec.resources.model_dump(), [h.model_dump() for h in spec.hosts]),
+        ),
+    ]
 
 
 def _allocate_port(session: MachineSession) -> None:
@@ -45,29 +51,45 @@ def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
         progress.info(f"  {ctx.tools.note}")
 
 
-def plan(session: MachineSession, progress: Progress, *,
-         up_worker: Callable[[Spec], object]) -> list[Step | Parallel]:
+def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Spec], object]) -> list[Step | Parallel]:
     """After provisioning: the agent lane and the app-install lane at once, then start, wait.
     ``up_worker`` brings one of a service's worker machines up (from ``up``)."""
     spec, driver = session.record.spec, session.driver
     ctx = session.context()
-    agent_lane = (
+    agent_lane: tuple[Step, ...] = (
         Step("agent-install", "install agent", session.agent.install, always=True),
         Step("agent-start", "start agent", session.agent.start, always=True),
-        Step("autostop", "set autostop", lambda: session.agent.put_config(
-            autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None,
-            poweroff_command=session.backend.poweroff_command()), always=True),
+        Step(
+            "autostop",
+            "set autostop",
+            lambda: session.agent.put_config(
+                autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None,
+                poweroff_command=session.backend.poweroff_command(),
+            ),
+            always=True,
+        ),
     )
     prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
     app_lane = (prepare, *driver.steps(ctx)) if driver else ()
     if spec.packages:
-        app_lane = (*(app_lane or (prepare,)), Step(
-            "job-env", f"install job packages ({', '.join(spec.packages)})",
-            lambda: ensure_venv(ctx.runner, ctx.tools, session.job_venv(), spec.packages),
-            inputs=fingerprint(spec.packages)))
+        app_lane = (
+            *(app_lane or (prepare,)),
+            Step(
+                "job-env",
+                f"install job packages ({', '.join(spec.packages)})",
+                lambda: ensure_venv(ctx.runner, ctx.tools, session.job_venv(), spec.packages),
+                inputs=fingerprint(spec.packages),
+            ),
+        )
     if driver:
-        agent_lane += (Step("app-port", "choose app port", lambda: _allocate_port(session),
-                            inputs=fingerprint(spec.app.port if spec.app else None)),)
+        agent_lane += (
+            Step(
+                "app-port",
+                "choose app port",
+                lambda: _allocate_port(session),
+                inputs=fingerprint(spec.app.port if spec.app else None),
+            ),
+        )
     lanes = [lane for lane in (agent_lane, app_lane) if lane]
     if spec.workdir or spec.file_mounts:
         lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
@@ -85,21 +107,29 @@ def plan(session: MachineSession, progress: Progress, *,
         if spec.service and spec.service.worker_of:
             return plan  # a worker holds replicas the gateway machine starts on it
         if spec.service:
-            from roost.serve import steps as serve
-
-            return plan + serve.steps(session, progress)
+            return plan + service_steps(session, up_worker)
         registered: dict[str, str] = {}  # the digest of the definition put, for the wait
         plan += [
-            Step("app-register", f"start {driver.name}",
-                 lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))), always=True),
-            Step("app-healthy", f"wait for {driver.name} to answer",
-                 lambda: ctx.agent.wait_healthy(driver.name, driver.health_timeout,
-                                               log_hint=f"see `roost logs {session.record.name}`",
-                                               digest=registered.get("digest", "")),
-                 always=True),
+            Step(
+                "app-register",
+                f"start {driver.name}",
+                lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))),
+                always=True,
+            ),
+            Step(
+                "app-healthy",
+                f"wait for {driver.name} to answer",
+                lambda: ctx.agent.wait_healthy(
+                    driver.name,
+                    driver.health_timeout,
+                    log_hint=f"see `roost logs {session.record.name}`",
+                    digest=registered.get("digest", ""),
+                ),
+                always=True,
+            ),
         ]
         if spec.share:
-                plan += gateway.steps(session)
+            plan += gateway.steps(session)
     return plan
 
 
@@ -110,9 +140,11 @@ def _check_gpus(session: MachineSession) -> None:
     found = session.agent.status().agent.gpus
     if wanted.count > len(found):
         kind = f" {wanted.name}" if wanted.name else ""
-        raise BackendError(f"the spec asks for {wanted.count}{kind} GPU(s); machine '{session.record.name}' has "
-                           f"{len(found)} (nvidia-smi). Nothing was run.",
-                           hint="pick a machine with GPUs, or remove 'accelerators' from the spec")
+        raise BackendError(
+            f"the spec asks for {wanted.count}{kind} GPU(s); machine '{session.record.name}' has "
+            f"{len(found)} (nvidia-smi). Nothing was run.",
+            hint="pick a machine with GPUs, or remove 'accelerators' from the spec",
+        )
 
 
 def _run_setup(session: MachineSession, progress: Progress) -> None:
@@ -120,6 +152,11 @@ def _run_setup(session: MachineSession, progress: Progress) -> None:
     spec, record = session.record.spec, session.record
     runner = session.backend.runner(record)
     env = {**spec.envs, **session.job_path(), **{name: os.environ[name] for name in spec.secrets}}
-    result = runner.run(spec.setup or "true", cwd=f"{record.facts.home}/workdir", env=env, check=False,
-                        on_output=lambda line: progress.info("    " + line.rstrip("\n")))
+    result = runner.run(
+        spec.setup or "true",
+        cwd=f"{record.facts.home}/workdir",
+        env=env,
+        check=False,
+        on_output=lambda line: progress.info("    " + line.rstrip("\n")),
+    )
     result.check("setup")

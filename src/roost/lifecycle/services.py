@@ -13,14 +13,19 @@ from roost.serve.status import status as service_status
 from roost.spec.model import Spec
 
 
-def serve(target: str | Path | Spec, *, progress: Progress | None = None,
-          accept_new_host_key: bool = False) -> UpResult:
+def serve(
+    target: str | Path | Spec, *, progress: Progress | None = None, accept_new_host_key: bool = False
+) -> UpResult:
     """Bring the spec's service up: its replicas behind the load balancer, healthy. It always
     converges, so a worker machine that was lost and is back gets its replicas again."""
     spec = resolve_spec(target)
     if spec.service is None:
-        raise SpecError("this spec has no 'service:' block", file=spec.source, field="service",
-                        hint="add for example: service: {replicas: 2, probe: {path: /health}}")
+        raise SpecError(
+            "this spec has no 'service:' block",
+            file=spec.source,
+            field="service",
+            hint="add for example: service: {replicas: 2, probe: {path: /health}}",
+        )
     return up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
 
 
@@ -32,8 +37,12 @@ def serve_update(name: str, target: str | Path | Spec, *, progress: Progress | N
     if record is None or record.spec.service is None:
         raise AppError(f"no service '{name}' to update", hint="`roost serve SPEC` starts one")
     if spec.service is None:
-        raise SpecError("the new spec has no 'service:' block", file=spec.source, field="service",
-                        hint="keep the service block in the new release's spec")
+        raise SpecError(
+            "the new spec has no 'service:' block",
+            file=spec.source,
+            field="service",
+            hint="keep the service block in the new release's spec",
+        )
     return up(spec, progress=progress, reconcile=True)
 
 

@@ -6,13 +6,13 @@ import re
 import secrets
 from pathlib import Path
 
+from roost.errors import AppError, SpecError
 from roost.gateway import site as gateway
 from roost.lifecycle import machines as lifecycle
-from roost.serve.steps import configure_balancer
-from roost.errors import AppError, SpecError
-from roost.progress import Progress
-from roost.session import MachineSession, load_session
 from roost.machine.state import machine_lock
+from roost.progress import Progress
+from roost.serve.steps import configure_balancer
+from roost.session import MachineSession, load_session
 
 
 def _session(name: str) -> MachineSession:

@@ -46,14 +46,18 @@ class MachineFacts(BaseModel):
     replica_names: list[str] = Field(default_factory=list, description="a service's serving replicas (agent names)")
     replica_ports: list[int] = Field(default_factory=list, description="their ports, in the same order")
     replica_remote: dict[str, tuple[str, int]] = Field(
-        default_factory=dict, description="replicas on other machines: name -> (machine, port there); "
-                                          "replica_ports holds the gateway's tunnel port for them")
+        default_factory=dict,
+        description="replicas on other machines: name -> (machine, port there); "
+        "replica_ports holds the gateway's tunnel port for them",
+    )
     route_replicas: dict[str, list[tuple[str, int]]] = Field(
-        default_factory=dict, description="a service's route path -> its serving replicas (name, port)")
+        default_factory=dict, description="a service's route path -> its serving replicas (name, port)"
+    )
     route_release: dict[str, str] = Field(default_factory=dict, description="route path -> its release fingerprint")
     route_ports: dict[str, int] = Field(default_factory=dict, description="route path -> its 127.0.0.1 listener")
-    route_retiring: list[tuple[str, int]] = Field(default_factory=list,
-                                                  description="route replicas to stop once the balancer left them")
+    route_retiring: list[tuple[str, int]] = Field(
+        default_factory=list, description="route replicas to stop once the balancer left them"
+    )
     replica_serial: int = Field(default=0, description="the number of the last replica made")
     replica_release: str | None = Field(default=None, description="fingerprint of the replicas' definition")
     postgres_bindir: str | None = Field(default=None, description="PostgreSQL's programs, for database: postgres")

@@ -72,16 +72,19 @@ class State:
                     self._migrate()
                 except sqlite3.DatabaseError as exc:
                     self._db = None
-                    raise StateError(f"cannot use the state database {self.path}: {exc}",
-                                     hint="move the file aside to start afresh (machines it knew stay running)"
-                                     ) from None
+                    raise StateError(
+                        f"cannot use the state database {self.path}: {exc}",
+                        hint="move the file aside to start afresh (machines it knew stay running)",
+                    ) from None
             return self._db
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StateError(f"{self.path} has schema version {version}, newer than this roost knows "
-                             f"({SCHEMA_VERSION})", hint="upgrade roost")
+            raise StateError(
+                f"{self.path} has schema version {version}, newer than this roost knows ({SCHEMA_VERSION})",
+                hint="upgrade roost",
+            )
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 current = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -117,23 +120,29 @@ class State:
     def get(self, name: str) -> MachineRecord | None:
         """The machine's record, or None."""
         rows = self._query(
-            "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at "
-            "FROM machines WHERE name = ?", (name,))
+            "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at FROM machines WHERE name = ?",
+            (name,),
+        )
         return self._record(rows[0]) if rows else None
 
     def machines(self) -> list[MachineRecord]:
         """Every known machine, by name."""
         rows = self._query(
-            "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at "
-            "FROM machines ORDER BY name")
+            "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at FROM machines ORDER BY name"
+        )
         return [self._record(row) for row in rows]
 
     @staticmethod
     def _record(row: tuple) -> MachineRecord:
         return MachineRecord(
-            name=row[0], backend=row[1], spec=Spec.model_validate_json(row[2]),
-            state=MachineState(row[3]), facts=MachineFacts.model_validate_json(row[4]),
-            created_at=row[5], updated_at=row[6])
+            name=row[0],
+            backend=row[1],
+            spec=Spec.model_validate_json(row[2]),
+            state=MachineState(row[3]),
+            facts=MachineFacts.model_validate_json(row[4]),
+            created_at=row[5],
+            updated_at=row[6],
+        )
 
     def save(self, record: MachineRecord) -> MachineRecord:
         """Insert or replace the machine's record in one transaction."""
@@ -143,15 +152,22 @@ class State:
                 "INSERT INTO machines VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                 "backend=excluded.backend, spec_json=excluded.spec_json, state=excluded.state, "
                 "facts_json=excluded.facts_json, updated_at=excluded.updated_at",
-                (record.name, record.backend, record.spec.model_dump_json(by_alias=True), record.state.value,
-                 record.facts.model_dump_json(), record.created_at, record.updated_at))
+                (
+                    record.name,
+                    record.backend,
+                    record.spec.model_dump_json(by_alias=True),
+                    record.state.value,
+                    record.facts.model_dump_json(),
+                    record.created_at,
+                    record.updated_at,
+                ),
+            )
         return record
 
     def set_state(self, name: str, state: MachineState) -> None:
         """Record a machine's lifecycle state."""
         with self.transaction() as db:
-            db.execute("UPDATE machines SET state = ?, updated_at = ? WHERE name = ?",
-                       (state.value, time.time(), name))
+            db.execute("UPDATE machines SET state = ?, updated_at = ? WHERE name = ?", (state.value, time.time(), name))
 
     def delete(self, name: str) -> None:
         """Forget a machine and its steps."""
@@ -171,11 +187,15 @@ class State:
         now = time.time()
         with self.transaction() as db:
             if status == "started":
-                db.execute("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, 'started', ?, NULL)",
-                           (machine, step, fingerprint, now))
+                db.execute(
+                    "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, 'started', ?, NULL)",
+                    (machine, step, fingerprint, now),
+                )
             else:
-                db.execute("UPDATE steps SET status = ?, finished_at = ? WHERE machine = ? AND step = ?",
-                           (status, now, machine, step))
+                db.execute(
+                    "UPDATE steps SET status = ?, finished_at = ? WHERE machine = ? AND step = ?",
+                    (status, now, machine, step),
+                )
 
     def steps(self, machine: str) -> dict[str, str]:
         """Each recorded step of a machine and its status."""
@@ -205,8 +225,9 @@ def find_record(name: str) -> MachineRecord | None:
 
 
 @contextlib.contextmanager
-def machine_lock(name: str, *, timeout: float = 900.0, home: Path | None = None,
-                 on_wait: object = None) -> Iterator[None]:
+def machine_lock(
+    name: str, *, timeout: float = 900.0, home: Path | None = None, on_wait: object = None
+) -> Iterator[None]:
     """Hold the machine's lock: a second roost working on the same name waits here.
 
     The lock is an ``flock`` on ``$ROOST_HOME/locks/NAME.lock``, released by the kernel if
@@ -226,8 +247,10 @@ def machine_lock(name: str, *, timeout: float = 900.0, home: Path | None = None,
                     on_wait()
                     told = True
                 if time.monotonic() > deadline:
-                    raise LockTimeout(f"another roost has been working on '{name}' for over {timeout:.0f}s",
-                                      hint="wait for it to finish, or end that roost process") from None
+                    raise LockTimeout(
+                        f"another roost has been working on '{name}' for over {timeout:.0f}s",
+                        hint="wait for it to finish, or end that roost process",
+                    ) from None
                 time.sleep(0.1)
         try:
             handle.write(json.dumps({"held_since": time.time()}))

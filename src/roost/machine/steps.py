@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from roost.errors import HostError, HostUnreachable
-from roost.progress import Progress
 from roost.machine.state import State
+from roost.progress import Progress
 
 
 def fingerprint(*parts: object) -> str:
@@ -36,7 +36,8 @@ class Step:
 
     name: str
     title: str
-    action: Callable[[], None]
+    action: Callable[[], object]
+    """What the step does; what it returns is not used."""
     inputs: str = ""
     always: bool = False
 
@@ -68,8 +69,9 @@ def _run_one(state: State, machine: str, step: Step, progress: Progress, reconne
             # safe to run again, so the step runs once more on a new connection
             if reconnect is None or not reconnect(lost):
                 raise
-            progress.info(f"the connection dropped during '{step.title}' ({lost.detail}); "
-                          "reconnected, running the step again")
+            progress.info(
+                f"the connection dropped during '{step.title}' ({lost.detail}); reconnected, running the step again"
+            )
             with progress.step(step.title):
                 step.action()
     except BaseException as exc:
@@ -82,8 +84,9 @@ def _run_one(state: State, machine: str, step: Step, progress: Progress, reconne
         os._exit(CRASH_EXIT_CODE)  # a hard crash, as a kill -9 would leave things
 
 
-def run_steps(state: State, machine: str, plan: Sequence[Step | Parallel], progress: Progress,
-              reconnect: Reconnect | None = None) -> None:
+def run_steps(
+    state: State, machine: str, plan: Sequence[Step | Parallel], progress: Progress, reconnect: Reconnect | None = None
+) -> None:
     """Run each step not already done with the same inputs, recording start and end.
 
     A failing lane of a Parallel lets the other lanes finish their current step, then
@@ -100,7 +103,8 @@ def run_steps(state: State, machine: str, plan: Sequence[Step | Parallel], progr
             lane.result()  # re-raises the lane's failure
 
 
-def _run_lane(state: State, machine: str, lane: Sequence[Step], progress: Progress,
-              reconnect: Reconnect | None) -> None:
+def _run_lane(
+    state: State, machine: str, lane: Sequence[Step], progress: Progress, reconnect: Reconnect | None
+) -> None:
     for step in lane:
         _run_one(state, machine, step, progress, reconnect)

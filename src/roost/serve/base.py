@@ -12,7 +12,7 @@ DRAIN_SECONDS = 2.0
 def free_ports(session: MachineSession, count: int, taken: set[int]) -> list[int]:
     """``count`` ports free on the machine's 127.0.0.1, none in ``taken`` nor the app's or the
     gateway's own."""
-    facts, ports = session.record.facts, []
+    facts, ports = session.record.facts, list[int]()
     while len(ports) < count:
         port = session.agent.free_port()
         if port not in taken and port not in ports and port not in (facts.app_port, facts.gateway_health_port):
@@ -28,5 +28,7 @@ def slug(path: str) -> str:
 def variables(session: MachineSession) -> dict[str, str]:
     """``ROOST_ROUTE_<NAME>`` -> the route's 127.0.0.1 address, for the app's replicas."""
     ports = session.record.facts.route_ports
-    return {f"ROOST_ROUTE_{slug(path).upper().replace('-', '_')}": f"http://127.0.0.1:{ports[path]}"
-            for path in sorted(ports)}
+    return {
+        f"ROOST_ROUTE_{slug(path).upper().replace('-', '_')}": f"http://127.0.0.1:{ports[path]}"
+        for path in sorted(ports)
+    }

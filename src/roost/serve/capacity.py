@@ -18,16 +18,24 @@ def check_capacity(session: MachineSession) -> None:
     for machine in [session, *(worker_session(name) for name in worker_names(record.spec))]:
         missing = _missing(machine, count, need.cpus, need.memory_gib)
         if missing:
-            raise SpecError(f"machine '{machine.record.name}' cannot hold {count} replicas: " + "; ".join(missing)
-                            + "; nothing was started", file=record.spec.source, field="service",
-                            hint="lower replicas (or max), lower service.resources, spread over more machines, "
-                                 "or use bigger ones")
+            raise SpecError(
+                f"machine '{machine.record.name}' cannot hold {count} replicas: "
+                + "; ".join(missing)
+                + "; nothing was started",
+                file=record.spec.source,
+                field="service",
+                hint="lower replicas (or max), lower service.resources, spread over more machines, or use bigger ones",
+            )
 
 
 def _size(session: MachineSession) -> tuple[int, float]:
     """The machine's CPUs and GiB of memory."""
-    found = session.backend.runner(session.record).run("nproc; grep MemTotal /proc/meminfo", timeout=30).check(
-        "read the machine's CPUs and memory").stdout.split()
+    found = (
+        session.backend.runner(session.record)
+        .run("nproc; grep MemTotal /proc/meminfo", timeout=30)
+        .check("read the machine's CPUs and memory")
+        .stdout.split()
+    )
     return int(found[0]), int(found[2]) / 1024 / 1024
 
 
@@ -47,9 +55,13 @@ def _missing(session: MachineSession, count: int, cpus_each: float | None, gib_e
     cpus, memory_gib = _size(session)
     missing = []
     if cpus_each and count * cpus_each > cpus:
-        missing.append(f"{count} × {cpus_each:g} CPUs = {count * cpus_each:g} CPUs, it has {cpus} "
-                       f"({count * cpus_each - cpus:g} missing)")
+        missing.append(
+            f"{count} × {cpus_each:g} CPUs = {count * cpus_each:g} CPUs, it has {cpus} "
+            f"({count * cpus_each - cpus:g} missing)"
+        )
     if gib_each and count * gib_each > memory_gib:
-        missing.append(f"{count} × {gib_each:g} GiB = {count * gib_each:g} GiB of memory, it has "
-                       f"{memory_gib:.1f} GiB ({count * gib_each - memory_gib:.1f} GiB missing)")
+        missing.append(
+            f"{count} × {gib_each:g} GiB = {count * gib_each:g} GiB of memory, it has "
+            f"{memory_gib:.1f} GiB ({count * gib_each - memory_gib:.1f} GiB missing)"
+        )
     return missing

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 
 from roost.agent.client import AppDefinition
 from roost.gateway import site as gateway
+from roost.machine.steps import fingerprint
 from roost.serve import routes
 from roost.serve.base import DRAIN_SECONDS
 from roost.serve.capacity import room
 from roost.serve.replicas import Replicas
 from roost.session import MachineSession
-from roost.machine.steps import fingerprint
 
 CONTROLLER = "controller"
 PORT_SENTINEL = 54321  # stands for a replica's port in the controller's definition template
@@ -40,8 +40,9 @@ def controller_state(session: MachineSession) -> dict | None:
         return None
 
 
-def _controller_replicas(session: MachineSession, apps: Mapping[str, object] | None,
-                         state: dict | None = None) -> list[dict] | None:
+def _controller_replicas(
+    session: MachineSession, apps: Mapping[str, object] | None, state: dict | None = None
+) -> list[dict] | None:
     """The controller's replica set while it runs (None when it does not); ``state``: its state,
     when the caller read it already."""
     if not (session.record.spec.service and session.record.facts.home):
@@ -53,8 +54,9 @@ def _controller_replicas(session: MachineSession, apps: Mapping[str, object] | N
     return None
 
 
-def serving(session: MachineSession, apps: Mapping[str, object] | None = None,
-            state: dict | None = None) -> list[tuple[str, int]]:
+def serving(
+    session: MachineSession, apps: Mapping[str, object] | None = None, state: dict | None = None
+) -> list[tuple[str, int]]:
     """The replicas that serve now: the controller's while it runs, else the recorded ones.
     ``apps``: what the agent runs, ``state``: the controller's, when the caller read them already."""
     replicas = _controller_replicas(session, apps, state)
@@ -64,8 +66,9 @@ def serving(session: MachineSession, apps: Mapping[str, object] | None = None,
     return list(zip(facts.replica_names, facts.replica_ports))
 
 
-def serving_remote(session: MachineSession, apps: Mapping[str, object] | None = None,
-                   state: dict | None = None) -> dict[str, tuple[str, int]]:
+def serving_remote(
+    session: MachineSession, apps: Mapping[str, object] | None = None, state: dict | None = None
+) -> dict[str, tuple[str, int]]:
     """Of :func:`serving`, those on worker machines: name -> (machine, port there)."""
     replicas = _controller_replicas(session, apps, state)
     if replicas is None:
@@ -88,8 +91,9 @@ def pause_controller(session: MachineSession) -> None:
         facts = session.record.facts
         facts.replica_names = [r["name"] for r in state["replicas"]]
         facts.replica_ports = [int(r["port"]) for r in state["replicas"]]
-        facts.replica_remote = {r["name"]: (r["machine"], int(r["remote_port"]))
-                                for r in state["replicas"] if r.get("machine")}
+        facts.replica_remote = {
+            r["name"]: (r["machine"], int(r["remote_port"])) for r in state["replicas"] if r.get("machine")
+        }
         facts.replica_serial = max([facts.replica_serial] + [int(n.rsplit("-", 1)[1]) for n in facts.replica_names])
         session.save()
 
@@ -106,21 +110,29 @@ def start_controller(session: MachineSession) -> None:
         entry: dict[str, object] = {"name": name, "port": port}
         if name in facts.replica_remote:  # the controller restarts its tunnel, or replaces it on this machine
             machine, remote_port = facts.replica_remote[name]
-            entry.update(machine=machine, remote_port=remote_port,
-                         definition=replicas.tunnel(name, port).model_dump())
+            entry.update(machine=machine, remote_port=remote_port, definition=replicas.tunnel(name, port).model_dump())
         entries.append(entry)
     fixed = spec.service.initial
-    caddy_template = gateway.render(session, [PORT_SENTINEL], routes.upstreams(session)).replace(f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__")
+    caddy_template = gateway.render(session, [PORT_SENTINEL], routes.upstreams(session)).replace(
+        f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__"
+    )
     config = {
-        "service": spec.name, "prefix": f"{session.driver.name}-", "serial": facts.replica_serial,
+        "service": spec.name,
+        "prefix": f"{session.driver.name}-",
+        "serial": facts.replica_serial,
         "definition": template.replace(str(PORT_SENTINEL), "__PORT__"),
         "replicas": entries,
-        "min": spec.service.min or fixed, "max": spec.service.max or fixed, "target_rps": spec.service.target_rps,
-        "window_seconds": spec.service.window_seconds, "cooldown_seconds": spec.service.cooldown_seconds,
+        "min": spec.service.min or fixed,
+        "max": spec.service.max or fixed,
+        "target_rps": spec.service.target_rps,
+        "window_seconds": spec.service.window_seconds,
+        "cooldown_seconds": spec.service.cooldown_seconds,
         "probe_interval": spec.service.probe.interval_seconds,
         "ready_within": spec.service.probe.ready_within_seconds,
-        "caddyfile": gateway.caddyfile_path(session), "caddyfile_template": caddy_template,
-        "admin": gateway.admin_socket(session), "state": state_path,
+        "caddyfile": gateway.caddyfile_path(session),
+        "caddyfile_template": caddy_template,
+        "admin": gateway.admin_socket(session),
+        "state": state_path,
         "upstream_log": gateway.upstream_log_path(session),
         "room": room(session),
         "drain_seconds": DRAIN_SECONDS,  # replicas this machine holds: no replacement or autoscaling beyond it
@@ -129,6 +141,11 @@ def start_controller(session: MachineSession) -> None:
     runner.run(["rm", "-f", state_path], timeout=30)
     runner.write_file(config_path, json.dumps(config).encode(), mode=0o600)
     agent = session.agent
-    digest = agent.put_app(AppDefinition(name=CONTROLLER, argv=agent.command("controller", "--config", config_path),
-                                         env={"ROOST_CONTROLLER_CONFIG": fingerprint(config)}))
+    digest = agent.put_app(
+        AppDefinition(
+            name=CONTROLLER,
+            argv=agent.command("controller", "--config", config_path),
+            env={"ROOST_CONTROLLER_CONFIG": fingerprint(config)},
+        )
+    )
     agent.wait_healthy(CONTROLLER, 30, digest=digest)

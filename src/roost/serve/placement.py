@@ -21,20 +21,17 @@ the other replicas.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
-from collections.abc import Callable
 
 from roost.agent.client import AppDefinition
 from roost.errors import SpecError
-from roost.progress import Progress
 from roost.session import MachineSession, load_session
-from roost.spec.model import NAME_PATTERN, Spec
+from roost.spec.model import Spec
 from roost.transport.ssh.target import SshTarget
 from roost.transport.ssh.tunnel import HOLD, INTERACTIVE
 
-AUTHORIZE = r'''
+AUTHORIZE = r"""
 import json, os, sys
 args = json.loads(sys.argv[1])
 marker = " roost-service:" + args["service"]
@@ -53,7 +50,7 @@ with open(path + ".roost-tmp", "w") as handle:
     handle.write("".join(line + "\n" for line in lines))
 os.chmod(path + ".roost-tmp", 0o600)
 os.replace(path + ".roost-tmp", path)
-'''
+"""
 
 
 def worker_names(spec: Spec) -> list[str]:
@@ -68,8 +65,15 @@ def worker_spec(spec: Spec, index: int) -> Spec:
     spec's host ``index``, no balancer, no replicas of its own making."""
     assert spec.service
     service = spec.service.model_copy(update={"machines": 1, "worker_of": spec.name})
-    return spec.part(f"{spec.name}-w{index}", what="worker machine", host=index, share=False, domain=None,
-                     service=service, backup=None)
+    return spec.part(
+        f"{spec.name}-w{index}",
+        what="worker machine",
+        host=index,
+        share=False,
+        domain=None,
+        service=service,
+        backup=None,
+    )
 
 
 def worker_session(name: str) -> MachineSession:
@@ -80,9 +84,12 @@ def worker_session(name: str) -> MachineSession:
 def tunnel_key(session: MachineSession) -> str:
     """The gateway machine's public key for its tunnels (made there on first use)."""
     home = session.record.facts.home
+    assert home, "the gateway machine is provisioned first"
     key = f"{home}/gateway/tunnel_key"
-    script = (f"mkdir -p {shlex.quote(home + '/gateway')} && (test -f {shlex.quote(key)} || ssh-keygen -q -t ed25519 "
-              f"-N '' -C roost-tunnel -f {shlex.quote(key)}) && cat {shlex.quote(key + '.pub')}")
+    script = (
+        f"mkdir -p {shlex.quote(home + '/gateway')} && (test -f {shlex.quote(key)} || ssh-keygen -q -t ed25519 "
+        f"-N '' -C roost-tunnel -f {shlex.quote(key)}) && cat {shlex.quote(key + '.pub')}"
+    )
     found = session.backend.runner(session.record).run(script, timeout=60).check("make the gateway's tunnel key")
     return " ".join(found.stdout.split()[:2])
 
@@ -97,14 +104,17 @@ def _write_authorized(service: str, worker: MachineSession, key: str, ports: lis
     args = {"service": service, "key": key, "ports": sorted(ports)}
     runner = worker.backend.runner(worker.record)
     runner.run([runner.python, "-c", AUTHORIZE, json.dumps(args)], timeout=60).check(
-        f"set the gateway's tunnel key on '{worker.record.name}'")
+        f"set the gateway's tunnel key on '{worker.record.name}'"
+    )
 
 
 def _ssh_target(worker: MachineSession) -> SshTarget:
     target = worker.backend.ssh_target(worker.record)
     if target is None:
-        raise SpecError(f"worker machine '{worker.record.name}' is not reached over SSH",
-                        hint="services spread over machines need the ssh backend")
+        raise SpecError(
+            f"worker machine '{worker.record.name}' is not reached over SSH",
+            hint="services spread over machines need the ssh backend",
+        )
     return target
 
 
@@ -112,28 +122,72 @@ def pin_host_key(gateway: MachineSession, worker: MachineSession) -> str:
     """Copy the worker's host key from roost's known_hosts to a file on the gateway machine
     (its path returned), filed under the name roost's known_hosts uses for it."""
     target = _ssh_target(worker)
-    found = subprocess.run(["ssh-keygen", "-F", target.known_hosts_name, "-f", target.known_hosts],
-                           capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["ssh-keygen", "-F", target.known_hosts_name, "-f", target.known_hosts],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = [line for line in found.stdout.splitlines() if line.strip() and not line.startswith("#")]
     known = f"{gateway.record.facts.home}/gateway/known_hosts-{worker.record.name}"
     gateway.backend.runner(gateway.record).write_file(known, "".join(line + "\n" for line in lines).encode())
     return known
 
 
-def tunnel_definition(gateway: MachineSession, worker: MachineSession, known: str, name: str, local_port: int,
-                      remote_port: int, probe_path: str, interval: float) -> AppDefinition:
+def tunnel_definition(
+    gateway: MachineSession,
+    worker: MachineSession,
+    known: str,
+    name: str,
+    local_port: int,
+    remote_port: int,
+    probe_path: str,
+    interval: float,
+) -> AppDefinition:
     """The gateway agent's app for one remote replica: a forward from ``local_port`` on the
     gateway's 127.0.0.1 to the replica's port on the worker's, checking the host key pinned in
     ``known`` (see :func:`pin_host_key`)."""
     home = gateway.record.facts.home
     target = _ssh_target(worker)
     alias, alive = target.known_hosts_name, max(1, round(interval))
-    argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key", "-o", "IdentitiesOnly=yes",
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
-            "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={alias}", "-o", "ExitOnForwardFailure=yes",
-            "-o", f"ServerAliveInterval={alive}", "-o", "ServerAliveCountMax=2", "-o", "ConnectTimeout=5",
-            "-o", "LogLevel=ERROR", "-p", str(target.port), "-l", target.user,
-            "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}", target.hostname, HOLD]
+    argv = [
+        "ssh",
+        *INTERACTIVE,
+        "-F",
+        "/dev/null",
+        "-i",
+        f"{home}/gateway/tunnel_key",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        f"HostKeyAlias={alias}",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-o",
+        f"ServerAliveInterval={alive}",
+        "-o",
+        "ServerAliveCountMax=2",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+        "-p",
+        str(target.port),
+        "-l",
+        target.user,
+        "-L",
+        f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
+        target.hostname,
+        HOLD,
+    ]
     return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
 
 

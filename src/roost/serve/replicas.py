@@ -11,18 +11,26 @@ from __future__ import annotations
 import time
 
 from roost.agent.client import AppDefinition
-from roost.apps import AppContext
-from roost.errors import AppError
+from roost.apps import AppContext, app_driver
+from roost.errors import AppError, RoostError
 from roost.gateway import site as gateway
+from roost.machine.steps import fingerprint
 from roost.serve import routes
 from roost.serve.base import DRAIN_SECONDS, free_ports, variables
+from roost.serve.placement import authorize, pin_host_key, tunnel_definition, tunnel_key, worker_names, worker_session
 from roost.session import MachineSession
-from roost.machine.steps import fingerprint
+
 
 def _replica_context(ctx: AppContext, port: int) -> AppContext:
     record = ctx.record.model_copy(update={"facts": ctx.record.facts.model_copy(update={"app_port": port})})
-    return AppContext(record=record, runner=ctx.runner, agent=ctx.agent, make_tools=ctx.make_tools,
-                      vault=ctx.vault, public_host=ctx.public_host)
+    return AppContext(
+        record=record,
+        runner=ctx.runner,
+        agent=ctx.agent,
+        make_tools=ctx.make_tools,
+        vault=ctx.vault,
+        public_host=ctx.public_host,
+    )
 
 
 class Replicas:
@@ -33,8 +41,6 @@ class Replicas:
     the gateway's agent runs its tunnel under the same name, and that is what Caddy sees."""
 
     def __init__(self, session: MachineSession) -> None:
-        from roost.serve.placement import worker_names
-
         spec = session.record.spec
         assert spec.service and session.driver
         self.session, self.service, self.driver = session, spec.service, session.driver
@@ -47,8 +53,6 @@ class Replicas:
 
     def worker(self, machine: str) -> MachineSession:
         """The session of worker machine ``machine`` (opened once)."""
-        from roost.serve.placement import worker_session
-
         if machine not in self._workers:
             self._workers[machine] = worker_session(machine)
         return self._workers[machine]
@@ -62,18 +66,25 @@ class Replicas:
         """What the agent runs for one replica: the app's own definition on ``port``, probed on the probe path."""
         ctx = worker.context() if worker else self.ctx
         own = self.driver.definition(_replica_context(ctx, port))
-        return own.model_copy(update={"name": name, "health_path": self.service.probe.path,
-                                      "env": {**own.env, **variables(self.session)}})
+        return own.model_copy(
+            update={"name": name, "health_path": self.service.probe.path, "env": {**own.env, **variables(self.session)}}
+        )
 
     def tunnel(self, name: str, local_port: int) -> AppDefinition:
         """The gateway's tunnel to remote replica ``name``."""
-        from roost.serve.placement import pin_host_key, tunnel_definition
-
         machine, remote_port = self.facts.replica_remote[name]
         if machine not in self._pinned:
             self._pinned[machine] = pin_host_key(self.session, self.worker(machine))
-        return tunnel_definition(self.session, self.worker(machine), self._pinned[machine], name, local_port,
-                                 remote_port, self.service.probe.path, self.service.probe.interval_seconds)
+        return tunnel_definition(
+            self.session,
+            self.worker(machine),
+            self._pinned[machine],
+            name,
+            local_port,
+            remote_port,
+            self.service.probe.path,
+            self.service.probe.interval_seconds,
+        )
 
     def release(self) -> str:
         """A fingerprint of the replicas' definition (a new one means a rolling update)."""
@@ -113,9 +124,12 @@ class Replicas:
         deadline = time.monotonic() + self.service.probe.ready_within_seconds
         try:
             for name, digest in digests.items():
-                self.ctx.agent.wait_healthy(name, max(1.0, deadline - time.monotonic()), digest=digest,
-                                            log_hint=f"the probe of replica {name} never answered; the replicas "
-                                                     "that served before still serve")
+                self.ctx.agent.wait_healthy(
+                    name,
+                    max(1.0, deadline - time.monotonic()),
+                    digest=digest,
+                    log_hint=f"the probe of replica {name} never answered; the replicas that served before still serve",
+                )
         except BaseException:
             clash = self._port_clash(started)
             self._remove(started)
@@ -126,8 +140,6 @@ class Replicas:
 
     def _authorize(self, machine: str) -> None:
         """Let the gateway's tunnels reach exactly the replica ports now on ``machine``."""
-        from roost.serve.placement import authorize, tunnel_key
-
         ports = [port for m, port in self.facts.replica_remote.values() if m == machine]
         if ports and self._key is None:
             self._key = tunnel_key(self.session)
@@ -136,8 +148,6 @@ class Replicas:
     def _remove(self, replicas: list[tuple[str, int]]) -> None:
         """Remove replicas (and the tunnels to remote ones) from their agents; a worker that does
         not answer keeps its replica until the next converge finds it a stray."""
-        from roost.errors import RoostError
-
         touched = set()
         for name, _ in replicas:
             self.ctx.agent.remove_app(name)
@@ -162,10 +172,11 @@ class Replicas:
             agent = self.worker(machine).agent if machine else self.ctx.agent
             tail = agent.logs(name, lines=30).stdout
             if "already in use" in tail.lower():
-                return AppError(f"replica {name} could not listen: its address is already in use (roost gave it "
-                                f"port {port}); the replicas that served before still serve",
-                                hint="put {port} in the app's command so each replica listens on its own port, "
-                                     "not a fixed one")
+                return AppError(
+                    f"replica {name} could not listen: its address is already in use (roost gave it "
+                    f"port {port}); the replicas that served before still serve",
+                    hint="put {port} in the app's command so each replica listens on its own port, not a fixed one",
+                )
         return None
 
     def serve(self, serving: list[tuple[str, int]], balancer_up: bool) -> None:
@@ -209,7 +220,8 @@ class Replicas:
                 machine = self.machine_of(name)
                 if machine:
                     self.worker(machine).agent.put_app(
-                        self.definition(name, self.facts.replica_remote[name][1], self.worker(machine)))
+                        self.definition(name, self.facts.replica_remote[name][1], self.worker(machine))
+                    )
                 self.ctx.agent.put_app(self.tunnel(name, port) if machine else self.definition(name, port))
             self._rebalance(current, wanted, balancer_up)
         self._forget_strays()
@@ -240,12 +252,12 @@ class Replicas:
     def _roll(self, current: list[tuple[str, int]], wanted: int, balancer_up: bool) -> None:
         """Replace ``current`` with ``wanted`` replicas of the new release, one at a time; on a
         failure, put the old set back in the balancer and remove the new ones (a rollback)."""
-        old_release, new = self.facts.replica_release, []
+        old_release, new = self.facts.replica_release, list[tuple[str, int]]()
         self.facts.replica_release = None  # an interrupted rollout rolls again on the next run
         try:
             for index in range(wanted):
                 new += self.start(1, new)
-                self.serve(new + current[index + 1:], balancer_up)  # one old replica out per new one in
+                self.serve(new + current[index + 1 :], balancer_up)  # one old replica out per new one in
         except BaseException:
             self.facts.replica_release = old_release
             self._back_to_previous_spec()
@@ -257,8 +269,6 @@ class Replicas:
 
     def _back_to_previous_spec(self) -> None:
         """Record the spec of the release that still serves (its probe, its command) again."""
-        from roost.apps import app_driver
-
         previous = self.session.previous_spec
         if previous is not None:
             self.session.record.spec = previous
@@ -273,8 +283,11 @@ class Replicas:
         agents = [self.ctx.agent, *(self.worker(machine).agent for machine in self.machines[1:])]
         for agent in agents:
             for name in agent.status().apps:
-                if name.startswith(f"{self.driver.name}-") and name[len(self.driver.name) + 1:].isdigit() \
-                        and name not in keep:
+                if (
+                    name.startswith(f"{self.driver.name}-")
+                    and name[len(self.driver.name) + 1 :].isdigit()
+                    and name not in keep
+                ):
                     agent.remove_app(name)
         for machine in self.machines[1:]:
             self._authorize(machine)

@@ -17,18 +17,24 @@ import time
 
 from roost.agent.client import AppDefinition
 from roost.gateway.site import RouteUpstreams
+from roost.machine.steps import Step, fingerprint
 from roost.serve.base import DRAIN_SECONDS, free_ports, slug
 from roost.session import MachineSession
 from roost.spec.service import ServiceRoute
-from roost.machine.steps import Step, fingerprint
+
 
 def definition(session: MachineSession, path: str, route: ServiceRoute, name: str, port: int) -> AppDefinition:
     """What the agent runs for one replica of a route."""
     spec, home = session.record.spec, session.record.facts.home
     command = route.command.replace("{port}", str(port))
-    return AppDefinition(name=name, argv=["sh", "-c", f"exec {command}"], cwd=f"{home}/workdir",
-                         env={"HOME": f"{home}/home", **session.job_path(), **spec.envs}, port=port,
-                         health_path=route.probe.path)
+    return AppDefinition(
+        name=name,
+        argv=["sh", "-c", f"exec {command}"],
+        cwd=f"{home}/workdir",
+        env={"HOME": f"{home}/home", **session.job_path(), **spec.envs},
+        port=port,
+        health_path=route.probe.path,
+    )
 
 
 def allocate(session: MachineSession) -> None:
@@ -64,9 +70,13 @@ def converge(session: MachineSession) -> None:
         deadline = time.monotonic() + route.probe.ready_within_seconds
         try:
             for name, digest in digests.items():
-                agent.wait_healthy(name, max(1.0, deadline - time.monotonic()), digest=digest,
-                                   log_hint=f"the probe of route {path}'s replica {name} ({route.probe.path}) never "
-                                            "answered; the route's replicas that served before still serve")
+                agent.wait_healthy(
+                    name,
+                    max(1.0, deadline - time.monotonic()),
+                    digest=digest,
+                    log_hint=f"the probe of route {path}'s replica {name} ({route.probe.path}) never "
+                    "answered; the route's replicas that served before still serve",
+                )
         except BaseException:
             for name, _ in new:
                 agent.remove_app(name)
@@ -97,9 +107,11 @@ def upstreams(session: MachineSession) -> RouteUpstreams:
     spec, facts = session.record.spec, session.record.facts
     if spec.service is None:
         return []
-    return [(path, [port for _, port in facts.route_replicas.get(path, [])], route.probe, facts.route_ports[path])
-            for path, route in spec.service.routes.items()
-            if facts.route_replicas.get(path) and path in facts.route_ports]
+    return [
+        (path, [port for _, port in facts.route_replicas.get(path, [])], route.probe, facts.route_ports[path])
+        for path, route in spec.service.routes.items()
+        if facts.route_replicas.get(path) and path in facts.route_ports
+    ]
 
 
 def steps(session: MachineSession) -> tuple[list[Step], list[Step]]:
@@ -108,6 +120,10 @@ def steps(session: MachineSession) -> tuple[list[Step], list[Step]]:
     if not routes and not session.record.facts.route_replicas:
         return [], []
     names = ", ".join(sorted(routes)) or "none left"
-    return ([Step("route-ports", "choose the routes' ports", lambda: allocate(session), always=True),
-             Step("routes", f"start the routes' replicas ({names})", lambda: converge(session), always=True)],
-            [Step("routes-retire", "stop the routes' old replicas", lambda: retire(session), always=True)])
+    return (
+        [
+            Step("route-ports", "choose the routes' ports", lambda: allocate(session), always=True),
+            Step("routes", f"start the routes' replicas ({names})", lambda: converge(session), always=True),
+        ],
+        [Step("routes-retire", "stop the routes' old replicas", lambda: retire(session), always=True)],
+    )

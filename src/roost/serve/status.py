@@ -7,8 +7,10 @@ import time
 
 from pydantic import BaseModel
 
+from roost.agent.client import AppStatus
 from roost.errors import AppError, RoostError
 from roost.gateway import site as gateway
+from roost.serve.controller import CONTROLLER, controller_state, serving, serving_remote
 from roost.serve.placement import worker_names, worker_session
 from roost.session import MachineSession, load_session
 
@@ -67,9 +69,8 @@ def status(name: str) -> ServiceStatus:
     if spec.service is None or driver is None:
         raise AppError(f"machine '{name}' runs no service", hint="add 'service:' to its spec and `roost serve` it")
     apps = session.agent.status().apps
-    seen = {entry["address"]: entry for entry in _admin_json(session, "/reverse_proxy/upstreams") or []}
-    from roost.serve.controller import CONTROLLER, controller_state, serving, serving_remote
-
+    upstreams = _admin_json(session, "/reverse_proxy/upstreams")
+    seen = {entry["address"]: entry for entry in upstreams} if isinstance(upstreams, list) else {}
     state = controller_state(session) or {}
     # counts are the running controller's (the machine's clock may differ from this one's)
     counted = state.get("upstreams") if CONTROLLER in apps and apps[CONTROLLER].state == "running" else None
@@ -83,18 +84,44 @@ def status(name: str) -> ServiceStatus:
             there = workers[machine].get(replica) if machine in workers else None
             there_state = there.state if there else ("missing" if machine in workers else "unreachable")
         replicas.append(_replica_status(replica, machine, port, app, there, there_state, seen, counted))
-    routes = {path: [_replica_status(replica, name, port, apps.get(replica), apps.get(replica),
-                                     apps[replica].state if replica in apps else "missing", seen, counted)
-                     for replica, port in group]
-              for path, group in session.record.facts.route_replicas.items()}
-    return ServiceStatus(name=name, url=session.url(), replicas=replicas, routes=routes,
-                         requests_per_second=_request_rate(session), events=state.get("events", [])[-10:],
-                         desired=state.get("desired") if spec.service.autoscaled else None,
-                         window_seconds=state.get("window_seconds") if counted is not None else None)
+    routes = {
+        path: [
+            _replica_status(
+                replica,
+                name,
+                port,
+                apps.get(replica),
+                apps.get(replica),
+                apps[replica].state if replica in apps else "missing",
+                seen,
+                counted,
+            )
+            for replica, port in group
+        ]
+        for path, group in session.record.facts.route_replicas.items()
+    }
+    return ServiceStatus(
+        name=name,
+        url=session.url(),
+        replicas=replicas,
+        routes=routes,
+        requests_per_second=_request_rate(session),
+        events=state.get("events", [])[-10:],
+        desired=state.get("desired") if spec.service.autoscaled else None,
+        window_seconds=state.get("window_seconds") if counted is not None else None,
+    )
 
 
-def _replica_status(name: str, machine: str, port: int, front: object, back: object, state: str,
-                    seen: dict, counted: dict | None) -> ReplicaStatus:
+def _replica_status(
+    name: str,
+    machine: str,
+    port: int,
+    front: AppStatus | None,
+    back: AppStatus | None,
+    state: str,
+    seen: dict,
+    counted: dict | None,
+) -> ReplicaStatus:
     """One replica: ``front`` is what the gateway machine's agent runs for it (the replica, or
     the tunnel to it), ``back`` the replica itself; ``seen``: Caddy's upstreams by address;
     ``counted``: the controller's request counts by address (None when it does not run)."""
@@ -103,12 +130,24 @@ def _replica_status(name: str, machine: str, port: int, front: object, back: obj
     rates: dict = {}
     if counted is not None:  # a replica with no round trip in the window has none counted
         found = counted.get(address, {})
-        rates = {"requests": found.get("requests", 0), "requests_per_second": found.get("requests_per_second", 0.0),
-                 "errors_per_second": found.get("errors_per_second", 0.0), "mean_ms": found.get("mean_ms")}
-    return ReplicaStatus(name=name, machine=machine, port=port, state=state,
-                         healthy=bool(front and front.healthy and back and back.healthy),
-                         restarts=back.restarts if back else 0, pid=back.pid if back else None,
-                         in_flight=caddy.get("num_requests"), fails=caddy.get("fails"), **rates)
+        rates = {
+            "requests": found.get("requests", 0),
+            "requests_per_second": found.get("requests_per_second", 0.0),
+            "errors_per_second": found.get("errors_per_second", 0.0),
+            "mean_ms": found.get("mean_ms"),
+        }
+    return ReplicaStatus(
+        name=name,
+        machine=machine,
+        port=port,
+        state=state,
+        healthy=bool(front and front.healthy and back and back.healthy),
+        restarts=back.restarts if back else 0,
+        pid=back.pid if back else None,
+        in_flight=caddy.get("num_requests"),
+        fails=caddy.get("fails"),
+        **rates,
+    )
 
 
 def _worker_apps(session: MachineSession) -> dict[str, dict]:
@@ -137,12 +176,14 @@ def _admin_json(session: MachineSession, path: str) -> object | None:
 
 def _request_rate(session: MachineSession) -> float | None:
     """Requests per second through the balancer, from Caddy's request counter sampled 1 s apart."""
+
     def total() -> float | None:
         text = _admin_json(session, "/metrics")
         if not isinstance(text, str):
             return None
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("caddy_http_requests_total{"))
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("caddy_http_requests_total{")
+        )
 
     first = total()
     started = time.monotonic()

@@ -27,18 +27,44 @@ def steps(session: MachineSession, up_worker: Callable[[Spec], object]) -> list[
     assert spec.service and session.driver
     service, ports = spec.service, []
     routes_before, routes_after = routes.steps(session)
-    keeper = (f"start the autoscaler ({service.min}-{service.max} replicas, {service.target_rps:g} requests/s each)"
-              if service.autoscaled else "start the controller (keeps every replica healthy)")
+    keeper = (
+        f"start the autoscaler ({service.min}-{service.max} replicas, {service.target_rps:g} requests/s each)"
+        if service.autoscaled
+        else "start the controller (keeps every replica healthy)"
+    )
     return [
-        *([Step("workers", f"bring up {service.machines - 1} worker machine(s)",
-                lambda: [up_worker(worker_spec(spec, index)) for index in range(1, service.machines)], always=True)] if service.machines > 1 else []),
+        *(
+            [
+                Step(
+                    "workers",
+                    f"bring up {service.machines - 1} worker machine(s)",
+                    lambda: [up_worker(worker_spec(spec, index)) for index in range(1, service.machines)],
+                    always=True,
+                )
+            ]
+            if service.machines > 1
+            else []
+        ),
         Step("capacity", "check the machines hold every replica", lambda: check_capacity(session), always=True),
-        Step("controller-pause", "take the replicas back from the controller", lambda: pause_controller(session),
-             always=True),
+        Step(
+            "controller-pause",
+            "take the replicas back from the controller",
+            lambda: pause_controller(session),
+            always=True,
+        ),
         *routes_before,
-        Step("replicas", f"start {service.initial} replica(s) of {session.driver.name}",
-             lambda: ports.extend(Replicas(session).converge()), always=True),
-        Step("gateway", "start the load balancer", lambda: gateway.configure(session, ports, routes.upstreams(session)), always=True),
+        Step(
+            "replicas",
+            f"start {service.initial} replica(s) of {session.driver.name}",
+            lambda: ports.extend(Replicas(session).converge()),
+            always=True,
+        ),
+        Step(
+            "gateway",
+            "start the load balancer",
+            lambda: gateway.configure(session, ports, routes.upstreams(session)),
+            always=True,
+        ),
         *routes_after,
         *(gateway.steps(session)[1:] if spec.share else []),
         Step("controller", keeper, lambda: start_controller(session), always=True),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,9 +21,9 @@ from roost.spec.model import APP_TYPES, Spec
 Loc = tuple[str | int, ...]
 
 
-def _line_marks(node: object, path: Loc, marks: dict[Loc, int]) -> None:
+def _line_marks(node: Any, path: Loc, marks: dict[Loc, int]) -> None:
     """Record the 1-based line of every key and item under ``node`` (a YAML node)."""
-    import yaml
+    import yaml  # start-up time: only spec files need it (`roost up jupyter` starts faster without)
 
     marks.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -62,7 +64,7 @@ def _unwrap(annotation: object, tag: object) -> object:
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
     """The model class that holds the last element of ``loc`` (for field suggestions)."""
-    model: object = Spec
+    model: Any = Spec
     parts = list(loc[:-1])
     while parts:
         part = parts.pop(0)
@@ -106,7 +108,7 @@ def _data_loc(loc: Loc, data: object) -> Loc:
     return tuple(kept)
 
 
-def _describe(error: dict, loc: Loc) -> tuple[str, str | None]:
+def _describe(error: Mapping[str, Any], loc: Loc) -> tuple[str, str | None]:
     """A message and a hint for one pydantic error."""
     kind, field = error["type"], ".".join(str(p) for p in loc)
     if kind == "extra_forbidden":
@@ -118,12 +120,16 @@ def _describe(error: dict, loc: Loc) -> tuple[str, str | None]:
     if kind == "missing":
         return f"'{field}' is required", f"add '{loc[-1]}:' to the spec"
     if kind == "union_tag_invalid":
-        return f"unknown app type '{error['input'].get('type') if isinstance(error['input'], dict) else error['input']}'", \
-            f"choose one of: {', '.join(APP_TYPES)}"
+        return (
+            f"unknown app type '{error['input'].get('type') if isinstance(error['input'], dict) else error['input']}'",
+            f"choose one of: {', '.join(APP_TYPES)}",
+        )
     message = error["msg"].removeprefix("Value error, ")
     if kind == "string_pattern_mismatch" and loc == ("name",):
-        return (f"value {error['input']!r} is not a valid machine name",
-                "use 1-40 lowercase letters, digits and dashes, starting with a letter")
+        return (
+            f"value {error['input']!r} is not a valid machine name",
+            "use 1-40 lowercase letters, digits and dashes, starting with a letter",
+        )
     value = error.get("input")
     if isinstance(value, dict | list) or kind.startswith("value_error"):
         return message, None
@@ -162,13 +168,18 @@ def _absolute_paths(spec: Spec, base_dir: Path | None) -> Spec:
     return spec.model_copy(update=update) if update else spec
 
 
-def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] | None = None,
-                   base_dir: Path | None = None) -> Spec:
+def spec_from_data(
+    data: object, *, file: str = "<spec>", marks: dict[Loc, int] | None = None, base_dir: Path | None = None
+) -> Spec:
     """Validate already-parsed data; raise SpecError naming file, line, field and value."""
     marks = marks or {}
     if not isinstance(data, dict):
-        raise SpecError("a spec must be a mapping of fields (name:, app:, ...)", file=file,
-                        line=marks.get(()), hint="see README.md for an example spec")
+        raise SpecError(
+            "a spec must be a mapping of fields (name:, app:, ...)",
+            file=file,
+            line=marks.get(()),
+            hint="see README.md for an example spec",
+        )
     try:
         spec = _absolute_paths(Spec.model_validate(data), base_dir)
         spec._source = file
@@ -182,22 +193,32 @@ def spec_from_data(data: object, *, file: str = "<spec>", marks: dict[Loc, int] 
         message, hint = _describe(first, loc)
         line = _line_of(loc, marks, _value_at(loc, data), message)
         if more:
-            message += f" (and {len(more)} more problem{'s' if len(more) > 1 else ''}: " + "; ".join(
-                ".".join(str(p) for p in _data_loc(e["loc"], data)) for e in more[:4]) + ")"
-        raise SpecError(message, file=file, line=line, field=".".join(str(p) for p in loc) or None,
-                        value=first.get("input"), hint=hint) from None
+            message += (
+                f" (and {len(more)} more problem{'s' if len(more) > 1 else ''}: "
+                + "; ".join(".".join(str(p) for p in _data_loc(e["loc"], data)) for e in more[:4])
+                + ")"
+            )
+        raise SpecError(
+            message,
+            file=file,
+            line=line,
+            field=".".join(str(p) for p in loc) or None,
+            value=first.get("input"),
+            hint=hint,
+        ) from None
 
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file."""
-    import yaml  # only spec files need it: `roost up jupyter` starts faster without
-
+    import yaml  # start-up time: only spec files need it (`roost up jupyter` starts faster without)
 
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError("no such file", file=file, hint="give a spec file path or an app name such as 'jupyter'") from None
+        raise SpecError(
+            "no such file", file=file, hint="give a spec file path or an app name such as 'jupyter'"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read the file: {exc}", file=file) from None
     try:
@@ -205,8 +226,9 @@ def load_spec(path: str | Path) -> Spec:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise SpecError(f"not valid YAML: {exc.problem}", file=file, line=line,
-                        hint="check indentation and quoting on that line") from None
+        raise SpecError(
+            f"not valid YAML: {exc.problem}", file=file, line=line, hint="check indentation and quoting on that line"
+        ) from None
     if node is None:
         raise SpecError("the file is empty", file=file, hint="a spec needs at least 'name:' and 'app:'")
     marks: dict[Loc, int] = {}

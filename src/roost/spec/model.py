@@ -17,9 +17,22 @@ from roost.errors import SpecError
 from roost.spec.base import Duration, Strict, parse_duration, parse_memory
 from roost.spec.service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
 
-__all__ = ["APP_TYPES", "NAME_PATTERN", "BackendKind", "BackupSchedule", "Duration",
-           "HostSpec", "Probe", "ReplicaResources", "Resources", "ServiceOptions", "Spec", "Strict",
-           "parse_duration", "parse_memory"]
+__all__ = [
+    "APP_TYPES",
+    "NAME_PATTERN",
+    "BackendKind",
+    "BackupSchedule",
+    "Duration",
+    "HostSpec",
+    "Probe",
+    "ReplicaResources",
+    "Resources",
+    "ServiceOptions",
+    "Spec",
+    "Strict",
+    "parse_duration",
+    "parse_memory",
+]
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -190,7 +203,6 @@ class Autostop(Strict):
         return value
 
 
-
 CIDR = r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"
 
 
@@ -256,8 +268,12 @@ class Spec(Strict):
         node): named ``name``, on the spec's host ``host`` (None: hosts unchanged), with
         ``changes``; messages still point at this spec's file. ``what`` names it in errors."""
         if not re.match(NAME_PATTERN, name):
-            raise SpecError(f"{what} name '{name}' is too long", file=self.source, field="name",
-                            hint="use a name of at most 36 characters for a spec with several machines")
+            raise SpecError(
+                f"{what} name '{name}' is too long",
+                file=self.source,
+                field="name",
+                hint="use a name of at most 36 characters for a spec with several machines",
+            )
         update: dict[str, object] = {"name": name, **changes}
         if host is not None:
             update["hosts"] = [self.hosts[host]]
@@ -318,26 +334,36 @@ class Spec(Strict):
         if self.recover and (self.backend is not BackendKind.ssh or len(self.hosts) < 2):
             raise ValueError("'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts")
         if self.backend is BackendKind.ssh and self.num_nodes > len(self.hosts):
-            raise ValueError(f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; "
-                             "list one host per node")
+            raise ValueError(
+                f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; list one host per node"
+            )
         if self.backend is not BackendKind.aws and (self.aws != AwsOptions() or self.connect != "public"):
             raise ValueError(f"'aws:' and 'connect:' are for backend 'aws', not '{self.backend.value}'")
         if self.backend is BackendKind.aws and self.num_nodes > 1:
             raise ValueError("num_nodes > 1 is built for backend 'ssh' only; on 'aws' run one node per spec")
         if self.share and self.backend is BackendKind.local:
-            raise ValueError("'share: true' is for machines others reach over the network (backend 'ssh' or 'aws'); "
-                             "on this computer `roost open` gives you the app")
+            raise ValueError(
+                "'share: true' is for machines others reach over the network (backend 'ssh' or 'aws'); "
+                "on this computer `roost open` gives you the app"
+            )
         if self.domain and not self.share:
             raise ValueError("'domain' names the shared address: it needs 'share: true'")
         if self.recover and self.num_nodes > 1:
             raise ValueError("'recover: true' is for single-node jobs (num_nodes: 1)")
         if self.service and (self.app is None or self.app.type not in ("command", "streamlit")):
-            raise ValueError("'service:' runs replicas of an app of type command or streamlit; "
-                             f"this spec's app is {self.app.type if self.app else 'missing'}")
-        if self.service and self.service.machines > 1 and (self.backend is not BackendKind.ssh
-                                                           or len(self.hosts) < self.service.machines):
-            raise ValueError(f"service.machines is {self.service.machines}: it needs backend 'ssh' with at least "
-                             f"that many hosts (this spec has {len(self.hosts)} on '{self.backend.value}')")
+            raise ValueError(
+                "'service:' runs replicas of an app of type command or streamlit; "
+                f"this spec's app is {self.app.type if self.app else 'missing'}"
+            )
+        if (
+            self.service
+            and self.service.machines > 1
+            and (self.backend is not BackendKind.ssh or len(self.hosts) < self.service.machines)
+        ):
+            raise ValueError(
+                f"service.machines is {self.service.machines}: it needs backend 'ssh' with at least "
+                f"that many hosts (this spec has {len(self.hosts)} on '{self.backend.value}')"
+            )
         if self.service and self.app and self.app.port:
             raise ValueError("a service's replicas get their own ports; remove app.port")
         if self.hosts and self.backend is not BackendKind.ssh:
@@ -348,6 +374,8 @@ class Spec(Strict):
         for mount in self.file_mounts:
             parts = mount.replace("\\", "/").split("/")
             if mount.startswith(("/", "~")) or ".." in parts:
-                raise ValueError(f"file_mounts target '{mount}' is outside the machine's workdir; "
-                                 "use a relative path such as data/train")
+                raise ValueError(
+                    f"file_mounts target '{mount}' is outside the machine's workdir; "
+                    "use a relative path such as data/train"
+                )
         return self

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from roost.errors import CommandFailed
+from roost.errors import CommandFailed, CommandTimeout
 
 Command = str | Sequence[str]
 """A shell string (run with ``sh -c``) or an argv list (run as is, no shell)."""
@@ -27,14 +27,19 @@ class Result:
     stdout: str
     stderr: str
     duration: float
+    timed_out: bool = False
+    """True when the command ran past its timeout and was killed (``exit_code`` is then the signal's)."""
 
     @property
     def ok(self) -> bool:
         """True when the command exited 0."""
         return self.exit_code == 0
 
-    def check(self, what: str | None = None) -> Result:
-        """Return self when ok; raise :class:`CommandFailed` carrying self otherwise."""
+    def check(self, what: str | None = None, *, timeout: float | None = None) -> Result:
+        """Return self when ok; raise :class:`CommandTimeout` (when it timed out) or
+        :class:`CommandFailed` carrying self otherwise."""
+        if self.timed_out:
+            raise CommandTimeout(self, timeout or 0.0)
         if not self.ok:
             raise CommandFailed(self, what=what)
         return self
@@ -51,6 +56,8 @@ class Runner(Protocol):
     """
 
     python: str
+    label: str
+    """The machine as messages name it (an SSH host's label; a HostError's ``host``)."""
 
     def run(
         self,
@@ -66,4 +73,9 @@ class Runner(Protocol):
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> None:
         """Atomically replace ``path`` on the machine with ``data`` (a reader never sees half)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the connection to the machine (a new one opens on the next command);
+        idempotent, and never waits on a lost machine."""
         ...

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO
 
-from roost.errors import CommandTimeout
 from roost.transport.base import Command, Result, command_text
 
 
@@ -40,6 +39,8 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 class LocalRunner:
     """Runs commands here. Each command gets its own session so a timeout ends its tree."""
+
+    label = "this computer"
 
     def __init__(self, cwd: str | None = None, env: Mapping[str, str] | None = None) -> None:
         self.cwd = cwd
@@ -106,10 +107,12 @@ class LocalRunner:
             stdout="".join(out),
             stderr="".join(err),
             duration=time.monotonic() - started,
+            timed_out=timed_out,
         )
-        if timed_out and check:
-            raise CommandTimeout(result, timeout or 0.0)
-        return result.check() if check else result
+        return result.check(timeout=timeout) if check else result
+
+    def close(self) -> None:
+        """Nothing to let go of: each command is its own process."""
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> None:
         """Write ``data`` to a temporary file beside ``path``, set ``mode``, then rename."""

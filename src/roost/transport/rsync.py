@@ -8,17 +8,33 @@ renames all of them into place only at the end of the transfer.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
-from roost.backends.base import RsyncRoute
 from roost.transport.base import Result
 from roost.transport.local import LocalRunner
 
 IGNORE_FILTERS = ["--filter=:- .gitignore", "--filter=:- .roostignore", "--exclude=.git/"]
 
 
-def rsync(route: RsyncRoute, source: str, destination: str, *, upload: bool, ignore_files: bool = False,
-          delete: bool = False, timeout: float = 3600) -> Result:
+@dataclass(frozen=True)
+class RsyncRoute:
+    """How rsync reaches a machine: the remote shell (None = this computer) and path prefix."""
+
+    remote_shell: list[str] | None
+    prefix: str
+
+
+def rsync(
+    route: RsyncRoute,
+    source: str,
+    destination: str,
+    *,
+    upload: bool,
+    ignore_files: bool = False,
+    delete: bool = False,
+    timeout: float = 3600,
+) -> Result:
     """Copy ``source`` to ``destination`` (trailing slashes as rsync means them); raise on failure."""
     # --modify-window=-1: compare mtimes to the nanosecond, so an edit within the same second syncs
     argv = ["rsync", "-a", "--modify-window=-1", "--delay-updates", "--partial-dir=.roost-partial", "--mkpath"]
@@ -28,12 +44,11 @@ def rsync(route: RsyncRoute, source: str, destination: str, *, upload: bool, ign
         argv += IGNORE_FILTERS
     if delete:
         argv.append("--delete-after")
-    remote_side = (lambda path: route.prefix + path)
+    remote_side = lambda path: route.prefix + path
     src, dst = (source, remote_side(destination)) if upload else (remote_side(source), destination)
     return LocalRunner().run([*argv, src, dst], timeout=timeout).check(f"rsync {src} → {dst}")
 
 
 def upload_tree(route: RsyncRoute, local_dir: str | Path, remote_dir: str) -> Result:
     """Mirror a local directory's contents into ``remote_dir`` (ignore files respected)."""
-    return rsync(route, str(local_dir).rstrip("/") + "/", remote_dir.rstrip("/") + "/", upload=True,
-                 ignore_files=True)
+    return rsync(route, str(local_dir).rstrip("/") + "/", remote_dir.rstrip("/") + "/", upload=True, ignore_files=True)

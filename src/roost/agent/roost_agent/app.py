@@ -65,8 +65,14 @@ class App:
         os.write(log_fd, f"[roost-agent] starting {self.name} (start #{self.restarts + 1})\n".encode())
         try:
             self.popen = subprocess.Popen(
-                d["argv"], cwd=d.get("cwd") or None, env=env, stdin=subprocess.DEVNULL,
-                stdout=log_fd, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                d["argv"],
+                cwd=d.get("cwd") or None,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         except OSError as exc:
             os.write(log_fd, f"[roost-agent] cannot start {self.name}: {exc}\n".encode())
@@ -80,11 +86,12 @@ class App:
         self.starttime = ident[1] if ident else None
         self.started_at = time.time()
         self.healthy, self.next_health, self.state = False, 0.0, "starting"
-        write_json_atomic(self.paths.app_pid(self.name),
-                          {"pid": self.pid, "starttime": self.starttime, "started_at": self.started_at})
+        write_json_atomic(
+            self.paths.app_pid(self.name), {"pid": self.pid, "starttime": self.starttime, "started_at": self.started_at}
+        )
         log(f"started {self.name} pid {self.pid}")
 
-    def _exit_code(self) -> int | None | bool:
+    def _exit_code(self) -> int | bool | None:
         """The exit code if the process ended (None when unknown), False while it runs."""
         if self.popen is not None:
             code = self.popen.poll()
@@ -155,8 +162,13 @@ class App:
 
     def status(self) -> dict:
         return {
-            "name": self.name, "state": self.state, "pid": self.pid, "healthy": self.healthy,
-            "restarts": self.restarts, "last_exit_code": self.last_exit_code,
-            "started_at": self.started_at, "port": self.definition.get("port"),
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "healthy": self.healthy,
+            "restarts": self.restarts,
+            "last_exit_code": self.last_exit_code,
+            "started_at": self.started_at,
+            "port": self.definition.get("port"),
             "digest": digest(self.definition),
         }

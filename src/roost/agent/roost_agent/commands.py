@@ -35,7 +35,7 @@ def running_agent(paths: Paths) -> dict | None:
 
 
 def cmd_daemon(paths: Paths, args: argparse.Namespace) -> int:
-    lock = open(paths.daemon_lock, "w")
+    lock = open(paths.daemon_lock, "w")  # noqa: SIM115  (held, and locked, for the agent's whole life)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -49,11 +49,29 @@ def cmd_start(paths: Paths, args: argparse.Namespace) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = running_agent(paths)
         if record is None:
-            argv = [sys.executable, "-I", "-S", os.path.abspath(sys.argv[0]), "--home", paths.home,
-                    "--max-log-bytes", str(args.max_log_bytes), "--keep-logs", str(args.keep_logs), "daemon"]
+            argv = [
+                sys.executable,
+                "-I",
+                "-S",
+                os.path.abspath(sys.argv[0]),
+                "--home",
+                paths.home,
+                "--max-log-bytes",
+                str(args.max_log_bytes),
+                "--keep-logs",
+                str(args.keep_logs),
+                "daemon",
+            ]
             log_fd = os.open(paths.agent_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
-                                     start_new_session=True, close_fds=True, cwd=paths.home)
+            child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                start_new_session=True,
+                close_fds=True,
+                cwd=paths.home,
+            )
             os.close(log_fd)
             deadline = time.time() + 10
             while time.time() < deadline:
@@ -199,9 +217,17 @@ def cmd_controller(paths: Paths, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "daemon": cmd_daemon, "start": cmd_start, "stop": cmd_stop, "status": cmd_status,
-    "put-app": cmd_put_app, "wait": cmd_wait, "remove-app": cmd_remove_app, "logs": cmd_logs, "freeport": cmd_freeport,
-    "controller": cmd_controller, "http-get": cmd_http_get,
+    "daemon": cmd_daemon,
+    "start": cmd_start,
+    "stop": cmd_stop,
+    "status": cmd_status,
+    "put-app": cmd_put_app,
+    "wait": cmd_wait,
+    "remove-app": cmd_remove_app,
+    "logs": cmd_logs,
+    "freeport": cmd_freeport,
+    "controller": cmd_controller,
+    "http-get": cmd_http_get,
 }
 
 

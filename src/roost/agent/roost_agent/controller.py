@@ -29,6 +29,7 @@ from collections import deque
 from .base import Paths, log, read_json, unix_http_get, write_json_atomic
 from .upstream_stats import UpstreamStats
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,8 +53,11 @@ class Controller:
         self.full = False  # no room here for another replica (said once until there is again)
         self.events: list[dict] = list(state.get("events") or [])
         self.rate, self.desired = 0.0, len(self.replicas)
-        self.upstreams = UpstreamStats(self.config["upstream_log"], float(self.config["window_seconds"])) \
-            if self.config.get("upstream_log") else None
+        self.upstreams = (
+            UpstreamStats(self.config["upstream_log"], float(self.config["window_seconds"]))
+            if self.config.get("upstream_log")
+            else None
+        )
 
     # -- the balancer
 
@@ -61,8 +65,9 @@ class Controller:
         text = unix_http_get(self.config["admin"], "/metrics")
         if text is None:
             return None
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("caddy_http_requests_total{"))
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("caddy_http_requests_total{")
+        )
 
     def reload(self) -> None:
         upstreams = " ".join(f"127.0.0.1:{r['port']}" for r in self.replicas)
@@ -71,9 +76,22 @@ class Controller:
         with open(path + ".tmp", "w") as handle:
             handle.write(config)
         os.replace(path + ".tmp", path)
-        done = subprocess.run(["caddy", "reload", "--config", path, "--adapter", "caddyfile",
-                               "--address", f"unix/{self.config['admin']}"], capture_output=True, text=True,
-                              cwd=os.path.dirname(path), timeout=60)
+        done = subprocess.run(
+            [
+                "caddy",
+                "reload",
+                "--config",
+                path,
+                "--adapter",
+                "caddyfile",
+                "--address",
+                f"unix/{self.config['admin']}",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(path),
+            timeout=60,
+        )
         if done.returncode:
             log(f"controller: caddy reload failed: {done.stderr.strip()[-300:]}")
         self.save()
@@ -187,7 +205,9 @@ class Controller:
         if len(self.samples) >= 2 and self.samples[-1][0] > self.samples[0][0]:
             (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
             self.rate = max(0.0, c1 - c0) / (t1 - t0)
-        self.desired = min(self.config["max"], max(self.config["min"], math.ceil(self.rate / self.config["target_rps"])))
+        self.desired = min(
+            self.config["max"], max(self.config["min"], math.ceil(self.rate / self.config["target_rps"]))
+        )
         if now - self.last_change >= float(self.config["cooldown_seconds"]):
             if self.desired > len(self.replicas):
                 self.add()
@@ -199,14 +219,25 @@ class Controller:
         self.save()
 
     def save(self) -> None:
-        write_json_atomic(self.state_path, {"replicas": self.replicas, "rate": self.rate, "desired": self.desired,
-                                            "last_change": self.last_change, "updated_at": time.time(),
-                                            "events": self.events, "window_seconds": self.config["window_seconds"],
-                                            "upstreams": self.upstreams.summary(time.time()) if self.upstreams else {}})
+        write_json_atomic(
+            self.state_path,
+            {
+                "replicas": self.replicas,
+                "rate": self.rate,
+                "desired": self.desired,
+                "last_change": self.last_change,
+                "updated_at": time.time(),
+                "events": self.events,
+                "window_seconds": self.config["window_seconds"],
+                "upstreams": self.upstreams.summary(time.time()) if self.upstreams else {},
+            },
+        )
 
     def run(self) -> int:
-        log(f"controller for {self.config.get('service')}: {len(self.replicas)} replicas, "
-            f"min {self.config['min']}, max {self.config['max']}, target {self.config['target_rps']}/s per replica")
+        log(
+            f"controller for {self.config.get('service')}: {len(self.replicas)} replicas, "
+            f"min {self.config['min']}, max {self.config['max']}, target {self.config['target_rps']}/s per replica"
+        )
         self.save()
         while True:
             self.step(time.time())

@@ -78,8 +78,13 @@ def cmd_put_config(paths: Paths, _args: argparse.Namespace) -> int:
     return 0
 
 
-JOB_COMMANDS = {"submit-job": cmd_submit_job, "jobs": cmd_jobs, "job-logs": cmd_job_logs, "cancel": cmd_cancel,
-                "put-config": cmd_put_config}
+JOB_COMMANDS = {
+    "submit-job": cmd_submit_job,
+    "jobs": cmd_jobs,
+    "job-logs": cmd_job_logs,
+    "cancel": cmd_cancel,
+    "put-config": cmd_put_config,
+}
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

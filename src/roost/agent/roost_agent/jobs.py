@@ -58,8 +58,9 @@ def submit(paths: Paths, spec: dict, secrets: dict[str, str]) -> str:
     if secrets:
         write_json_atomic(os.path.join(staging, "secrets.json"), secrets)
     write_json_atomic(os.path.join(staging, "spec.json"), {**spec, "id": job_id})
-    write_json_atomic(os.path.join(staging, "status.json"),
-                      {"id": job_id, "state": QUEUED, "submitted_at": time.time()})
+    write_json_atomic(
+        os.path.join(staging, "status.json"), {"id": job_id, "state": QUEUED, "submitted_at": time.time()}
+    )
     os.rename(staging, directory)
     return job_id
 
@@ -104,8 +105,13 @@ class JobQueue:
         for job in list_jobs(self.paths):
             if job["state"] == RUNNING and job.get("pid") and is_alive(job["pid"], job.get("starttime")):
                 spec = read_json(os.path.join(job_dir(self.paths, job["id"]), "spec.json")) or {}
-                self.running[job["id"]] = {"popen": None, "pid": job["pid"], "starttime": job.get("starttime"),
-                                           "cpus": spec.get("cpus", 1), "gpus": job.get("gpu_ids", [])}
+                self.running[job["id"]] = {
+                    "popen": None,
+                    "pid": job["pid"],
+                    "starttime": job.get("starttime"),
+                    "cpus": spec.get("cpus", 1),
+                    "gpus": job.get("gpu_ids", []),
+                }
 
     def busy(self) -> bool:
         """True while any job runs or waits."""
@@ -147,21 +153,39 @@ class JobQueue:
         env.update({"ROOST_JOB_ID": job_id, "CUDA_VISIBLE_DEVICES": ",".join(gpu_ids)})
         out = os.open(os.path.join(directory, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            popen = subprocess.Popen(["sh", "-c", WRAPPER, "roost-job", spec["command"],
-                                      os.path.join(directory, "exit_code")],
-                                     cwd=spec.get("cwd") or None, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(
+                ["sh", "-c", WRAPPER, "roost-job", spec["command"], os.path.join(directory, "exit_code")],
+                cwd=spec.get("cwd") or None,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             os.close(out)
             if os.path.exists(secrets_file):
                 os.unlink(secrets_file)
         ident = proc_identity(popen.pid)
-        self.running[job_id] = {"popen": popen, "pid": popen.pid, "starttime": ident[1] if ident else None,
-                                "cpus": cpus, "gpus": gpu_ids}
+        self.running[job_id] = {
+            "popen": popen,
+            "pid": popen.pid,
+            "starttime": ident[1] if ident else None,
+            "cpus": cpus,
+            "gpus": gpu_ids,
+        }
         status = read_json(os.path.join(directory, "status.json")) or {}
-        write_json_atomic(os.path.join(directory, "status.json"), {
-            **status, "state": RUNNING, "pid": popen.pid, "starttime": self.running[job_id]["starttime"],
-            "started_at": time.time(), "gpu_ids": gpu_ids})
+        write_json_atomic(
+            os.path.join(directory, "status.json"),
+            {
+                **status,
+                "state": RUNNING,
+                "pid": popen.pid,
+                "starttime": self.running[job_id]["starttime"],
+                "started_at": time.time(),
+                "gpu_ids": gpu_ids,
+            },
+        )
         log(f"started job {job_id} pid {popen.pid}")
         return True
 
@@ -188,13 +212,21 @@ class JobQueue:
     def _finish(self, job_id: str, code: int | None, state: str, reason: str | None = None) -> None:
         path = os.path.join(job_dir(self.paths, job_id), "status.json")
         status = read_json(path) or {"id": job_id}
-        write_json_atomic(path, {**status, "state": state, "exit_code": code, "ended_at": time.time(),
-                                 **({"reason": reason} if reason else {})})
+        write_json_atomic(
+            path,
+            {
+                **status,
+                "state": state,
+                "exit_code": code,
+                "ended_at": time.time(),
+                **({"reason": reason} if reason else {}),
+            },
+        )
         log(f"job {job_id} {state} (exit code {code})")
 
     def stop_all(self) -> None:
         """End every running job's process group (the agent is stopping)."""
-        for job_id, run in list(self.running.items()):
+        for run in list(self.running.values()):
             signal_group(run["pid"], signal.SIGTERM)
         deadline = time.time() + 10
         while self.running and time.time() < deadline:

@@ -40,8 +40,14 @@ class Scheduled:
         log_fd = os.open(paths.app_log(f"schedule-{self.name}"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.write(log_fd, f"[roost-agent] {time.strftime('%Y-%m-%dT%H:%M:%S')} running {self.name}\n".encode())
         try:
-            self.popen = subprocess.Popen(self.definition["argv"], stdin=subprocess.DEVNULL, stdout=log_fd,
-                                          stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            self.popen = subprocess.Popen(
+                self.definition["argv"],
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError as exc:
             os.write(log_fd, f"[roost-agent] cannot run {self.name}: {exc}\n".encode())
             self.last_exit_code = 127
@@ -64,8 +70,13 @@ class Scheduled:
         self.popen = None
 
     def status(self) -> dict:
-        return {"runs": self.runs, "last_started": self.last_started, "last_exit_code": self.last_exit_code,
-                "next_run": self.next_run, "running": self.popen is not None}
+        return {
+            "runs": self.runs,
+            "last_started": self.last_started,
+            "last_exit_code": self.last_exit_code,
+            "next_run": self.next_run,
+            "running": self.popen is not None,
+        }
 
 
 class Schedules:

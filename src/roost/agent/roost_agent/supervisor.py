@@ -95,9 +95,14 @@ class Supervisor:
     def status(self, state: str = "running") -> dict:
         return {
             "version": VERSION,
-            "agent": {**self.pid_record, "state": state, "started_at": self.started_at,
-                      "reason": self.stop_reason, "autostop_seconds": self.autostop_seconds(),
-                      "gpus": self.jobs.gpus},
+            "agent": {
+                **self.pid_record,
+                "state": state,
+                "started_at": self.started_at,
+                "reason": self.stop_reason,
+                "autostop_seconds": self.autostop_seconds(),
+                "gpus": self.jobs.gpus,
+            },
             "apps": {name: app.status() for name, app in self.apps.items()},
             "schedules": self.schedules.status(),
             "last_activity": self.last_activity,

@@ -17,8 +17,10 @@ from collections import defaultdict, deque
 # Caddy's line, its fields in the order its reverse proxy writes them (request and headers filtered out):
 # {"level":"debug","ts":…,"logger":"http.handlers.reverse_proxy","msg":"upstream roundtrip",
 #  "upstream":"127.0.0.1:8001","duration":0.0012,"status":200}   ("error":"…" instead of a status)
-ROUNDTRIP = re.compile(rb'"ts":([0-9.e+]+),[^\n]*?"msg":"upstream roundtrip","upstream":"([^"]*)",'
-                       rb'"duration":([0-9.e+-]+)(?:,"status":(\d+))?([^\n]*)')
+ROUNDTRIP = re.compile(
+    rb'"ts":([0-9.e+]+),[^\n]*?"msg":"upstream roundtrip","upstream":"([^"]*)",'
+    rb'"duration":([0-9.e+-]+)(?:,"status":(\d+))?([^\n]*)'
+)
 
 
 class UpstreamStats:
@@ -98,7 +100,11 @@ class UpstreamStats:
             answered = sum(entry[1] for entry in entries)
             failed = sum(entry[2] for entry in entries)
             spent = sum(entry[3] for entry in entries)
-            found[address] = {"requests": answered, "errors": failed, "requests_per_second": round(answered / span, 2),
-                              "errors_per_second": round(failed / span, 2),
-                              "mean_ms": round(1000 * spent / (answered + failed), 3) if answered + failed else 0.0}
+            found[address] = {
+                "requests": answered,
+                "errors": failed,
+                "requests_per_second": round(answered / span, 2),
+                "errors_per_second": round(failed / span, 2),
+                "mean_ms": round(1000 * spent / (answered + failed), 3) if answered + failed else 0.0,
+            }
         return found

@@ -17,19 +17,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from roost.backends.aws import images, instances, keys, network
+from roost.backends.aws import gc, images, instances, keys, network
 from roost.backends.aws.cloud import Cloud
+from roost.backends.aws.userdata import user_data
 from roost.backends.base import Backend
+from roost.backends.sshplane.dataplane import SshDataPlane
 from roost.catalog.offers import Offer, resolve_offer
 from roost.errors import AwsError, BackendError, HostError
 from roost.machine.record import CloudFacts, MachineFacts, MachineRecord, MachineState
+from roost.machine.steps import Step
 from roost.paths import roost_home
 from roost.spec.model import Resources
 from roost.transport.ssh import tunnel
-from roost.backends.ssh.dataplane import SshDataPlane
 from roost.transport.ssh.runner import SshRunner
 from roost.transport.ssh.target import SshTarget, control_dir
-from roost.machine.steps import Step
 
 POWEROFF_ENV = "ROOST_AWS_POWEROFF_COMMAND"
 """Overrides how the agent halts a machine after autostop (for machines without sudo)."""
@@ -85,18 +86,21 @@ class AwsBackend(SshDataPlane, Backend):
 
     def provision_steps(self, record: MachineRecord, save: Callable[[], None]) -> list[Step]:
         """The cloud steps before SSH: check, key pair, security group, instance, running."""
+
         def run(action: Callable[[MachineRecord], None]) -> Callable[[], None]:
             def step() -> None:
                 action(record)
                 save()
+
             return step
 
-        return [Step("aws-check", "check region, credentials, offer and image", run(self._check), always=True),
-                Step("aws-key-pair", "key pair", run(self._key_pair), always=True),
-                Step("aws-security-group", "security group (SSH from your address only)", run(self._group),
-                     always=True),
-                Step("aws-instance", "launch instance", run(self._launch), always=True),
-                Step("aws-running", "wait for the instance to run", run(self._running), always=True)]
+        return [
+            Step("aws-check", "check region, credentials, offer and image", run(self._check), always=True),
+            Step("aws-key-pair", "key pair", run(self._key_pair), always=True),
+            Step("aws-security-group", "security group (SSH from your address only)", run(self._group), always=True),
+            Step("aws-instance", "launch instance", run(self._launch), always=True),
+            Step("aws-running", "wait for the instance to run", run(self._running), always=True),
+        ]
 
     def _check(self, record: MachineRecord) -> None:
         cloud, spec = self.cloud(record), record.spec
@@ -104,11 +108,16 @@ class AwsBackend(SshDataPlane, Backend):
         images.resolve_image(cloud, spec.resources.image, offer)
         network.find_subnet(cloud, spec)
         facts = self._facts(record)
-        facts.instance_type, facts.hourly_usd, facts.spot = offer.instance_type, offer.hourly(spec.resources.spot), \
-            spec.resources.spot
-        self.say(f"  {offer.instance_type}: {offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
-                 + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
-                 + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}")
+        facts.instance_type, facts.hourly_usd, facts.spot = (
+            offer.instance_type,
+            offer.hourly(spec.resources.spot),
+            spec.resources.spot,
+        )
+        self.say(
+            f"  {offer.instance_type}: {offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
+            + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
+            + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}"
+        )
 
     def offer(self, record: MachineRecord) -> Offer:
         """The cheapest offer fitting the spec's resources (or its pinned type)."""
@@ -132,7 +141,8 @@ class AwsBackend(SshDataPlane, Backend):
         subnet = network.find_subnet(cloud, spec)
         ssh_from = network.caller_cidrs(spec, subnet)
         self._facts(record).security_group = network.ensure_security_group(
-            cloud, spec, keys.owner_id(), subnet["VpcId"], ssh_from)
+            cloud, spec, keys.owner_id(), subnet["VpcId"], ssh_from
+        )
 
     def _launch(self, record: MachineRecord) -> None:
         facts, spec = self._facts(record), record.spec
@@ -145,8 +155,10 @@ class AwsBackend(SshDataPlane, Backend):
                 if not (spec.resources.spot and instances.is_capacity_error(exc)):
                     raise
                 on_demand = resolve_offer(self._resources(record).model_copy(update={"spot": False}))
-                self.say(f"  spot {offer.instance_type} refused ({exc.code}); launching on-demand "
-                         f"{on_demand.instance_type} at ${on_demand.price:.4f}/h instead")
+                self.say(
+                    f"  spot {offer.instance_type} refused ({exc.code}); launching on-demand "
+                    f"{on_demand.instance_type} at ${on_demand.price:.4f}/h instead"
+                )
                 offer = on_demand
                 found = self._run(record, offer, spot=False)
             self._instances[record.name] = found
@@ -162,23 +174,31 @@ class AwsBackend(SshDataPlane, Backend):
         private, public = keys.new_host_key(record.name)
         # pinned before the instance exists: the first connection is verified
         keys.pin_host_key(known_hosts(), host_key_alias(record.name), public)
-        from roost.backends.aws.userdata import user_data
-
         assert facts.security_group and facts.key_pair
         owner = keys.owner_id()
         plan = instances.LaunchPlan(
-            spec=spec, owner=owner, offer=offer, image_id=image_id, root_device=root_device,
-            subnet_id=network.find_subnet(cloud, spec)["SubnetId"], group_id=facts.security_group,
-            key_name=facts.key_pair, user_data=user_data(record.name, private, public, shared=spec.share),
-            token=hashlib.sha256(f"{owner}/{record.name}/{record.created_at}".encode()).hexdigest()[:32])
+            spec=spec,
+            owner=owner,
+            offer=offer,
+            image_id=image_id,
+            root_device=root_device,
+            subnet_id=network.find_subnet(cloud, spec)["SubnetId"],
+            group_id=facts.security_group,
+            key_name=facts.key_pair,
+            user_data=user_data(record.name, private, public, shared=spec.share),
+            token=hashlib.sha256(f"{owner}/{record.name}/{record.created_at}".encode()).hexdigest()[:32],
+        )
         return instances.launch(cloud, plan, spot=spot)
 
     def _running(self, record: MachineRecord) -> None:
         facts, cloud = self._facts(record), self.cloud(record)
         instance = self._instance(record, fresh=True)
         if instance is None:
-            raise AwsError(f"machine '{record.name}' has no instance any more", code="InstanceTerminated",
-                           hint=f"run `roost down {record.name}`, then `roost up` again")
+            raise AwsError(
+                f"machine '{record.name}' has no instance any more",
+                code="InstanceTerminated",
+                hint=f"run `roost down {record.name}`, then `roost up` again",
+            )
         if instance["State"]["Name"] in ("stopping", "stopped"):
             instances.wait_state(cloud, instance["InstanceId"], "stopped")
             cloud.call("start the instance", cloud.ec2.start_instances, InstanceIds=[instance["InstanceId"]])
@@ -187,8 +207,10 @@ class AwsBackend(SshDataPlane, Backend):
         if facts.running_since is None:
             facts.running_since = time.time()
         if instances.address(instance, record.spec.connect) is None:
-            raise AwsError(f"instance {instance['InstanceId']} has no {record.spec.connect} address",
-                           hint="use 'connect: private' (over a VPN or bastion) or a subnet that gives public IPs")
+            raise AwsError(
+                f"instance {instance['InstanceId']} has no {record.spec.connect} address",
+                hint="use 'connect: private' (over a VPN or bastion) or a subnet that gives public IPs",
+            )
         self.wait_ready(record)
 
     # --- the contract ---------------------------------------------------------------------
@@ -216,12 +238,21 @@ class AwsBackend(SshDataPlane, Backend):
         instance = self._instance(record)
         address = instances.address(instance, record.spec.connect) if instance else None
         if address is None:
-            raise BackendError(f"machine '{record.name}' has no address (its instance is not running)",
-                               hint=f"`roost start {record.name}` or `roost up`")
+            raise BackendError(
+                f"machine '{record.name}' has no address (its instance is not running)",
+                hint=f"`roost start {record.name}` or `roost up`",
+            )
         key, _ = keys.login_key(record.spec)
-        return SshTarget(label=address, hostname=address, user=record.spec.aws.user, port=22, key=str(key),
-                         known_hosts=str(known_hosts()), control_dir=control_dir(),
-                         host_key_alias=host_key_alias(record.name))
+        return SshTarget(
+            label=address,
+            hostname=address,
+            user=record.spec.aws.user,
+            port=22,
+            key=str(key),
+            known_hosts=str(known_hosts()),
+            control_dir=control_dir(),
+            host_key_alias=host_key_alias(record.name),
+        )
 
     def raw_state(self, record: MachineRecord) -> str:
         """The instance's EC2 state ('none' when it has none)."""
@@ -259,11 +290,16 @@ class AwsBackend(SshDataPlane, Backend):
 
     def terminate_steps(self, record: MachineRecord) -> list[Step]:
         """down as recorded steps: terminate (and wait), delete the group, delete the key pair."""
-        return [Step("aws-terminate", "terminate the instance", lambda: self._terminate_instance(record), always=True),
-                Step("aws-delete-security-group", "delete the security group", lambda: self._delete_group(record),
-                     always=True),
-                Step("aws-delete-key-pair", "delete the key pair", lambda: self._delete_key_pair(record),
-                     always=True)]
+        return [
+            Step("aws-terminate", "terminate the instance", lambda: self._terminate_instance(record), always=True),
+            Step(
+                "aws-delete-security-group",
+                "delete the security group",
+                lambda: self._delete_group(record),
+                always=True,
+            ),
+            Step("aws-delete-key-pair", "delete the key pair", lambda: self._delete_key_pair(record), always=True),
+        ]
 
     def _terminate_instance(self, record: MachineRecord) -> None:
         tunnel.close_tunnel(record.name, forget=True)
@@ -279,13 +315,9 @@ class AwsBackend(SshDataPlane, Backend):
         self._bank_running_time(record)
 
     def _delete_group(self, record: MachineRecord) -> None:
-        from roost.backends.aws import gc
-
         gc.delete_groups(self.cloud(record), keys.owner_id(), record.name)
 
     def _delete_key_pair(self, record: MachineRecord) -> None:
-        from roost.backends.aws import gc
-
         gc.delete_key_pairs(self.cloud(record), keys.owner_id(), record.name)
         keys.forget_login_key(record.name)
         keys.unpin_host_key(known_hosts(), host_key_alias(record.name))

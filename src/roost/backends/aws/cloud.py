@@ -1,7 +1,8 @@
 """boto3 sessions for roost, and AWS errors turned into roost errors that say what to do.
 
-boto3 is imported only through :func:`boto3_module`; S3 backups get their client from :func:`s3_client`. ``AWS_ENDPOINT_URL`` (boto3's own
-setting) points every client at another endpoint, which is how the tests reach moto.
+boto3 is imported only through :func:`boto3_module`; S3 backups get their client from
+:func:`s3_client`. ``AWS_ENDPOINT_URL`` (boto3's own setting) points every client at another
+endpoint, which is how the tests reach moto.
 """
 
 from __future__ import annotations
@@ -12,49 +13,72 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from roost.errors import AwsError, BackendError, NotBuiltYet
+from roost.errors import AwsError, NotBuiltYet
 
 T = TypeVar("T")
 DEFAULT_REGION = "us-east-1"
 
-CAPACITY_CODES = {"InsufficientInstanceCapacity", "InsufficientCapacity", "SpotMaxPriceTooLow",
-                  "MaxSpotInstanceCountExceeded", "InsufficientHostCapacity", "Unsupported"}
-QUOTA_CODES = {"InstanceLimitExceeded", "VcpuLimitExceeded", "ResourceLimitExceeded",
-               "MaxSpotInstanceCountExceeded", "RulesPerSecurityGroupLimitExceeded",
-               "SecurityGroupLimitExceeded", "KeyPairLimitExceeded"}
-AUTH_CODES = {"AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId", "SignatureDoesNotMatch",
-              "ExpiredToken", "AccessDenied", "AccessDeniedException"}
+CAPACITY_CODES = {
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "SpotMaxPriceTooLow",
+    "MaxSpotInstanceCountExceeded",
+    "InsufficientHostCapacity",
+    "Unsupported",
+}
+QUOTA_CODES = {
+    "InstanceLimitExceeded",
+    "VcpuLimitExceeded",
+    "ResourceLimitExceeded",
+    "MaxSpotInstanceCountExceeded",
+    "RulesPerSecurityGroupLimitExceeded",
+    "SecurityGroupLimitExceeded",
+    "KeyPairLimitExceeded",
+}
+AUTH_CODES = {
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "AccessDenied",
+    "AccessDeniedException",
+}
 
 
 def boto3_module() -> Any:
     """boto3, or NotBuiltYet saying how to install it."""
     try:
-        import boto3
+        import boto3  # optional dependency (roost[aws]), imported only here
     except ImportError:  # pragma: no cover - depends on how roost was installed
-        raise NotBuiltYet("AWS (the aws backend, s3:// backups) needs boto3, which is not installed; "
-                          "nothing was created",
-                          hint="pip install 'roost[aws]'") from None
+        raise NotBuiltYet(
+            "AWS (the aws backend, s3:// backups) needs boto3, which is not installed; nothing was created",
+            hint="pip install 'roost[aws]'",
+        ) from None
     return boto3
 
 
-def client_errors() -> tuple[type[Exception], type[Exception]]:
+def client_errors() -> tuple[Any, Any]:
     """botocore's (ClientError, BotoCoreError): what an AWS call raises when it fails."""
     boto3_module()
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError  # optional dependency, with boto3
 
     return ClientError, BotoCoreError
 
 
 def s3_client() -> Any | None:
     """An S3 client with the caller's credentials and patient retries; None without credentials."""
-    from botocore.config import Config
+    from botocore.config import Config  # optional dependency, with boto3
 
     session = boto3_module().session.Session()
     if session.get_credentials() is None:
         return None
     region = session.region_name or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    return session.client("s3", region_name=region, config=Config(
-        retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=120))
+    return session.client(
+        "s3",
+        region_name=region,
+        config=Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=120),
+    )
 
 
 @functools.cache
@@ -62,7 +86,8 @@ def known_regions() -> frozenset[str]:
     """Regions where EC2 exists (from botocore's endpoint data, no network)."""
     session = boto3_module().session.Session()
     return frozenset(session.get_available_regions("ec2")) | frozenset(
-        session.get_available_regions("ec2", partition_name="aws-us-gov"))
+        session.get_available_regions("ec2", partition_name="aws-us-gov")
+    )
 
 
 class Cloud:
@@ -71,16 +96,21 @@ class Cloud:
     def __init__(self, region: str | None) -> None:
         self.region = region or DEFAULT_REGION
         if self.region not in known_regions():
-            raise AwsError(f"unknown AWS region '{self.region}'", code="UnknownRegion",
-                           hint="set resources.region to a region such as us-east-1, eu-west-1 or us-west-2")
+            raise AwsError(
+                f"unknown AWS region '{self.region}'",
+                code="UnknownRegion",
+                hint="set resources.region to a region such as us-east-1, eu-west-1 or us-west-2",
+            )
         boto3 = boto3_module()
-        from botocore.config import Config
+        from botocore.config import Config  # optional dependency, with boto3
 
         self.session = boto3.session.Session(region_name=self.region)
         if self.session.get_credentials() is None:
-            raise AwsError("no AWS credentials found; nothing was created", code="NoCredentials",
-                           hint="run `aws configure`, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                                "AWS_SECRET_ACCESS_KEY")
+            raise AwsError(
+                "no AWS credentials found; nothing was created",
+                code="NoCredentials",
+                hint="run `aws configure`, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            )
         config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=60)
         self.ec2 = self.session.client("ec2", config=config)
         self.ssm = self.session.client("ssm", config=config)
@@ -94,7 +124,7 @@ class Cloud:
 @contextmanager
 def translate(what: str) -> Iterator[None]:
     """Turn botocore errors raised inside into AwsError with a hint."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # optional dependency, with boto3
 
     try:
         yield
@@ -103,8 +133,11 @@ def translate(what: str) -> Iterator[None]:
         code, message = str(error.get("Code", "")), str(error.get("Message", exc))
         raise AwsError(f"AWS refused to {what}: {code}: {message}", code=code, hint=hint_for(code)) from None
     except NoCredentialsError:
-        raise AwsError("no AWS credentials found", code="NoCredentials",
-                       hint="run `aws configure`, or set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+        raise AwsError(
+            "no AWS credentials found",
+            code="NoCredentials",
+            hint="run `aws configure`, or set AWS_PROFILE or AWS_ACCESS_KEY_ID",
+        ) from None
     except BotoCoreError as exc:
         raise AwsError(f"could not {what}: {exc}", hint="check the network and the region, then run again") from None
 

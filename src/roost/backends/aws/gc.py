@@ -32,40 +32,52 @@ def owned(cloud: Cloud, owner: str, machine: str | None = None) -> list[CloudRes
     """Every resource tagged with ``owner`` (and ``machine``), instances that are not terminated."""
     filters = tag_filters(machine, owner)
     found: list[CloudResource] = []
-    reservations = cloud.call("list instances", cloud.ec2.describe_instances, Filters=[
-        *filters, {"Name": "instance-state-name", "Values": instances.LIVE_STATES + ["shutting-down"]}])
+    reservations = cloud.call(
+        "list instances",
+        cloud.ec2.describe_instances,
+        Filters=[*filters, {"Name": "instance-state-name", "Values": instances.LIVE_STATES + ["shutting-down"]}],
+    )
     for reservation in reservations["Reservations"]:
         for item in reservation["Instances"]:
-            found.append(CloudResource(kind="instance", id=item["InstanceId"], machine=_machine_of(item),
-                                       region=cloud.region))
-    for item in cloud.call("list security groups", cloud.ec2.describe_security_groups,
-                           Filters=filters)["SecurityGroups"]:
-        found.append(CloudResource(kind="security-group", id=item["GroupId"], machine=_machine_of(item),
-                                   region=cloud.region))
+            found.append(
+                CloudResource(kind="instance", id=item["InstanceId"], machine=_machine_of(item), region=cloud.region)
+            )
+    for item in cloud.call("list security groups", cloud.ec2.describe_security_groups, Filters=filters)[
+        "SecurityGroups"
+    ]:
+        found.append(
+            CloudResource(kind="security-group", id=item["GroupId"], machine=_machine_of(item), region=cloud.region)
+        )
     for item in cloud.call("list key pairs", cloud.ec2.describe_key_pairs, Filters=filters)["KeyPairs"]:
-        found.append(CloudResource(kind="key-pair", id=item["KeyName"], machine=_machine_of(item),
-                                   region=cloud.region))
+        found.append(CloudResource(kind="key-pair", id=item["KeyName"], machine=_machine_of(item), region=cloud.region))
     for item in cloud.call("list volumes", cloud.ec2.describe_volumes, Filters=filters)["Volumes"]:
         if item.get("State") != "in-use":  # attached volumes go with their instance
-            found.append(CloudResource(kind="volume", id=item["VolumeId"], machine=_machine_of(item),
-                                       region=cloud.region))
+            found.append(
+                CloudResource(kind="volume", id=item["VolumeId"], machine=_machine_of(item), region=cloud.region)
+            )
     return found
 
 
 def delete_groups(cloud: Cloud, owner: str, machine: str) -> None:
     """Delete the machine's security groups (its instance must be gone)."""
-    for item in cloud.call("list security groups", cloud.ec2.describe_security_groups,
-                           Filters=tag_filters(machine, owner))["SecurityGroups"]:
-        _ignore_missing(lambda group=item["GroupId"]: cloud.call("delete the security group",
-                                                                 cloud.ec2.delete_security_group, GroupId=group))
+    for item in cloud.call(
+        "list security groups", cloud.ec2.describe_security_groups, Filters=tag_filters(machine, owner)
+    )["SecurityGroups"]:
+        _ignore_missing(
+            lambda group=item["GroupId"]: cloud.call(
+                "delete the security group", cloud.ec2.delete_security_group, GroupId=group
+            )
+        )
 
 
 def delete_key_pairs(cloud: Cloud, owner: str, machine: str) -> None:
     """Delete the machine's key pairs."""
-    for item in cloud.call("list key pairs", cloud.ec2.describe_key_pairs,
-                           Filters=tag_filters(machine, owner))["KeyPairs"]:
-        _ignore_missing(lambda key=item["KeyName"]: cloud.call("delete the key pair", cloud.ec2.delete_key_pair,
-                                                                KeyName=key))
+    for item in cloud.call("list key pairs", cloud.ec2.describe_key_pairs, Filters=tag_filters(machine, owner))[
+        "KeyPairs"
+    ]:
+        _ignore_missing(
+            lambda key=item["KeyName"]: cloud.call("delete the key pair", cloud.ec2.delete_key_pair, KeyName=key)
+        )
 
 
 def delete(cloud: Cloud, resources: list[CloudResource]) -> None:
@@ -80,8 +92,9 @@ def delete(cloud: Cloud, resources: list[CloudResource]) -> None:
         if resource.kind == "volume":
             _ignore_missing(lambda r=resource: cloud.call("delete a volume", cloud.ec2.delete_volume, VolumeId=r.id))
         elif resource.kind == "security-group":
-            _ignore_missing(lambda r=resource: cloud.call("delete a security group", cloud.ec2.delete_security_group,
-                                                         GroupId=r.id))
+            _ignore_missing(
+                lambda r=resource: cloud.call("delete a security group", cloud.ec2.delete_security_group, GroupId=r.id)
+            )
         elif resource.kind == "key-pair":
             _ignore_missing(lambda r=resource: cloud.call("delete a key pair", cloud.ec2.delete_key_pair, KeyName=r.id))
 

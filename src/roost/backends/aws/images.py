@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from roost.backends.aws.cloud import Cloud
-from roost.errors import AwsError
 from roost.catalog.offers import Offer
+from roost.errors import AwsError
 
 UBUNTU_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
 GPU_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
@@ -33,18 +33,23 @@ def resolve_image(cloud: Cloud, source: str | None, offer: Offer) -> tuple[str, 
     source = source or default_source(offer)
     image_id = source
     if source.startswith("ssm:"):
-        name = source[len("ssm:"):]
+        name = source[len("ssm:") :]
         try:
             found = cloud.call(f"read the SSM parameter {name}", cloud.ssm.get_parameter, Name=name)
         except AwsError as exc:
             if exc.code == "ParameterNotFound":
-                raise AwsError(f"the image parameter '{name}' does not exist in {cloud.region}",
-                               code=exc.code, hint="set resources.image to an AMI id (ami-...)") from None
+                raise AwsError(
+                    f"the image parameter '{name}' does not exist in {cloud.region}",
+                    code=exc.code,
+                    hint="set resources.image to an AMI id (ami-...)",
+                ) from None
             raise
         image_id = found["Parameter"]["Value"]
     if not image_id.startswith("ami-"):
-        raise AwsError(f"'{source}' is not an image: write an AMI id (ami-...) or ssm:/parameter/name",
-                       hint="fix resources.image in the spec")
+        raise AwsError(
+            f"'{source}' is not an image: write an AMI id (ami-...) or ssm:/parameter/name",
+            hint="fix resources.image in the spec",
+        )
     try:
         images = cloud.call(f"look up image {image_id}", cloud.ec2.describe_images, ImageIds=[image_id])["Images"]
     except AwsError as exc:
@@ -53,12 +58,17 @@ def resolve_image(cloud: Cloud, source: str | None, offer: Offer) -> tuple[str, 
         else:
             raise
     if not images:
-        raise AwsError(f"image {image_id} does not exist in {cloud.region}", code="InvalidAMIID.NotFound",
-                       hint="check resources.image (AMIs are per region)")
+        raise AwsError(
+            f"image {image_id} does not exist in {cloud.region}",
+            code="InvalidAMIID.NotFound",
+            hint="check resources.image (AMIs are per region)",
+        )
     image = images[0]
     arch = image.get("Architecture", "x86_64")
     if arch != AWS_ARCH[offer.arch]:
-        raise AwsError(f"image {image_id} is built for {arch}, but instance type {offer.instance_type} "
-                       f"is {offer.arch}", code="ArchitectureMismatch",
-                       hint=f"use an {offer.arch} image, or an instance type for {arch}")
+        raise AwsError(
+            f"image {image_id} is built for {arch}, but instance type {offer.instance_type} is {offer.arch}",
+            code="ArchitectureMismatch",
+            hint=f"use an {offer.arch} image, or an instance type for {arch}",
+        )
     return image_id, image.get("RootDeviceName") or "/dev/sda1"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from roost.backends.aws.cloud import CAPACITY_CODES, Cloud, tag_filters, tags
-from roost.errors import AwsError
 from roost.catalog.offers import Offer
+from roost.errors import AwsError
 from roost.spec.model import Spec
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -33,8 +33,11 @@ class LaunchPlan:
 
 def find_instance(cloud: Cloud, machine: str, owner: str) -> dict[str, Any] | None:
     """The machine's live instance (not terminated), or None."""
-    found = cloud.call("look up the instance", cloud.ec2.describe_instances,
-                       Filters=[*tag_filters(machine, owner), {"Name": "instance-state-name", "Values": LIVE_STATES}])
+    found = cloud.call(
+        "look up the instance",
+        cloud.ec2.describe_instances,
+        Filters=[*tag_filters(machine, owner), {"Name": "instance-state-name", "Values": LIVE_STATES}],
+    )
     instances = [i for r in found["Reservations"] for i in r["Instances"]]
     return sorted(instances, key=lambda i: str(i.get("LaunchTime", "")))[-1] if instances else None
 
@@ -65,22 +68,44 @@ def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
     spec = plan.spec
     autostop_down = bool(spec.autostop and spec.autostop.down)
     kwargs: dict[str, Any] = dict(
-        ImageId=plan.image_id, InstanceType=plan.offer.instance_type, MinCount=1, MaxCount=1,
-        KeyName=plan.key_name, UserData=plan.user_data, ClientToken=f"{plan.token}-{'spot' if spot else 'od'}",
-        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": plan.subnet_id, "Groups": [plan.group_id],
-                            "AssociatePublicIpAddress": spec.connect == "public"}],
-        BlockDeviceMappings=[{"DeviceName": plan.root_device, "Ebs": {
-            "VolumeSize": spec.resources.disk_gb, "VolumeType": "gp3", "DeleteOnTermination": True,
-            "Encrypted": True}}],
+        ImageId=plan.image_id,
+        InstanceType=plan.offer.instance_type,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=plan.key_name,
+        UserData=plan.user_data,
+        ClientToken=f"{plan.token}-{'spot' if spot else 'od'}",
+        NetworkInterfaces=[
+            {
+                "DeviceIndex": 0,
+                "SubnetId": plan.subnet_id,
+                "Groups": [plan.group_id],
+                "AssociatePublicIpAddress": spec.connect == "public",
+            }
+        ],
+        BlockDeviceMappings=[
+            {
+                "DeviceName": plan.root_device,
+                "Ebs": {
+                    "VolumeSize": spec.resources.disk_gb,
+                    "VolumeType": "gp3",
+                    "DeleteOnTermination": True,
+                    "Encrypted": True,
+                },
+            }
+        ],
         # autostop powers off from inside: no cloud credentials live on the machine
         InstanceInitiatedShutdownBehavior="terminate" if autostop_down and not spot else "stop",
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-        TagSpecifications=[{"ResourceType": kind, "Tags": tags(spec.name, plan.owner)}
-                           for kind in ("instance", "volume")],
+        TagSpecifications=[
+            {"ResourceType": kind, "Tags": tags(spec.name, plan.owner)} for kind in ("instance", "volume")
+        ],
     )
     if spot:
-        kwargs["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
-            "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}}
+        kwargs["InstanceMarketOptions"] = {
+            "MarketType": "spot",
+            "SpotOptions": {"SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"},
+        }
     what = f"launch {'a spot' if spot else 'an on-demand'} {plan.offer.instance_type}"
     return cloud.call(what, cloud.ec2.run_instances, **kwargs)["Instances"][0]
 
@@ -95,11 +120,17 @@ def wait_state(cloud: Cloud, instance_id: str, wanted: str, timeout: float = 600
         if state == wanted:
             return instance or {}
         if state == "terminated" and wanted != "terminated":
-            raise AwsError(f"instance {instance_id} was terminated (by AWS or someone else)",
-                           code="InstanceTerminated", hint="run `roost down NAME`, then `roost up` again")
+            raise AwsError(
+                f"instance {instance_id} was terminated (by AWS or someone else)",
+                code="InstanceTerminated",
+                hint="run `roost down NAME`, then `roost up` again",
+            )
         if time.monotonic() > deadline:
-            raise AwsError(f"instance {instance_id} is still {state} after {timeout:.0f}s (wanted {wanted})",
-                           code="Timeout", hint="look at it in the EC2 console; run the command again")
+            raise AwsError(
+                f"instance {instance_id} is still {state} after {timeout:.0f}s (wanted {wanted})",
+                code="Timeout",
+                hint="look at it in the EC2 console; run the command again",
+            )
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
 

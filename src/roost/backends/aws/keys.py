@@ -46,9 +46,13 @@ def login_key(spec: Spec) -> tuple[Path, str]:
         public = Path(spec.aws.public_key).expanduser()
         private = public.with_suffix("") if public.suffix == ".pub" else public
         if not public.is_file() or not private.is_file():
-            raise SpecError(f"aws.public_key '{spec.aws.public_key}' needs both the public key and its private "
-                            f"key beside it ({private})", file=spec.source, field="aws.public_key",
-                            hint="point it at e.g. ~/.ssh/id_ed25519.pub, or remove it to let roost make a key")
+            raise SpecError(
+                f"aws.public_key '{spec.aws.public_key}' needs both the public key and its private "
+                f"key beside it ({private})",
+                file=spec.source,
+                field="aws.public_key",
+                hint="point it at e.g. ~/.ssh/id_ed25519.pub, or remove it to let roost make a key",
+            )
         return private, public.read_text().strip()
     private = key_dir() / spec.name
     if not private.exists():
@@ -60,8 +64,11 @@ def _keygen(path: Path, comment: str) -> None:
     """An ed25519 key pair at ``path`` (+.pub), written whole or not at all."""
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         tmp = Path(scratch) / "key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(tmp)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(tmp)],
+            check=True,
+            capture_output=True,
+        )
         os.chmod(tmp, 0o600)
         os.replace(tmp.with_suffix(".pub"), path.with_suffix(".pub"))
         os.replace(tmp, path)
@@ -88,8 +95,13 @@ def ensure_key_pair(cloud: Cloud, spec: Spec, owner: str) -> str:
     except AwsError as exc:
         if exc.code != "InvalidKeyPair.NotFound":
             raise
-    cloud.call("import the key pair", cloud.ec2.import_key_pair, KeyName=name, PublicKeyMaterial=public.encode(),
-               TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags(spec.name, owner)}])
+    cloud.call(
+        "import the key pair",
+        cloud.ec2.import_key_pair,
+        KeyName=name,
+        PublicKeyMaterial=public.encode(),
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags(spec.name, owner)}],
+    )
     return name
 
 
@@ -97,8 +109,11 @@ def new_host_key(machine: str) -> tuple[str, str]:
     """(private, public) ed25519 host key text for a new machine; nothing is left on disk."""
     with tempfile.TemporaryDirectory(dir=key_dir()) as scratch:
         path = Path(scratch) / "host"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"roost-{machine}", "-f", str(path)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"roost-{machine}", "-f", str(path)],
+            check=True,
+            capture_output=True,
+        )
         return path.read_text(), path.with_suffix(".pub").read_text().strip()
 
 

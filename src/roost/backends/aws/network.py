@@ -23,23 +23,32 @@ def find_subnet(cloud: Cloud, spec: Spec) -> dict[str, Any]:
     """The spec's subnet, else the default VPC's first default subnet."""
     if spec.aws.subnet:
         try:
-            found = cloud.call(f"look up subnet {spec.aws.subnet}", cloud.ec2.describe_subnets,
-                               SubnetIds=[spec.aws.subnet])["Subnets"]
+            found = cloud.call(
+                f"look up subnet {spec.aws.subnet}", cloud.ec2.describe_subnets, SubnetIds=[spec.aws.subnet]
+            )["Subnets"]
         except AwsError as exc:
             if exc.code.startswith("InvalidSubnetID"):
                 found = []
             else:
                 raise
         if not found:
-            raise AwsError(f"subnet {spec.aws.subnet} does not exist in {cloud.region}",
-                           code="InvalidSubnetID.NotFound", hint="fix aws.subnet in the spec, or remove it "
-                           "to use the default VPC")
+            raise AwsError(
+                f"subnet {spec.aws.subnet} does not exist in {cloud.region}",
+                code="InvalidSubnetID.NotFound",
+                hint="fix aws.subnet in the spec, or remove it to use the default VPC",
+            )
         return found[0]
-    found = cloud.call("look up the default subnets", cloud.ec2.describe_subnets,
-                       Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    found = cloud.call(
+        "look up the default subnets",
+        cloud.ec2.describe_subnets,
+        Filters=[{"Name": "default-for-az", "Values": ["true"]}],
+    )["Subnets"]
     if not found:
-        raise AwsError(f"{cloud.region} has no default VPC", code="NoDefaultVpc",
-                       hint="set aws.subnet in the spec to a subnet of one of your VPCs")
+        raise AwsError(
+            f"{cloud.region} has no default VPC",
+            code="NoDefaultVpc",
+            hint="set aws.subnet in the spec to a subnet of one of your VPCs",
+        )
     return sorted(found, key=lambda subnet: subnet["AvailabilityZone"])[0]
 
 
@@ -58,8 +67,11 @@ def caller_cidrs(spec: Spec, subnet: dict[str, Any]) -> list[str]:
             address = answer.read().decode().strip()
         ipaddress.ip_address(address)
     except (OSError, ValueError) as exc:
-        raise AwsError(f"could not learn this computer's public address from {CHECKIP_URL} ({exc})",
-                       code="CallerAddress", hint="set aws.ssh_from in the spec, e.g. [203.0.113.7/32]") from None
+        raise AwsError(
+            f"could not learn this computer's public address from {CHECKIP_URL} ({exc})",
+            code="CallerAddress",
+            hint="set aws.ssh_from in the spec, e.g. [203.0.113.7/32]",
+        ) from None
     return [f"{address}/32"]
 
 
@@ -79,26 +91,41 @@ def group_name(owner: str, machine: str) -> str:
 def ensure_security_group(cloud: Cloud, spec: Spec, owner: str, vpc_id: str, ssh_from: list[str]) -> str:
     """Create (or find) the machine's group and make its inbound rules exactly the wanted ones."""
     name = group_name(owner, spec.name)
-    found = cloud.call("look up the security group", cloud.ec2.describe_security_groups,
-                       Filters=[*tag_filters(spec.name, owner), {"Name": "vpc-id", "Values": [vpc_id]}])
+    found = cloud.call(
+        "look up the security group",
+        cloud.ec2.describe_security_groups,
+        Filters=[*tag_filters(spec.name, owner), {"Name": "vpc-id", "Values": [vpc_id]}],
+    )
     groups = found["SecurityGroups"]
     if groups:
         group_id = groups[0]["GroupId"]
         current = _current_rules(groups[0])
     else:
-        group_id = cloud.call("create the security group", cloud.ec2.create_security_group, GroupName=name,
-                              Description=f"roost machine {spec.name}: SSH from the owner only", VpcId=vpc_id,
-                              TagSpecifications=[{"ResourceType": "security-group",
-                                                  "Tags": tags(spec.name, owner)}])["GroupId"]
+        group_id = cloud.call(
+            "create the security group",
+            cloud.ec2.create_security_group,
+            GroupName=name,
+            Description=f"roost machine {spec.name}: SSH from the owner only",
+            VpcId=vpc_id,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags(spec.name, owner)}],
+        )["GroupId"]
         current = set()
     wanted = wanted_rules(spec, ssh_from)
     extra, missing = current - wanted, wanted - current
     if extra:
-        cloud.call("remove old security group rules", cloud.ec2.revoke_security_group_ingress, GroupId=group_id,
-                   IpPermissions=_permissions(extra))
+        cloud.call(
+            "remove old security group rules",
+            cloud.ec2.revoke_security_group_ingress,
+            GroupId=group_id,
+            IpPermissions=_permissions(extra),
+        )
     if missing:
-        cloud.call("allow SSH in the security group", cloud.ec2.authorize_security_group_ingress, GroupId=group_id,
-                   IpPermissions=_permissions(missing))
+        cloud.call(
+            "allow SSH in the security group",
+            cloud.ec2.authorize_security_group_ingress,
+            GroupId=group_id,
+            IpPermissions=_permissions(missing),
+        )
     return group_id
 
 
@@ -114,6 +141,12 @@ def _permissions(rules: set[tuple[int, str]]) -> list[dict[str, Any]]:
     by_port: dict[int, list[str]] = {}
     for port, cidr in sorted(rules):
         by_port.setdefault(port, []).append(cidr)
-    return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-             "IpRanges": [{"CidrIp": cidr, "Description": "roost"} for cidr in cidrs]}
-            for port, cidrs in by_port.items()]
+    return [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "IpRanges": [{"CidrIp": cidr, "Description": "roost"} for cidr in cidrs],
+        }
+        for port, cidrs in by_port.items()
+    ]

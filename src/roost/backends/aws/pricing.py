@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from roost.backends.aws.cloud import Cloud, translate
-from roost.errors import AwsError
 from roost.catalog.offers import Offer
+from roost.errors import AwsError
 
 PRICING_REGION = "us-east-1"  # the Price List API answers in a few regions only
 
@@ -34,7 +34,8 @@ def fetch_offers(cloud: Cloud, known: dict[str, Offer], say: Callable[[str], Non
     if unpriced:
         say(f"  {unpriced} instance types have no known on-demand price and are left out")
     where = "EC2 API types and spot prices; on-demand prices from " + (
-        "the Price List API" if on_demand else "roost's snapshot")
+        "the Price List API" if on_demand else "roost's snapshot"
+    )
     return sorted(offers, key=lambda o: o.instance_type), where
 
 
@@ -43,11 +44,18 @@ def _offer(item: dict[str, Any], region: str, price: float, spot: float | None) 
     accelerators = gpus or (item.get("InferenceAcceleratorInfo") or {}).get("Accelerators") or []
     first = accelerators[0] if accelerators else None
     arches = item.get("ProcessorInfo", {}).get("SupportedArchitectures", ["x86_64"])
-    return Offer(instance_type=item["InstanceType"], region=region, vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
-                 memory_gib=item["MemoryInfo"]["SizeInMiB"] / 1024, accelerator=first["Name"] if first else None,
-                 accelerator_count=sum(int(a.get("Count", 0)) for a in accelerators),
-                 gpu_memory_gib=first["MemoryInfo"]["SizeInMiB"] / 1024 if first and gpus else None,
-                 price=price, spot_price=spot, arch="arm64" if "arm64" in arches else "x86_64")
+    return Offer(
+        instance_type=item["InstanceType"],
+        region=region,
+        vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
+        memory_gib=item["MemoryInfo"]["SizeInMiB"] / 1024,
+        accelerator=first["Name"] if first else None,
+        accelerator_count=sum(int(a.get("Count", 0)) for a in accelerators),
+        gpu_memory_gib=first["MemoryInfo"]["SizeInMiB"] / 1024 if first and gpus else None,
+        price=price,
+        spot_price=spot,
+        arch="arm64" if "arm64" in arches else "x86_64",
+    )
 
 
 def _instance_types(cloud: Cloud) -> list[dict[str, Any]]:
@@ -63,8 +71,8 @@ def _spot_prices(cloud: Cloud) -> dict[str, float]:
     """The lowest current Linux spot price of each type across the region's zones."""
     lowest: dict[str, float] = {}
     pages = cloud.ec2.get_paginator("describe_spot_price_history").paginate(
-        ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
-        StartTime=datetime.datetime.now(datetime.timezone.utc))
+        ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"], StartTime=datetime.datetime.now(datetime.UTC)
+    )
     with translate("read spot prices"):
         for page in pages:
             for entry in page["SpotPriceHistory"]:
@@ -75,13 +83,23 @@ def _spot_prices(cloud: Cloud) -> dict[str, float]:
 
 def _on_demand_prices(cloud: Cloud) -> tuple[dict[str, float], str]:
     """Linux, shared tenancy, no pre-installed software; ({}, why) when the API refuses."""
-    from botocore.config import Config
+    from botocore.config import Config  # optional dependency, with boto3
 
-    client = cloud.session.client("pricing", region_name=PRICING_REGION,
-                                  config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20))
-    filters = [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in (
-        ("regionCode", cloud.region), ("operatingSystem", "Linux"), ("tenancy", "Shared"),
-        ("preInstalledSw", "NA"), ("capacitystatus", "Used"))]
+    client = cloud.session.client(
+        "pricing",
+        region_name=PRICING_REGION,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20),
+    )
+    filters = [
+        {"Type": "TERM_MATCH", "Field": field, "Value": value}
+        for field, value in (
+            ("regionCode", cloud.region),
+            ("operatingSystem", "Linux"),
+            ("tenancy", "Shared"),
+            ("preInstalledSw", "NA"),
+            ("capacitystatus", "Used"),
+        )
+    ]
     prices: dict[str, float] = {}
     try:
         with translate("read the Price List API"):

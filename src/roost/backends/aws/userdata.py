@@ -42,5 +42,9 @@ def user_data(machine: str, host_private: str, host_public: str, *, shared: bool
     """The script, with the host key pair in it (and Caddy's install for a shared app)."""
     if not host_private.endswith("\n"):
         host_private += "\n"
-    return TEMPLATE.format(machine=machine, private=host_private, public=shlex.quote(host_public),
-                           extra=INSTALL_CADDY.format() if shared else "")
+    return TEMPLATE.format(
+        machine=machine,
+        private=host_private,
+        public=shlex.quote(host_public),
+        extra=INSTALL_CADDY.format() if shared else "",
+    )

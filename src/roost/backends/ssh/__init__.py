@@ -1,1 +1,1 @@
-"""backends/ssh."""
+"""The SSH backend: machines the user already reaches over SSH (``backend``)."""

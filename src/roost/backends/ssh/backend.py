@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from roost.backends.base import Backend
+from roost.backends.sshplane.dataplane import SshDataPlane
 from roost.errors import BackendError, HostUnreachable
 from roost.machine.record import MachineFacts, MachineRecord, MachineState
 from roost.spec.model import HostSpec
 from roost.transport.ssh import hostkeys, tunnel
-from roost.backends.ssh.dataplane import SshDataPlane
 from roost.transport.ssh.target import SshTarget, resolve
 
 
@@ -74,6 +74,8 @@ class SshBackend(SshDataPlane, Backend):
             try:
                 self.runner(record).run(["rm", "-rf", "--", record.facts.home], timeout=120)
             except HostUnreachable as exc:
-                raise BackendError(f"cannot remove roost's files from {exc.host}: it is unreachable",
-                                   hint="run `roost down` again when the host is back") from None
+                raise BackendError(
+                    f"cannot remove roost's files from {exc.host}: it is unreachable",
+                    hint="run `roost down` again when the host is back",
+                ) from None
         self.runner(record).close()

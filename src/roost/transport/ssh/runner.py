@@ -13,12 +13,16 @@ from roost.transport.base import Command, Result
 from roost.transport.local import LocalRunner
 from roost.transport.ssh.target import SshTarget
 
-UNREACHABLE = re.compile(r"Connection timed out|No route to host|Connection refused|Network is unreachable|"
-                         r"Connection closed by|closed by remote host|Connection reset|Broken pipe|Timeout, server .* not responding|"
-                         r"kex_exchange_identification|Could not resolve hostname|connect to host .* port|"
-                         r"mux_client|client_loop|Control socket|lost connection|Connection timed out")
-KEY_MISMATCH = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
-                          r"No .* host key is known")
+UNREACHABLE = re.compile(
+    r"Connection timed out|No route to host|Connection refused|Network is unreachable|"
+    r"Connection closed by|closed by remote host|Connection reset|Broken pipe|Timeout, server .* not responding|"
+    r"kex_exchange_identification|Could not resolve hostname|connect to host .* port|"
+    r"mux_client|client_loop|Control socket|lost connection|Connection timed out"
+)
+KEY_MISMATCH = re.compile(
+    r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
+    r"No .* host key is known"
+)
 AUTH = re.compile(r"Permission denied \(|Too many authentication failures|Invalid user")
 
 
@@ -37,16 +41,24 @@ def classify_failure(target: SshTarget, result: Result) -> None:
         return
     err = result.stderr
     if KEY_MISMATCH.search(err):
-        raise HostKeyError(target.label, "SECURITY WARNING: its host key does not match the one roost recorded; "
-                           "no connection was made", hint=f"if the machine was rebuilt, remove its line from "
-                           f"{target.known_hosts} and connect again with the new fingerprint")
+        raise HostKeyError(
+            target.label,
+            "SECURITY WARNING: its host key does not match the one roost recorded; no connection was made",
+            hint=f"if the machine was rebuilt, remove its line from "
+            f"{target.known_hosts} and connect again with the new fingerprint",
+        )
     if AUTH.search(err):
-        raise HostAuthError(target.label, f"refused user '{target.user}' with "
-                            f"{'key ' + target.key if target.key else 'the default keys'}",
-                            hint="check 'user:' and 'key:' in the spec's hosts")
+        raise HostAuthError(
+            target.label,
+            f"refused user '{target.user}' with {'key ' + target.key if target.key else 'the default keys'}",
+            hint="check 'user:' and 'key:' in the spec's hosts",
+        )
     if UNREACHABLE.search(err) or not err.strip():
-        raise HostUnreachable(target.label, f"cannot connect ({err.strip().splitlines()[-1] if err.strip() else 'no answer'})",
-                              hint="check the network or that the machine is on; `roost up` resumes when it is back")
+        raise HostUnreachable(
+            target.label,
+            f"cannot connect ({err.strip().splitlines()[-1] if err.strip() else 'no answer'})",
+            hint="check the network or that the machine is on; `roost up` resumes when it is back",
+        )
 
 
 class SshRunner:
@@ -56,6 +68,7 @@ class SshRunner:
 
     def __init__(self, target: SshTarget) -> None:
         self.target = target
+        self.label = target.label
         self.local = LocalRunner()
 
     def run(
@@ -71,25 +84,38 @@ class SshRunner:
     ) -> Result:
         """Run ``cmd`` on the host; host failures raise HostError, command failures CommandFailed."""
         argv = [*self.target.ssh_argv(), self.target.label, remote_command(cmd, env, cwd)]
-        result = self.local.run(argv, stdin=stdin if stdin is not None else b"", timeout=timeout, check=False,
-                                on_output=on_output)
+        result = self.local.run(
+            argv, stdin=stdin if stdin is not None else b"", timeout=timeout, check=False, on_output=on_output
+        )
         try:
             classify_failure(self.target, result)
         except HostUnreachable:
             self.close()  # a master that lost its host must not serve the next command
             raise
-        shown = Result(command_text=remote_command(cmd, None, cwd), exit_code=result.exit_code,
-                       stdout=result.stdout, stderr=result.stderr, duration=result.duration)
-        return shown.check() if check else shown
+        shown = Result(
+            command_text=remote_command(cmd, None, cwd),
+            exit_code=result.exit_code,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            duration=result.duration,
+            timed_out=result.timed_out,
+        )
+        return shown.check(timeout=timeout) if check else shown
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> None:
         """Stream ``data`` into a temporary file beside ``path`` and rename it into place."""
         directory, tmp = os.path.dirname(path), f"{path}.roost-tmp"
-        script = (f"umask 077 && mkdir -p {shlex.quote(directory)} && cat > {shlex.quote(tmp)} && "
-                  f"chmod {mode:o} {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(path)}")
+        script = (
+            f"umask 077 && mkdir -p {shlex.quote(directory)} && cat > {shlex.quote(tmp)} && "
+            f"chmod {mode:o} {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(path)}"
+        )
         self.run(script, stdin=data, timeout=120)
 
     def close(self) -> None:
         """End the master connection (idempotent; never waits on a lost host)."""
-        subprocess.run([*self.target.ssh_argv(), "-O", "exit", self.target.label], capture_output=True,
-                       timeout=15, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [*self.target.ssh_argv(), "-O", "exit", self.target.label],
+            capture_output=True,
+            timeout=15,
+            stdin=subprocess.DEVNULL,
+        )

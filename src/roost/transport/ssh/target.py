@@ -22,7 +22,7 @@ from roost.spec.model import HostSpec
 class SshTarget:
     """A resolved SSH destination and the files roost uses to reach it."""
 
-    label: str          # what the user wrote (alias or address), for messages
+    label: str  # what the user wrote (alias or address), for messages
     hostname: str
     user: str
     port: int
@@ -48,19 +48,33 @@ class SshTarget:
     def options(self, *, master: bool = True) -> list[str]:
         """The ``ssh`` options roost always passes (before the destination)."""
         opts = [
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", f"ConnectTimeout={self.connect_timeout}",
-            "-o", f"ServerAliveInterval={min(5, self.connect_timeout)}",
-            "-o", "ServerAliveCountMax=2", "-o", "LogLevel=ERROR", "-p", str(self.port), "-l", self.user,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            f"ConnectTimeout={self.connect_timeout}",
+            "-o",
+            f"ServerAliveInterval={min(5, self.connect_timeout)}",
+            "-o",
+            "ServerAliveCountMax=2",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            str(self.port),
+            "-l",
+            self.user,
         ]
         if self.host_key_alias:
             opts += ["-o", f"HostKeyAlias={self.host_key_alias}"]
         if self.key:
             opts += ["-i", self.key, "-o", "IdentitiesOnly=yes"]
         if master:
-            opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C",
-                     "-o", "ControlPersist=600"]
+            opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C", "-o", "ControlPersist=600"]
         else:
             opts += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         return opts
@@ -87,8 +101,11 @@ def user_config() -> list[str]:
 
 def _ssh_config(host: HostSpec) -> dict[str, str]:
     """What the user's ssh config says about the host (``ssh -G``)."""
-    argv = ["ssh", *user_config(), "-G"] + (["-p", str(host.port)] if host.port else []) + (
-        ["-l", host.user] if host.user else [])
+    argv = (
+        ["ssh", *user_config(), "-G"]
+        + (["-p", str(host.port)] if host.port else [])
+        + (["-l", host.user] if host.user else [])
+    )
     result = subprocess.run([*argv, host.address], capture_output=True, text=True, timeout=10)
     config: dict[str, str] = {}
     for line in result.stdout.splitlines():
@@ -110,18 +127,31 @@ def resolve(host: HostSpec) -> SshTarget:
     try:
         socket.getaddrinfo(hostname, None)
     except OSError:
-        raise HostUnreachable(host.address, "is not an address, a name that resolves, or an alias in ~/.ssh/config",
-                              hint="check the spelling of the host in the spec's 'hosts:'") from None
+        raise HostUnreachable(
+            host.address,
+            "is not an address, a name that resolves, or an alias in ~/.ssh/config",
+            hint="check the spelling of the host in the spec's 'hosts:'",
+        ) from None
     key = os.path.expanduser(host.key) if host.key else _config_key(config)
     if key is not None:
         try:
             with open(key, "rb"):
                 pass
         except OSError as exc:
-            raise HostAuthError(host.address, f"cannot read the key file {key}: {exc.strerror}",
-                                hint="point 'key:' at a readable private key (mode 0600)") from None
+            raise HostAuthError(
+                host.address,
+                f"cannot read the key file {key}: {exc.strerror}",
+                hint="point 'key:' at a readable private key (mode 0600)",
+            ) from None
     user = host.user or config.get("user") or os.environ.get("USER", "root")
     port = host.port or int(config.get("port", "22"))
-    return SshTarget(label=host.address, hostname=hostname, user=user, port=port, key=key,
-                     known_hosts=str(roost_home() / "known_hosts"), control_dir=control_dir(),
-                     connect_timeout=host.connect_timeout)
+    return SshTarget(
+        label=host.address,
+        hostname=hostname,
+        user=user,
+        port=port,
+        key=key,
+        known_hosts=str(roost_home() / "known_hosts"),
+        control_dir=control_dir(),
+        connect_timeout=host.connect_timeout,
+    )

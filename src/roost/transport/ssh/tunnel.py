@@ -19,7 +19,6 @@ from roost.errors import HostUnreachable
 from roost.paths import roost_home
 from roost.transport.ssh.target import SshTarget
 
-
 INTERACTIVE = ["-tt"]
 """A terminal session keeps the tunnel's connection interactive: sshd and ssh then send each
 packet at once (TCP_NODELAY). A bare ``ssh -N`` connection holds the second small packet of a
@@ -76,29 +75,51 @@ def _read(name: str) -> dict | None:
 def ensure_tunnel(name: str, target: SshTarget, remote_port: int) -> int:
     """The local port of a live tunnel to ``remote_port``; starts (or restarts) one if needed."""
     record = _read(name)
-    if record and record["pid"] > 0 and record["remote_port"] == remote_port \
-            and _starttime(record["pid"]) == record["starttime"]:
-        if _answers(record["local_port"]):
-            return int(record["local_port"])
+    if (
+        record
+        and record["pid"] > 0
+        and record["remote_port"] == remote_port
+        and _starttime(record["pid"]) == record["starttime"]
+        and _answers(record["local_port"])
+    ):
+        return int(record["local_port"])
     close_tunnel(name)
     record = _read(name)
     local_port = _free_port(record["local_port"] if record else None)  # keep the URL stable
-    log = open(_record_path(name).with_suffix(".log"), "ab")
+    log = open(_record_path(name).with_suffix(".log"), "ab")  # noqa: SIM115  (the tunnel writes it after we return)
     proc = subprocess.Popen(
-        [*target.ssh_argv(master=False), *INTERACTIVE, "-o", "ExitOnForwardFailure=yes",
-         "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}", target.label, HOLD],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        [
+            *target.ssh_argv(master=False),
+            *INTERACTIVE,
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
+            target.label,
+            HOLD,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     log.close()
     deadline = time.monotonic() + target.connect_timeout + 5
     while not _answers(local_port):
         if proc.poll() is not None or time.monotonic() > deadline:
             if proc.poll() is None:
                 proc.kill()
-            raise HostUnreachable(target.label, f"the tunnel to port {remote_port} did not open",
-                                  hint=f"see {_record_path(name).with_suffix('.log')}")
+            raise HostUnreachable(
+                target.label,
+                f"the tunnel to port {remote_port} did not open",
+                hint=f"see {_record_path(name).with_suffix('.log')}",
+            )
         time.sleep(0.05)
-    _record_path(name).write_text(json.dumps({"pid": proc.pid, "starttime": _starttime(proc.pid),
-                                              "local_port": local_port, "remote_port": remote_port}))
+    _record_path(name).write_text(
+        json.dumps(
+            {"pid": proc.pid, "starttime": _starttime(proc.pid), "local_port": local_port, "remote_port": remote_port}
+        )
+    )
     return local_port
 
 

@@ -18,11 +18,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from uv import find_uv_bin
+
 from roost.errors import AppError
 from roost.paths import cache_dir
 
-MANYLINUX = ("manylinux_2_28", "manylinux_2_17", "manylinux2014", "manylinux_2_12", "manylinux2010",
-             "manylinux_2_5", "manylinux1")
+MANYLINUX = (
+    "manylinux_2_28",
+    "manylinux_2_17",
+    "manylinux2014",
+    "manylinux_2_12",
+    "manylinux2010",
+    "manylinux_2_5",
+    "manylinux1",
+)
 
 
 NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
@@ -32,33 +41,68 @@ MAX_BUILT = 10
 def _build_pure_wheel(requirement: str, directory: Path) -> None:
     """Build ``requirement`` from its source into ``directory``; only a pure-Python
     wheel may go to another machine, so anything else is removed and refused."""
-    result = subprocess.run([*_pip(), "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-                             "--no-binary", ":all:", "--wheel-dir", str(directory), requirement],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            *_pip(),
+            "wheel",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--wheel-dir",
+            str(directory),
+            requirement,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("-", "_").replace(".", "_")
     wheels = [w for w in directory.glob("*.whl") if w.name.lower().startswith(name + "-")]
     if result.returncode != 0 or not wheels:
-        raise AppError(f"{requirement} has no wheel and could not be built here: {result.stderr.strip()[-300:]}",
-                       hint="set 'installs: index' so the machine installs it itself")
+        raise AppError(
+            f"{requirement} has no wheel and could not be built here: {result.stderr.strip()[-300:]}",
+            hint="set 'installs: index' so the machine installs it itself",
+        )
     for wheel in wheels:
         if not wheel.name.endswith("-none-any.whl"):
             wheel.unlink()
-            raise AppError(f"{requirement} has no wheel for the machine and builds only for this computer",
-                           hint="set 'installs: index' so the machine builds it itself")
+            raise AppError(
+                f"{requirement} has no wheel for the machine and builds only for this computer",
+                hint="set 'installs: index' so the machine builds it itself",
+            )
 
 
 def _resolve(requirements: Sequence[str], *, python_version: str, arch: str) -> list[str]:
     """Exact pins of ``requirements`` and all their dependencies for the machine's Python/CPU."""
-    from uv import find_uv_bin
-
     links = [arg for link in _pip_find_links() for arg in ("--find-links", link)]
-    result = subprocess.run([find_uv_bin(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
-                             "--python-version", python_version, "--python-platform", f"{arch}-manylinux_2_28",
-                             *links],
-                            input="\n".join(requirements), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            find_uv_bin(),
+            "pip",
+            "compile",
+            "-",
+            "--quiet",
+            "--no-header",
+            "--no-annotate",
+            "--python-version",
+            python_version,
+            "--python-platform",
+            f"{arch}-manylinux_2_28",
+            *links,
+        ],
+        input="\n".join(requirements),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
-        raise AppError(f"could not resolve {' '.join(requirements)} for Python {python_version} on {arch}: "
-                       f"{result.stderr.strip()[-400:]}", hint="check the package names and versions")
+        raise AppError(
+            f"could not resolve {' '.join(requirements)} for Python {python_version} on {arch}: "
+            f"{result.stderr.strip()[-400:]}",
+            hint="check the package names and versions",
+        )
     return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -66,8 +110,9 @@ def _pip_find_links() -> list[str]:
     """The wheel folders this computer's pip is configured with (e.g. a local CPU build of torch),
     so the resolution sees the same wheels the download will."""
     found = os.environ.get("PIP_FIND_LINKS", "").split()
-    configured = subprocess.run([*_pip(), "config", "get", "global.find-links"], capture_output=True, text=True,
-                                timeout=60)
+    configured = subprocess.run(
+        [*_pip(), "config", "get", "global.find-links"], capture_output=True, text=True, timeout=60
+    )
     if configured.returncode == 0:
         found += configured.stdout.split()
     return [link for index, link in enumerate(found) if link not in found[:index] and os.path.exists(link)]
@@ -76,8 +121,6 @@ def _pip_find_links() -> list[str]:
 def _pip() -> list[str]:
     if importlib.util.find_spec("pip") is not None:
         return [sys.executable, "-m", "pip"]
-    from uv import find_uv_bin
-
     return [find_uv_bin(), "tool", "run", "pip"]
 
 
@@ -94,9 +137,24 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
     # pip evaluates dependency markers for this interpreter, not the machine's: resolve with
     # uv for the machine's exact Python and platform, then download exactly those pins
     pins = _resolve(requirements, python_version=python_version, arch=arch)
-    argv = [*_pip(), "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:", "--no-deps",
-            "--implementation", "cp", "--python-version", python_version, *platforms,
-            "--find-links", str(partial), "--dest", str(partial), *pins]
+    argv = [
+        *_pip(),
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--no-deps",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        *platforms,
+        "--find-links",
+        str(partial),
+        "--dest",
+        str(partial),
+        *pins,
+    ]
     built: set[str] = set()
     while True:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
@@ -107,9 +165,10 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
         if not missing or missing[0] in built or len(built) >= MAX_BUILT:
             shutil.rmtree(partial, ignore_errors=True)
             tail = "\n".join("    " + line for line in (result.stderr or result.stdout).splitlines()[-8:])
-            raise AppError(f"could not download wheels of {' '.join(requirements)} for Python {python_version} "
-                           f"on {arch}:\n{tail}",
-                           hint="a package without a wheel needs an index on the machine: set 'installs: index'")
+            raise AppError(
+                f"could not download wheels of {' '.join(requirements)} for Python {python_version} on {arch}:\n{tail}",
+                hint="a package without a wheel needs an index on the machine: set 'installs: index'",
+            )
         built.add(missing[0])
         _build_pure_wheel(missing[0], partial)
     (partial / ".complete").touch()

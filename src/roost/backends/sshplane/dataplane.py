@@ -14,16 +14,21 @@ from collections.abc import Sequence
 
 from uv import find_uv_bin
 
-from roost.backends.base import MachineTools, RsyncRoute
+from roost.agent.client import AgentClient
+from roost.backends.sshplane import wheelhouse
 from roost.errors import CommandTimeout, HostError, HostUnreachable
 from roost.machine.record import MachineFacts, MachineRecord
+from roost.machine.tools import MachineTools
+from roost.transport.local import LocalRunner
+from roost.transport.rsync import RsyncRoute, rsync
 from roost.transport.ssh import tunnel
 from roost.transport.ssh.runner import SshRunner
 from roost.transport.ssh.target import SshTarget
-from roost.transport.rsync import rsync
 
-PROBE = ('printf "%s\\n" "$HOME" "$(uname -m)" "$(id -u)"; '
-         'python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\' 2>/dev/null || echo none')
+PROBE = (
+    'printf "%s\\n" "$HOME" "$(uname -m)" "$(id -u)"; '
+    "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' 2>/dev/null || echo none"
+)
 MARK = ".provisioned"
 
 
@@ -49,13 +54,17 @@ class SshDataPlane:
         lines = runner.run(PROBE, timeout=target.connect_timeout + 20).stdout.split()
         user_home, arch, uid, python = lines[0], lines[1], lines[2], lines[3]
         if python == "none":
-            raise HostError(label, "has no python3, which roost's agent needs",
-                            hint="install it there (Debian/Ubuntu: sudo apt-get install -y python3)")
+            raise HostError(
+                label,
+                "has no python3, which roost's agent needs",
+                hint="install it there (Debian/Ubuntu: sudo apt-get install -y python3)",
+            )
         home = f"{user_home}/.roost/machines/{record.name}"
         dirs = " ".join(shlex.quote(f"{home}/{d}") for d in ("home", "workdir", "logs", "venvs", "checkpoints"))
         runner.run(f"umask 077 && mkdir -p {dirs} && touch {shlex.quote(home)}/{MARK}")
-        return record.facts.model_copy(update={
-            "home": home, "runs_as_root": uid == "0", "host": label, "python_version": python, "arch": arch})
+        return record.facts.model_copy(
+            update={"home": home, "runs_as_root": uid == "0", "host": label, "python_version": python, "arch": arch}
+        )
 
     def _roost_root(self, record: MachineRecord) -> str:
         assert record.facts.home
@@ -72,12 +81,16 @@ class SshDataPlane:
             rsync(self.rsync_route(record), local_uv, remote_uv, upload=True, timeout=600)
         label = record.facts.host or record.name
         if not self._installs_offline(record):
-            return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv",
-                                note=f"{label} installs packages from the package index")
-        return MachineTools(uv=remote_uv, uv_cache=f"{root}/cache/uv",
-                            wheelhouse=lambda requirements: self._push_wheels(record, requirements),
-                            note=f"{label} cannot reach a package index (or 'installs: wheelhouse'): "
-                                 "packages go there as a wheelhouse built on this computer")
+            return MachineTools(
+                uv=remote_uv, uv_cache=f"{root}/cache/uv", note=f"{label} installs packages from the package index"
+            )
+        return MachineTools(
+            uv=remote_uv,
+            uv_cache=f"{root}/cache/uv",
+            wheelhouse=lambda requirements: self._push_wheels(record, requirements),
+            note=f"{label} cannot reach a package index (or 'installs: wheelhouse'): "
+            "packages go there as a wheelhouse built on this computer",
+        )
 
     def _installs_offline(self, record: MachineRecord) -> bool:
         mode = record.spec.installs
@@ -88,12 +101,13 @@ class SshDataPlane:
         return not probe.ok
 
     def _push_wheels(self, record: MachineRecord, requirements: Sequence[str]) -> str:
-        from roost.backends.ssh import wheelhouse
-
         assert record.facts.arch
         # the full version: markers such as python_full_version < '3.11.3' must resolve as on the host
-        full = self.runner(record).run(["python3", "-c", "import platform; print(platform.python_version())"],
-                                       timeout=30).stdout.strip()
+        full = (
+            self.runner(record)
+            .run(["python3", "-c", "import platform; print(platform.python_version())"], timeout=30)
+            .stdout.strip()
+        )
         local = wheelhouse.build(requirements, python_version=full, arch=record.facts.arch)
         remote = f"{self._roost_root(record)}/wheelhouse"
         rsync(self.rsync_route(record), f"{local}/", f"{remote}/", upload=True, timeout=1800)
@@ -105,16 +119,16 @@ class SshDataPlane:
             return "no-roost-dir"
         home = shlex.quote(record.facts.home)
         try:
-            found = self.runner(record).run(f"test -d {home} || echo gone; test -e {home}/{MARK} || echo new",
-                                            timeout=self.target(record).connect_timeout + 10)
+            found = self.runner(record).run(
+                f"test -d {home} || echo gone; test -e {home}/{MARK} || echo new",
+                timeout=self.target(record).connect_timeout + 10,
+            )
         except (HostUnreachable, CommandTimeout):
             return "unreachable"
         if "gone" in found.stdout:
             return "no-roost-dir"
         if "new" in found.stdout:
             return "creating"
-        from roost.agent.client import AgentClient
-
         running = AgentClient(self.runner(record), record.facts.home).status().running
         return "agent-running" if running else "agent-stopped"
 
@@ -130,6 +144,4 @@ class SshDataPlane:
 
 
 def _local_uv_version(uv: str) -> str:
-    from roost.transport.local import LocalRunner
-
     return LocalRunner().run([uv, "--version"]).stdout.split()[1]
