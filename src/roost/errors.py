@@ -101,8 +101,7 @@ class MachineNotFound(RoostError):
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"no machine named '{name}'",
-            hint="run `roost status` to list machines, or `roost up` to create one",
+            f"no machine named '{name}'", hint="run `roost status` to list machines, or `roost up` to create one"
         )
         self.name = name
 

@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 
 import roost
-from roost.errors import (
-    HostAuthError,
-    HostError,
-    HostKeyError,
-    HostUnreachable,
-    SpecError,
-)
+from roost.errors import HostAuthError, HostError, HostKeyError, HostUnreachable, SpecError
 from roost.spec.loader import spec_from_data
 
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from roost.gateway.site import caddyfile
+from roost.gateway.caddyfile import caddyfile
 from tests.helpers import answers, free_port, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src" / "roost" / "agent"))

@@ -85,10 +85,7 @@ class MotoServer:
         import io
         from urllib.parse import parse_qs
 
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         moto_app = DomainDispatcherApplication(create_backend_app)
 

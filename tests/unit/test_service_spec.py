@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from roost.errors import SpecError
-from roost.gateway.site import caddyfile
+from roost.gateway.caddyfile import caddyfile
 from roost.serve.placement import worker_names, worker_spec
 from roost.spec.loader import load_spec
 from roost.spec.service import Probe

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from roost.agent.client import AppDefinition
 from roost.errors import AppError, HostError, SpecError
+from roost.gateway.caddyfile import RouteUpstreams, caddyfile
 from roost.machine.steps import Step
 from roost.paths import roost_home, short_socket_dir
 from roost.session import MachineSession
 from roost.spec.model import ServiceOptions, Spec
-from roost.spec.service import Probe
 
 NAME = "gateway"
 USER_NAME = r"^[a-z_][a-z0-9_.-]{0,31}$"
@@ -55,99 +55,9 @@ def admin_socket(session: MachineSession) -> str:
     return f"{short_socket_dir(session.record.facts.home, 'gateway')}/admin.sock"
 
 
-def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin", indent: str = "\t") -> str:
-    """A reverse_proxy block; with a probe, the load balancer's health checks, passive failure
-    detection and retries (10 s) too."""
-    upstreams = " ".join(f"127.0.0.1:{port}" for port in targets)
-    if probe is None:
-        return f"{indent}reverse_proxy {upstreams}\n"
-    inner = indent + "\t"
-    return (
-        f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
-        f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
-        f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
-        f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n"
-    )
-
-
-def _upstream_log(path: str) -> str:
-    """Global options that write the proxy's round trips (address, duration, status or error;
-    no request, no headers) to ``path``, rolled at 5 MiB with one old file kept, for the
-    controller's per-replica counts; the proxy's own messages still go to Caddy's log."""
-    return (
-        f"\tlog roost_proxy {{\n\t\toutput stderr\n\t\tlevel INFO\n\t\tinclude http.handlers.reverse_proxy\n\t}}\n"
-        f"\tlog roost_upstreams {{\n\t\toutput file {path} {{\n\t\t\troll_size 5MiB\n\t\t\troll_keep 1\n"
-        f"\t\t\troll_uncompressed\n\t\t}}\n\t\tformat filter {{\n\t\t\twrap json\n\t\t\tfields {{\n"
-        + "".join(f"\t\t\t\t{field} delete\n" for field in ("request", "headers", "dial", "total_upstreams"))
-        + "\t\t\t}\n\t\t}\n\t\tlevel DEBUG\n\t\tinclude http.handlers.reverse_proxy\n\t}\n"
-    )
-
-
-def caddyfile(
-    *,
-    address: str | None,
-    internal_tls: bool,
-    upstreams: list[int],
-    health_port: int,
-    users: dict[str, str] | None,
-    admin: str,
-    balance: ServiceOptions | None = None,
-    plain_port: int | None = None,
-    routes: list[tuple[str, list[int], Probe, int]] | None = None,
-    upstream_log: str | None = None,
-) -> str:
-    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
-
-    ``address`` is the shared HTTPS site; without one (a service that is not shared) the
-    balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
-    ``balance`` adds the load balancer's probe, passive failure detection and retries.
-    ``routes`` (path, ports, probe, 127.0.0.1 port): replica groups under path prefixes, each
-    also on a 127.0.0.1 listener of its own for the app's replicas. ``upstream_log``: the file
-    of the proxy's round trips (services: requests per replica).
-    """
-    routes = routes or []
-    if users is None:
-        guard = ""
-    elif not users:
-        guard, routes = '\trespond "no users yet: roost users add" 401\n', []  # nothing gets past it
-    else:
-        accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
-        guard = f"\tbasicauth {{\n{accounts}\t}}\n"
-    tls = "\ttls internal\n" if internal_tls and address else ""
-    site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
-    bind = "" if address else "\tbind 127.0.0.1\n"
-    listener = ":443" if address else f"127.0.0.1:{plain_port}"
-    policy = "cookie roost_replica" if balance is not None and balance.sticky else "round_robin"
-    proxy = _proxy(upstreams, balance.probe if balance else None, policy)
-    if routes:
-        app = _proxy(upstreams, balance.probe if balance else None, policy, indent="\t\t")
-        proxy = (
-            "".join(
-                f"\thandle_path {path}/* {{\n{_proxy(ports, probe, indent=chr(9) * 2)}\t}}\n"
-                for path, ports, probe, _ in routes
-            )
-            + f"\thandle {{\n{app}\t}}\n"
-        )
-    inside = "".join(
-        f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
-        for _, ports, probe, port in routes
-    )
-    return (
-        f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
-        f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n"  # request counts of the app's site only
-        f"{_upstream_log(upstream_log) if upstream_log else ''}}}\n\n"
-        f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n{inside}"
-        f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
-    )
-
-
 def _users(session: MachineSession) -> dict[str, str]:
     result = session.agent.runner.run(f"cat {shlex.quote(_dirs(session)['users'])} 2>/dev/null || echo '{{}}'")
     return json.loads(result.stdout or "{}")
-
-
-RouteUpstreams = list[tuple[str, list[int], Probe, int]]
-"""A service's routes for the balancer: (path, replica ports, probe, 127.0.0.1 listener port)."""
 
 
 def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams | None = None) -> str:

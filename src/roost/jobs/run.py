@@ -45,14 +45,7 @@ def run(
             accept_new_host_key=accept_new_host_key,
             outputs_root=outputs_root,
         )
-    try:
-        lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
-        session = load_session(spec.name)
-        job_id = session.agent.submit_job(job_request(session))
-    except RoostError:
-        if down:  # --down never leaves a machine behind, not even when setup failed
-            _down_quietly(spec.name, progress)
-        raise
+    session, job_id = _start(spec, down=down, progress=progress, accept_new_host_key=accept_new_host_key)
     progress.info(f"job {job_id} on {spec.name}: {spec.run}")
     try:
         session, job_id = _follow(session, job_id, progress, on_output)
@@ -62,6 +55,25 @@ def run(
             + ("; --down skipped while it runs" if down else "")
         )
         return JobResult(machine=spec.name, job=job_id, state="running", exit_code=None, detached=True)
+    return _finish(session, job_id, down=down, progress=progress, outputs_root=outputs_root)
+
+
+def _start(spec: Spec, *, down: bool, progress: Progress, accept_new_host_key: bool) -> tuple[MachineSession, str]:
+    """Bring the machine up (sync, setup) and submit the job; with ``down``, a failure on the
+    way takes the machine down again."""
+    try:
+        lifecycle.up(spec, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
+        session = load_session(spec.name)
+        return session, session.agent.submit_job(job_request(session))
+    except RoostError:
+        if down:  # --down never leaves a machine behind, not even when setup failed
+            _down_quietly(spec.name, progress)
+        raise
+
+
+def _finish(session: MachineSession, job_id: str, *, down: bool, progress: Progress, outputs_root: Path) -> JobResult:
+    """The ended job's result, its outputs downloaded; with ``down`` the machine goes after."""
+    spec = session.record.spec
     status = session.agent.job(job_id)
     result = JobResult(machine=spec.name, job=job_id, state=status.state, exit_code=status.exit_code)
     try:

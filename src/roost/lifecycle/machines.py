@@ -112,21 +112,12 @@ def up(
         state = State()
         try:
             record = state.get(spec.name)
-            if record is not None and record.backend != spec.backend.value:
+            is_new = record is None
+            record = record or _new_record(spec)
+            if record.backend != spec.backend.value:
                 raise BackendError(
                     f"machine '{spec.name}' already exists on the {record.backend} backend",
                     hint=f"run `roost down {spec.name}` first, or pick another name",
-                )
-            is_new = record is None
-            if record is None:
-                now = time.time()
-                record = MachineRecord(
-                    name=spec.name,
-                    backend=spec.backend.value,
-                    spec=spec,
-                    state=MachineState.PROVISIONING,
-                    created_at=now,
-                    updated_at=now,
                 )
             session = MachineSession(state, record, accept_new_host_key=accept_new_host_key)
             if (
@@ -140,6 +131,19 @@ def up(
             return _up_result(session, already_up=False, started=started)
         finally:
             state.close()
+
+
+def _new_record(spec: Spec) -> MachineRecord:
+    """The record of a machine about to be made."""
+    now = time.time()
+    return MachineRecord(
+        name=spec.name,
+        backend=spec.backend.value,
+        spec=spec,
+        state=MachineState.PROVISIONING,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new: bool) -> None:

@@ -51,12 +51,10 @@ def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
         progress.info(f"  {ctx.tools.note}")
 
 
-def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Spec], object]) -> list[Step | Parallel]:
-    """After provisioning: the agent lane and the app-install lane at once, then start, wait.
-    ``up_worker`` brings one of a service's worker machines up (from ``up``)."""
-    spec, driver = session.record.spec, session.driver
-    ctx = session.context()
-    agent_lane: tuple[Step, ...] = (
+def _agent_lane(session: MachineSession) -> tuple[Step, ...]:
+    """Install and start the agent, give it the autostop, choose the app's port."""
+    spec = session.record.spec
+    lane: tuple[Step, ...] = (
         Step("agent-install", "install agent", session.agent.install, always=True),
         Step("agent-start", "start agent", session.agent.start, always=True),
         Step(
@@ -69,20 +67,8 @@ def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Sp
             always=True,
         ),
     )
-    prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
-    app_lane = (prepare, *driver.steps(ctx)) if driver else ()
-    if spec.packages:
-        app_lane = (
-            *(app_lane or (prepare,)),
-            Step(
-                "job-env",
-                f"install job packages ({', '.join(spec.packages)})",
-                lambda: ensure_venv(ctx.runner, ctx.tools, session.job_venv(), spec.packages),
-                inputs=fingerprint(spec.packages),
-            ),
-        )
-    if driver:
-        agent_lane += (
+    if session.driver:
+        lane += (
             Step(
                 "app-port",
                 "choose app port",
@@ -90,7 +76,60 @@ def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Sp
                 inputs=fingerprint(spec.app.port if spec.app else None),
             ),
         )
-    lanes = [lane for lane in (agent_lane, app_lane) if lane]
+    return lane
+
+
+def _app_lane(session: MachineSession, ctx: AppContext, progress: Progress) -> tuple[Step, ...]:
+    """Prepare the installers, install the app, and the job's packages into their venv."""
+    spec, driver = session.record.spec, session.driver
+    prepare = Step("installers", "prepare installers (uv)", lambda: _prepare_installers(ctx, progress), always=True)
+    lane = (prepare, *driver.steps(ctx)) if driver else ()
+    if spec.packages:
+        lane = (
+            *(lane or (prepare,)),
+            Step(
+                "job-env",
+                f"install job packages ({', '.join(spec.packages)})",
+                lambda: ensure_venv(ctx.runner, ctx.tools, session.job_venv(), spec.packages),
+                inputs=fingerprint(spec.packages),
+            ),
+        )
+    return lane
+
+
+def _app_start_steps(session: MachineSession, ctx: AppContext) -> list[Step]:
+    """Start the app under the agent and wait until it answers its health check."""
+    driver = session.driver
+    assert driver is not None
+    registered: dict[str, str] = {}  # the digest of the definition put, for the wait
+    return [
+        Step(
+            "app-register",
+            f"start {driver.name}",
+            lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))),
+            always=True,
+        ),
+        Step(
+            "app-healthy",
+            f"wait for {driver.name} to answer",
+            lambda: ctx.agent.wait_healthy(
+                driver.name,
+                driver.health_timeout,
+                log_hint=f"see `roost logs {session.record.name}`",
+                digest=registered.get("digest", ""),
+            ),
+            always=True,
+        ),
+    ]
+
+
+def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Spec], object]) -> list[Step | Parallel]:
+    """After provisioning: the agent lane and the app-install lane at once (and the workdir
+    sync), then GPUs, setup, and the app: started and healthy, or a service's replicas.
+    ``up_worker`` brings one of a service's worker machines up (from ``up``)."""
+    spec, driver = session.record.spec, session.driver
+    ctx = session.context()
+    lanes = [lane for lane in (_agent_lane(session), _app_lane(session, ctx, progress)) if lane]
     if spec.workdir or spec.file_mounts:
         lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
     plan: list[Step | Parallel] = [Parallel(tuple(lanes))]
@@ -100,37 +139,17 @@ def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Sp
         plan.append(Step("gpus", "check GPUs", lambda: _check_gpus(session), always=True))
     if spec.setup:
         plan.append(Step("setup", "run setup", lambda: _run_setup(session, progress), inputs=fingerprint(spec.setup)))
-    if driver:
-        plan += driver.after_agent_steps(ctx)
-        if spec.backup or driver.keeps_data:
-            plan.append(schedule_step(session))
-        if spec.service and spec.service.worker_of:
-            return plan  # a worker holds replicas the gateway machine starts on it
-        if spec.service:
-            return plan + service_steps(session, up_worker)
-        registered: dict[str, str] = {}  # the digest of the definition put, for the wait
-        plan += [
-            Step(
-                "app-register",
-                f"start {driver.name}",
-                lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))),
-                always=True,
-            ),
-            Step(
-                "app-healthy",
-                f"wait for {driver.name} to answer",
-                lambda: ctx.agent.wait_healthy(
-                    driver.name,
-                    driver.health_timeout,
-                    log_hint=f"see `roost logs {session.record.name}`",
-                    digest=registered.get("digest", ""),
-                ),
-                always=True,
-            ),
-        ]
-        if spec.share:
-            plan += gateway.steps(session)
-    return plan
+    if driver is None:
+        return plan
+    plan += driver.after_agent_steps(ctx)
+    if spec.backup or driver.keeps_data:
+        plan.append(schedule_step(session))
+    if spec.service and spec.service.worker_of:
+        return plan  # a worker holds replicas the gateway machine starts on it
+    if spec.service:
+        return plan + service_steps(session, up_worker)
+    plan += _app_start_steps(session, ctx)
+    return plan + (gateway.steps(session) if spec.share else [])
 
 
 def _check_gpus(session: MachineSession) -> None:

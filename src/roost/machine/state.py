@@ -42,7 +42,7 @@ MIGRATIONS: list[str] = [
         finished_at REAL,
         PRIMARY KEY (machine, step)
     );
-    """,
+    """
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -98,54 +98,51 @@ def pause_controller(session: MachineSession) -> None:
         session.save()
 
 
-def start_controller(session: MachineSession) -> None:
-    """Hand the replica set to the controller, with everything it needs to change it."""
-    spec, facts = session.record.spec, session.record.facts
-    assert spec.service and session.driver and facts.home
-    config_path, state_path = _controller_files(session)
-    replicas = Replicas(session)
-    template = replicas.definition("replica", PORT_SENTINEL).model_dump_json()
-    entries = []
+def _replica_entries(session: MachineSession, replicas: Replicas) -> list[dict[str, object]]:
+    """The serving replicas as the controller takes them over; one on a worker machine comes
+    with its tunnel, which the controller restarts (or replaces with a replica here)."""
+    facts, entries = session.record.facts, []
     for name, port in zip(facts.replica_names, facts.replica_ports):
         entry: dict[str, object] = {"name": name, "port": port}
-        if name in facts.replica_remote:  # the controller restarts its tunnel, or replaces it on this machine
+        if name in facts.replica_remote:
             machine, remote_port = facts.replica_remote[name]
             entry.update(machine=machine, remote_port=remote_port, definition=replicas.tunnel(name, port).model_dump())
         entries.append(entry)
-    fixed = spec.service.initial
-    caddy_template = gateway.render(session, [PORT_SENTINEL], routes.upstreams(session)).replace(
-        f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__"
-    )
-    config = {
-        "service": spec.name,
-        "prefix": f"{session.driver.name}-",
-        "serial": facts.replica_serial,
+    return entries
+
+
+def controller_config(session: MachineSession) -> dict[str, object]:
+    """Everything the controller needs to keep, replace and scale the replicas by itself: their
+    definition and the Caddyfile as templates, the limits, and where its state goes."""
+    spec, facts = session.record.spec, session.record.facts
+    assert spec.service and session.driver and facts.home
+    replicas = Replicas(session)
+    template = replicas.definition("replica", PORT_SENTINEL).model_dump_json()
+    caddy_template = gateway.render(session, [PORT_SENTINEL], routes.upstreams(session))
+    service, fixed = spec.service, spec.service.initial
+    return {
+        "service": spec.name, "prefix": f"{session.driver.name}-", "serial": facts.replica_serial,
         "definition": template.replace(str(PORT_SENTINEL), "__PORT__"),
-        "replicas": entries,
-        "min": spec.service.min or fixed,
-        "max": spec.service.max or fixed,
-        "target_rps": spec.service.target_rps,
-        "window_seconds": spec.service.window_seconds,
-        "cooldown_seconds": spec.service.cooldown_seconds,
-        "probe_interval": spec.service.probe.interval_seconds,
-        "ready_within": spec.service.probe.ready_within_seconds,
+        "replicas": _replica_entries(session, replicas),
+        "min": service.min or fixed, "max": service.max or fixed, "target_rps": service.target_rps,
+        "window_seconds": service.window_seconds, "cooldown_seconds": service.cooldown_seconds,
+        "probe_interval": service.probe.interval_seconds, "ready_within": service.probe.ready_within_seconds,
         "caddyfile": gateway.caddyfile_path(session),
-        "caddyfile_template": caddy_template,
-        "admin": gateway.admin_socket(session),
-        "state": state_path,
+        "caddyfile_template": caddy_template.replace(f"127.0.0.1:{PORT_SENTINEL}", "__UPSTREAMS__"),
+        "admin": gateway.admin_socket(session), "state": _controller_files(session)[1],
         "upstream_log": gateway.upstream_log_path(session),
-        "room": room(session),
-        "drain_seconds": DRAIN_SECONDS,  # replicas this machine holds: no replacement or autoscaling beyond it
-    }
-    runner = session.agent.runner
-    runner.run(["rm", "-f", state_path], timeout=30)
-    runner.write_file(config_path, json.dumps(config).encode(), mode=0o600)
+        "room": room(session),  # replicas this machine holds: no replacement or autoscaling beyond it
+        "drain_seconds": DRAIN_SECONDS,
+    }  # fmt: skip
+
+
+def start_controller(session: MachineSession) -> None:
+    """Hand the replica set to the controller, with everything it needs to change it."""
+    config_path, state_path = _controller_files(session)
+    config = controller_config(session)
     agent = session.agent
-    digest = agent.put_app(
-        AppDefinition(
-            name=CONTROLLER,
-            argv=agent.command("controller", "--config", config_path),
-            env={"ROOST_CONTROLLER_CONFIG": fingerprint(config)},
-        )
-    )
-    agent.wait_healthy(CONTROLLER, 30, digest=digest)
+    agent.runner.run(["rm", "-f", state_path], timeout=30)
+    agent.runner.write_file(config_path, json.dumps(config).encode(), mode=0o600)
+    definition = AppDefinition(name=CONTROLLER, argv=agent.command("controller", "--config", config_path),
+                               env={"ROOST_CONTROLLER_CONFIG": fingerprint(config)})  # fmt: skip
+    agent.wait_healthy(CONTROLLER, 30, digest=agent.put_app(definition))

@@ -150,44 +150,14 @@ def tunnel_definition(
     home = gateway.record.facts.home
     target = _ssh_target(worker)
     alias, alive = target.known_hosts_name, max(1, round(interval))
-    argv = [
-        "ssh",
-        *INTERACTIVE,
-        "-F",
-        "/dev/null",
-        "-i",
-        f"{home}/gateway/tunnel_key",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"UserKnownHostsFile={known}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        f"HostKeyAlias={alias}",
-        "-o",
-        "ExitOnForwardFailure=yes",
-        "-o",
-        f"ServerAliveInterval={alive}",
-        "-o",
-        "ServerAliveCountMax=2",
-        "-o",
-        "ConnectTimeout=5",
-        "-o",
-        "LogLevel=ERROR",
-        "-p",
-        str(target.port),
-        "-l",
-        target.user,
-        "-L",
-        f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
-        target.hostname,
-        HOLD,
-    ]
+    options = {"IdentitiesOnly": "yes", "BatchMode": "yes", "StrictHostKeyChecking": "yes",
+               "UserKnownHostsFile": known, "GlobalKnownHostsFile": "/dev/null", "HostKeyAlias": alias,
+               "ExitOnForwardFailure": "yes", "ServerAliveInterval": alive, "ServerAliveCountMax": 2,
+               "ConnectTimeout": 5, "LogLevel": "ERROR"}  # fmt: skip
+    argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key",
+            *(arg for option, value in options.items() for arg in ("-o", f"{option}={value}")),
+            "-p", str(target.port), "-l", target.user, "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
+            target.hostname, HOLD]  # fmt: skip
     return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
 
 

@@ -180,10 +180,7 @@ class CommandApp(AppBase):
     health_path: str = "/"
 
 
-App = Annotated[
-    JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp,
-    Field(discriminator="type"),
-]
+App = Annotated[JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp, Field(discriminator="type")]
 APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command")
 
 
@@ -368,6 +365,11 @@ class Spec(Strict):
             raise ValueError("a service's replicas get their own ports; remove app.port")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
+        return self
+
+    @model_validator(mode="after")
+    def _paths_inside_workdir(self) -> Spec:
+        """Outputs and file mounts stay inside the machine's workdir."""
         for output in self.outputs:
             if output.startswith(("/", "~")) or ".." in output.replace("\\", "/").split("/"):
                 raise ValueError(f"output '{output}' is outside the machine's workdir; use a relative path")

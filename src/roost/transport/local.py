@@ -37,6 +37,25 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def _feed_and_wait(proc: subprocess.Popen[bytes], stdin: bytes | None, timeout: float | None) -> bool:
+    """Write ``stdin`` to the process and wait for it; True when it ran past ``timeout`` (its
+    whole process group is then killed)."""
+    if stdin is not None:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it exited without reading all of it: its exit code says the rest
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()
+        return True
+    return False
+
+
 class LocalRunner:
     """Runs commands here. Each command gets its own session so a timeout ends its tree."""
 
@@ -79,21 +98,8 @@ class LocalRunner:
         ]
         for pump in pumps:
             pump.start()
-        timed_out = False
         try:
-            if stdin is not None:
-                assert proc.stdin is not None
-                try:
-                    proc.stdin.write(stdin)
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(proc)
-                proc.wait()
+            timed_out = _feed_and_wait(proc, stdin, timeout)
         except BaseException:
             _kill_group(proc)
             proc.wait()

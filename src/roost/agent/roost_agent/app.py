@@ -7,17 +7,7 @@ import signal
 import subprocess
 import time
 
-from .base import (
-    Paths,
-    digest,
-    is_alive,
-    log,
-    probe,
-    proc_identity,
-    read_json,
-    signal_group,
-    write_json_atomic,
-)
+from .base import Paths, digest, is_alive, log, probe, proc_identity, read_json, signal_group, write_json_atomic
 
 TICK_FAST = 0.05
 TICK_SLOW = 0.5

@@ -13,15 +13,7 @@ import sys
 import time
 
 from . import VERSION
-from .base import (
-    Paths,
-    digest,
-    is_alive,
-    log,
-    read_json,
-    signal_group,
-    write_json_atomic,
-)
+from .base import Paths, digest, is_alive, log, read_json, signal_group, write_json_atomic
 from .job_commands import JOB_COMMANDS, add_parsers
 from .supervisor import Supervisor
 

@@ -14,15 +14,7 @@ import signal
 import subprocess
 import time
 
-from .base import (
-    Paths,
-    is_alive,
-    log,
-    proc_identity,
-    read_json,
-    signal_group,
-    write_json_atomic,
-)
+from .base import Paths, is_alive, log, proc_identity, read_json, signal_group, write_json_atomic
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 ENDED = (SUCCEEDED, FAILED, CANCELLED)
@@ -90,6 +82,26 @@ def detect_gpus() -> list[str]:
     return [str(index) for index, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
+def _spawn(directory: str, spec: dict, extra_env: dict) -> subprocess.Popen:
+    """Start the job's command in its own session, output to its log; its secrets file is
+    read into the environment and deleted whether or not the start succeeds."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env.update(spec.get("env") or {})
+    secrets_file = os.path.join(directory, "secrets.json")
+    env.update(read_json(secrets_file) or {})
+    env.update(extra_env)
+    out = os.open(os.path.join(directory, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        return subprocess.Popen(
+            ["sh", "-c", WRAPPER, "roost-job", spec["command"], os.path.join(directory, "exit_code")],
+            cwd=spec.get("cwd") or None, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)  # fmt: skip
+    finally:
+        os.close(out)
+        if os.path.exists(secrets_file):
+            os.unlink(secrets_file)
+
+
 class JobQueue:
     """The daemon's side: start queued jobs in order when their slots are free, reap them."""
 
@@ -146,26 +158,7 @@ class JobQueue:
         if cpus > free_cpus or gpus > len(free_gpus):
             return False
         gpu_ids = free_gpus[:gpus]
-        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-        env.update(spec.get("env") or {})
-        secrets_file = os.path.join(directory, "secrets.json")
-        env.update(read_json(secrets_file) or {})
-        env.update({"ROOST_JOB_ID": job_id, "CUDA_VISIBLE_DEVICES": ",".join(gpu_ids)})
-        out = os.open(os.path.join(directory, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            popen = subprocess.Popen(
-                ["sh", "-c", WRAPPER, "roost-job", spec["command"], os.path.join(directory, "exit_code")],
-                cwd=spec.get("cwd") or None,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            os.close(out)
-            if os.path.exists(secrets_file):
-                os.unlink(secrets_file)
+        popen = _spawn(directory, spec, {"ROOST_JOB_ID": job_id, "CUDA_VISIBLE_DEVICES": ",".join(gpu_ids)})
         ident = proc_identity(popen.pid)
         self.running[job_id] = {
             "popen": popen,

@@ -8,15 +8,7 @@ import time
 
 from . import VERSION
 from .app import TICK_FAST, TICK_SLOW, App
-from .base import (
-    Paths,
-    established_ports,
-    log,
-    proc_identity,
-    read_json,
-    rotate,
-    write_json_atomic,
-)
+from .base import Paths, established_ports, log, proc_identity, read_json, rotate, write_json_atomic
 from .jobs import JobQueue
 from .schedule import Schedules
 

@@ -124,6 +124,26 @@ def _pip() -> list[str]:
     return [find_uv_bin(), "tool", "run", "pip"]
 
 
+def _download(argv: list[str], partial: Path, what: str) -> None:
+    """Run pip's download into ``partial``; a dependency published only as source is built
+    into a wheel here when it is pure Python, then the download runs again."""
+    built: set[str] = set()
+    while True:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        if result.returncode == 0:
+            return
+        missing = NO_WHEEL.findall(result.stderr)
+        if not missing or missing[0] in built or len(built) >= MAX_BUILT:
+            shutil.rmtree(partial, ignore_errors=True)
+            tail = "\n".join("    " + line for line in (result.stderr or result.stdout).splitlines()[-8:])
+            raise AppError(
+                f"could not download wheels of {what}:\n{tail}",
+                hint="a package without a wheel needs an index on the machine: set 'installs: index'",
+            )
+        built.add(missing[0])
+        _build_pure_wheel(missing[0], partial)
+
+
 def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Path:
     """A directory of wheels that installs ``requirements`` on CPython ``python_version``/``arch``."""
     key = hashlib.sha256(repr((sorted(requirements), python_version, arch, 2)).encode()).hexdigest()[:16]
@@ -137,40 +157,10 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
     # pip evaluates dependency markers for this interpreter, not the machine's: resolve with
     # uv for the machine's exact Python and platform, then download exactly those pins
     pins = _resolve(requirements, python_version=python_version, arch=arch)
-    argv = [
-        *_pip(),
-        "download",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--only-binary=:all:",
-        "--no-deps",
-        "--implementation",
-        "cp",
-        "--python-version",
-        python_version,
-        *platforms,
-        "--find-links",
-        str(partial),
-        "--dest",
-        str(partial),
-        *pins,
-    ]
-    built: set[str] = set()
-    while True:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
-        if result.returncode == 0:
-            break
-        missing = NO_WHEEL.findall(result.stderr)
-        # a dependency published only as source: build its wheel here, when it is pure Python
-        if not missing or missing[0] in built or len(built) >= MAX_BUILT:
-            shutil.rmtree(partial, ignore_errors=True)
-            tail = "\n".join("    " + line for line in (result.stderr or result.stdout).splitlines()[-8:])
-            raise AppError(
-                f"could not download wheels of {' '.join(requirements)} for Python {python_version} on {arch}:\n{tail}",
-                hint="a package without a wheel needs an index on the machine: set 'installs: index'",
-            )
-        built.add(missing[0])
-        _build_pure_wheel(missing[0], partial)
+    argv = [*_pip(), "download", "--quiet", "--disable-pip-version-check", "--only-binary=:all:", "--no-deps",
+            "--implementation", "cp", "--python-version", python_version, *platforms,
+            "--find-links", str(partial), "--dest", str(partial), *pins]  # fmt: skip
+    _download(argv, partial, f"{' '.join(requirements)} for Python {python_version} on {arch}")
     (partial / ".complete").touch()
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)  # complete or absent: a half download is never used

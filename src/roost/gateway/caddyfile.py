@@ -1,0 +1,105 @@
+"""The gateway's whole Caddy config as text: the site with TLS and a login, the balancer over
+replicas (probes, passive failure detection, retries), route listeners, the health endpoint,
+and the log of the balancer's round trips."""
+
+from __future__ import annotations
+
+from roost.spec.model import ServiceOptions
+from roost.spec.service import Probe
+
+RouteUpstreams = list[tuple[str, list[int], Probe, int]]
+"""A service's routes for the balancer: (path, replica ports, probe, 127.0.0.1 listener port)."""
+
+
+def _guard(users: dict[str, str] | None) -> str:
+    """The login in front of the site: none (the app has its own), refuse all, or basic auth."""
+    if users is None:
+        return ""
+    if not users:
+        return '\trespond "no users yet: roost users add" 401\n'
+    accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
+    return f"\tbasicauth {{\n{accounts}\t}}\n"
+
+
+def _site_proxy(upstreams: list[int], balance: ServiceOptions | None, routes: RouteUpstreams) -> str:
+    """The site's proxying: to the app's (or replicas') ports, and each route under its path."""
+    policy = "cookie roost_replica" if balance is not None and balance.sticky else "round_robin"
+    probe = balance.probe if balance else None
+    if not routes:
+        return _proxy(upstreams, probe, policy)
+    handles = "".join(
+        f"\thandle_path {path}/* {{\n{_proxy(ports, route_probe, indent=chr(9) * 2)}\t}}\n"
+        for path, ports, route_probe, _ in routes
+    )
+    return handles + f"\thandle {{\n{_proxy(upstreams, probe, policy, indent=chr(9) * 2)}\t}}\n"
+
+
+def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin", indent: str = "\t") -> str:
+    """A reverse_proxy block; with a probe, the load balancer's health checks, passive failure
+    detection and retries (10 s) too."""
+    upstreams = " ".join(f"127.0.0.1:{port}" for port in targets)
+    if probe is None:
+        return f"{indent}reverse_proxy {upstreams}\n"
+    inner = indent + "\t"
+    return (
+        f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
+        f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
+        f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
+        f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n"
+    )
+
+
+def _upstream_log(path: str) -> str:
+    """Global options that write the proxy's round trips (address, duration, status or error;
+    no request, no headers) to ``path``, rolled at 5 MiB with one old file kept, for the
+    controller's per-replica counts; the proxy's own messages still go to Caddy's log."""
+    return (
+        f"\tlog roost_proxy {{\n\t\toutput stderr\n\t\tlevel INFO\n\t\tinclude http.handlers.reverse_proxy\n\t}}\n"
+        f"\tlog roost_upstreams {{\n\t\toutput file {path} {{\n\t\t\troll_size 5MiB\n\t\t\troll_keep 1\n"
+        f"\t\t\troll_uncompressed\n\t\t}}\n\t\tformat filter {{\n\t\t\twrap json\n\t\t\tfields {{\n"
+        + "".join(f"\t\t\t\t{field} delete\n" for field in ("request", "headers", "dial", "total_upstreams"))
+        + "\t\t\t}\n\t\t}\n\t\tlevel DEBUG\n\t\tinclude http.handlers.reverse_proxy\n\t}\n"
+    )
+
+
+def caddyfile(
+    *,
+    address: str | None,
+    internal_tls: bool,
+    upstreams: list[int],
+    health_port: int,
+    users: dict[str, str] | None,
+    admin: str,
+    balance: ServiceOptions | None = None,
+    plain_port: int | None = None,
+    routes: RouteUpstreams | None = None,
+    upstream_log: str | None = None,
+) -> str:
+    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
+
+    ``address`` is the shared HTTPS site; without one (a service that is not shared) the
+    balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
+    ``balance`` adds the load balancer's probe, passive failure detection and retries.
+    ``routes`` (path, ports, probe, 127.0.0.1 port): replica groups under path prefixes, each
+    also on a 127.0.0.1 listener of its own for the app's replicas. ``upstream_log``: the file
+    of the proxy's round trips (services: requests per replica).
+    """
+    # with no user yet nothing gets past the guard, so no route is reachable either
+    routes = (routes or []) if users is None or users else []
+    guard = _guard(users)
+    tls = "\ttls internal\n" if internal_tls and address else ""
+    site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
+    bind = "" if address else "\tbind 127.0.0.1\n"
+    listener = ":443" if address else f"127.0.0.1:{plain_port}"
+    proxy = _site_proxy(upstreams, balance, routes)
+    inside = "".join(
+        f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
+        for _, ports, probe, port in routes
+    )
+    return (
+        f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
+        f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n"  # request counts of the app's site only
+        f"{_upstream_log(upstream_log) if upstream_log else ''}}}\n\n"
+        f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n{inside}"
+        f"http://127.0.0.1:{health_port} {{\n\tbind 127.0.0.1\n\trespond /health 200\n}}\n"
+    )
