@@ -44,22 +44,22 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "download": ("roost.lifecycle.files", "download"),
     "Result": ("roost.transport.base", "Result"),
     # jobs
-    "run": ("roost.jobs.run", "run"),
-    "JobResult": ("roost.jobs.common", "JobResult"),
-    "jobs": ("roost.jobs.manage", "jobs"),
-    "job_logs": ("roost.jobs.manage", "job_logs"),
-    "cancel": ("roost.jobs.manage", "cancel"),
+    "run": ("roost.job.run", "run"),
+    "JobResult": ("roost.job.common", "JobResult"),
+    "jobs": ("roost.job.manage", "jobs"),
+    "job_logs": ("roost.job.manage", "job_logs"),
+    "cancel": ("roost.job.manage", "cancel"),
     "JobStatus": ("roost.agent.client", "JobStatus"),
     # services
     "serve": ("roost.lifecycle.services", "serve"),
     "serve_update": ("roost.lifecycle.services", "serve_update"),
     "serve_status": ("roost.lifecycle.services", "serve_status"),
-    "ServiceStatus": ("roost.serve.status", "ServiceStatus"),
+    "ServiceStatus": ("roost.service.status", "ServiceStatus"),
     # backups
     "backup": ("roost.lifecycle.backups", "backup"),
-    "backups": ("roost.lifecycle.backups", "list_backups"),
+    "list_backups": ("roost.lifecycle.backups", "list_backups"),
     "restore": ("roost.lifecycle.backups", "restore"),
-    "BackupInfo": ("roost.backup.store", "BackupInfo"),
+    "BackupInfo": ("roost.backups.store", "BackupInfo"),
     # sharing behind the gateway
     "share": ("roost.lifecycle.sharing", "share"),
     "add_user": ("roost.lifecycle.sharing", "add_user"),
@@ -81,14 +81,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 if TYPE_CHECKING:
     from roost.agent.client import JobStatus
-    from roost.backup.store import BackupInfo
+    from roost.backups.store import BackupInfo
     from roost.catalog.offers import Offer, offers
     from roost.errors import RoostError
-    from roost.jobs.common import JobResult
-    from roost.jobs.manage import cancel, job_logs, jobs
-    from roost.jobs.run import run
-    from roost.lifecycle.backups import backup, restore
-    from roost.lifecycle.backups import list_backups as backups
+    from roost.job.common import JobResult
+    from roost.job.manage import cancel, job_logs, jobs
+    from roost.job.run import run
+    from roost.lifecycle.backups import backup, list_backups, restore
     from roost.lifecycle.files import download, sync
     from roost.lifecycle.files import exec_command as exec
     from roost.lifecycle.housekeeping import GcResult, MachineCost, cost, gc, refresh_offers
@@ -96,7 +95,7 @@ if TYPE_CHECKING:
     from roost.lifecycle.machines import DownResult, UpResult, down, start, stop, up
     from roost.lifecycle.services import serve, serve_status, serve_update
     from roost.lifecycle.sharing import add_user, remove_user, share, trust
-    from roost.serve.status import ServiceStatus
+    from roost.service.status import ServiceStatus
     from roost.spec.loader import load_spec
     from roost.spec.model import Spec
     from roost.transport.base import Result
@@ -128,7 +127,6 @@ __all__ = [
     "UpResult",
     "add_user",
     "backup",
-    "backups",
     "cancel",
     "cost",
     "down",
@@ -137,6 +135,7 @@ __all__ = [
     "gc",
     "job_logs",
     "jobs",
+    "list_backups",
     "load_spec",
     "logs",
     "offers",

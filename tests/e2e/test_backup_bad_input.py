@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from roost.backup.stores import store_for
+from roost.backups.stores import store_for
 from roost.errors import BackupError
 from tests.e2e.test_gateway import host_entry, listening
 

@@ -139,9 +139,9 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
 
     # down backs up first
     roost.start("team")
-    before = len(roost.backups("team"))
+    before = len(roost.list_backups("team"))
     roost.down("team")
-    from roost.backup.store import DirectoryStore
+    from roost.backups.store import DirectoryStore
 
     after = DirectoryStore(roost_home / "backups" / "team").list()
     assert len(after) == before + 1 and after[-1].kind == "before-down" and after[-1].annotations == 30

@@ -8,7 +8,7 @@ import pytest
 
 from roost.errors import SpecError
 from roost.gateway.caddyfile import caddyfile
-from roost.serve.placement import worker_names, worker_spec
+from roost.service.placement import worker_names, worker_spec
 from roost.spec.loader import load_spec
 from roost.spec.service import Probe
 

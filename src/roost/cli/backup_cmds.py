@@ -1,4 +1,4 @@
-"""``roost backup | backups | restore``: a few lines over :mod:`roost.backup.machine`."""
+"""``roost backup | backups | restore``: a few lines over :mod:`roost.backups.machine`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def backup_(name: str) -> None:
 @commands.command("backups")
 def backups_(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """The machine's backups, oldest first."""
-    found = roost.backups(name)
+    found = roost.list_backups(name)
     if as_json:
         print(json.dumps([b.model_dump() for b in found], indent=1))
         return

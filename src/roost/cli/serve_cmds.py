@@ -1,4 +1,4 @@
-"""``roost serve SPEC | status NAME``: a few lines over :mod:`roost.serve.steps` and ``up``."""
+"""``roost serve SPEC | status NAME``: a few lines over :mod:`roost.service.steps` and ``up``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from roost.cli.commands import CommandList
 from roost.cli.render import RichProgress, console
 
 if TYPE_CHECKING:
-    from roost.serve.status import ReplicaStatus
+    from roost.service.status import ReplicaStatus
 
 
 commands = CommandList()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roost.backup.machine import collect, put_back, take
-from roost.backup.store import BackupInfo
-from roost.backup.stores import store_for
+from roost.backups.machine import collect, put_back, take
+from roost.backups.store import BackupInfo
+from roost.backups.stores import store_for
 from roost.lifecycle.health import healthy
 from roost.lifecycle.machines import resolve_spec, up
 from roost.machine.state import find_record

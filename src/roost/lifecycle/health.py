@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from roost.agent.client import AgentStatus
-from roost.serve.controller import serving
+from roost.service.controller import serving
 from roost.session import MachineSession
 
 

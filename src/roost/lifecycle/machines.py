@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from roost.apps import app_driver
 from roost.backends import get_backend
-from roost.backup.machine import check_spec, take_before
+from roost.backups.machine import check_spec, take_before
 from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.gateway.site import ca_path
 from roost.lifecycle.health import healthy
@@ -26,7 +26,7 @@ from roost.machine.state import State, find_record, machine_lock
 from roost.machine.steps import run_steps
 from roost.machine.vault import Vault
 from roost.progress import Progress, SilentProgress
-from roost.serve.placement import authorize_none, worker_names, worker_session
+from roost.service.placement import authorize_none, worker_names, worker_session
 from roost.session import MachineSession, load_session, open_session
 from roost.spec.loader import load_spec, spec_for_app
 from roost.spec.model import NAME_PATTERN, Spec

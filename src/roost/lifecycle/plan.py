@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from roost.apps import AppContext
 from roost.apps.uvenv import ensure_venv
-from roost.backup.machine import schedule_step
+from roost.backups.machine import schedule_step
 from roost.errors import BackendError
 from roost.gateway import site as gateway
 from roost.machine.steps import Parallel, Step, fingerprint
 from roost.progress import Progress
-from roost.serve.steps import steps as service_steps
+from roost.service.steps import steps as service_steps
 from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transfer import push_files

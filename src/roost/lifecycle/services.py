@@ -8,8 +8,8 @@ from roost.errors import AppError, SpecError
 from roost.lifecycle.machines import UpResult, resolve_spec, up
 from roost.machine.state import find_record
 from roost.progress import Progress
-from roost.serve.status import ServiceStatus
-from roost.serve.status import status as service_status
+from roost.service.status import ServiceStatus
+from roost.service.status import status as service_status
 from roost.spec.model import Spec
 
 

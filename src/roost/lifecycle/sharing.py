@@ -11,7 +11,7 @@ from roost.gateway import site as gateway
 from roost.lifecycle import machines as lifecycle
 from roost.machine.state import machine_lock
 from roost.progress import Progress
-from roost.serve.steps import configure_balancer
+from roost.service.steps import configure_balancer
 from roost.session import MachineSession, load_session
 
 

@@ -151,7 +151,7 @@ class Controller:
         replica = replica or self.replicas[-1]
         self.replicas.remove(replica)
         self.reload()
-        time.sleep(float(self.config.get("drain_seconds", 2.0)))  # roost.serve.base.DRAIN_SECONDS
+        time.sleep(float(self.config.get("drain_seconds", 2.0)))  # roost.service.base.DRAIN_SECONDS
         try:
             os.unlink(os.path.join(self.paths.apps, replica["name"] + ".json"))
         except FileNotFoundError:

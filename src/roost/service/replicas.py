@@ -2,7 +2,7 @@
 
 Each replica is the app's own definition on a port of its own, supervised by the agent
 (a replica that dies is restarted with backoff) and named ``APP-1``, ``APP-2``, ... A
-replica on a worker machine (see :mod:`roost.serve.placement`) runs under the worker's agent and
+replica on a worker machine (see :mod:`roost.service.placement`) runs under the worker's agent and
 is reached through a tunnel the gateway machine's agent runs under the same name.
 """
 
@@ -15,9 +15,9 @@ from roost.apps import AppContext, app_driver
 from roost.errors import AppError, RoostError
 from roost.gateway import site as gateway
 from roost.machine.steps import fingerprint
-from roost.serve import routes
-from roost.serve.base import DRAIN_SECONDS, free_ports, variables
-from roost.serve.placement import authorize, pin_host_key, tunnel_definition, tunnel_key, worker_names, worker_session
+from roost.service import routes
+from roost.service.base import DRAIN_SECONDS, free_ports, variables
+from roost.service.placement import authorize, pin_host_key, tunnel_definition, tunnel_key, worker_names, worker_session
 from roost.session import MachineSession
 
 
@@ -37,7 +37,7 @@ class Replicas:
     """Starts, probes, swaps and removes one service's replicas; the serving set is kept in
     the machine's facts after every change, so an interrupted run resumes from what serves.
 
-    A replica on a worker machine (see :mod:`roost.serve.placement`) runs under the worker's agent;
+    A replica on a worker machine (see :mod:`roost.service.placement`) runs under the worker's agent;
     the gateway's agent runs its tunnel under the same name, and that is what Caddy sees."""
 
     def __init__(self, session: MachineSession) -> None:

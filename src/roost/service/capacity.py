@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from roost.errors import SpecError
-from roost.serve.placement import worker_names, worker_session
+from roost.service.placement import worker_names, worker_session
 from roost.session import MachineSession
 
 

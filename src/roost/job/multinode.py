@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.jobs.common import JobResult, download_outputs, job_request
+from roost.job.common import JobResult, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress
 from roost.session import MachineSession, load_session

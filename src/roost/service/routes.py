@@ -18,7 +18,7 @@ import time
 from roost.agent.client import AppDefinition
 from roost.gateway.site import RouteUpstreams
 from roost.machine.steps import Step, fingerprint
-from roost.serve.base import DRAIN_SECONDS, free_ports, slug
+from roost.service.base import DRAIN_SECONDS, free_ports, slug
 from roost.session import MachineSession
 from roost.spec.service import ServiceRoute
 

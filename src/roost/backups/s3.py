@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from roost.backends.aws.cloud import client_errors, s3_client
-from roost.backup.store import MANIFEST, BackupInfo, BackupStore, info_from
+from roost.backups.store import MANIFEST, BackupInfo, BackupStore, info_from
 from roost.errors import BackupError
 
 T = TypeVar("T")

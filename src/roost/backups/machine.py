@@ -16,9 +16,9 @@ import shlex
 import shutil
 import time
 
-from roost.backup.scripts import DATA_STAMP, RESTORE, SNAPSHOT
-from roost.backup.store import BackupInfo, BackupStore, verify
-from roost.backup.stores import store_for
+from roost.backups.scripts import DATA_STAMP, RESTORE, SNAPSHOT
+from roost.backups.store import BackupInfo, BackupStore, verify
+from roost.backups.stores import store_for
 from roost.errors import AppError, BackupError, RoostError, SpecError
 from roost.machine.record import MachineState
 from roost.machine.steps import Step

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from roost.agent.client import AppDefinition
 from roost.gateway import site as gateway
 from roost.machine.steps import fingerprint
-from roost.serve import routes
-from roost.serve.base import DRAIN_SECONDS
-from roost.serve.capacity import room
-from roost.serve.replicas import Replicas
+from roost.service import routes
+from roost.service.base import DRAIN_SECONDS
+from roost.service.capacity import room
+from roost.service.replicas import Replicas
 from roost.session import MachineSession
 
 CONTROLLER = "controller"

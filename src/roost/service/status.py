@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from roost.agent.client import AppStatus
 from roost.errors import AppError, RoostError
 from roost.gateway import site as gateway
-from roost.serve.controller import CONTROLLER, controller_state, serving, serving_remote
-from roost.serve.placement import worker_names, worker_session
+from roost.service.controller import CONTROLLER, controller_state, serving, serving_remote
+from roost.service.placement import worker_names, worker_session
 from roost.session import MachineSession, load_session
 
 

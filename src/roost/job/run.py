@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roost.errors import HostUnreachable, RoostError
-from roost.jobs import multinode, recovery
-from roost.jobs.common import JobResult, check_runnable, download_outputs, job_request
+from roost.job import multinode, recovery
+from roost.job.common import JobResult, check_runnable, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress, SilentProgress
 from roost.session import MachineSession, load_session

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from roost.backup.s3 import S3Store
-from roost.backup.store import BackupStore, DirectoryStore
+from roost.backups.s3 import S3Store
+from roost.backups.store import BackupStore, DirectoryStore
 from roost.errors import SpecError
 from roost.paths import roost_home
 

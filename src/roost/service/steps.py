@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 from roost.gateway import site as gateway
 from roost.machine.steps import Step
-from roost.serve import routes
-from roost.serve.capacity import check_capacity
-from roost.serve.controller import pause_controller, serving_ports, start_controller
-from roost.serve.placement import worker_spec
-from roost.serve.replicas import Replicas
+from roost.service import routes
+from roost.service.capacity import check_capacity
+from roost.service.controller import pause_controller, serving_ports, start_controller
+from roost.service.placement import worker_spec
+from roost.service.replicas import Replicas
 from roost.session import MachineSession
 from roost.spec.model import Spec
 
