@@ -46,11 +46,11 @@ class MachineSession:
 
     def url(self) -> str | None:
         """The app's URL as seen from this computer (None for a machine without an app)."""
-        if self.driver is None or not self.record.facts.app_port:
+        if self.driver is None or not self.record.facts.app.port:
             return None
         if self.record.spec.share:
             return f"https://{self.public_host()}{self.driver.url_path}"
-        return self.backend.app_url(self.record, self.record.facts.app_port, self.driver.url_path)
+        return self.backend.app_url(self.record, self.record.facts.app.port, self.driver.url_path)
 
     def save(self) -> None:
         """Persist the record (facts and state)."""

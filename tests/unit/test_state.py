@@ -125,3 +125,22 @@ def test_machine_lock_excludes_another_process(tmp_path: Path) -> None:
     # the kernel released the dead holder's lock
     with machine_lock("nb", home=tmp_path, timeout=2):
         pass
+
+
+def test_a_record_written_before_the_facts_were_split_still_reads(tmp_path: Path) -> None:
+    """A state database from before facts had parts (app, gateway, service) keeps every fact."""
+    state = State(tmp_path)
+    state.save(record("old"))
+    flat = ('{"home": "/srv/roost", "app_port": 8100, "gateway_health_port": 8200, "postgres_bindir": "/usr/lib/pg",'
+            ' "replica_names": ["command-1"], "replica_ports": [8301], "route_ports": {"/api": 8400},'
+            ' "replica_serial": 3}')  # fmt: skip
+    state.db.execute("UPDATE machines SET facts_json = ? WHERE name = 'old'", (flat,))
+    state.db.commit()
+    facts = state.get("old").facts
+    assert (facts.home, facts.app.port, facts.app.postgres_bindir) == ("/srv/roost", 8100, "/usr/lib/pg")
+    assert facts.gateway.health_port == 8200
+    assert (facts.service.replica_names, facts.service.replica_ports) == (["command-1"], [8301])
+    assert (facts.service.route_ports, facts.service.replica_serial) == ({"/api": 8400}, 3)
+    state.save(state.get("old"))  # written back in the new shape, read the same
+    assert State(tmp_path).get("old").facts == facts
+    state.close()

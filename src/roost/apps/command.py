@@ -28,7 +28,7 @@ class CommandDriver(AppDriver):
 
     def definition(self, ctx: AppContext) -> AppDefinition:
         """``sh -c COMMAND`` with ``{port}`` filled in, from the workdir."""
-        port = ctx.record.facts.app_port
+        port = ctx.record.facts.app.port
         command = self.options.command.replace("{port}", str(port))
         return AppDefinition(
             name=self.name,

@@ -108,7 +108,7 @@ class JupyterDriver(AppDriver):
         dirs = self._dirs(ctx)
         return AppDefinition(
             name=self.name,
-            argv=[f"{dirs['venv']}/bin/jupyter-lab", f"--ServerApp.port={ctx.record.facts.app_port}"],
+            argv=[f"{dirs['venv']}/bin/jupyter-lab", f"--ServerApp.port={ctx.record.facts.app.port}"],
             cwd=dirs["workdir"],
             env={
                 "HOME": dirs["home"],
@@ -118,7 +118,7 @@ class JupyterDriver(AppDriver):
                 "JUPYTER_RUNTIME_DIR": dirs["runtime"],
                 "IPYTHONDIR": f"{dirs['home']}/.ipython",
             },
-            port=ctx.record.facts.app_port,
+            port=ctx.record.facts.app.port,
             health_path="/api",
         )
 

@@ -187,11 +187,11 @@ class LabelStudioDriver(AppDriver):
                 "--internal-host",
                 "127.0.0.1",
                 "--port",
-                str(ctx.record.facts.app_port),
+                str(ctx.record.facts.app.port),
             ],
             cwd=f"{ctx.home}/home",
             env=self.env(ctx),
-            port=ctx.record.facts.app_port,
+            port=ctx.record.facts.app.port,
             health_path="/health",
             stop_timeout=20.0,
         )

@@ -57,7 +57,7 @@ def socket_dir(home: str) -> str:
 
 def layout(ctx: AppContext, data_dir: str) -> PostgresLayout:
     """The machine's layout; the bin directory is known once :func:`ensure_installed` ran."""
-    bindir = ctx.record.facts.postgres_bindir
+    bindir = ctx.record.facts.app.postgres_bindir
     if not bindir:
         raise AppError(
             f"PostgreSQL's programs on '{ctx.record.name}' are not known yet",
@@ -102,7 +102,7 @@ def ensure_installed(ctx: AppContext) -> str:
                 hint="install the Debian/Ubuntu package 'postgresql' on the machine (or give it network "
                 "access and sudo), or use database: sqlite; nothing was changed",
             )
-    ctx.record.facts.postgres_bindir = found
+    ctx.record.facts.app.postgres_bindir = found
     return found
 
 

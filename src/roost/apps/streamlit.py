@@ -67,7 +67,7 @@ class StreamlitDriver(AppDriver):
         spec = ctx.record.spec
         server: dict[str, object] = {
             "address": "127.0.0.1",
-            "port": ctx.record.facts.app_port or 0,
+            "port": ctx.record.facts.app.port or 0,
             "headless": True,
             "enableXsrfProtection": True,
             "enableCORS": True,
@@ -84,9 +84,9 @@ class StreamlitDriver(AppDriver):
         venv = self._venv(ctx)
         return AppDefinition(
             name=self.name,
-            argv=[f"{venv}/bin/streamlit", "run", self.options.script, f"--server.port={ctx.record.facts.app_port}"],
+            argv=[f"{venv}/bin/streamlit", "run", self.options.script, f"--server.port={ctx.record.facts.app.port}"],
             cwd=f"{ctx.home}/workdir",
-            port=ctx.record.facts.app_port,
+            port=ctx.record.facts.app.port,
             health_path="/_stcore/health",
             env={
                 "HOME": f"{ctx.home}/home",

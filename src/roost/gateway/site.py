@@ -63,20 +63,20 @@ def _users(session: MachineSession) -> dict[str, str]:
 def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams | None = None) -> str:
     """The machine's Caddyfile for these replica (or app) ports (and the service's routes)."""
     record = session.record
-    if not record.facts.gateway_health_port:
-        record.facts.gateway_health_port = session.agent.free_port()
+    if not record.facts.gateway.health_port:
+        record.facts.gateway.health_port = session.agent.free_port()
         session.save()
-    assert record.facts.app_port and session.driver is not None
+    assert record.facts.app.port and session.driver is not None
     spec = record.spec
     return caddyfile(
         address=session.public_host() if spec.share else None,
         internal_tls=not spec.domain,
         upstreams=upstreams,
-        health_port=record.facts.gateway_health_port,
+        health_port=record.facts.gateway.health_port,
         users=None if session.driver.has_own_login or not spec.share else _users(session),
         admin=admin_socket(session),
         balance=_balance(spec),
-        plain_port=record.facts.app_port,
+        plain_port=record.facts.app.port,
         routes=routes or [],
         upstream_log=upstream_log_path(session) if spec.service else None,
     )
@@ -100,8 +100,8 @@ def configure(
             "has no caddy, which sharing needs",
             hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)",
         )
-    assert record.facts.app_port
-    config = render(session, upstreams or [record.facts.app_port], routes)
+    assert record.facts.app.port
+    config = render(session, upstreams or [record.facts.app.port], routes)
     admin = admin_socket(session)
     runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
@@ -109,7 +109,7 @@ def configure(
         name=NAME,
         argv=["caddy", "run", "--config", dirs["caddyfile"], "--adapter", "caddyfile"],
         cwd=dirs["base"],
-        port=record.facts.gateway_health_port,
+        port=record.facts.gateway.health_port,
         health_path="/health",
         env={"XDG_DATA_HOME": dirs["data"], "XDG_CONFIG_HOME": f"{dirs['base']}/config", "HOME": dirs["base"]},
     )

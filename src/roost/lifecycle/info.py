@@ -77,7 +77,7 @@ def _status_of(session: MachineSession) -> MachineStatus:
         state=live,
         app=driver.name if driver else None,
         healthy=bool(app and app.healthy),
-        url=session.url() if app and record.facts.app_port else None,
+        url=session.url() if app and record.facts.app.port else None,
         restarts=app.restarts if app else 0,
         app_pid=app.pid if app else None,
         gpus=len(agent.agent.gpus) if agent else 0,
@@ -131,6 +131,6 @@ def logs(
     ):
         raise AppError(f"machine '{name}' has no logs: it was never provisioned or no longer exists")
     app = _driver_of(session).name
-    if session.record.spec.service and session.record.facts.replica_names:
-        app = session.record.facts.replica_names[0]  # a service: its first replica
+    if session.record.spec.service and session.record.facts.service.replica_names:
+        app = session.record.facts.service.replica_names[0]  # a service: its first replica
     return session.agent.logs(app, lines=lines, follow=follow, on_output=on_output)

@@ -41,8 +41,8 @@ def provision_steps(session: MachineSession) -> list[Step]:
 
 def _allocate_port(session: MachineSession) -> None:
     spec_port = session.record.spec.app.port if session.record.spec.app else None
-    if spec_port or not session.record.facts.app_port:
-        session.record.facts.app_port = spec_port or session.agent.free_port()
+    if spec_port or not session.record.facts.app.port:
+        session.record.facts.app.port = spec_port or session.agent.free_port()
         session.save()
 
 

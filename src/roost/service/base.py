@@ -15,7 +15,7 @@ def free_ports(session: MachineSession, count: int, taken: set[int]) -> list[int
     facts, ports = session.record.facts, list[int]()
     while len(ports) < count:
         port = session.agent.free_port()
-        if port not in taken and port not in ports and port not in (facts.app_port, facts.gateway_health_port):
+        if port not in taken and port not in ports and port not in (facts.app.port, facts.gateway.health_port):
             ports.append(port)
     return ports
 
@@ -27,7 +27,7 @@ def slug(path: str) -> str:
 
 def variables(session: MachineSession) -> dict[str, str]:
     """``ROOST_ROUTE_<NAME>`` -> the route's 127.0.0.1 address, for the app's replicas."""
-    ports = session.record.facts.route_ports
+    ports = session.record.facts.service.route_ports
     return {
         f"ROOST_ROUTE_{slug(path).upper().replace('-', '_')}": f"http://127.0.0.1:{ports[path]}"
         for path in sorted(ports)

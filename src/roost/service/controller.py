@@ -62,7 +62,7 @@ def serving(
     replicas = _controller_replicas(session, apps, state)
     if replicas is not None:
         return [(r["name"], int(r["port"])) for r in replicas]
-    facts = session.record.facts
+    facts = session.record.facts.service
     return list(zip(facts.replica_names, facts.replica_ports))
 
 
@@ -72,7 +72,7 @@ def serving_remote(
     """Of :func:`serving`, those on worker machines: name -> (machine, port there)."""
     replicas = _controller_replicas(session, apps, state)
     if replicas is None:
-        return dict(session.record.facts.replica_remote)
+        return dict(session.record.facts.service.replica_remote)
     return {r["name"]: (r["machine"], int(r["remote_port"])) for r in replicas if r.get("machine")}
 
 
@@ -88,7 +88,7 @@ def pause_controller(session: MachineSession) -> None:
     state = controller_state(session)
     session.agent.remove_app(CONTROLLER)
     if state and state.get("replicas"):
-        facts = session.record.facts
+        facts = session.record.facts.service
         facts.replica_names = [r["name"] for r in state["replicas"]]
         facts.replica_ports = [int(r["port"]) for r in state["replicas"]]
         facts.replica_remote = {
@@ -101,7 +101,7 @@ def pause_controller(session: MachineSession) -> None:
 def _replica_entries(session: MachineSession, replicas: Replicas) -> list[dict[str, object]]:
     """The serving replicas as the controller takes them over; one on a worker machine comes
     with its tunnel, which the controller restarts (or replaces with a replica here)."""
-    facts, entries = session.record.facts, []
+    facts, entries = session.record.facts.service, []
     for name, port in zip(facts.replica_names, facts.replica_ports):
         entry: dict[str, object] = {"name": name, "port": port}
         if name in facts.replica_remote:
@@ -114,8 +114,8 @@ def _replica_entries(session: MachineSession, replicas: Replicas) -> list[dict[s
 def controller_config(session: MachineSession) -> dict[str, object]:
     """Everything the controller needs to keep, replace and scale the replicas by itself: their
     definition and the Caddyfile as templates, the limits, and where its state goes."""
-    spec, facts = session.record.spec, session.record.facts
-    assert spec.service and session.driver and facts.home
+    spec, facts = session.record.spec, session.record.facts.service
+    assert spec.service and session.driver and session.record.facts.home
     replicas = Replicas(session)
     template = replicas.definition("replica", PORT_SENTINEL).model_dump_json()
     caddy_template = gateway.render(session, [PORT_SENTINEL], routes.upstreams(session))

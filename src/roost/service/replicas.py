@@ -22,7 +22,9 @@ from roost.session import MachineSession
 
 
 def _replica_context(ctx: AppContext, port: int) -> AppContext:
-    record = ctx.record.model_copy(update={"facts": ctx.record.facts.model_copy(update={"app_port": port})})
+    facts = ctx.record.facts
+    replica_facts = facts.model_copy(update={"app": facts.app.model_copy(update={"port": port})})
+    record = ctx.record.model_copy(update={"facts": replica_facts})
     return AppContext(
         record=record,
         runner=ctx.runner,
@@ -45,7 +47,7 @@ class Replicas:
         assert spec.service and session.driver
         self.session, self.service, self.driver = session, spec.service, session.driver
         self.ctx = session.context()
-        self.facts = session.record.facts
+        self.facts = session.record.facts.service
         self.machines = ["", *worker_names(spec)]  # "" is the gateway machine itself
         self._workers: dict[str, MachineSession] = {}
         self._pinned: dict[str, str] = {}  # worker -> its host key file on the gateway machine
@@ -111,7 +113,10 @@ class Replicas:
         ports = free_ports(self.session, count, set(self.facts.replica_ports))
         for name, machine in placed:
             if machine:
-                worker, taken = self.worker(machine), {p for m, p in self.facts.replica_remote.values() if m == machine}
+                worker, taken = (
+                    self.worker(machine),
+                    {p for m, p in self.facts.replica_remote.values() if m == machine},
+                )
                 remote = next(p for p in iter(worker.agent.free_port, None) if p not in taken)
                 worker.agent.put_app(self.definition(name, remote, worker))
                 self.facts.replica_remote[name] = (machine, remote)

@@ -39,7 +39,7 @@ def definition(session: MachineSession, path: str, route: ServiceRoute, name: st
 
 def allocate(session: MachineSession) -> None:
     """Give every route its 127.0.0.1 listener port (kept for the service's life)."""
-    spec, facts = session.record.spec, session.record.facts
+    spec, facts = session.record.spec, session.record.facts.service
     assert spec.service
     for path in spec.service.routes:
         if path not in facts.route_ports:
@@ -52,7 +52,7 @@ def allocate(session: MachineSession) -> None:
 def converge(session: MachineSession) -> None:
     """Start each changed route's new replicas and wait for their probes; the old ones are
     kept (``route_retiring``) until the balancer has moved, see :func:`retire`."""
-    spec, facts, agent = session.record.spec, session.record.facts, session.agent
+    spec, facts, agent = session.record.spec, session.record.facts.service, session.agent
     assert spec.service
     running = agent.status().apps
     for path, route in spec.service.routes.items():
@@ -92,7 +92,7 @@ def converge(session: MachineSession) -> None:
 
 def retire(session: MachineSession) -> None:
     """Stop the route replicas the balancer no longer sends to, after their requests drained."""
-    facts = session.record.facts
+    facts = session.record.facts.service
     if not facts.route_retiring:
         return
     time.sleep(DRAIN_SECONDS)
@@ -104,7 +104,7 @@ def retire(session: MachineSession) -> None:
 
 def upstreams(session: MachineSession) -> RouteUpstreams:
     """For the Caddyfile: (path, replica ports, probe, 127.0.0.1 listener port) per route."""
-    spec, facts = session.record.spec, session.record.facts
+    spec, facts = session.record.spec, session.record.facts.service
     if spec.service is None:
         return []
     return [
@@ -117,7 +117,7 @@ def upstreams(session: MachineSession) -> RouteUpstreams:
 def steps(session: MachineSession) -> tuple[list[Step], list[Step]]:
     """(before the balancer: ports and replicas; after it: the old replicas stopped)."""
     routes = session.record.spec.service.routes if session.record.spec.service else {}
-    if not routes and not session.record.facts.route_replicas:
+    if not routes and not session.record.facts.service.route_replicas:
         return [], []
     names = ", ".join(sorted(routes)) or "none left"
     return (

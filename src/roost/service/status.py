@@ -98,7 +98,7 @@ def status(name: str) -> ServiceStatus:
             )
             for replica, port in group
         ]
-        for path, group in session.record.facts.route_replicas.items()
+        for path, group in session.record.facts.service.route_replicas.items()
     }
     return ServiceStatus(
         name=name,
