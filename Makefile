@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -17,8 +17,15 @@ demo: install
 	$(VENV)/bin/roost up jupyter
 	@echo "password: $(VENV)/bin/roost password jupyter    stop: $(VENV)/bin/roost down jupyter"
 
-## test: the whole suite (unit, contract, end-to-end with real processes)
-test: install
+## lint: the habits CI keeps: import layers (import-linter), ruff (lint and format), mypy
+lint: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+## test: the habits above, then the whole suite (unit, contract, end-to-end with real processes)
+test: lint
 	$(VENV)/bin/pytest
 
 ## bench: the performance benchmarks (prints name=value lines)
