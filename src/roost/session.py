@@ -10,6 +10,7 @@ from roost.machine.record import MachineRecord
 from roost.machine.state import State
 from roost.machine.vault import Vault
 from roost.spec.model import Spec
+from roost.transport.base import Runner
 
 
 class MachineSession:
@@ -24,16 +25,21 @@ class MachineSession:
         """The spec the machine ran before this ``up`` changed it (a failed rollout goes back to it)."""
 
     @property
+    def runner(self) -> Runner:
+        """Commands on this machine (the one way to get its runner; the agent uses the same)."""
+        return self.runner
+
+    @property
     def agent(self) -> AgentClient:
         """The agent on this machine (requires a provisioned machine)."""
         assert self.record.facts.home
-        return AgentClient(self.backend.runner(self.record), self.record.facts.home)
+        return AgentClient(self.runner, self.record.facts.home)
 
     def context(self) -> AppContext:
         """What the app driver works with."""
         return AppContext(
             record=self.record,
-            runner=self.backend.runner(self.record),
+            runner=self.runner,
             agent=self.agent,
             make_tools=lambda: self.backend.tools(self.record),
             vault=Vault(self.record.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -249,6 +250,13 @@ class AgentClient:
     def put_config(self, **settings: object) -> None:
         """Merge settings (e.g. autostop_seconds) into the agent's config."""
         self._json("put-config", stdin=json.dumps(settings).encode())
+
+    def wait_all_healthy(self, digests: dict[str, str], within: float, *, log_hint: Callable[[str], str]) -> None:
+        """Wait until every app of ``digests`` (name -> definition digest) is healthy, all within
+        ``within`` seconds (each app gets at least one); ``log_hint(name)`` for the one that is not."""
+        deadline = time.monotonic() + within
+        for name, digest in digests.items():
+            self.wait_healthy(name, max(1.0, deadline - time.monotonic()), digest=digest, log_hint=log_hint(name))
 
     def wait_healthy(self, app: str, timeout: float, log_hint: str = "", digest: str = "") -> AppStatus:
         """Wait (on the machine, one call) until ``app`` is healthy, running the definition with

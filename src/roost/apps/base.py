@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from roost.agent.client import AgentClient, AppDefinition
+from roost.errors import AppError
 from roost.machine.record import MachineRecord
 from roost.machine.steps import Step
 from roost.machine.tools import MachineTools
@@ -73,3 +74,8 @@ class AppDriver(ABC):
     @abstractmethod
     def login_hint(self, ctx: AppContext) -> str:
         """How the user logs in, without the secret itself."""
+
+    def backup_config(self, ctx: AppContext) -> dict[str, object]:
+        """What the snapshot and restore scripts need (an app with ``keeps_data``): its data
+        directory, its name, and its database's settings when it has one."""
+        raise AppError(f"the app '{self.name}' keeps no data roost backs up", hint="backups are for Label Studio")

@@ -49,7 +49,7 @@ def _source(session: MachineSession) -> dict[str, object]:
             f"machine '{session.record.name}' has no app with data roost backs up",
             hint="backups are for Label Studio machines",
         )
-    return driver.backup_config(session.context())  # type: ignore[attr-defined]
+    return driver.backup_config(session.context())
 
 
 def machine_dir(home: str, kind: str) -> str:
@@ -70,7 +70,7 @@ def take(session: MachineSession, kind: str = "manual") -> BackupInfo:
         "kind": kind,
         "keep": None,
     }
-    runner = session.backend.runner(record)
+    runner = session.runner
     result = runner.run(["python3", "-", json.dumps(config)], stdin=SNAPSHOT.encode(), timeout=3600)
     result.check("take the backup on the machine")
     backup_id = json.loads(result.stdout.strip().splitlines()[-1])["id"]
@@ -99,15 +99,11 @@ def collect(session: MachineSession) -> list[BackupInfo]:
     record = session.record
     assert record.facts.home
     where = shlex.quote(machine_dir(record.facts.home, "scheduled"))
-    listing = (
-        session.backend.runner(record)
-        .run(
-            f'for d in {where}/*/; do case "$d" in *.partial/) continue;; esac; '
-            f'[ -f "$d/manifest.json" ] && basename "$d"; done; true',
-            timeout=60,
-        )
-        .check("list scheduled backups")
-    )
+    listing = session.runner.run(
+        f'for d in {where}/*/; do case "$d" in *.partial/) continue;; esac; '
+        f'[ -f "$d/manifest.json" ] && basename "$d"; done; true',
+        timeout=60,
+    ).check("list scheduled backups")
     store = store_for(record.spec.backup_to, record.name)
     store.check()
     have = {info.id for info in store.list()}
@@ -139,7 +135,7 @@ def put_back(session: MachineSession, backup_id: str, *, source: str | None = No
         rsync(session.backend.rsync_route(record), f"{directory}/", f"{incoming}/", upload=True, timeout=3600)
     session.agent.stop()
     aside = f"{config['data']}.before-restore-{time.strftime('%Y%m%dT%H%M%S')}"
-    session.backend.runner(record).run(
+    session.runner.run(
         ["python3", "-", json.dumps({**config, "incoming": incoming, "aside": aside})],
         stdin=RESTORE.encode(),
         timeout=3600,
@@ -149,7 +145,7 @@ def put_back(session: MachineSession, backup_id: str, *, source: str | None = No
 
 def _refuse_mismatch(session: MachineSession, info: BackupInfo, config: dict[str, object], force: bool) -> None:
     """Refuse a backup of another database kind, or data newer than the backup (unless ``force``)."""
-    name, runner = session.record.name, session.backend.runner(session.record)
+    name, runner = session.record.name, session.runner
     database = "postgres" if config.get("postgres") else "sqlite"
     if info.database != database:
         raise BackupError(
@@ -178,7 +174,7 @@ def schedule_step(session: MachineSession) -> Step:
             session.agent.put_config(schedules={})
             return
         script = f"{record.facts.home}/bin/roost-snapshot.py"
-        session.backend.runner(record).write_file(script, SNAPSHOT.encode(), mode=0o700)
+        session.runner.write_file(script, SNAPSHOT.encode(), mode=0o700)
         config = {
             **_source(session),
             "out_root": machine_dir(record.facts.home, "scheduled"),

@@ -67,7 +67,7 @@ def serve(
     if len(words) != 1:
         raise typer.BadParameter("give one spec file, `status NAME` or `update NAME SPEC`")
     result = roost.serve(words[0], progress=RichProgress(), accept_new_host_key=accept_new_host_key)
-    console.print(f"{result.name} is serving at {result.url}")
+    console.print(f"{result.name} is serving at {result.url} ({result.replicas} replica(s))")
 
 
 def register(app: typer.Typer) -> None:

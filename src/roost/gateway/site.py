@@ -56,7 +56,7 @@ def admin_socket(session: MachineSession) -> str:
 
 
 def _users(session: MachineSession) -> dict[str, str]:
-    result = session.agent.runner.run(f"cat {shlex.quote(_dirs(session)['users'])} 2>/dev/null || echo '{{}}'")
+    result = session.runner.run(f"cat {shlex.quote(_dirs(session)['users'])} 2>/dev/null || echo '{{}}'")
     return json.loads(result.stdout or "{}")
 
 
@@ -93,7 +93,7 @@ def configure(
     """Write the Caddyfile and run Caddy under the agent; a running Caddy reloads the new config
     through its admin API (open connections are kept), a new one starts with it. Without
     ``upstreams`` the balancer sends everything to the app's own port."""
-    record, runner, dirs = session.record, session.agent.runner, _dirs(session)
+    record, runner, dirs = session.record, session.runner, _dirs(session)
     if not runner.run("command -v caddy", check=False).ok:
         raise HostError(
             record.facts.host or record.name,
@@ -143,7 +143,7 @@ def pin_ca(session: MachineSession) -> None:
         return  # a public CA signs it, or there is no TLS (a service reached through the tunnel)
     root = f"{_dirs(session)['data']}/caddy/pki/authorities/local/root.crt"
     deadline = time.monotonic() + 30
-    while not (found := session.agent.runner.run(["cat", root], check=False)).ok:
+    while not (found := session.runner.run(["cat", root], check=False)).ok:
         if time.monotonic() > deadline:
             raise AppError("the gateway made no CA root certificate in 30 s", hint="see the gateway's log")
         time.sleep(0.2)
@@ -240,6 +240,6 @@ def set_user(session: MachineSession, user: str, password: str | None) -> None:
     if password is None:
         users.pop(user, None)
     else:
-        hashed = session.agent.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode())
+        hashed = session.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode())
         users[user] = hashed.stdout.strip().splitlines()[-1]
-    session.agent.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)
+    session.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)

@@ -1,4 +1,8 @@
-"""Verbs on a running machine: sync files up, download outputs, run a command."""
+"""Verbs on a running machine: sync files up, download outputs, run a command.
+
+``sync`` holds the machine's lock, since it writes the workdir that ``up`` writes too;
+``exec`` and ``download`` do not, so that they work while a long ``up`` or job runs (they
+change nothing roost itself keeps)."""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def exec_command(
 ) -> Result:
     """Run a command in the machine's workdir; returns its Result (its exit code, not raised)."""
     session = _session(name)
-    runner = session.backend.runner(session.record)
+    runner = session.runner
     return runner.run(
         command, cwd=f"{session.record.facts.home}/workdir", timeout=timeout, check=False, on_output=on_output
     )

@@ -44,6 +44,8 @@ class UpResult(BaseModel):
     login: str | None
     already_up: bool
     seconds: float
+    replicas: int | None = None
+    """A service's replicas at start (None for a machine that serves no service)."""
 
 
 class DownResult(BaseModel):
@@ -190,7 +192,7 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
 def _reconnect(session: MachineSession, lost: HostUnreachable) -> bool:
     """After the machine's connection dropped under a step: close what is left of it and open a
     new one; True when the machine answers (False for another host's failure, e.g. a worker's)."""
-    runner = session.backend.runner(session.record)
+    runner = session.runner
     if lost.host != runner.label:
         return False
     try:
@@ -230,6 +232,7 @@ def _up_result(session: MachineSession, *, already_up: bool, started: float) -> 
         login=driver.login_hint(session.context()) if driver else None,
         already_up=already_up,
         seconds=time.monotonic() - started,
+        replicas=session.record.spec.service.initial if session.record.spec.service else None,
     )
 
 

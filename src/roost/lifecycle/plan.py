@@ -169,7 +169,7 @@ def _check_gpus(session: MachineSession) -> None:
 def _run_setup(session: MachineSession, progress: Progress) -> None:
     """The spec's setup, once per change of its text, in the workdir with the spec's envs."""
     spec, record = session.record.spec, session.record
-    runner = session.backend.runner(record)
+    runner = session.runner
     env = {**spec.envs, **session.job_path(), **{name: os.environ[name] for name in spec.secrets}}
     result = runner.run(
         spec.setup or "true",

@@ -31,8 +31,7 @@ def check_capacity(session: MachineSession) -> None:
 def _size(session: MachineSession) -> tuple[int, float]:
     """The machine's CPUs and GiB of memory."""
     found = (
-        session.backend.runner(session.record)
-        .run("nproc; grep MemTotal /proc/meminfo", timeout=30)
+        session.runner.run("nproc; grep MemTotal /proc/meminfo", timeout=30)
         .check("read the machine's CPUs and memory")
         .stdout.split()
     )

@@ -33,7 +33,7 @@ def _controller_files(session: MachineSession) -> tuple[str, str]:
 def controller_state(session: MachineSession) -> dict | None:
     """What the controller last wrote (its replicas, rate, desired count), if it ever ran."""
     _, state = _controller_files(session)
-    found = session.agent.runner.run(["cat", state], timeout=30, check=False)
+    found = session.runner.run(["cat", state], timeout=30, check=False)
     try:
         return json.loads(found.stdout) if found.ok else None
     except ValueError:

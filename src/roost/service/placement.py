@@ -90,7 +90,7 @@ def tunnel_key(session: MachineSession) -> str:
         f"mkdir -p {shlex.quote(home + '/gateway')} && (test -f {shlex.quote(key)} || ssh-keygen -q -t ed25519 "
         f"-N '' -C roost-tunnel -f {shlex.quote(key)}) && cat {shlex.quote(key + '.pub')}"
     )
-    found = session.backend.runner(session.record).run(script, timeout=60).check("make the gateway's tunnel key")
+    found = session.runner.run(script, timeout=60).check("make the gateway's tunnel key")
     return " ".join(found.stdout.split()[:2])
 
 
@@ -102,7 +102,7 @@ def authorize(gateway: MachineSession, worker: MachineSession, ports: list[int],
 
 def _write_authorized(service: str, worker: MachineSession, key: str, ports: list[int]) -> None:
     args = {"service": service, "key": key, "ports": sorted(ports)}
-    runner = worker.backend.runner(worker.record)
+    runner = worker.runner
     runner.run([runner.python, "-c", AUTHORIZE, json.dumps(args)], timeout=60).check(
         f"set the gateway's tunnel key on '{worker.record.name}'"
     )
@@ -130,7 +130,7 @@ def pin_host_key(gateway: MachineSession, worker: MachineSession) -> str:
     )
     lines = [line for line in found.stdout.splitlines() if line.strip() and not line.startswith("#")]
     known = f"{gateway.record.facts.home}/gateway/known_hosts-{worker.record.name}"
-    gateway.backend.runner(gateway.record).write_file(known, "".join(line + "\n" for line in lines).encode())
+    gateway.runner.write_file(known, "".join(line + "\n" for line in lines).encode())
     return known
 
 

@@ -126,15 +126,14 @@ class Replicas:
         started, digests = [(name, port) for (name, _), port in zip(placed, ports)], {}
         for (name, machine), port in zip(placed, ports):
             digests[name] = self.ctx.agent.put_app(self.tunnel(name, port) if machine else self.definition(name, port))
-        deadline = time.monotonic() + self.service.probe.ready_within_seconds
         try:
-            for name, digest in digests.items():
-                self.ctx.agent.wait_healthy(
-                    name,
-                    max(1.0, deadline - time.monotonic()),
-                    digest=digest,
-                    log_hint=f"the probe of replica {name} never answered; the replicas that served before still serve",
-                )
+            self.ctx.agent.wait_all_healthy(
+                digests,
+                self.service.probe.ready_within_seconds,
+                log_hint=lambda name: (
+                    f"the probe of replica {name} never answered; the replicas that served before still serve"
+                ),
+            )
         except BaseException:
             clash = self._port_clash(started)
             self._remove(started)

@@ -13,6 +13,7 @@ moves to them, and the old ones stop after it did (so no request fails on the wa
 
 from __future__ import annotations
 
+import functools
 import time
 
 from roost.agent.client import AppDefinition
@@ -49,6 +50,11 @@ def allocate(session: MachineSession) -> None:
     session.save()
 
 
+def _never_answered(path: str, probe: str, name: str) -> str:
+    return (f"the probe of route {path}'s replica {name} ({probe}) never answered; the route's replicas that "
+            "served before still serve")  # fmt: skip
+
+
 def converge(session: MachineSession) -> None:
     """Start each changed route's new replicas and wait for their probes; the old ones are
     kept (``route_retiring``) until the balancer has moved, see :func:`retire`."""
@@ -67,16 +73,9 @@ def converge(session: MachineSession) -> None:
             new.append((f"{slug(path)}-{facts.replica_serial}", port))
         digests = {name: agent.put_app(definition(session, path, route, name, port)) for name, port in new}
         session.save()
-        deadline = time.monotonic() + route.probe.ready_within_seconds
+        hint = functools.partial(_never_answered, path, route.probe.path)
         try:
-            for name, digest in digests.items():
-                agent.wait_healthy(
-                    name,
-                    max(1.0, deadline - time.monotonic()),
-                    digest=digest,
-                    log_hint=f"the probe of route {path}'s replica {name} ({route.probe.path}) never "
-                    "answered; the route's replicas that served before still serve",
-                )
+            agent.wait_all_healthy(digests, route.probe.ready_within_seconds, log_hint=hint)
         except BaseException:
             for name, _ in new:
                 agent.remove_app(name)
