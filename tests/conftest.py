@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UV_CACHE_DIR", str(REPO / ".cache" / "uv"))
 # ... and one wheelhouse cache: wheels for air-gapped test hosts are downloaded once.
 os.environ.setdefault("ROOST_CACHE_DIR", str(REPO / ".cache" / "roost"))
+# A shell starts a background job with SIGINT ignored, and a child inherits an ignored signal:
+# the tests that press Ctrl-C on a roost process must find it as a terminal user would.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ class MachineSession:
     @property
     def runner(self) -> Runner:
         """Commands on this machine (the one way to get its runner; the agent uses the same)."""
-        return self.runner
+        return self.backend.runner(self.record)
 
     @property
     def agent(self) -> AgentClient:
