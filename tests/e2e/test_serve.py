@@ -61,7 +61,8 @@ def load(
     resent: list | None = None,
 ) -> tuple[collections.Counter, list]:
     """GETs from ``workers`` keep-alive clients for ``seconds`` (at most 20,000 requests);
-    ``on_the_way`` runs after a third of the time. Returns (answers per replica, failures);
+    ``on_the_way`` runs after a third of the time, and the load goes on for at least another
+    third after it returned (however long it took). Returns (answers per replica, failures);
     ``timeline`` gets (time the request was sent, answer) for each, ``latencies`` (time sent,
     seconds to its answer); ``stop`` ends it early; ``pace``: each client waits this long
     between requests (so the budget lasts); ``resent`` gets the requests sent again because an
@@ -71,12 +72,12 @@ def load(
     answers: collections.Counter = collections.Counter()
     failures: list = []
     retried: list = []
-    stop_at, budget = time.monotonic() + seconds, [20_000]
+    stop_at, budget = [time.monotonic() + seconds], [20_000]
     lock = threading.Lock()
 
     def client() -> None:
         connection = None
-        while time.monotonic() < stop_at and not stop.is_set():
+        while time.monotonic() < stop_at[0] and not stop.is_set():
             with lock:
                 if budget[0] <= 0:
                     return
@@ -116,6 +117,7 @@ def load(
         thread.start()
     stop.wait(seconds / 3)
     on_the_way()
+    stop_at[0] = max(stop_at[0], time.monotonic() + seconds / 3)
     for thread in threads:
         thread.join()
     if resent is not None:

@@ -80,11 +80,13 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
     finished: list[float] = []
 
     def roll() -> None:
+        roll_started = time.monotonic()
         updated = roost_cli(
             "serve", "update", "spread", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")), timeout=300
         )
         assert updated.returncode == 0, updated.stderr
         finished.append(time.monotonic())
+        print(f"the rolling update took {finished[0] - roll_started:.1f}s")
 
     timeline: list = []
     answers, failures = load(url, 15.0, roll, timeline=timeline, pace=0.005)
