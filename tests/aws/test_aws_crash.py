@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.backends.aws import AwsBackend
+from roost.backends.aws.backend import AwsBackend
 from roost.machine.steps import CRASH_AFTER_STEP, CRASH_EXIT_CODE
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
 

@@ -16,7 +16,7 @@ def get_backend(kind: str, *, accept_new_host_key: bool = False) -> Backend:
     if kind == "ssh":
         return SshBackend(accept_new_host_key=accept_new_host_key)
     if kind == "aws":
-        from roost.backends.aws import AwsBackend  # start-up time: AWS's modules load only for aws machines
+        from roost.backends.aws.backend import AwsBackend  # start-up time: AWS's modules load only for aws machines
 
         return AwsBackend()
     raise NotBuiltYet(f"unknown backend '{kind}'", hint="choose local, ssh or aws")
