@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from roost.apps.base import AppContext, AppDriver
-from roost.apps.command import CommandDriver
-from roost.apps.jupyter import JupyterDriver
-from roost.apps.label_studio import LabelStudioDriver
-from roost.apps.streamlit import StreamlitDriver
 from roost.errors import NotBuiltYet
 from roost.spec.model import Spec
 
@@ -16,12 +12,20 @@ def app_driver(spec: Spec) -> AppDriver | None:
     if spec.app is None:
         return None
     if spec.app.type == "jupyter":
+        from roost.apps.jupyter import JupyterDriver  # start-up time: one app's driver per command
+
         return JupyterDriver(spec.app)
     if spec.app.type == "streamlit":
+        from roost.apps.streamlit import StreamlitDriver  # start-up time: one app's driver per command
+
         return StreamlitDriver(spec.app)
     if spec.app.type == "label-studio":
+        from roost.apps.label_studio import LabelStudioDriver  # start-up time: one app's driver per command
+
         return LabelStudioDriver(spec.app)
     if spec.app.type == "command":
+        from roost.apps.command import CommandDriver  # start-up time: one app's driver per command
+
         return CommandDriver(spec.app)
     raise NotBuiltYet(
         f"the app '{spec.app.type}' is not built yet; nothing was created",
