@@ -156,7 +156,11 @@ class AgentClient:
 
     def _json(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> dict:
         result = self._call(*args, stdin=stdin, timeout=timeout)
-        if result.ok and not result.stdout.strip() and args[0] in self.IDEMPOTENT:
+        for attempt in range(2):
+            if not (result.ok and not result.stdout.strip() and args[0] in self.IDEMPOTENT):
+                break
+            if attempt:  # twice no answer: the connection itself is stale (a host cut and healed)
+                self.runner.close()
             result = self._call(*args, stdin=stdin, timeout=timeout)  # the connection lost the answer
         return self._parse(args[0], result)
 
