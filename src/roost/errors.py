@@ -189,3 +189,7 @@ class AppError(RoostError):
 
 class HealthTimeout(AppError):
     """An app did not answer its health check within the allowed time."""
+
+
+class UnsafeName(RoostError):
+    """A name that came from a machine, a bucket or a manifest would not stay inside its folder."""

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
+from typing import TypeGuard
+
+from roost.errors import UnsafeName
 
 
 def roost_home() -> Path:
     """The client-side home: state DB, locks, secrets, local machines, caches."""
     home = Path(os.environ.get("ROOST_HOME") or Path.home() / ".roost").expanduser()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if home.stat().st_mode & 0o077:  # made before, or by someone else's umask: ours alone
+        home.chmod(0o700)
     return home
 
 
@@ -38,3 +44,31 @@ def short_socket_dir(home: str, purpose: str) -> str:
     if len(preferred) + 20 <= SOCKET_PATH_LIMIT:
         return preferred
     return f"/tmp/roost-{purpose}-{hashlib.sha256(home.encode()).hexdigest()[:16]}"
+
+
+# Names roost writes itself (backup ids, job ids, file names in a manifest): letters, digits,
+# dot, dash, underscore; never starting with a dot, so never "." or "..", never a path.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def is_safe_name(name: object) -> TypeGuard[str]:
+    """True when ``name`` is a str that can be one path part and nothing else."""
+    return isinstance(name, str) and SAFE_NAME.fullmatch(name) is not None
+
+
+def safe_name(name: object, what: str, source: str) -> str:
+    """``name`` when it is safe as one path part; UnsafeName naming ``what`` and its ``source`` otherwise."""
+    if not is_safe_name(name):
+        raise UnsafeName(
+            f"refusing {what} {name!r} from {source}: not a plain name (letters, digits, '.', '-', '_')",
+            hint="it did not come from roost; check who else writes there",
+        )
+    return str(name)
+
+
+def inside(folder: Path, name: str, what: str, source: str) -> Path:
+    """``folder / name`` for a safe ``name``, checked to resolve inside ``folder``."""
+    target = folder / safe_name(name, what, source)
+    if not target.resolve().is_relative_to(folder.resolve()):
+        raise UnsafeName(f"refusing {what} {name!r} from {source}: it leads outside {folder}")
+    return target

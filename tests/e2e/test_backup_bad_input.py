@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from roost.backups.stores import store_for
-from roost.errors import BackupError
+from roost.errors import BackupError, RoostError
 from tests.e2e.test_gateway import host_entry, listening
 
 pytestmark = pytest.mark.e2e
@@ -104,3 +104,36 @@ def test_a_domain_that_does_not_resolve_starts_no_gateway(testhosts, roost_home:
     assert "field 'domain': domain 'nowhere-roost-test.invalid' does not resolve" in result.stderr
     assert f"pointing at {host.ip}" in result.stderr
     assert 443 not in {port for _, port in listening(testhosts, host)}
+
+
+def test_names_from_a_bucket_or_a_user_never_leave_their_folder(aws, roost_home: Path, tmp_path: Path) -> None:
+    """A manifest in S3 naming '../..' files, a prefix named '..', a restore id with a slash:
+    each refused before it becomes a path, and nothing is written outside the store's folder."""
+    s3 = aws.moto.client("s3")
+    s3.create_bucket(Bucket="shared-bucket")
+    victim = tmp_path / "victim.txt"
+    backup_id = "20260101T000000Z-abcdef"
+    evil_name = "../" * 12 + str(victim).lstrip("/")
+    manifest = {
+        "id": backup_id, "machine": "m", "app": "label-studio", "created_at": 1.0,
+        "files": {evil_name: {"sha256": "0" * 64, "bytes": 5}},
+    }  # fmt: skip
+    s3.put_object(Bucket="shared-bucket", Key=f"team/m/{backup_id}/manifest.json", Body=json.dumps(manifest))
+    s3.put_object(Bucket="shared-bucket", Key=f"team/m/{backup_id}/{evil_name}", Body=b"owned")
+    s3.put_object(Bucket="shared-bucket", Key="team/m/../manifest.json", Body=json.dumps({**manifest, "id": ".."}))
+    store = store_for("s3://shared-bucket/team", "m")
+    assert store.list() == []  # neither is a backup roost wrote
+    with pytest.raises(BackupError) as refused:
+        with store.fetched(backup_id):
+            pass
+    assert "lists files roost never writes" in str(refused.value) and not victim.exists()
+    for bad in ("..", "../m", "a/b", ".hidden", "x\n"):
+        with pytest.raises(RoostError) as unsafe:
+            with store.fetched(bad):
+                pass
+        assert "not a plain name" in str(unsafe.value), bad
+        with pytest.raises(RoostError):
+            with store_for(f"file://{tmp_path}/store", "m").fetched(bad):
+                pass
+    result = roost_cli("restore", "m", "--from", "../../etc")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr

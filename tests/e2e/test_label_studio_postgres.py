@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -63,23 +64,40 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     admin.import_tasks(project, [f"item {i}" for i in range(400)])
     tasks = admin.task_ids(project)
 
-    # annotate while the agent takes its scheduled backups (every 12 s)
+    # annotate while the agent takes its scheduled backups (every 12 s), until two were collected
     acknowledged: list[tuple[float, int, str]] = []
-    deadline = time.time() + 40
+    deadline, collected = time.time() + 300, 0
     for number, task in enumerate(tasks):
         choice = "pos" if number % 3 else "neg"
         admin.annotate(task, choice)
         acknowledged.append((time.time(), task, choice))
-        if time.time() > deadline:
-            break
+        if number % 10 == 9:
+            collected = sum(1 for b in roost.list_backups("pgteam") if b.kind == "scheduled")
+            if collected >= 2 or time.time() > deadline:
+                break
+    assert collected >= 2, f"{collected} scheduled backups collected after {len(acknowledged)} annotations"
+
+    # a folder on the machine named to look like two ids ("<id> ..") is no backup id: the
+    # listing comes as JSON, every name is checked, and the client's cache is never touched
+    scheduled_dir = next(testhosts.home_of(host).glob("**/backups/scheduled"))
+    real = next(p for p in scheduled_dir.iterdir() if (p / "manifest.json").exists())
+    bogus = scheduled_dir / f"{real.name} .."
+    shutil.copytree(real, bogus)
+    for path in [bogus, *bogus.iterdir()]:
+        os.chown(path, real.stat().st_uid, real.stat().st_gid)
+    marker = roost_home / "cache" / "keep-me"
+    marker.write_text("still here")
     schedule = roost.status("pgteam")[0]
     listed = roost_cli("backups", "pgteam", "--json")
     assert listed.returncode == 0, listed.stderr
+    assert marker.read_text() == "still here"
     found = json.loads(listed.stdout)
+    assert all(" " not in b["id"] and b["id"] != ".." for b in found), found
     scheduled = [b for b in found if b["kind"] == "scheduled"]
     assert len(scheduled) == 2 and all(b["database"] == "postgres" for b in scheduled), (found, schedule)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="labelling/pgteam/")["Contents"]]
     assert f"labelling/pgteam/{scheduled[-1]['id']}/database.pgdump" in keys
+    assert not any(" " in key or "/../" in key for key in keys), keys
 
     stopped = roost_cli("stop", "pgteam")
     assert stopped.returncode == 0 and "warning" not in stopped.stderr, stopped.stderr

@@ -59,9 +59,10 @@ class AgentInfo(BaseModel):
 
 
 class JobStatus(BaseModel):
-    """One job as the agent records it."""
+    """One job as the agent records it; its id is the agent's counter (digits only), so it is
+    safe as a folder name (``roost-outputs/ID``)."""
 
-    id: str
+    id: str = Field(pattern=r"^[0-9]{1,12}$")
     state: str
     command: str | None = None
     exit_code: int | None = None
@@ -223,7 +224,10 @@ class AgentClient:
 
     def submit_job(self, request: JobRequest) -> str:
         """Queue a job; its id. Secrets travel on stdin and are deleted on the machine at start."""
-        return str(self._json("submit-job", stdin=request.model_dump_json().encode())["id"])
+        job_id = str(self._json("submit-job", stdin=request.model_dump_json().encode())["id"])
+        if not job_id.isascii() or not job_id.isdigit():
+            raise AgentError(f"the agent answered a job id that is not a number: {job_id!r}")
+        return job_id
 
     def jobs(self) -> list[JobStatus]:
         """Every job on the machine, oldest first."""

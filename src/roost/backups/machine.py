@@ -12,16 +12,16 @@ previous data aside.
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import time
 
-from roost.backups.scripts import DATA_STAMP, RESTORE, SNAPSHOT
-from roost.backups.store import BackupInfo, BackupStore, verify
+from roost.backups.scripts import DATA_STAMP, LIST_WHOLE, RESTORE, SNAPSHOT
+from roost.backups.store import BackupInfo, BackupStore, backup_id_of, verify
 from roost.backups.stores import store_for
 from roost.errors import AppError, BackupError, RoostError, SpecError
 from roost.machine.record import MachineState
 from roost.machine.steps import Step
+from roost.paths import is_safe_name
 from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transport.rsync import rsync
@@ -73,7 +73,7 @@ def take(session: MachineSession, kind: str = "manual") -> BackupInfo:
     runner = session.runner
     result = runner.run(["python3", "-", json.dumps(config)], stdin=SNAPSHOT.encode(), timeout=3600)
     result.check("take the backup on the machine")
-    backup_id = json.loads(result.stdout.strip().splitlines()[-1])["id"]
+    backup_id = backup_id_of(json.loads(result.stdout.strip().splitlines()[-1])["id"], f"machine {record.name}")
     remote = f"{config['out_root']}/{backup_id}"
     try:
         return _copy_in(session, store, remote, backup_id)
@@ -98,25 +98,33 @@ def collect(session: MachineSession) -> list[BackupInfo]:
     """Copy the agent's scheduled backups that the store lacks; keep the newest ``keep`` there."""
     record = session.record
     assert record.facts.home
-    where = shlex.quote(machine_dir(record.facts.home, "scheduled"))
-    listing = session.runner.run(
-        f'for d in {where}/*/; do case "$d" in *.partial/) continue;; esac; '
-        f'[ -f "$d/manifest.json" ] && basename "$d"; done; true',
-        timeout=60,
-    ).check("list scheduled backups")
+    where = machine_dir(record.facts.home, "scheduled")
+    listing = session.runner.run(["python3", "-", where], stdin=LIST_WHOLE.encode(), timeout=60)
+    names = _json_list(listing.check("list scheduled backups").stdout, f"{record.name}:{where}")
     store = store_for(record.spec.backup_to, record.name)
     store.check()
     have = {info.id for info in store.list()}
     fresh = [
-        _copy_in(session, store, f"{machine_dir(record.facts.home, 'scheduled')}/{backup_id}", backup_id)
-        for backup_id in listing.stdout.split()
-        if backup_id not in have
+        _copy_in(session, store, f"{where}/{backup_id}", backup_id)
+        for backup_id in names
+        if is_safe_name(backup_id) and backup_id not in have  # any other name was not written by roost
     ]
     if record.spec.backup:
         scheduled = [info for info in store.list() if info.kind == "scheduled"]
         for old in scheduled[: -record.spec.backup.keep]:
             store.delete(old.id)
     return fresh
+
+
+def _json_list(text: str, source: str) -> list[object]:
+    """The JSON list a machine printed; BackupError naming ``source`` when it is not one."""
+    try:
+        value = json.loads(text.strip().splitlines()[-1] if text.strip() else "[]")
+    except ValueError:
+        value = None
+    if not isinstance(value, list):
+        raise BackupError(f"the listing of {source} was not a JSON list", hint="run again; report it if it stays")
+    return value
 
 
 def put_back(session: MachineSession, backup_id: str, *, source: str | None = None, force: bool = False) -> BackupInfo:

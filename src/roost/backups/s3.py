@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from roost.backends.aws.cloud import client_errors, s3_client
-from roost.backups.store import MANIFEST, BackupInfo, BackupStore, info_from
-from roost.errors import BackupError
+from roost.backups.store import MANIFEST, BackupInfo, BackupStore, backup_id_of, info_from, manifest_files
+from roost.errors import BackupError, RoostError
+from roost.paths import inside, is_safe_name
 
 T = TypeVar("T")
 MISSING_BUCKET = {"NoSuchBucket", "404", "NotFound"}
@@ -77,12 +78,14 @@ class S3Store(BackupStore):
             page = self._call(
                 "list backups", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=self.prefix, Delimiter="/", **token
             )
-            ids += [entry["Prefix"][len(self.prefix) :].rstrip("/") for entry in page.get("CommonPrefixes", [])]
+            names = [entry["Prefix"][len(self.prefix) :].rstrip("/") for entry in page.get("CommonPrefixes", [])]
+            ids += [name for name in names if is_safe_name(name)]  # anything else was not written by roost
             if not page.get("IsTruncated"):
                 return sorted(ids)
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def _manifest(self, backup_id: str) -> dict[str, Any] | None:
+        backup_id_of(backup_id, self.location)
         ClientError, _ = client_errors()
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=f"{self.prefix}{backup_id}/{MANIFEST}")["Body"]
@@ -90,15 +93,23 @@ class S3Store(BackupStore):
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None  # partial: its manifest never arrived
             raise
-        return json.loads(body.read())
+        try:
+            manifest = json.loads(body.read())
+        except ValueError:
+            return None  # not a manifest roost wrote: never listed, never fetched
+        return manifest if isinstance(manifest, dict) else None
 
     def list(self) -> list[BackupInfo]:
         """Backups whose manifest is there, oldest first."""
         found = []
         for backup_id in self._ids():
             manifest = self._call("read a manifest", self._manifest, backup_id)
-            if manifest is not None:
-                found.append(info_from(manifest, f"{self.location}{backup_id}"))
+            try:
+                info = info_from(manifest, f"{self.location}{backup_id}") if manifest else None
+            except (KeyError, TypeError, ValueError, RoostError):
+                continue  # not a whole backup roost wrote
+            if info is not None and info.id == backup_id:
+                found.append(info)
         return found
 
     def has(self, backup_id: str) -> bool:
@@ -107,6 +118,7 @@ class S3Store(BackupStore):
 
     def commit(self, staged: Path, backup_id: str) -> str:
         """Upload the data files, then the manifest; the staging folder is removed."""
+        backup_id_of(backup_id, self.location)
         names = sorted(p.name for p in staged.iterdir() if p.is_file() and p.name != MANIFEST) + [MANIFEST]
         for name in names:
             self._call(
@@ -121,16 +133,19 @@ class S3Store(BackupStore):
 
     @contextmanager
     def fetched(self, backup_id: str) -> Iterator[Path]:
-        """Download every file the manifest lists into a temporary folder."""
+        """Download every file the manifest lists into a temporary folder; only the file names
+        roost writes are downloaded, each inside that folder."""
         manifest = self._call("read a manifest", self._manifest, backup_id)
         if manifest is None:
             raise BackupError(f"no backup '{backup_id}' in {self.location}", hint="`roost backups NAME` lists them")
+        files = manifest_files(manifest, f"{self.location}{backup_id}")
         with tempfile.TemporaryDirectory(prefix="roost-restore-") as temp:
-            folder = Path(temp) / backup_id
+            folder = inside(Path(temp), backup_id, "backup id", self.location)
             folder.mkdir()
             (folder / MANIFEST).write_text(json.dumps(manifest))
-            for name in manifest.get("files", {}):
-                self._call(f"download {name}", self._download, f"{self.prefix}{backup_id}/{name}", folder / name)
+            for name in files:
+                target = inside(folder, name, "file name", self.location)
+                self._call(f"download {name}", self._download, f"{self.prefix}{backup_id}/{name}", target)
             yield folder
 
     def _download(self, key: str, target: Path) -> None:
@@ -143,6 +158,7 @@ class S3Store(BackupStore):
 
     def delete(self, backup_id: str) -> None:
         """Delete every object of the backup (manifest first, so it stops being listed)."""
+        backup_id_of(backup_id, self.location)
         keys = [f"{self.prefix}{backup_id}/{MANIFEST}"]
         page = self._call(
             "list a backup", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=f"{self.prefix}{backup_id}/"

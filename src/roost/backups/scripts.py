@@ -118,9 +118,13 @@ else:
         shutil.copyfileobj(packed, raw, 1 << 20)
 with tarfile.open(os.path.join(incoming, "media.tar.gz"), "r:gz") as tar:
     for member in tar.getmembers():
-        if member.name.startswith(("/", "..")) or "/../" in member.name or not (member.isfile() or member.isdir()):
+        parts = member.name.split("/")
+        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
             sys.exit(f"refusing unsafe member {member.name!r} in media.tar.gz")
-    tar.extractall(partial)
+    if hasattr(tarfile, "data_filter"):  # Python 3.8.17+ / 3.11.4+: the standard library's own checks too
+        tar.extractall(partial, filter="data")
+    else:
+        tar.extractall(partial)
 if os.path.isdir(data):
     os.rename(data, aside)
     if os.path.exists(os.path.join(aside, ".env")):  # this machine's own secret key stays
@@ -153,4 +157,19 @@ else:
     db = os.path.join(data, "label_studio.sqlite3")
     stamp = os.path.getmtime(db) if os.path.exists(db) else 0.0
 print(stamp)
+"""
+
+# The whole backups in one folder, as a JSON list of names (never parsed from `ls`: a folder
+# name may hold spaces, newlines or "..", and the client checks every name it is given).
+LIST_WHOLE = r"""
+import json, os, sys
+root = sys.argv[1]
+names = []
+if os.path.isdir(root):
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        whole = os.path.isfile(os.path.join(path, "manifest.json"))
+        if whole and not name.endswith(".partial") and not os.path.islink(path):
+            names.append(name)
+print(json.dumps(names))
 """

@@ -20,10 +20,32 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from roost.errors import BackupError
-from roost.paths import roost_home
+from roost.errors import BackupError, RoostError
+from roost.paths import inside, is_safe_name, roost_home, safe_name
 
 MANIFEST = "manifest.json"
+# Every file a backup may hold (backups/scripts.py writes these and nothing else): a name in a
+# manifest outside this set is refused before it becomes a path.
+BACKUP_FILES = frozenset({"database.sqlite3.gz", "database.pgdump", "media.tar.gz"})
+
+
+def manifest_files(manifest: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files``, each name one of BACKUP_FILES; BackupError naming ``where`` otherwise."""
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise BackupError(f"the manifest of {where} lists no files", hint="restore another backup")
+    strange = sorted(repr(name) for name in files if name not in BACKUP_FILES)
+    if strange:
+        raise BackupError(
+            f"the manifest of {where} lists files roost never writes: {', '.join(strange)}; nothing was restored",
+            hint="it was not made by roost; restore another backup",
+        )
+    return files
+
+
+def backup_id_of(name: str, source: str) -> str:
+    """A backup id given by a user or found in a store or on a machine, checked to be a plain name."""
+    return safe_name(name, "backup id", source)
 
 
 class BackupInfo(BaseModel):
@@ -42,9 +64,9 @@ class BackupInfo(BaseModel):
 
 
 def info_from(manifest: dict[str, Any], location: str) -> BackupInfo:
-    """The BackupInfo a manifest describes."""
+    """The BackupInfo a manifest describes (its id checked to be a plain name)."""
     return BackupInfo(
-        id=manifest["id"],
+        id=backup_id_of(manifest["id"], location),
         machine=manifest["machine"],
         app=manifest["app"],
         database=manifest.get("database", "sqlite"),
@@ -52,7 +74,7 @@ def info_from(manifest: dict[str, Any], location: str) -> BackupInfo:
         started_at=manifest.get("started_at", manifest["created_at"]),
         created_at=manifest["created_at"],
         annotations=manifest.get("annotations", 0),
-        bytes=sum(f["bytes"] for f in manifest["files"].values()),
+        bytes=sum(f["bytes"] for f in manifest_files(manifest, location).values()),
         location=location,
     )
 
@@ -61,13 +83,13 @@ def verify(directory: Path) -> BackupInfo:
     """Check the manifest and every file's size and sha256; BackupError naming what is wrong."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError):
+        manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
         raise BackupError(
             f"backup {directory.name} has no readable manifest ({directory / MANIFEST})",
             hint="it is partial or damaged; restore another one (`roost backups NAME`)",
         ) from None
-    for file_name, expected in files.items():
+    for file_name, expected in manifest_files(manifest, f"backup {directory.name}").items():
         path = directory / file_name
         if not path.exists():
             raise BackupError(
@@ -118,7 +140,7 @@ class BackupStore(ABC):
 
     def staging(self, backup_id: str) -> Path:
         """An empty local directory to gather a new backup in."""
-        staged = roost_home() / "cache" / "backup-staging" / backup_id
+        staged = inside(roost_home() / "cache" / "backup-staging", backup_id, "backup id", self.location)
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir(parents=True, mode=0o700)
         return staged
@@ -150,28 +172,28 @@ class DirectoryStore(BackupStore):
         """Every folder with a readable manifest (``.partial`` ones are never listed)."""
         found = []
         for directory in sorted(self.root.glob("*")) if self.root.exists() else []:
-            if directory.is_dir() and not directory.name.endswith(".partial"):
+            if directory.is_dir() and is_safe_name(directory.name) and not directory.name.endswith(".partial"):
                 try:
                     found.append(info_from(json.loads((directory / MANIFEST).read_text()), str(directory)))
-                except (OSError, ValueError, KeyError):
-                    continue
+                except (OSError, ValueError, KeyError, TypeError, RoostError):
+                    continue  # not a whole backup roost wrote
         return found
 
     def has(self, backup_id: str) -> bool:
         """A folder of that id with its manifest."""
-        return (self.root / backup_id / MANIFEST).exists()
+        return (inside(self.root, backup_id, "backup id", self.location) / MANIFEST).exists()
 
     def staging(self, backup_id: str) -> Path:
         """``<id>.partial`` in the store itself, so keeping it is one rename."""
         self.check()
-        staged = self.root / f"{backup_id}.partial"
+        staged = inside(self.root, f"{backup_id}.partial", "backup id", self.location)
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir(mode=0o700)
         return staged
 
     def commit(self, staged: Path, backup_id: str) -> str:
         """Rename the verified folder into place."""
-        final = self.root / backup_id
+        final = inside(self.root, backup_id, "backup id", self.location)
         if staged != final:
             staged.rename(final) if staged.parent == self.root else shutil.move(str(staged), final)
         return str(final)
@@ -179,11 +201,11 @@ class DirectoryStore(BackupStore):
     @contextmanager
     def fetched(self, backup_id: str) -> Iterator[Path]:
         """The folder itself."""
-        directory = self.root / backup_id
+        directory = inside(self.root, backup_id, "backup id", self.location)
         if not directory.is_dir():
             raise BackupError(f"no backup '{backup_id}' in {self.root}", hint="`roost backups NAME` lists them")
         yield directory
 
     def delete(self, backup_id: str) -> None:
         """Remove the folder."""
-        shutil.rmtree(self.root / backup_id, ignore_errors=True)
+        shutil.rmtree(inside(self.root, backup_id, "backup id", self.location), ignore_errors=True)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from roost.agent.client import JobRequest
 from roost.errors import RoostError, SpecError
+from roost.paths import inside
 from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transfer import download
@@ -67,7 +68,7 @@ def job_request(session: MachineSession, extra_env: dict[str, str] | None = None
 
 def download_outputs(session: MachineSession, job_id: str, root: Path) -> tuple[Path, list[str]]:
     """Copy the spec's ``outputs`` into ``root/JOB``; the folder and the outputs not found."""
-    destination = root / job_id
+    destination = inside(root, job_id, "job id", f"machine {session.record.name}")
     missing = []
     for output in session.record.spec.outputs:
         try:
