@@ -129,7 +129,20 @@ def test_logs_have_no_gaps_across_a_client_disconnect(testhosts, roost_home: Pat
     assert rest == ["line 59\n", "line 60\n"]
 
 
-def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_path: Path) -> None:
+# setup counts the processes on the machine whose command line holds the secret (sh's own
+# `case`, so that no counting process has it in its own argv)
+SECRET_IN_ARGV = """n=0
+for f in /proc/[0-9]*/cmdline; do
+  c=$(tr '\\0' ' ' < "$f" 2>/dev/null)
+  case "$c" in *"$HF_TOKEN"*) n=$((n+1));; esac
+done
+echo "$n ${HF_TOKEN:+set}" > ~/secret-in-argv
+"""
+
+
+def test_cancel_ends_the_whole_process_tree(
+    testhosts, roost_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = write_spec(
         tmp_path,
         {
@@ -137,9 +150,17 @@ def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_pat
             "backend": "ssh",
             "hosts": [ssh_host(testhosts, 1)],
             "run": "sleep 3001 & sleep 3002 & echo started; wait",
+            "secrets": ["HF_TOKEN"],
+            "setup": SECRET_IN_ARGV,
         },
     )
+    monkeypatch.setenv("HF_TOKEN", "hf-secret-for-setup")
     roost.up(spec)
+    # setup saw the secret in its environment, and no command line on the machine held it
+    assert (testhosts.home_of(testhosts.hosts[1]) / "secret-in-argv").read_text() == "0 set\n"
+    # a command and a job of 1 MB run (an argument may hold only 128 KiB): they travel on stdin / as a file
+    huge = "#" + "x" * 1_000_000 + "\necho huge-ran"
+    assert roost.exec("cancel", huge).stdout == "huge-ran\n"
     from roost.machine.state import State
     from roost.session import open_session
 
@@ -148,12 +169,15 @@ def test_cancel_ends_the_whole_process_tree(testhosts, roost_home: Path, tmp_pat
     state.close()
     from roost.agent.client import JobRequest
 
+    big_job = agent.submit_job(JobRequest(command=huge))
+    wait_for(lambda: agent.job(big_job).ended, what="the 1 MB job")
+    assert agent.job(big_job).state == "succeeded"
     job = agent.submit_job(JobRequest(command="sleep 3001 & sleep 3002 & echo started; wait"))
     count = "ps -eo args | grep -c '^sleep 300[12]'"
     wait_for(lambda: roost.exec("cancel", count).stdout.strip() == "2", what="the job's processes")
     assert roost.cancel("cancel", job)
     assert roost.exec("cancel", count).stdout.strip() == "0"
-    assert wait_for(lambda: roost.jobs("cancel")[0].state == "cancelled", what="cancelled state")
+    assert wait_for(lambda: roost.jobs("cancel")[-1].state == "cancelled", what="cancelled state")
     assert not roost.cancel("cancel", job)  # already ended
 
 

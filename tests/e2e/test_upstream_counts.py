@@ -51,7 +51,7 @@ def test_each_answered_request_is_counted_once_for_its_replica_across_a_log_roll
             internal_tls=False,
             upstreams=[first, second, broken, dead],
             health_port=health,
-            users=None,
+            users_file=None,
             admin=str(tmp_path / "admin.sock"),
             plain_port=front,
             upstream_log=str(log),

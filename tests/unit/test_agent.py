@@ -159,3 +159,23 @@ def test_a_job_asking_for_more_gpus_than_exist_fails_with_the_reason(agent: Agen
     job = agent.submit_job(JobRequest(command="echo should-not-run", gpus=1))
     failed = wait_for(lambda: (j := agent.job(job)).ended and j, what="the job to be refused")
     assert failed.state == "failed" and "needs 1 GPU(s); this machine has 0" in (failed.reason or "")
+
+
+def test_a_jobs_secrets_file_is_gone_on_every_way_a_job_ends(agent: AgentClient, tmp_path: Path) -> None:
+    """Started, refused for GPUs, cancelled while queued: no secrets.json stays behind."""
+    from roost.agent.client import JobRequest
+
+    agent.start()
+    jobs = tmp_path / "machine" / "jobs"
+    everything = os.cpu_count() or 1
+    blocker = agent.submit_job(JobRequest(command="sleep 30", cpus=everything, secrets={"TOKEN": "s1"}))
+    refused = agent.submit_job(JobRequest(command="true", gpus=1, secrets={"TOKEN": "s2"}))
+    queued = agent.submit_job(JobRequest(command="true", cpus=everything, secrets={"TOKEN": "s3"}))
+    wait_for(lambda: agent.job(blocker).state == "running", what="the blocking job")
+    assert agent.job(queued).state == "queued" and (jobs / queued / "secrets.json").exists()
+    assert agent.cancel(queued)
+    wait_for(lambda: agent.job(refused).ended and agent.job(queued).ended, what="the refused and cancelled jobs")
+    assert agent.cancel(blocker)
+    wait_for(lambda: agent.job(blocker).ended, what="the blocking job to end")
+    assert [agent.job(j).state for j in (blocker, refused, queued)] == ["cancelled", "failed", "cancelled"]
+    assert sorted(p.parent.name for p in jobs.glob("*/secrets.json")) == []

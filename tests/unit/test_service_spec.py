@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from roost.errors import SpecError
-from roost.gateway.caddyfile import caddyfile
+from roost.gateway.caddyfile import caddyfile, users_snippet
 from roost.service.placement import worker_names, worker_spec
 from roost.spec.loader import load_spec
 from roost.spec.service import Probe
@@ -56,26 +56,27 @@ def test_routes_sit_behind_the_same_login_and_on_their_own_loopback_listener() -
         internal_tls=True,
         upstreams=[7000],
         health_port=7200,
-        users={"alice": "$2a$hash"},
+        users_file="/g/users.caddy",
         admin="/run/a.sock",
         routes=routes,
     )
     site = text.split("https://10.0.0.5 {", 1)[1].split("\n}\n", 1)[0]
-    assert site.index("basicauth") < site.index("handle_path /api/*") < site.index("handle {")
+    assert site.index("import /g/users.caddy") < site.index("handle_path /api/*") < site.index("handle {")
     assert "reverse_proxy 127.0.0.1:7001 127.0.0.1:7002" in site and "health_uri /health" in site
+    # behind the login, no proxy hands the user's password on to the app
+    assert site.count("reverse_proxy") == site.count("header_up -Authorization") == 2
     inside = text.split("http://127.0.0.1:7100 {", 1)[1].split("\n}\n", 1)[0]
     assert "bind 127.0.0.1" in inside and "127.0.0.1:7001 127.0.0.1:7002" in inside
-    # no users yet: nothing at all gets through, routes included
-    closed = caddyfile(
-        address="10.0.0.5",
-        internal_tls=True,
-        upstreams=[7000],
-        health_port=7200,
-        users={},
-        admin="/run/a.sock",
-        routes=routes,
+    # the users live in the imported file only: no user, no hash in the config itself
+    assert "basicauth" not in text
+    assert users_snippet({"bob": "$2a$b", "alice": "$2a$a"}, "unused") == "basicauth {\n\talice $2a$a\n\tbob $2a$b\n}\n"
+    # no users yet: a locked account nobody has the password of keeps everything out, routes included
+    assert users_snippet({}, "$2a$locked") == "basicauth {\n\troost-nobody-yet $2a$locked\n}\n"
+    # an app with its own login: no import, and its Authorization header passes through
+    own = caddyfile(
+        address="10.0.0.5", internal_tls=True, upstreams=[7000], health_port=7200, users_file=None, admin="/run/a.sock"
     )
-    assert "handle_path" not in closed and "7100" not in closed and 'respond "no users yet' in closed
+    assert "import" not in own and "header_up" not in own
 
 
 def test_a_service_given_as_setup_and_run_runs_its_command_as_replicas(tmp_path: Path) -> None:

@@ -11,38 +11,51 @@ RouteUpstreams = list[tuple[str, list[int], Probe, int]]
 """A service's routes for the balancer: (path, replica ports, probe, 127.0.0.1 listener port)."""
 
 
-def _guard(users: dict[str, str] | None) -> str:
-    """The login in front of the site: none (the app has its own), refuse all, or basic auth."""
-    if users is None:
-        return ""
-    if not users:
-        return '\trespond "no users yet: roost users add" 401\n'
-    accounts = "".join(f"\t\t{user} {hashed}\n" for user, hashed in sorted(users.items()))
-    return f"\tbasicauth {{\n{accounts}\t}}\n"
+def users_snippet(users: dict[str, str], locked_hash: str) -> str:
+    """The gateway's login, imported by the site from its own file (the one place users are
+    written, so every render of the Caddyfile, roost's or the service controller's, sees the
+    same users). With no user yet a locked account nobody has the password of keeps every
+    request out, routes included (``locked_hash`` is a bcrypt hash of a random secret)."""
+    accounts = sorted(users.items()) or [("roost-nobody-yet", locked_hash)]
+    return "basicauth {\n" + "".join(f"\t{user} {hashed}\n" for user, hashed in accounts) + "}\n"
 
 
-def _site_proxy(upstreams: list[int], balance: ServiceOptions | None, routes: RouteUpstreams) -> str:
+def _site_proxy(upstreams: list[int], balance: ServiceOptions | None, routes: RouteUpstreams, strip_login: bool) -> str:
     """The site's proxying: to the app's (or replicas') ports, and each route under its path."""
     policy = "cookie roost_replica" if balance is not None and balance.sticky else "round_robin"
     probe = balance.probe if balance else None
     if not routes:
-        return _proxy(upstreams, probe, policy)
+        return _proxy(upstreams, probe, policy, strip_login=strip_login)
     handles = "".join(
-        f"\thandle_path {path}/* {{\n{_proxy(ports, route_probe, indent=chr(9) * 2)}\t}}\n"
+        f"\thandle_path {path}/* {{\n{_proxy(ports, route_probe, indent=chr(9) * 2, strip_login=strip_login)}\t}}\n"
         for path, ports, route_probe, _ in routes
     )
-    return handles + f"\thandle {{\n{_proxy(upstreams, probe, policy, indent=chr(9) * 2)}\t}}\n"
+    main = _proxy(upstreams, probe, policy, indent=chr(9) * 2, strip_login=strip_login)
+    return handles + f"\thandle {{\n{main}\t}}\n"
 
 
-def _proxy(targets: list[int], probe: Probe | None, policy: str = "round_robin", indent: str = "\t") -> str:
+def _proxy(
+    targets: list[int],
+    probe: Probe | None,
+    policy: str = "round_robin",
+    indent: str = "\t",
+    *,
+    strip_login: bool = False,
+) -> str:
     """A reverse_proxy block; with a probe, the load balancer's health checks, passive failure
-    detection and retries (10 s) too."""
+    detection and retries (10 s) too. Behind the gateway's login (``strip_login``) the user's
+    Basic-auth password never reaches the app: its Authorization header is removed."""
     upstreams = " ".join(f"127.0.0.1:{port}" for port in targets)
-    if probe is None:
-        return f"{indent}reverse_proxy {upstreams}\n"
     inner = indent + "\t"
+    strip = f"{inner}header_up -Authorization\n" if strip_login else ""
+    if probe is None:
+        return (
+            f"{indent}reverse_proxy {upstreams} {{\n{strip}{indent}}}\n"
+            if strip
+            else f"{indent}reverse_proxy {upstreams}\n"
+        )
     return (
-        f"{indent}reverse_proxy {upstreams} {{\n{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
+        f"{indent}reverse_proxy {upstreams} {{\n{strip}{inner}lb_policy {policy}\n{inner}lb_try_duration 10s\n"
         f"{inner}lb_try_interval 50ms\n{inner}health_uri {probe.path}\n"
         f"{inner}health_interval {probe.interval_seconds:g}s\n{inner}health_timeout {probe.timeout_seconds:g}s\n"
         f"{inner}fail_duration 10s\n{inner}max_fails 1\n{indent}}}\n"
@@ -68,14 +81,15 @@ def caddyfile(
     internal_tls: bool,
     upstreams: list[int],
     health_port: int,
-    users: dict[str, str] | None,
+    users_file: str | None,
     admin: str,
     balance: ServiceOptions | None = None,
     plain_port: int | None = None,
     routes: RouteUpstreams | None = None,
     upstream_log: str | None = None,
 ) -> str:
-    """The whole Caddy config. ``users`` None: the app has its own login; {}: nobody gets in yet.
+    """The whole Caddy config. ``users_file`` None: the app has its own login; otherwise the
+    file of :func:`users_snippet` that the site imports.
 
     ``address`` is the shared HTTPS site; without one (a service that is not shared) the
     balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
@@ -84,14 +98,13 @@ def caddyfile(
     also on a 127.0.0.1 listener of its own for the app's replicas. ``upstream_log``: the file
     of the proxy's round trips (services: requests per replica).
     """
-    # with no user yet nothing gets past the guard, so no route is reachable either
-    routes = (routes or []) if users is None or users else []
-    guard = _guard(users)
+    routes = routes or []
+    guard = f"\timport {users_file}\n" if users_file else ""
     tls = "\ttls internal\n" if internal_tls and address else ""
     site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
     bind = "" if address else "\tbind 127.0.0.1\n"
     listener = ":443" if address else f"127.0.0.1:{plain_port}"
-    proxy = _site_proxy(upstreams, balance, routes)
+    proxy = _site_proxy(upstreams, balance, routes, strip_login=users_file is not None)
     inside = "".join(
         f"http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n{_proxy(ports, probe)}}}\n\n"
         for _, ports, probe, port in routes

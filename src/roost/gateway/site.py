@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import re
+import secrets
 import shlex
 import socket
 import ssl
@@ -23,14 +25,15 @@ from pathlib import Path
 
 from roost.agent.client import AppDefinition
 from roost.errors import AppError, HostError, SpecError
-from roost.gateway.caddyfile import RouteUpstreams, caddyfile
+from roost.gateway.caddyfile import RouteUpstreams, caddyfile, users_snippet
 from roost.machine.steps import Step
 from roost.paths import roost_home, short_socket_dir
 from roost.session import MachineSession
 from roost.spec.model import ServiceOptions, Spec
 
 NAME = "gateway"
-USER_NAME = r"^[a-z_][a-z0-9_.-]{0,31}$"
+USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+"""A gateway user's name, matched whole (``fullmatch``: no trailing newline slips through)."""
 
 
 def ca_path(machine: str) -> Path:
@@ -44,6 +47,7 @@ def _dirs(session: MachineSession) -> dict[str, str]:
         "base": base,
         "caddyfile": f"{base}/Caddyfile",
         "users": f"{base}/users.json",
+        "users_caddy": f"{base}/users.caddy",
         "data": f"{base}/data",
         "upstream_log": f"{base}/upstreams.log",
     }
@@ -60,6 +64,24 @@ def _users(session: MachineSession) -> dict[str, str]:
     return json.loads(result.stdout or "{}")
 
 
+def _has_login(session: MachineSession) -> bool:
+    """The gateway asks for a login: a shared app without accounts of its own."""
+    return bool(session.record.spec.share) and session.driver is not None and not session.driver.has_own_login
+
+
+def _hash(session: MachineSession, password: str) -> str:
+    """bcrypt of ``password`` by the machine's Caddy (the password goes on stdin)."""
+    hashed = session.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode(), timeout=60)
+    return hashed.stdout.strip().splitlines()[-1]
+
+
+def _write_users(session: MachineSession, users: dict[str, str]) -> None:
+    """Write the users (users.json) and the login the site imports (users.caddy), both 0600."""
+    locked = "" if users else _hash(session, secrets.token_urlsafe(32))
+    session.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)
+    session.runner.write_file(_dirs(session)["users_caddy"], users_snippet(users, locked).encode(), mode=0o600)
+
+
 def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams | None = None) -> str:
     """The machine's Caddyfile for these replica (or app) ports (and the service's routes)."""
     record = session.record
@@ -73,7 +95,7 @@ def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams
         internal_tls=not spec.domain,
         upstreams=upstreams,
         health_port=record.facts.gateway.health_port,
-        users=None if session.driver.has_own_login or not spec.share else _users(session),
+        users_file=None if not _has_login(session) else _dirs(session)["users_caddy"],
         admin=admin_socket(session),
         balance=_balance(spec),
         plain_port=record.facts.app.port,
@@ -104,6 +126,8 @@ def configure(
     config = render(session, upstreams or [record.facts.app.port], routes)
     admin = admin_socket(session)
     runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
+    if _has_login(session):
+        _write_users(session, _users(session))
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)
     definition = AppDefinition(
         name=NAME,
@@ -236,10 +260,21 @@ def steps(session: MachineSession) -> list[Step]:
 def set_user(session: MachineSession, user: str, password: str | None) -> None:
     """Add (with a password) or remove (``None``) a gateway user; the caller applies the config
     (:func:`configure`, with a service's upstreams)."""
+    check_user_name(user)
     users = _users(session)
     if password is None:
         users.pop(user, None)
     else:
-        hashed = session.runner.run(["caddy", "hash-password"], stdin=f"{password}\n{password}\n".encode())
-        users[user] = hashed.stdout.strip().splitlines()[-1]
-    session.runner.write_file(_dirs(session)["users"], json.dumps(users).encode(), mode=0o600)
+        users[user] = _hash(session, password)
+    _write_users(session, users)
+
+
+def check_user_name(user: str) -> str:
+    """``user`` when it is a gateway user name; SpecError naming it otherwise."""
+    if not USER_NAME.fullmatch(user):
+        raise SpecError(
+            f"{user!r} is not a gateway user name",
+            field="user",
+            hint="start with a lowercase letter or _, then lowercase letters, digits, . _ - (32 at most)",
+        )
+    return user

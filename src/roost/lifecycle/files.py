@@ -14,7 +14,10 @@ from roost.machine.state import machine_lock
 from roost.session import MachineSession, load_session
 from roost.transfer import download as pull
 from roost.transfer import push_files
-from roost.transport.base import Result
+from roost.transport.base import Result, command_text
+from roost.transport.script import run_script
+
+LONG_COMMAND_BYTES = 64 * 1024  # one argv string may hold 128 KiB on Linux; the ssh line adds more
 
 
 def _session(name: str) -> MachineSession:
@@ -40,7 +43,8 @@ def exec_command(
 ) -> Result:
     """Run a command in the machine's workdir; returns its Result (its exit code, not raised)."""
     session = _session(name)
-    runner = session.runner
-    return runner.run(
-        command, cwd=f"{session.record.facts.home}/workdir", timeout=timeout, check=False, on_output=on_output
-    )
+    runner, cwd = session.runner, f"{session.record.facts.home}/workdir"
+    text = command_text(command)
+    if len(text.encode()) > LONG_COMMAND_BYTES:  # past what one argument may hold: it travels on stdin
+        return run_script(runner, text, cwd=cwd, timeout=timeout, check=False, on_output=on_output)
+    return runner.run(command, cwd=cwd, timeout=timeout, check=False, on_output=on_output)

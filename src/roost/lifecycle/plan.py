@@ -16,6 +16,7 @@ from roost.service.steps import steps as service_steps
 from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transfer import push_files
+from roost.transport.script import run_script
 
 
 def _provision(session: MachineSession) -> None:
@@ -171,7 +172,8 @@ def _run_setup(session: MachineSession, progress: Progress) -> None:
     spec, record = session.record.spec, session.record
     runner = session.runner
     env = {**spec.envs, **session.job_path(), **{name: os.environ[name] for name in spec.secrets}}
-    result = runner.run(
+    result = run_script(  # secrets and the script on stdin: never in a command line, any size
+        runner,
         spec.setup or "true",
         cwd=f"{record.facts.home}/workdir",
         env=env,

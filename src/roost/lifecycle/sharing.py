@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from pathlib import Path
 
-from roost.errors import AppError, SpecError
+from roost.errors import AppError
 from roost.gateway import site as gateway
 from roost.lifecycle import machines as lifecycle
 from roost.machine.state import machine_lock
@@ -32,8 +31,7 @@ def share(name: str, *, progress: Progress | None = None) -> lifecycle.UpResult:
 
 def add_user(name: str, user: str) -> str:
     """Add a gateway user with a generated password; returns the password (shown once)."""
-    if not re.match(gateway.USER_NAME, user):
-        raise SpecError(f"'{user}' is not a user name", field="user", hint="use lowercase letters, digits, . _ -")
+    gateway.check_user_name(user)
     password = secrets.token_urlsafe(15)
     with machine_lock(name):
         _set_user(_session(name), user, password)

@@ -19,7 +19,8 @@ from .base import Paths, is_alive, log, proc_identity, read_json, signal_group, 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 ENDED = (SUCCEEDED, FAILED, CANCELLED)
 # the job's command runs in an inner shell; the outer one records its exit code
-WRAPPER = 'sh -c "$1"; rc=$?; echo $rc > "$2.tmp" && mv "$2.tmp" "$2"; exit $rc'
+# $1 is the job's command file (any size: an argument may hold only 128 KiB on Linux)
+WRAPPER = 'sh "$1"; rc=$?; echo $rc > "$2.tmp" && mv "$2.tmp" "$2"; exit $rc'
 
 
 def job_dir(paths: Paths, job_id: str) -> str:
@@ -90,16 +91,26 @@ def _spawn(directory: str, spec: dict, extra_env: dict) -> subprocess.Popen:
     secrets_file = os.path.join(directory, "secrets.json")
     env.update(read_json(secrets_file) or {})
     env.update(extra_env)
+    command_file = os.path.join(directory, "command.sh")
+    with open(os.open(command_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(spec["command"])
     out = os.open(os.path.join(directory, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         return subprocess.Popen(
-            ["sh", "-c", WRAPPER, "roost-job", spec["command"], os.path.join(directory, "exit_code")],
+            ["sh", "-c", WRAPPER, "roost-job", command_file, os.path.join(directory, "exit_code")],
             cwd=spec.get("cwd") or None, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)  # fmt: skip
     finally:
         os.close(out)
-        if os.path.exists(secrets_file):
-            os.unlink(secrets_file)
+        forget_secrets(directory)
+
+
+def forget_secrets(directory: str) -> None:
+    """Delete a job's secrets file, if it is still there."""
+    try:
+        os.unlink(os.path.join(directory, "secrets.json"))
+    except FileNotFoundError:
+        pass
 
 
 class JobQueue:
@@ -203,6 +214,7 @@ class JobQueue:
         self._finish(job_id, code, state)
 
     def _finish(self, job_id: str, code: int | None, state: str, reason: str | None = None) -> None:
+        forget_secrets(job_dir(self.paths, job_id))  # a job cancelled while queued or refused never read them
         path = os.path.join(job_dir(self.paths, job_id), "status.json")
         status = read_json(path) or {"id": job_id}
         write_json_atomic(
@@ -239,6 +251,8 @@ def cancel(paths: Paths, job_id: str, grace: float = 10.0) -> dict:
     if status["state"] in ENDED:
         return {"id": job_id, "state": status["state"], "cancelled": False}
     open(os.path.join(directory, "cancel"), "w").close()
+    if status["state"] == QUEUED:
+        forget_secrets(directory)
     if status["state"] == RUNNING and is_alive(status["pid"], status.get("starttime")):
         signal_group(status["pid"], signal.SIGTERM)
         deadline = time.time() + grace
