@@ -3,7 +3,8 @@
     python3 replica_server.py PORT [VERSION [NAME]]
 
 GET answers ``NAME VERSION`` (NAME defaults to ``replica PORT``; ``{host}`` in it becomes the
-machine's hostname), except ``/never``, which answers 503 (a probe that never succeeds).
+machine's hostname), except ``/never``, which answers 503 (a probe that never succeeds), and
+``/auth``, which answers the Authorization header it received (``authorization: none``).
 Nagle's algorithm is off, as in real servers (uvicorn, tornado).
 """
 
@@ -22,6 +23,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         body = f"{NAME} {VERSION}".encode() if self.path != "/never" else b""
+        if self.path == "/auth":
+            body = f"authorization: {self.headers.get('Authorization') or 'none'}".encode()
         self.send_response(503 if self.path == "/never" else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

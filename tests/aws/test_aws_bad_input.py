@@ -76,3 +76,19 @@ def test_aws_fields_on_another_backend_are_refused(roost_home: Path, tmp_path: P
     spec = write_spec(tmp_path, {"name": "x", "connect": "private"})
     result = roost_cli("up", str(spec))
     assert result.returncode == 1 and "'aws:' and 'connect:' are for backend 'aws', not 'local'" in result.stderr
+
+
+def test_a_key_pair_of_roosts_name_holding_another_key_is_refused(aws, roost_home: Path, tmp_path: Path) -> None:
+    """Someone made the key pair roost would use, with their own key: refused, nothing created."""
+    import subprocess
+
+    from roost.backends.aws.keys import key_pair_name, owner_id
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "theirs")], check=True)
+    name = key_pair_name(owner_id(), "squat")
+    aws.ec2.import_key_pair(KeyName=name, PublicKeyMaterial=(tmp_path / "theirs.pub").read_bytes())
+    result = roost_cli("up", str(write_spec(tmp_path, aws_spec(aws, "squat"))))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"EC2 key pair '{name}' already exists with another public key" in result.stderr
+    assert "aws ec2 delete-key-pair" in result.stderr
+    assert nothing_left(aws.ec2), tagged(aws.ec2)

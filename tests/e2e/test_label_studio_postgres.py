@@ -57,6 +57,12 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     assert "start PostgreSQL" in up.stderr and "schedule backups every 12s (keep 2)" in up.stderr
     # PostgreSQL listens on no TCP port: only Label Studio, on 127.0.0.1
     assert {port for address, port in listening(testhosts, host) if not address.startswith("0100007F")} == {22}
+    # only the machine's user gets in: peer authentication, socket 0700 in a 0700 folder
+    hba = next(testhosts.home_of(host).glob("**/postgres/pg_hba.conf"))
+    assert hba.read_text() == "local all all peer map=roost\n"
+    sockets = next(testhosts.home_of(host).glob("**/run/postgres"))
+    assert oct(sockets.stat().st_mode & 0o777) == "0o700"
+    assert [oct(p.stat().st_mode & 0o777) for p in sockets.glob(".s.PGSQL.*") if p.is_socket()] == ["0o700"]
     url = roost.status("pgteam")[0].url or ""
     admin = LabelStudioSession(url)
     assert admin.login(admin_email("pgteam"), roost.password("pgteam"))

@@ -313,6 +313,32 @@ def test_shared_service_is_one_https_address_with_a_login_and_sticky_sessions(
     assert cookie and cookie.startswith("roost_replica=")
     pinned = {fetch(cookie.split(";", 1)[0])[0] for _ in range(12)}  # with the cookie: one replica
     assert pinned == {first}
+    # the app never sees the user's password: the gateway drops the Authorization header
+    with urllib.request.urlopen(
+        urllib.request.Request(url + "auth", headers={"Authorization": login}), context=context, timeout=10
+    ) as response:
+        assert response.read().decode() == "authorization: none"
+
+    # a removed user stays removed when the service's controller renders the config again
+    # (as it does on every scaling step or replacement): it reads the users from their one file
+    roost.remove_user("team-svc", "alice")
+    assert https_status(url, ca, auth=("alice", password)) == 401
+    from roost.machine.state import State
+    from roost.session import open_session
+
+    state = State()
+    agent = open_session(state, "team-svc").agent
+    state.close()
+    config = f"{agent.home}/gateway/controller.json"
+    reload = (
+        f"import sys; sys.path.insert(0, {agent.path!r}); from roost_agent.base import Paths; "
+        f"from roost_agent.controller import Controller; Controller(Paths({agent.home!r}), {config!r}).reload()"
+    )
+    assert roost.exec("team-svc", ["python3", "-c", reload]).ok
+    assert https_status(url, ca, auth=("alice", password)) == 401
+    bob = roost.add_user("team-svc", "bob")
+    assert https_status(url, ca, auth=("bob", bob)) == 200
+    assert roost_cli("users", "add", "team-svc", "carol\n").returncode == 1  # a name is matched whole
     assert roost_cli("down", "team-svc").returncode == 0
 
 

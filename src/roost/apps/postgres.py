@@ -1,8 +1,8 @@
 """PostgreSQL for an app (``database: postgres``): roost's own cluster on the machine.
 
 The cluster lives in the app's data directory, runs as the machine's user under the
-agent, and listens on no TCP port at all: only a unix socket in a 0700 directory, so
-only the machine's user reaches it (which is why local connections need no password).
+agent, and listens on no TCP port at all: only a unix socket (0700) in a 0700 directory that
+roost made and checked, and it lets in the machine's user alone (peer authentication).
 PostgreSQL's programs come from the Debian/Ubuntu package: found where it is installed,
 installed with apt where the machine can, else a clear error before anything changes.
 """
@@ -17,6 +17,7 @@ from roost.agent.client import AppDefinition
 from roost.apps.base import AppContext
 from roost.errors import AppError
 from roost.paths import short_socket_dir
+from roost.transport.private import ensure_private_dir
 
 PORT = 5432
 DATABASE = USER = "labelstudio"
@@ -106,14 +107,22 @@ def ensure_installed(ctx: AppContext) -> str:
     return found
 
 
+# Local connections by peer authentication only: the machine's user (whoever roost logs in as)
+# maps to the database's owner; any other user of the machine is refused even with a socket.
+HBA = "local all all peer map=roost\n"
+
+
 def init_cluster(ctx: AppContext, where: PostgresLayout) -> None:
-    """Make the cluster once, in the app's data directory; the socket's directory 0700."""
+    """Make the cluster once, in the app's data directory, and (again on every start) its
+    authentication: peer, for this machine's user only. The socket's folder is private."""
+    ensure_private_dir(ctx.runner, where.socket)
     quoted = shlex.quote(where.cluster)
     script = (
-        f"mkdir -p -m 700 {shlex.quote(where.socket)} && "
         f"if [ ! -s {quoted}/PG_VERSION ]; then mkdir -p {quoted} && "
-        f"{shlex.quote(where.bindir)}/initdb -D {quoted} -U {USER} --auth-local=trust --auth-host=reject "
-        f"-E UTF8 --no-locale >/dev/null; fi"
+        f"{shlex.quote(where.bindir)}/initdb -D {quoted} -U {USER} --auth-local=peer --auth-host=reject "
+        f"-E UTF8 --no-locale >/dev/null; fi && "
+        f"printf '%s' {shlex.quote(HBA)} > {quoted}/pg_hba.conf && "
+        f'printf "roost %s {USER}\\n" "$(id -un)" > {quoted}/pg_ident.conf'
     )
     ctx.runner.run(script, timeout=300).check("create the PostgreSQL cluster")
 
@@ -133,6 +142,8 @@ def definition(where: PostgresLayout) -> AppDefinition:
             "listen_addresses=",
             "-c",
             f"unix_socket_directories={where.socket}",
+            "-c",
+            "unix_socket_permissions=0700",
             "-c",
             "track_commit_timestamp=on",
         ],

@@ -85,7 +85,7 @@ print(json.dumps(manifest))
 """
 
 RESTORE = r"""
-import gzip, os, shutil, subprocess, sys, tarfile, json, time
+import gzip, os, pwd, shutil, subprocess, sys, tarfile, json, time
 cfg = json.loads(sys.argv[1])
 data, incoming, aside, pg = cfg["data"], cfg["incoming"], cfg["aside"], cfg.get("postgres")
 partial = data + ".restoring"
@@ -99,10 +99,15 @@ def run(argv, **extra):
 
 if pg:
     cluster = os.path.join(partial, "postgres")
-    run([pg["bindir"] + "/initdb", "-D", cluster, "-U", pg["user"], "--auth-local=trust", "--auth-host=reject",
+    run([pg["bindir"] + "/initdb", "-D", cluster, "-U", pg["user"], "--auth-local=peer", "--auth-host=reject",
          "-E", "UTF8", "--no-locale"])
+    with open(os.path.join(cluster, "pg_hba.conf"), "w") as handle:  # as apps/postgres.py: peer, this user
+        handle.write("local all all peer map=roost\n")
+    with open(os.path.join(cluster, "pg_ident.conf"), "w") as handle:
+        handle.write(f"roost {pwd.getpwuid(os.getuid()).pw_name} {pg['user']}\n")
     os.makedirs(pg["socket"], mode=0o700, exist_ok=True)
-    options = f"-c listen_addresses='' -c unix_socket_directories='{pg['socket']}' -p {pg['port']}"
+    options = (f"-c listen_addresses='' -c unix_socket_directories='{pg['socket']}' "
+               f"-c unix_socket_permissions=0700 -p {pg['port']}")
     run([pg["bindir"] + "/pg_ctl", "-D", cluster, "-o", options, "-l", os.path.join(partial, "restore-pg.log"),
          "-w", "-t", "120", "start"])
     try:

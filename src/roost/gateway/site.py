@@ -30,6 +30,7 @@ from roost.machine.steps import Step
 from roost.paths import roost_home, short_socket_dir
 from roost.session import MachineSession
 from roost.spec.model import ServiceOptions, Spec
+from roost.transport.private import ensure_private_dir
 
 NAME = "gateway"
 USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
@@ -125,7 +126,7 @@ def configure(
     assert record.facts.app.port
     config = render(session, upstreams or [record.facts.app.port], routes)
     admin = admin_socket(session)
-    runner.run(f"mkdir -p -m 700 {shlex.quote(admin.rsplit('/', 1)[0])}", timeout=30)
+    ensure_private_dir(runner, admin.rsplit("/", 1)[0])
     if _has_login(session):
         _write_users(session, _users(session))
     runner.write_file(dirs["caddyfile"], config.encode(), mode=0o600)

@@ -86,15 +86,29 @@ def key_pair_name(owner: str, machine: str) -> str:
 
 
 def ensure_key_pair(cloud: Cloud, spec: Spec, owner: str) -> str:
-    """Import the login key as the machine's key pair unless it is there; returns its name."""
+    """Import the login key as the machine's key pair unless it is there; returns its name. A
+    key pair of that name holding another key is refused (AwsError): the machine would let in
+    whoever holds that key's private half, and roost could not log in."""
     name = key_pair_name(owner, spec.name)
     _, public = login_key(spec)
     try:
-        cloud.call("look up the key pair", cloud.ec2.describe_key_pairs, KeyNames=[name])
-        return name
+        found = cloud.call(
+            "look up the key pair", cloud.ec2.describe_key_pairs, KeyNames=[name], IncludePublicKey=True
+        )
     except AwsError as exc:
         if exc.code != "InvalidKeyPair.NotFound":
             raise
+    else:
+        stored = (found.get("KeyPairs") or [{}])[0].get("PublicKey", "").split()
+        if stored[:2] != public.split()[:2]:
+            raise AwsError(
+                f"EC2 key pair '{name}' already exists with another public key than roost's login key "
+                f"for '{spec.name}'; nothing was created",
+                code="KeyPairMismatch",
+                hint=f"delete it if it is stale (aws ec2 delete-key-pair --key-name {name}), "
+                "or give the machine another name",
+            )
+        return name
     cloud.call(
         "import the key pair",
         cloud.ec2.import_key_pair,
