@@ -92,9 +92,7 @@ def ensure_key_pair(cloud: Cloud, spec: Spec, owner: str) -> str:
     name = key_pair_name(owner, spec.name)
     _, public = login_key(spec)
     try:
-        found = cloud.call(
-            "look up the key pair", cloud.ec2.describe_key_pairs, KeyNames=[name], IncludePublicKey=True
-        )
+        found = cloud.call("look up the key pair", cloud.ec2.describe_key_pairs, KeyNames=[name], IncludePublicKey=True)
     except AwsError as exc:
         if exc.code != "InvalidKeyPair.NotFound":
             raise
