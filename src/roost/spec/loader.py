@@ -7,6 +7,7 @@ unknown field suggests the nearest known one. Nothing here raises anything but S
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -21,19 +22,47 @@ from roost.spec.model import APP_TYPES, Spec
 Loc = tuple[str | int, ...]
 
 
-def _line_marks(node: Any, path: Loc, marks: dict[Loc, int]) -> None:
-    """Record the 1-based line of every key and item under ``node`` (a YAML node)."""
+MAX_SPEC_BYTES = 4 * 1024 * 1024  # room for a setup or run script of a megabyte and more
+MAX_VALUES = 20_000  # values in the spec once YAML aliases are followed; real specs have hundreds
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, newline and return are text
+
+
+class _Refused(Exception):
+    """A problem found while walking the YAML nodes: (message, line, hint)."""
+
+
+def _line_marks(node: Any, path: Loc, marks: dict[Loc, int], budget: list[int]) -> None:
+    """Record the 1-based line of every key and item under ``node`` (a YAML node); refuse a
+    key given twice in one mapping, and a document that expands past MAX_VALUES values (an
+    alias bomb: a few hundred bytes that would take minutes)."""
     import yaml  # start-up time: only spec files need it (`roost up jupyter` starts faster without)
 
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Refused(
+            f"the spec expands to more than {MAX_VALUES} values (YAML aliases?)",
+            node.start_mark.line + 1,
+            "write the values out, or use fewer aliases",
+        )
     marks.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                if key_node.value in seen:
+                    raise _Refused(
+                        f"key '{key_node.value}' is given twice: on line {seen[key_node.value]} and line {line}",
+                        line,
+                        "keep one of them",
+                    )
+                seen[key_node.value] = line
             child = (*path, str(key_node.value))
-            marks[child] = key_node.start_mark.line + 1
-            _line_marks(value_node, child, marks)
+            marks[child] = line
+            _line_marks(value_node, child, marks, budget)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_marks(item, (*path, index), marks)
+            _line_marks(item, (*path, index), marks, budget)
 
 
 def _is_model(value: object) -> bool:
@@ -213,27 +242,84 @@ def load_spec(path: str | Path) -> Spec:
     import yaml  # start-up time: only spec files need it (`roost up jupyter` starts faster without)
 
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(
-            "no such file", file=file, hint="give a spec file path or an app name such as 'jupyter'"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read the file: {exc}", file=file) from None
+    text = _read(path, file)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            raise SpecError("the file is empty", file=file, hint="a spec needs at least 'name:' and 'app:'")
+        marks: dict[Loc, int] = {}
+        _line_marks(node, (), marks, [MAX_VALUES])
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise SpecError(
             f"not valid YAML: {exc.problem}", file=file, line=line, hint="check indentation and quoting on that line"
         ) from None
-    if node is None:
-        raise SpecError("the file is empty", file=file, hint="a spec needs at least 'name:' and 'app:'")
-    marks: dict[Loc, int] = {}
-    _line_marks(node, (), marks)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {exc}", file=file, hint="check the file's characters") from None
+    except _Refused as exc:
+        message, line, hint = exc.args
+        raise SpecError(message, file=file, line=line, hint=hint) from None
+    except RecursionError:
+        raise SpecError("the spec is nested too deeply", file=file, hint="a spec is a few levels deep") from None
+    _refuse_control_characters(data, (), file, marks)
     return spec_from_data(data, file=file, marks=marks, base_dir=Path(path).resolve().parent)
+
+
+def _read(path: str | Path, file: str) -> str:
+    """The spec's text: a file of at most MAX_SPEC_BYTES, UTF-8, no control characters."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(
+            "no such file", file=file, hint="give a spec file path or an app name such as 'jupyter'"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read the file: {exc}", file=file) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"the spec is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB",
+            file=file,
+            hint="put long scripts in the workdir and run them from setup/run",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", file=file, line=line) from None
+    found = CONTROL.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        raise SpecError(
+            f"control character {found.group()!r} in the file",
+            file=file,
+            line=line,
+            hint="remove it (a spec is plain text; tabs and newlines are fine)",
+        )
+    return text
+
+
+def _refuse_control_characters(data: object, loc: Loc, file: str, marks: dict[Loc, int]) -> None:
+    """Refuse a value with a control character (a NUL written as an escape: "a\\0b")."""
+    if isinstance(data, str):
+        if CONTROL.search(data):
+            field = ".".join(str(p) for p in loc) or None
+            raise SpecError(
+                "control character in the value",
+                file=file,
+                line=next((marks[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in marks), None),
+                field=field,
+                value=data[:80],
+                hint="remove it",
+            )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _refuse_control_characters(key, loc, file, marks)
+            _refuse_control_characters(value, (*loc, str(key)), file, marks)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _refuse_control_characters(item, (*loc, index), file, marks)
 
 
 def spec_for_app(app: str, name: str | None = None) -> Spec:
