@@ -8,13 +8,19 @@ import re
 from pathlib import Path
 from typing import TypeGuard
 
-from roost.errors import UnsafeName
+from roost.errors import RoostError, UnsafeName
 
 
 def roost_home() -> Path:
     """The client-side home: state DB, locks, secrets, local machines, caches."""
     home = Path(os.environ.get("ROOST_HOME") or Path.home() / ".roost").expanduser()
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RoostError(
+            f"cannot use {home} as roost's home: {exc.strerror}",
+            hint="point ROOST_HOME at a directory you can write (or unset it for ~/.roost)",
+        ) from None
     if home.stat().st_mode & 0o077:  # made before, or by someone else's umask: ours alone
         home.chmod(0o700)
     return home

@@ -21,6 +21,15 @@ def _local_path(spec_source: str, path: str, field: str) -> Path:
     return local
 
 
+def check_local_files(spec_source: str, workdir: str | None, file_mounts: dict[str, str]) -> None:
+    """The workdir (a directory) and every file mount's source exist here: checked before
+    anything is made, so a wrong path leaves no machine behind."""
+    if workdir and not _local_path(spec_source, workdir, "workdir").is_dir():
+        raise SpecError(f"'{workdir}' is not a directory", file=spec_source, field="workdir")
+    for target, source in file_mounts.items():
+        _local_path(spec_source, source, f"file_mounts.{target}")
+
+
 def push_files(session: MachineSession) -> None:
     """Upload the workdir, then each file mount, into the machine's workdir (incremental, atomic)."""
     spec, record = session.record.spec, session.record

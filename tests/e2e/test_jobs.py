@@ -84,6 +84,27 @@ def test_down_after_a_failing_job_leaves_nothing_running(roost_home: Path, tmp_p
     assert roost.status() == [] and not (roost_home / "machines" / "gone").exists()
 
 
+def test_a_failed_precondition_leaves_nothing_behind(roost_home: Path, tmp_path: Path) -> None:
+    """A missing workdir or file mount, a missing secret, an unusable host: refused with one
+    message, and no machine folder, no state row, no process is left."""
+    cases = [
+        ({"name": "nowork", "app": "jupyter", "workdir": "nowhere"}, "field 'workdir'"),
+        ({"name": "nomount", "app": "jupyter", "file_mounts": {"data.csv": "missing.csv"}}, "file_mounts.data.csv"),
+        ({"name": "nosecret", "app": "jupyter", "secrets": ["ROOST_TEST_NOT_SET"]}, "ROOST_TEST_NOT_SET is not set"),
+        (
+            {"name": "nokey", "backend": "ssh", "hosts": [{"address": "10.9.9.9", "user": "u", "key": "/no/key"}]},
+            "cannot read the key file /no/key",
+        ),
+    ]
+    for spec, words in cases:
+        result = subprocess.run(
+            [*ROOST, "up", str(write_spec(tmp_path, spec))], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert not (roost_home / "machines" / spec["name"]).exists(), spec["name"]
+    assert roost.status() == []
+
+
 def test_bad_job_specs_are_refused_before_anything_runs(roost_home: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="'run' is required for `roost run`"):
         roost.run(write_spec(tmp_path, {"name": "norun"}))

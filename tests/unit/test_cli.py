@@ -57,3 +57,31 @@ def test_bad_machine_name_on_the_command_line(roost_home: Path) -> None:
 def test_importing_roost_imports_no_cloud_sdk() -> None:
     code = "import roost, roost.cli, roost.lifecycle.machines, roost.lifecycle.info, sys; print('boto3' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_bug_says_so_and_keeps_its_traceback_and_bad_input_prints_none(tmp_path) -> None:
+    """Only a bug prints a traceback (and says where it is kept); a user's mistake is one message."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ROOST_HOME": str(tmp_path / "home")}
+    crash = (
+        "import sys, roost, roost.cli; roost.status = lambda *a, **k: {}['not-there']; "
+        "sys.argv = ['roost', 'status']; roost.cli.main()"
+    )
+    done = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 70 and "Traceback" in done.stderr and "KeyError: 'not-there'" in done.stderr
+    assert "this is a bug in roost" in done.stderr
+    logs = list((tmp_path / "home" / "logs").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in done.stderr and "KeyError" in logs[0].read_text()
+    assert logs[0].stat().st_mode & 0o777 == 0o600
+    (tmp_path / "file").write_text("")
+    for args, extra in (
+        (["status"], {"ROOST_HOME": str(tmp_path / "file")}),
+        (["up", str(tmp_path / "nope.yaml")], {}),
+    ):
+        bad = subprocess.run(
+            [sys.executable, "-m", "roost", *args], capture_output=True, text=True, env={**env, **extra}, timeout=60
+        )
+        assert bad.returncode == 1 and "Traceback" not in bad.stderr and "error:" in bad.stderr, bad.stderr

@@ -30,6 +30,7 @@ from roost.service.placement import authorize_none, worker_names, worker_session
 from roost.session import MachineSession, load_session, open_session
 from roost.spec.loader import load_spec, spec_for_app
 from roost.spec.model import NAME_PATTERN, Spec
+from roost.transfer import check_local_files
 
 __all__ = ["DownResult", "MachineSession", "UpResult", "down", "open_session", "start", "stop", "up"]
 
@@ -106,6 +107,7 @@ def up(
     started = time.monotonic()
     spec = resolve_spec(target, name)
     check_secrets(spec)
+    check_local_files(spec.source, spec.workdir, spec.file_mounts)
     get_backend(spec.backend.value)
     driver = app_driver(spec)
     check_spec(spec, bool(driver and driver.keeps_data))
