@@ -116,8 +116,9 @@ def load(
     for thread in threads:
         thread.start()
     stop.wait(seconds / 3)
+    stop_at[0] = float("inf")  # no client may stop while on_the_way runs, however long it takes
     on_the_way()
-    stop_at[0] = max(stop_at[0], time.monotonic() + seconds / 3)
+    stop_at[0] = time.monotonic() + seconds / 3
     for thread in threads:
         thread.join()
     if resent is not None:

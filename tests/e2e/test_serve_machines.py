@@ -75,6 +75,14 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
         f"{worker_host.user}@{worker_host.ip} id; echo exit=$?",
     )
     assert "uid=" not in shell.stdout and "exit=0" not in shell.stdout, shell.stdout  # the forced command only waits
+    # nor may it open a listener on the worker (ssh -R) that would hand the worker's connections out
+    listen = testhosts.root(
+        gateway_host.index,
+        f"timeout 5 ssh -F /dev/null -i {home}/gateway/tunnel_key -o BatchMode=yes -o ExitOnForwardFailure=yes "
+        f"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -N -R 127.0.0.1:23456:127.0.0.1:22 "
+        f"{worker_host.user}@{worker_host.ip}; echo exit=$?",
+    )
+    assert "remote port forwarding failed" in listen.stdout + listen.stderr and "exit=255" in listen.stdout, listen
 
     # a rolling update across both machines under load: no failed request, then only v2 answers
     finished: list[float] = []

@@ -98,3 +98,16 @@ def test_mutated_specs_give_a_spec_or_a_spec_error_and_nothing_else(tmp_path: Pa
         assert isinstance(load_spec(path), Spec)
     except SpecError as error:
         assert error.message  # one clear message; anything else raised fails the test
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("app: {type: jupyter, packages: [numpy, --index-url=http://x]}", "'--index-url=http://x' is not a package"),
+        ("app: {type: streamlit, script: a.py, packages: ['-r /etc/passwd']}", "'-r /etc/passwd' is not a package"),
+        ("backend: ssh\nhosts: [{address: -oProxyCommand=sh}]", "'-oProxyCommand=sh' is not a host address"),
+        ("backend: ssh\nhosts: [{address: 10.0.0.5, user: -lroot}]", "'-lroot' is not a host address, alias or user"),
+    ],
+)
+def test_what_would_become_a_command_option_is_refused(tmp_path: Path, text: str, words: str) -> None:
+    assert words in str(refused(tmp_path, f"name: x\n{text}\n"))

@@ -10,8 +10,9 @@ Caddy balances over the tunnel's local port as over a local replica.
 
 The tunnel logs in with a key made on the gateway machine (its private half never leaves
 it), authorized on the worker for port forwarding to the worker's replica ports only
-(``restrict,pty,port-forwarding,permitopen=...,command="sleep ..."``: no shell, no other
-port; the terminal only keeps the connection interactive, see
+(``restrict,pty,port-forwarding,permitopen=...,permitlisten=...,command="sleep ..."``: no
+shell, no other port, and no listener of its own on the worker: authorized_keys has no
+``permitlisten="none"``, so the one listen allowed is sshd's own port 22, which is taken; the terminal only keeps the connection interactive, see
 :data:`roost.transport.ssh.tunnel.INTERACTIVE`), and checks the worker's host key against the
 key roost pinned for it. When a worker is cut off, ``ServerAliveInterval`` ends its tunnel
 within seconds: new connections are refused at once and Caddy's retries move requests to
@@ -45,7 +46,9 @@ except FileNotFoundError:
     lines = []
 if args["ports"]:
     opens = ",".join(f'permitopen="127.0.0.1:{port}"' for port in args["ports"])
-    lines.append(f'restrict,pty,port-forwarding,{opens},command="sleep 2147483647" {args["key"]}{marker}')
+    # port-forwarding allows -R too: the only listen allowed is sshd's own port, always taken
+    listen = 'permitlisten="127.0.0.1:22",permitlisten="localhost:22"'
+    lines.append(f'restrict,pty,port-forwarding,{opens},{listen},command="sleep 2147483647" {args["key"]}{marker}')
 with open(path + ".roost-tmp", "w") as handle:
     handle.write("".join(line + "\n" for line in lines))
 os.chmod(path + ".roost-tmp", 0o600)
@@ -157,7 +160,7 @@ def tunnel_definition(
     argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key",
             *(arg for option, value in options.items() for arg in ("-o", f"{option}={value}")),
             "-p", str(target.port), "-l", target.user, "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
-            target.hostname, HOLD]  # fmt: skip
+            "--", target.hostname, HOLD]  # fmt: skip
     return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
 
 

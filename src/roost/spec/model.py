@@ -11,11 +11,23 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from roost.errors import SpecError
 from roost.spec.base import Duration, Strict, parse_duration, parse_memory
 from roost.spec.service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
+
+
+def _package(value: str) -> str:
+    """A requirement as uv takes it: never an option (``-r file``, ``--index-url``), never two words."""
+    if value.startswith("-") or not value.strip() or any(ch.isspace() for ch in value):
+        raise ValueError(f"'{value}' is not a package name (a requirement such as numpy or torch==2.5)")
+    return value
+
+
+Package = Annotated[str, AfterValidator(_package)]
+SSH_WORD = re.compile(r"[A-Za-z0-9_.%\[\]:][A-Za-z0-9_.%\[\]:-]*")
+"""An SSH address, alias or user: never starting with '-' (ssh would read it as an option)."""
 
 __all__ = [
     "APP_TYPES",
@@ -119,6 +131,13 @@ class HostSpec(Strict):
     host_key: str | None = Field(default=None, pattern=r"^SHA256:[A-Za-z0-9+/]{43}=?$")
     connect_timeout: int = Field(default=10, ge=1, le=300)
 
+    @field_validator("address", "user")
+    @classmethod
+    def _ssh_word(cls, value: str | None) -> str | None:
+        if value is not None and not SSH_WORD.fullmatch(value):
+            raise ValueError(f"'{value}' is not a host address, alias or user name (no spaces, not starting with '-')")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
@@ -144,7 +163,7 @@ class JupyterApp(AppBase):
 
     type: Literal["jupyter"] = "jupyter"
     version: str = "4.6.6"
-    packages: list[str] = Field(default_factory=list)
+    packages: list[Package] = Field(default_factory=list)
 
 
 class LabelStudioApp(AppBase):
@@ -162,7 +181,7 @@ class StreamlitApp(AppBase):
     type: Literal["streamlit"]
     script: str = Field(pattern=r"^[^/~].*\.py$")
     version: str = "1.67.0"
-    packages: list[str] = Field(default_factory=list)
+    packages: list[Package] = Field(default_factory=list)
 
 
 class TensorboardApp(AppBase):
@@ -242,7 +261,7 @@ class Spec(Strict):
     domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
     recover: bool = False
     num_nodes: int = Field(default=1, ge=1, le=64)
-    packages: list[str] = Field(default_factory=list)
+    packages: list[Package] = Field(default_factory=list)
     checkpoint_every_seconds: Duration = Field(default=30.0, alias="checkpoint_every")
     installs: Literal["auto", "index", "wheelhouse"] = "auto"
     backup_to: str | None = Field(default=None, pattern=r"^(file|s3)://.+")

@@ -35,6 +35,7 @@ def scan(target: SshTarget) -> list[tuple[str, str, str]]:
             str(target.port),
             "-t",
             "ed25519,ecdsa,rsa",
+            "--",
             target.hostname,
         ],
         capture_output=True,

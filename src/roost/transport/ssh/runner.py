@@ -83,7 +83,7 @@ class SshRunner:
         on_output: Callable[[str], None] | None = None,
     ) -> Result:
         """Run ``cmd`` on the host; host failures raise HostError, command failures CommandFailed."""
-        argv = [*self.target.ssh_argv(), self.target.label, remote_command(cmd, env, cwd)]
+        argv = [*self.target.ssh_argv(), "--", self.target.label, remote_command(cmd, env, cwd)]
         result = self.local.run(
             argv, stdin=stdin if stdin is not None else b"", timeout=timeout, check=False, on_output=on_output
         )
@@ -114,7 +114,7 @@ class SshRunner:
     def close(self) -> None:
         """End the master connection (idempotent; never waits on a lost host)."""
         subprocess.run(
-            [*self.target.ssh_argv(), "-O", "exit", self.target.label],
+            [*self.target.ssh_argv(), "-O", "exit", "--", self.target.label],
             capture_output=True,
             timeout=15,
             stdin=subprocess.DEVNULL,

@@ -95,6 +95,7 @@ def ensure_tunnel(name: str, target: SshTarget, remote_port: int) -> int:
             "ExitOnForwardFailure=yes",
             "-L",
             f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
+            "--",  # the destination is never read as an option
             target.label,
             HOLD,
         ],
