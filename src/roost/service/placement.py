@@ -12,7 +12,8 @@ The tunnel logs in with a key made on the gateway machine (its private half neve
 it), authorized on the worker for port forwarding to the worker's replica ports only
 (``restrict,pty,port-forwarding,permitopen=...,permitlisten=...,command="sleep ..."``: no
 shell, no other port, and no listener of its own on the worker: authorized_keys has no
-``permitlisten="none"``, so the one listen allowed is sshd's own port 22, which is taken; the terminal only keeps the connection interactive, see
+``permitlisten="none"``, so the one listen allowed is sshd's own port 22, which is taken;
+the terminal only keeps the connection interactive, see
 :data:`roost.transport.ssh.tunnel.INTERACTIVE`), and checks the worker's host key against the
 key roost pinned for it. When a worker is cut off, ``ServerAliveInterval`` ends its tunnel
 within seconds: new connections are refused at once and Caddy's retries move requests to
