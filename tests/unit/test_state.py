@@ -35,9 +35,25 @@ def test_database_is_wal_private_and_versioned(tmp_path: Path) -> None:
     assert state.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert state.schema_version() == SCHEMA_VERSION
     assert (tmp_path / "state.db").stat().st_mode & 0o777 == 0o600
+    state.save(record())  # a write, so the WAL and its index exist
+    for name in ("state.db-wal", "state.db-shm"):  # they hold the same rows: private too
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
     state.close()
     # opening again migrates nothing and keeps data
     State(tmp_path).close()
+    # a home made open by someone else's umask is made private on the next use
+    home = tmp_path / "open-home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    import os
+
+    os.environ["ROOST_HOME"], before = str(home), os.environ.get("ROOST_HOME")
+    try:
+        from roost.paths import roost_home
+
+        assert roost_home().stat().st_mode & 0o777 == 0o700
+    finally:
+        os.environ.pop("ROOST_HOME") if before is None else os.environ.__setitem__("ROOST_HOME", before)
 
 
 def test_record_round_trips_with_typed_spec(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -55,8 +56,12 @@ class State:
         self.path = self.home / "state.db"
         self.lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        # made 0600 before SQLite opens it: its -wal and -shm files copy the database's mode
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self.db  # noqa: B018  (open now, so a broken database is reported at once)
-        self.path.chmod(0o600)
+        for path in (self.path, self.path.with_name("state.db-wal"), self.path.with_name("state.db-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:  # made by an older roost
+                path.chmod(0o600)
 
     @property
     def db(self) -> sqlite3.Connection:
