@@ -42,9 +42,25 @@ def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, ro
     password = roost.add_user("team", "alice")
     assert https_status(f"https://{host.ip}/", ca, auth=("alice", password)) == 200
 
-    data["share"] = False  # unshared again: 443 is closed in the security group
+    # rules added by hand, of kinds roost never makes: IPv6, another group, all traffic
+    group_id = tagged(aws.ec2)["security-groups"][0]
+    vpc = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["VpcId"]
+    other = aws.ec2.create_security_group(GroupName="someone-else", Description="x", VpcId=vpc)["GroupId"]
+    aws.ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+            {"IpProtocol": "tcp", "FromPort": 8888, "ToPort": 8888, "UserIdGroupPairs": [{"GroupId": other}]},
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        ],
+    )
+    data["share"] = False  # unshared again: 443 is closed, and every rule roost did not want is gone
     assert roost_cli("up", str(write_spec(tmp_path, data))).returncode == 0
-    assert group_rules(aws.ec2) == {(22, "10.252.0.1/32")}
+    group = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert [
+        (p["IpProtocol"], p.get("FromPort"), p.get("IpRanges"), p.get("Ipv6Ranges"), p.get("UserIdGroupPairs"))
+        for p in group["IpPermissions"]
+    ] == [("tcp", 22, [{"CidrIp": "10.252.0.1/32", "Description": "roost"}], [], [])], group["IpPermissions"]
     assert roost_cli("down", "team").returncode == 0 and nothing_left(aws.ec2)
 
 

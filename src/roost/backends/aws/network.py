@@ -111,13 +111,14 @@ def ensure_security_group(cloud: Cloud, spec: Spec, owner: str, vpc_id: str, ssh
         )["GroupId"]
         current = set()
     wanted = wanted_rules(spec, ssh_from)
-    extra, missing = current - wanted, wanted - current
-    if extra:
+    unwanted = _unwanted(groups[0], wanted) if groups else []
+    missing = wanted - current
+    if unwanted:
         cloud.call(
             "remove old security group rules",
             cloud.ec2.revoke_security_group_ingress,
             GroupId=group_id,
-            IpPermissions=_permissions(extra),
+            IpPermissions=unwanted,
         )
     if missing:
         cloud.call(
@@ -129,12 +130,45 @@ def ensure_security_group(cloud: Cloud, spec: Spec, owner: str, vpc_id: str, ssh
     return group_id
 
 
+def _single_tcp_port(permission: dict[str, Any]) -> int | None:
+    """The port of a rule for one TCP port (the only kind roost makes); None for any other."""
+    if permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == permission.get("ToPort"):
+        return int(permission["FromPort"])
+    return None
+
+
 def _current_rules(group: dict[str, Any]) -> set[tuple[int, str]]:
+    """The (port, IPv4 CIDR) rules of the kind roost makes that the group has."""
     rules = set()
     for permission in group.get("IpPermissions", []):
-        for ip_range in permission.get("IpRanges", []):
-            rules.add((int(permission.get("FromPort", -1)), ip_range["CidrIp"]))
+        port = _single_tcp_port(permission)
+        if port is not None:
+            rules |= {(port, ip_range["CidrIp"]) for ip_range in permission.get("IpRanges", [])}
     return rules
+
+
+def _unwanted(group: dict[str, Any], wanted: set[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Every inbound rule that is not wanted, in the form revoke takes: IPv4 ranges roost does
+    not want, and all IPv6 ranges, prefix lists and rules that let in another security group
+    (someone added them by hand, or an older roost did): the group allows exactly ``wanted``."""
+    unwanted = []
+    for permission in group.get("IpPermissions", []):
+        port = _single_tcp_port(permission)
+        ranges = [{"CidrIp": r["CidrIp"]} for r in permission.get("IpRanges", []) if (port, r["CidrIp"]) not in wanted]
+        others = {key: permission[key] for key in ("Ipv6Ranges", "PrefixListIds") if permission.get(key)}
+        pairs = [{"GroupId": pair["GroupId"]} for pair in permission.get("UserIdGroupPairs", []) if pair.get("GroupId")]
+        if ranges or others or pairs:
+            ports = {k: permission[k] for k in ("FromPort", "ToPort") if k in permission}
+            unwanted.append(
+                {
+                    "IpProtocol": permission["IpProtocol"],
+                    **ports,
+                    **({"IpRanges": ranges} if ranges else {}),
+                    **others,
+                    **({"UserIdGroupPairs": pairs} if pairs else {}),
+                }
+            )
+    return unwanted
 
 
 def _permissions(rules: set[tuple[int, str]]) -> list[dict[str, Any]]:
