@@ -12,6 +12,8 @@ import roost
 from roost.catalog.offers import OfferQuery, load_offers
 from roost.gateway.site import https_status
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
+from tests.e2e.test_gateway import connects_from
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
@@ -29,14 +31,20 @@ def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, ro
     spec = write_spec(tmp_path, data)
     assert roost_cli("up", str(spec)).returncode == 0
     assert group_rules(aws.ec2) == {(22, "10.252.0.1/32")}  # not shared: SSH only
+    # the fake cloud enforces the group: another machine of the subnet reaches nothing
+    host, other = aws_hosts.hosts
+    wait_for(lambda: cloud_init.firewalls.get(host.ip), what="the security group on the test host")
+    assert not connects_from(aws_hosts, other, host.ip, 22) and not connects_from(aws_hosts, other, host.ip, 443)
 
     data["share"] = True
     data["aws"]["share_from"] = ["10.252.0.0/24"]
     shared = roost_cli("up", str(write_spec(tmp_path, data)))
     assert shared.returncode == 0, shared.stderr
-    host = aws_hosts.hosts[0]
     assert f"https://{host.ip}/" in shared.stdout
     assert group_rules(aws.ec2) == {(22, "10.252.0.1/32"), (443, "10.252.0.0/24")}
+    # shared: 443 answers the subnet; SSH still only the caller
+    wait_for(lambda: connects_from(aws_hosts, other, host.ip, 443), what="443 open to the subnet")
+    assert not connects_from(aws_hosts, other, host.ip, 22)
     ca = roost.trust("team")
     assert https_status(f"https://{host.ip}/", ca) == 401
     password = roost.add_user("team", "alice")

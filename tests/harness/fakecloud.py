@@ -175,6 +175,40 @@ def seed(moto: MotoServer, cidr: str) -> tuple[str, dict[str, str]]:
     return subnet, images
 
 
+def group_ids(instance: dict[str, Any]) -> set[str]:
+    """The instance's security groups (an instance launched with network interfaces lists them there)."""
+    found = {g["GroupId"] for g in instance.get("SecurityGroups", [])}
+    return found | {g["GroupId"] for n in instance.get("NetworkInterfaces", []) for g in n.get("Groups", [])}
+
+
+def firewall(groups: list[dict[str, Any]], members: dict[str, list[str]]) -> str:
+    """An nftables ruleset that lets in what these security groups allow and drops the rest:
+    IPv4 and IPv6 ranges, and other groups (by their members' private addresses); replies to
+    the host's own connections and loopback pass, as EC2's stateful groups let them."""
+    rules = []
+    for group in groups:
+        for permission in group.get("IpPermissions", []):
+            protocol = permission.get("IpProtocol", "-1")
+            if protocol in ("tcp", "udp", "6", "17"):
+                name = "tcp" if protocol in ("tcp", "6") else "udp"
+                low, high = permission.get("FromPort", 0), permission.get("ToPort", 65535)
+                match = f"{name} dport {low}" if low == high else f"{name} dport {low}-{high}"
+            else:
+                match = "meta l4proto { tcp, udp, icmp, ipv6-icmp }"
+            sources = [f"ip saddr {r['CidrIp']}" for r in permission.get("IpRanges", [])]
+            sources += [f"ip6 saddr {r['CidrIpv6']}" for r in permission.get("Ipv6Ranges", [])]
+            for pair in permission.get("UserIdGroupPairs", []):
+                addresses = members.get(pair.get("GroupId", ""), [])
+                if addresses:
+                    sources.append(f"ip saddr {{ {', '.join(addresses)} }}")
+            rules += [f"\t\t{source} {match} accept\n" for source in sources]
+    return (
+        "table inet roost_sg {}\ndelete table inet roost_sg\n"
+        "table inet roost_sg {\n\tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n"
+        "\t\tct state established,related accept\n\t\tiif lo accept\n" + "".join(rules) + "\t}\n}\n"
+    )
+
+
 class CloudInit(threading.Thread):
     """Watches moto's instances and makes the test hosts at their addresses follow them."""
 
@@ -190,6 +224,7 @@ class CloudInit(threading.Thread):
             tuple[str, str]
         ] = []  # (instance, what EC2 did) after an OS halt  # instance ids, in the order their user-data ran
         self.errors: list[str] = []
+        self.firewalls: dict[str, str] = {}  # address -> the nftables ruleset applied there
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -233,6 +268,30 @@ class CloudInit(threading.Thread):
                 self.hosts.start(host.index)
             elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
                 self.hosts.stop(host.index)
+        self._enforce_security_groups([i for r in reservations for i in r["Instances"]])
+
+    def _enforce_security_groups(self, instances: list[dict[str, Any]]) -> None:
+        """Each test host playing a running instance lets in only what its security groups allow
+        (nftables in its network namespace, replaced whenever the groups change), as EC2 does."""
+        live = [i for i in instances if i["State"]["Name"] in ("pending", "running")]
+        ids = sorted({group for i in live for group in group_ids(i)})
+        groups = (
+            {g["GroupId"]: g for g in self.ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"]} if ids else {}
+        )
+        members = {group: sorted(i["PrivateIpAddress"] for i in live if group in group_ids(i)) for group in groups}
+        for instance in live:
+            ip = instance.get("PrivateIpAddress", "")
+            host = self.by_ip.get(ip)
+            if host is None or self.holder.get(ip) != instance["InstanceId"]:
+                continue
+            ruleset = firewall([groups[g] for g in group_ids(instance) if g in groups], members)
+            if self.firewalls.get(ip) == ruleset:
+                continue
+            result = self.hosts.root(host.index, f"nft -f - <<'ROOST_NFT'\n{ruleset}ROOST_NFT\n")
+            if result.returncode != 0:
+                self.errors.append(f"nft on {ip} failed: {result.stderr}")
+                continue
+            self.firewalls[ip] = ruleset
 
     def _halted(self, instance: dict[str, Any], host: Any) -> None:
         """The OS halted (HALT_MARKER written by the test's power-off command): do what EC2
@@ -254,6 +313,7 @@ class CloudInit(threading.Thread):
     def _boot(self, instance: dict[str, Any], host: Any) -> None:
         """A new machine: fresh home, the key pair authorized, user-data run as root."""
         self.hosts.stop(host.index)
+        self.firewalls.pop(host.ip, None)
         home = self.hosts.home_of(host)
         shutil.rmtree(home, ignore_errors=True)
         (home / ".ssh").mkdir(parents=True, mode=0o700)
