@@ -67,8 +67,15 @@ def test_jupyter_on_ec2_from_nothing_to_nothing(aws, cloud_init, aws_hosts, roos
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert tags["roost:machine"] == "nb" and tags["roost:owner"] == (roost_home / "owner").read_text().strip()
     assert stat.S_IMODE((roost_home / "keys" / "nb").stat().st_mode) == 0o600
-    # the host key was pinned under the machine's name before first contact
-    assert "roost-aws-nb ssh-ed25519 " in (roost_home / "known_hosts").read_text()
+    # the host key from user-data verified the first contact; then roost pinned the key the
+    # machine made itself, so the copy readable in user-data opens nothing any more
+    host = aws_hosts.hosts[0]
+    own = (aws_hosts.directory / f"h{host.index}" / "ssh" / "ssh_host_ecdsa_key.pub").read_text().split()[:2]
+    pinned = [line.split() for line in (roost_home / "known_hosts").read_text().splitlines()]
+    assert [words for words in pinned if words[0] == "roost-aws-nb"] == [["roost-aws-nb", *own]]
+    # the instance metadata service answers root only
+    imds = aws_hosts.root(host.index, "nft list table inet roost_imds")
+    assert "ip daddr 169.254.169.254 meta skuid != 0 reject" in imds.stdout, imds.stderr
 
     password = roost.password("nb")
     session = JupyterSession(url.rsplit("/lab", 1)[0])

@@ -74,6 +74,18 @@ def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, ro
     assert https_status(result.url, ca, auth=("alice", password)) == 200
     # the certificate verifies only against the pinned CA
     assert https_status(result.url, Path("/etc/ssl/certs/ca-certificates.crt")) is None
+    # that CA is roost's own, constrained to this machine's address, and its key never left here:
+    # the machine holds the leaf's key (0600) and no CA key at all
+    from cryptography import x509
+
+    authority = x509.load_pem_x509_certificate(ca.read_bytes())
+    constraints = authority.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical and [str(n.value) for n in constraints.value.permitted_subtrees] == [f"{host.ip}/32"]
+    machine_home = testhosts.home_of(host) / ".roost" / "machines" / "shared"
+    keys = [p for p in machine_home.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()[:200]]
+    assert [(p.parent.name, p.stat().st_mode & 0o777) for p in keys] == [("tls", 0o600)], keys
+    assert not (machine_home / "gateway" / "data" / "caddy" / "pki").exists()
+    assert (roost_home / "ca" / "shared.key").stat().st_mode & 0o777 == 0o600
     # from another machine: 443 answers; plain HTTP and the app's own port do not
     app_status = roost.status("shared")[0]
     state_port = yaml.safe_load(
@@ -93,7 +105,7 @@ def test_shared_app_is_https_with_a_login_and_nothing_else_is_open(testhosts, ro
     assert https_status(result.url, ca, auth=("alice", password)) == 401
     assert app_status.healthy
     roost.down("shared")
-    assert not (roost_home / "ca" / "shared.crt").exists()
+    assert not (roost_home / "ca" / "shared.crt").exists() and not (roost_home / "ca" / "shared.key").exists()
 
 
 def test_jupyter_shared_keeps_its_own_login(testhosts, roost_home: Path, tmp_path: Path) -> None:

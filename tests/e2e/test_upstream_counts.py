@@ -48,7 +48,7 @@ def test_each_answered_request_is_counted_once_for_its_replica_across_a_log_roll
     balancer = start_caddy(
         caddyfile(
             address=None,
-            internal_tls=False,
+            tls_files=None,
             upstreams=[first, second, broken, dead],
             health_port=health,
             users_file=None,

@@ -53,7 +53,7 @@ def test_routes_sit_behind_the_same_login_and_on_their_own_loopback_listener() -
     routes = [("/api", [7001, 7002], Probe(path="/health"), 7100)]
     text = caddyfile(
         address="10.0.0.5",
-        internal_tls=True,
+        tls_files=None,
         upstreams=[7000],
         health_port=7200,
         users_file="/g/users.caddy",
@@ -74,7 +74,7 @@ def test_routes_sit_behind_the_same_login_and_on_their_own_loopback_listener() -
     assert users_snippet({}, "$2a$locked") == "basicauth {\n\troost-nobody-yet $2a$locked\n}\n"
     # an app with its own login: no import, and its Authorization header passes through
     own = caddyfile(
-        address="10.0.0.5", internal_tls=True, upstreams=[7000], health_port=7200, users_file=None, admin="/run/a.sock"
+        address="10.0.0.5", tls_files=None, upstreams=[7000], health_port=7200, users_file=None, admin="/run/a.sock"
     )
     assert "import" not in own and "header_up" not in own
 

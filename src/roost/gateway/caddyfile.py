@@ -78,7 +78,7 @@ def _upstream_log(path: str) -> str:
 def caddyfile(
     *,
     address: str | None,
-    internal_tls: bool,
+    tls_files: tuple[str, str] | None,
     upstreams: list[int],
     health_port: int,
     users_file: str | None,
@@ -91,7 +91,8 @@ def caddyfile(
     """The whole Caddy config. ``users_file`` None: the app has its own login; otherwise the
     file of :func:`users_snippet` that the site imports.
 
-    ``address`` is the shared HTTPS site; without one (a service that is not shared) the
+    ``address`` is the shared HTTPS site, with ``tls_files`` (certificate, key) from roost's CA
+    or, without them, an ACME certificate for its domain; without one (a service that is not shared) the
     balancer listens on ``plain_port`` of 127.0.0.1, reached through roost's SSH tunnel.
     ``balance`` adds the load balancer's probe, passive failure detection and retries.
     ``routes`` (path, ports, probe, 127.0.0.1 port): replica groups under path prefixes, each
@@ -100,7 +101,7 @@ def caddyfile(
     """
     routes = routes or []
     guard = f"\timport {users_file}\n" if users_file else ""
-    tls = "\ttls internal\n" if internal_tls and address else ""
+    tls = f"\ttls {tls_files[0]} {tls_files[1]}\n" if tls_files and address else ""
     site = f"https://{address}" if address else f"http://127.0.0.1:{plain_port}"
     bind = "" if address else "\tbind 127.0.0.1\n"
     listener = ":443" if address else f"127.0.0.1:{plain_port}"

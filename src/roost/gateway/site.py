@@ -1,8 +1,9 @@
 """The gateway: Caddy on the machine, TLS on 443 and a login in front of a shared app.
 
 Caddy (the machine's Debian package) runs under roost's agent like any app. Without a
-``domain`` it signs with its own internal CA, whose root roost copies here and pins, so
-``roost open`` and checks verify the certificate; with one it gets an ACME certificate.
+``domain`` it serves a leaf certificate from roost's own CA, which stays on this computer
+and is constrained to the machine's address (see certs.py), so ``roost open`` and checks
+verify the certificate; with a domain Caddy gets an ACME certificate.
 Apps without accounts of their own get bcrypt basic auth (``roost users add``); with no
 user yet, every request is refused. The app itself stays on 127.0.0.1; Caddy's health
 endpoint listens on 127.0.0.1 only; nothing listens on port 80.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import hashlib
 import json
 import re
 import secrets
@@ -25,9 +27,10 @@ from pathlib import Path
 
 from roost.agent.client import AppDefinition
 from roost.errors import AppError, HostError, SpecError
+from roost.gateway import certs
 from roost.gateway.caddyfile import RouteUpstreams, caddyfile, users_snippet
 from roost.machine.steps import Step
-from roost.paths import roost_home, short_socket_dir
+from roost.paths import short_socket_dir
 from roost.session import MachineSession
 from roost.spec.model import ServiceOptions, Spec
 from roost.transport.private import ensure_private_dir
@@ -38,8 +41,8 @@ USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 
 
 def ca_path(machine: str) -> Path:
-    """Where roost pins the machine's gateway CA root on this computer."""
-    return roost_home() / "ca" / f"{machine}.crt"
+    """Where roost keeps the machine's gateway CA certificate on this computer (``roost trust``)."""
+    return certs.ca_files(machine)[0]
 
 
 def _dirs(session: MachineSession) -> dict[str, str]:
@@ -51,6 +54,7 @@ def _dirs(session: MachineSession) -> dict[str, str]:
         "users_caddy": f"{base}/users.caddy",
         "data": f"{base}/data",
         "upstream_log": f"{base}/upstreams.log",
+        "tls": f"{base}/tls",
     }
 
 
@@ -93,7 +97,7 @@ def render(session: MachineSession, upstreams: list[int], routes: RouteUpstreams
     spec = record.spec
     return caddyfile(
         address=session.public_host() if spec.share else None,
-        internal_tls=not spec.domain,
+        tls_files=_leaf_files(session),
         upstreams=upstreams,
         health_port=record.facts.gateway.health_port,
         users_file=None if not _has_login(session) else _dirs(session)["users_caddy"],
@@ -124,6 +128,7 @@ def configure(
             hint="install it there (Debian/Ubuntu: sudo apt-get install -y caddy)",
         )
     assert record.facts.app.port
+    install_leaf(session)  # before the config, which names the leaf's files
     config = render(session, upstreams or [record.facts.app.port], routes)
     admin = admin_socket(session)
     ensure_private_dir(runner, admin.rsplit("/", 1)[0])
@@ -162,23 +167,46 @@ def _balance(spec: Spec) -> ServiceOptions | None:
     return spec.service.model_copy(update={"sticky": sticky})
 
 
+def _leaf_files(session: MachineSession) -> tuple[str, str] | None:
+    """The leaf certificate and key on the machine (None: ACME for a domain, or not shared)."""
+    leaf = session.record.facts.gateway.tls_leaf
+    if not leaf or session.record.spec.domain or not session.record.spec.share:
+        return None
+    return f"{_dirs(session)['tls']}/{leaf}.crt", f"{_dirs(session)['tls']}/{leaf}.key"
+
+
+def install_leaf(session: MachineSession) -> None:
+    """Without a domain: make (or keep) the machine's CA here, constrained to its address, and
+    put a leaf certificate and its key on the machine when it has no current one. The files
+    are named by the leaf's fingerprint, so a new leaf changes the config and Caddy loads it.
+    Caddy's own internal CA, which an older roost used, is removed from the machine."""
+    record = session.record
+    if record.spec.domain or not record.spec.share:
+        return
+    names = [session.public_host()]
+    ca = certs.ensure_ca(record.name, names)
+    current = _leaf_files(session)
+    found = session.runner.run(["cat", current[0]], check=False) if current else None
+    if found is not None and found.ok and certs.leaf_is_current(found.stdout, ca, names):
+        return
+    cert, key = certs.issue_leaf(record.name, names)
+    leaf = hashlib.sha256(cert).hexdigest()[:16]
+    tls = _dirs(session)["tls"]
+    session.runner.run(["rm", "-rf", "--", tls, f"{_dirs(session)['data']}/caddy/pki"], timeout=30)
+    session.runner.write_file(f"{tls}/{leaf}.key", key, mode=0o600)
+    session.runner.write_file(f"{tls}/{leaf}.crt", cert, mode=0o644)
+    record.facts.gateway.tls_leaf = leaf
+    session.save()
+
+
 def pin_ca(session: MachineSession) -> None:
-    """Copy Caddy's internal root here and check the gateway's certificate against it."""
+    """Check the gateway's certificate against the CA pinned here (roost's own, see certs.py)."""
     if session.record.spec.domain or not session.record.spec.share:
         return  # a public CA signs it, or there is no TLS (a service reached through the tunnel)
-    root = f"{_dirs(session)['data']}/caddy/pki/authorities/local/root.crt"
     deadline = time.monotonic() + 30
-    while not (found := session.runner.run(["cat", root], check=False)).ok:
-        if time.monotonic() > deadline:
-            raise AppError("the gateway made no CA root certificate in 30 s", hint="see the gateway's log")
-        time.sleep(0.2)
     path = ca_path(session.record.name)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    path.write_text(found.stdout)
-    # Caddy issues the site's certificate in the background after it starts: until then the
-    # handshake fails, so a failure is only final once the deadline has passed.
     address = f"https://{session.public_host()}/"
-    while https_status(address, path) is None:
+    while https_status(address, path) is None:  # Caddy may still be loading the new config
         if time.monotonic() > deadline:
             raise AppError(
                 f"the gateway at {address} did not answer with a certificate signed by its CA within 30 s",

@@ -18,7 +18,7 @@ from roost.apps import app_driver
 from roost.backends import get_backend
 from roost.backups.machine import check_spec, take_before
 from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
-from roost.gateway.site import ca_path
+from roost.gateway.certs import forget_ca
 from roost.lifecycle.health import healthy
 from roost.lifecycle.plan import plan, provision_steps
 from roost.machine.record import MachineRecord, MachineState
@@ -297,7 +297,7 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
                     pass  # an unreachable agent must not keep a machine alive
             run_steps(state, name, session.backend.terminate_steps(session.record), SilentProgress())
             Vault(name).delete_all()
-            ca_path(name).unlink(missing_ok=True)
+            forget_ca(name)  # the CA and its key: they sign for this machine only
             state.delete(name)
             return DownResult(name=name, state=MachineState.TERMINATED, warnings=_down_workers(session.record.spec))
         finally:

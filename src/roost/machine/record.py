@@ -44,6 +44,9 @@ class GatewayFacts(BaseModel):
     """The gateway (Caddy) in front of a shared app or a service."""
 
     health_port: int | None = Field(default=None, description="Caddy's health endpoint on 127.0.0.1")
+    tls_leaf: str | None = Field(
+        default=None, description="the leaf certificate's file name (by its fingerprint) when roost's CA signs it"
+    )
 
 
 class ServiceFacts(BaseModel):

@@ -220,12 +220,16 @@ class AwsBackend(SshDataPlane, Backend):
         return self.probe_and_prepare(record, self.target(record).hostname)
 
     def wait_ready(self, record: MachineRecord, timeout: float = 300.0) -> None:
-        """Until SSH answers with the pinned host key and the key pair logs in."""
+        """Until SSH answers with the pinned host key and the key pair logs in; the first time,
+        the machine's own host key is pinned and checked with a new connection."""
         deadline = time.monotonic() + timeout
         while True:
             runner = SshRunner(self.target(record))
             try:
                 runner.run("true", timeout=30)
+                if keys.adopt_machine_host_key(runner, known_hosts(), host_key_alias(record.name)):
+                    runner.close()  # the next connection is verified with the machine's own key
+                    continue
                 return
             except HostError:
                 runner.close()

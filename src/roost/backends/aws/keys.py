@@ -5,7 +5,8 @@ public half is imported into EC2, so the private key never crosses the network; 
 ``aws.public_key`` the user's own key is imported instead. The machine's SSH host key is
 also generated here and handed over in user-data, and its public half goes into roost's
 known_hosts under the machine's name before the machine exists: the first connection is
-verified, never trusted on first use.
+verified, never trusted on first use. Over that connection roost then pins the key the
+machine made itself (:func:`adopt_machine_host_key`), so the copy in user-data opens nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from roost.backends.aws.cloud import Cloud, tags
 from roost.errors import AwsError, SpecError
 from roost.paths import roost_home
 from roost.spec.model import Spec
+from roost.transport.base import Runner
 
 
 def owner_id() -> str:
@@ -138,6 +140,26 @@ def pin_host_key(known_hosts: Path, alias: str, public: str) -> None:
     fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as handle:
         handle.write(f"{alias} {key_type} {key_body}\n")
+
+
+MACHINE_HOST_KEY = "/etc/ssh/ssh_host_ecdsa_key.pub"
+"""The host key the machine made itself at boot (see userdata.py), never in user-data."""
+
+
+def adopt_machine_host_key(runner: Runner, known_hosts: Path, alias: str) -> bool:
+    """Over a connection verified with the key from user-data, read the key the machine made
+    itself and pin it in its place: True when it was pinned now (the user-data copy is then
+    worthless to anyone who reads it). A machine without one (made by an older roost) keeps
+    its pin."""
+    found = runner.run(["cat", MACHINE_HOST_KEY], timeout=30, check=False)
+    words = found.stdout.split()
+    if not found.ok or len(words) < 2 or not words[0].startswith("ecdsa-sha2-"):
+        return False
+    current = known_hosts.read_text() if known_hosts.exists() else ""
+    if f"{alias} {words[0]} {words[1]}" in current.splitlines():
+        return False
+    pin_host_key(known_hosts, alias, f"{words[0]} {words[1]}")
+    return True
 
 
 def unpin_host_key(known_hosts: Path, alias: str) -> None:
