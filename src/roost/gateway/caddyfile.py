@@ -111,7 +111,7 @@ def caddyfile(
         for _, ports, probe, port in routes
     )
     return (
-        f"{{\n\tadmin unix/{admin}\n\tskip_install_trust\n\tauto_https disable_redirects\n"
+        f"{{\n\tadmin unix/{admin}\n\tauto_https disable_redirects\n"
         f"\tservers {listener} {{\n\t\tmetrics\n\t}}\n"  # request counts of the app's site only
         f"{_upstream_log(upstream_log) if upstream_log else ''}}}\n\n"
         f"{site} {{\n{bind}{tls}{guard}{proxy}}}\n\n{inside}"
