@@ -73,3 +73,7 @@ def test_gc_leaves_other_owners_and_live_machines_alone(
     monkeypatch.setenv("ROOST_HOME", str(tmp_path / "someone-else"))
     assert json.loads(roost_cli("gc", "--yes", "--json").stdout)["leftovers"] == []
     assert tagged(aws.ec2) == made
+    # an owner file with the same user name but no random part of its own: gc refuses to guess
+    (tmp_path / "someone-else" / "owner").write_text((roost_home / "owner").read_text().rsplit("-", 1)[0] + "\n")
+    refused = roost_cli("gc", "--yes", "--json")
+    assert refused.returncode == 1 and "has no random part" in refused.stderr and tagged(aws.ec2) == made

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from roost.catalog.offers import OfferCache, save_cache, snapshot_offers
 from roost.errors import RoostError
 from roost.machine.record import MachineState
 from roost.machine.state import State
+from roost.paths import roost_home
 
 
 class MachineCost(BaseModel):
@@ -79,6 +81,10 @@ class GcResult(BaseModel):
     deleted: bool
 
 
+OWNER_ID = re.compile(r"[a-z0-9]{1,16}-[0-9a-f]{8}")
+"""An owner tag as keys.owner_id writes it: the user's name and this installation's random id."""
+
+
 def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     """List (and with ``yes``, delete) AWS resources tagged by this roost with no machine in state.
 
@@ -88,6 +94,13 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     from roost.backends.aws.cloud import Cloud  # optional dependency: boto3, for AWS only
     from roost.backends.aws.keys import owner_id  # optional dependency: boto3, for AWS only
 
+    owner = owner_id()
+    if not OWNER_ID.fullmatch(owner):
+        raise RoostError(
+            f"this ROOST_HOME's owner id '{owner}' has no random part, so gc could take another "
+            "installation's resources for leftovers; nothing was listed or deleted",
+            hint=f"delete them by hand (tag roost:owner={owner}), or restore {roost_home() / 'owner'}",
+        )
     state = State()
     try:
         records = state.machines()
@@ -100,7 +113,7 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     leftovers = []
     for region in wanted:
         cloud = Cloud(region)
-        found = [r for r in aws_gc.owned(cloud, owner_id()) if r.machine not in known]
+        found = [r for r in aws_gc.owned(cloud, owner) if r.machine not in known]
         if yes and found:
             try:
                 aws_gc.delete(cloud, found)
