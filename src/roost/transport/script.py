@@ -9,6 +9,7 @@ JSON on stdin to a small launcher, which writes the script to a private temporar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 
@@ -47,12 +48,5 @@ def run_script(
         [runner.python, "-c", LAUNCH], stdin=request.encode(), timeout=timeout, check=False, on_output=on_output
     )
     first_line = script.strip().splitlines()[0] if script.strip() else ""
-    shown = Result(
-        command_text=first_line if len(first_line) <= 200 else first_line[:200] + "...",
-        exit_code=result.exit_code,
-        stdout=result.stdout,
-        stderr=result.stderr,
-        duration=result.duration,
-        timed_out=result.timed_out,
-    )
+    shown = dataclasses.replace(result, command_text=first_line if len(first_line) <= 200 else first_line[:200] + "...")
     return shown.check(timeout=timeout) if check else shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -92,14 +93,7 @@ class SshRunner:
         except HostUnreachable:
             self.close()  # a master that lost its host must not serve the next command
             raise
-        shown = Result(
-            command_text=remote_command(cmd, None, cwd),
-            exit_code=result.exit_code,
-            stdout=result.stdout,
-            stderr=result.stderr,
-            duration=result.duration,
-            timed_out=result.timed_out,
-        )
+        shown = dataclasses.replace(result, command_text=remote_command(cmd, None, cwd))
         return shown.check(timeout=timeout) if check else shown
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> None:
