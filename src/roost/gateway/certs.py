@@ -103,16 +103,15 @@ def ensure_ca(machine: str, names: list[str]) -> Path:
 def leaf_is_current(pem: str, ca: Path, names: list[str]) -> bool:
     """True when ``pem`` is a leaf from this CA for exactly ``names`` with 30 days or more left."""
     from cryptography import x509  # start-up time: only sharing needs it
+    from cryptography.exceptions import InvalidSignature  # start-up time: only sharing needs it
 
     try:
         leaf = x509.load_pem_x509_certificate(pem.encode())
         issuer = x509.load_pem_x509_certificate(ca.read_bytes())
         leaf.verify_directly_issued_by(issuer)
         alternative = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, x509.ExtensionNotFound, OSError):
-        return False
-    except Exception:  # cryptography's InvalidSignature: another CA signed it
-        return False
+    except (ValueError, TypeError, x509.ExtensionNotFound, OSError, InvalidSignature):
+        return False  # not ours (another CA signed it), or not a certificate at all
     same_names = sorted(map(str, alternative)) == sorted(map(str, _subject_names(names)))
     left = leaf.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
     return same_names and left > RENEW_BEFORE
