@@ -1,11 +1,11 @@
-"""The building blocks of spec models: strict models, durations and memory sizes."""
+"""The building blocks of spec models: strict models, durations, memory sizes, package names and SSH words."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gib|gb|g|mib|mb|m)?\s*(\+)?\s*$", re.IGNORECASE)
@@ -51,3 +51,15 @@ def parse_memory(value: object) -> object:
         number, unit = float(match.group(1)), (match.group(2) or "gib").lower()
         return number / 1024 if unit in ("mib", "mb", "m") else number
     return value
+
+
+def _package(value: str) -> str:
+    """A requirement as uv takes it: never an option (``-r file``, ``--index-url``), never two words."""
+    if value.startswith("-") or not value.strip() or any(ch.isspace() for ch in value):
+        raise ValueError(f"'{value}' is not a package name (a requirement such as numpy or torch==2.5)")
+    return value
+
+
+Package = Annotated[str, AfterValidator(_package)]
+SSH_WORD = re.compile(r"[A-Za-z0-9_.%\[\]:][A-Za-z0-9_.%\[\]:-]*")
+"""An SSH address, alias or user: never starting with '-' (ssh would read it as an option)."""

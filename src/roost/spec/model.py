@@ -11,23 +11,11 @@ import re
 from enum import Enum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from roost.errors import SpecError
-from roost.spec.base import Duration, Strict, parse_duration, parse_memory
+from roost.spec.base import SSH_WORD, Duration, Package, Strict, parse_duration, parse_memory
 from roost.spec.service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
-
-
-def _package(value: str) -> str:
-    """A requirement as uv takes it: never an option (``-r file``, ``--index-url``), never two words."""
-    if value.startswith("-") or not value.strip() or any(ch.isspace() for ch in value):
-        raise ValueError(f"'{value}' is not a package name (a requirement such as numpy or torch==2.5)")
-    return value
-
-
-Package = Annotated[str, AfterValidator(_package)]
-SSH_WORD = re.compile(r"[A-Za-z0-9_.%\[\]:][A-Za-z0-9_.%\[\]:-]*")
-"""An SSH address, alias or user: never starting with '-' (ssh would read it as an option)."""
 
 __all__ = [
     "APP_TYPES",
