@@ -308,7 +308,7 @@ def _refuse_control_characters(data: object, loc: Loc, file: str, marks: dict[Lo
             raise SpecError(
                 "control character in the value",
                 file=file,
-                line=next((marks[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in marks), None),
+                line=_line_of(loc, marks, None, ""),
                 field=field,
                 value=data[:80],
                 hint="remove it",
