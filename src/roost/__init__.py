@@ -45,6 +45,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Result": ("roost.transport.base", "Result"),
     # jobs
     "run": ("roost.job.run", "run"),
+    "submit": ("roost.job.run", "submit"),
+    "job_outputs": ("roost.job.run", "outputs"),
     "JobResult": ("roost.job.common", "JobResult"),
     "jobs": ("roost.job.manage", "jobs"),
     "job_logs": ("roost.job.manage", "job_logs"),
@@ -64,6 +66,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "share": ("roost.lifecycle.sharing", "share"),
     "add_user": ("roost.lifecycle.sharing", "add_user"),
     "remove_user": ("roost.lifecycle.sharing", "remove_user"),
+    "users": ("roost.lifecycle.sharing", "users"),
     "trust": ("roost.lifecycle.sharing", "trust"),
     # money and clean-up
     "cost": ("roost.lifecycle.housekeeping", "cost"),
@@ -86,7 +89,8 @@ if TYPE_CHECKING:
     from roost.errors import RoostError
     from roost.job.common import JobResult
     from roost.job.manage import cancel, job_logs, jobs
-    from roost.job.run import run
+    from roost.job.run import outputs as job_outputs
+    from roost.job.run import run, submit
     from roost.lifecycle.backups import backup, list_backups, restore
     from roost.lifecycle.files import download, sync
     from roost.lifecycle.files import exec_command as exec
@@ -94,7 +98,7 @@ if TYPE_CHECKING:
     from roost.lifecycle.info import MachineStatus, OpenInfo, logs, open_info, password, status
     from roost.lifecycle.machines import DownResult, UpResult, down, start, stop, up
     from roost.lifecycle.services import serve, serve_status, serve_update
-    from roost.lifecycle.sharing import add_user, remove_user, share, trust
+    from roost.lifecycle.sharing import add_user, remove_user, share, trust, users
     from roost.service.status import ServiceStatus
     from roost.spec.loader import load_spec
     from roost.spec.model import Spec
@@ -134,6 +138,7 @@ __all__ = [
     "exec",
     "gc",
     "job_logs",
+    "job_outputs",
     "jobs",
     "list_backups",
     "load_spec",
@@ -152,7 +157,9 @@ __all__ = [
     "start",
     "status",
     "stop",
+    "submit",
     "sync",
     "trust",
     "up",
+    "users",
 ]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import ssl
 import urllib.request
 from pathlib import Path
@@ -17,13 +16,12 @@ import yaml
 
 import roost
 from roost.gateway.site import https_status
+from tests.browser import ARTIFACTS, chromium, spki_pin
 from tests.e2e.test_gateway import host_entry
 from tests.e2e.test_serve import roost_cli
-from tests.headless_chromium import HeadlessChromium, spki_pin
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dashboard"
-ARTIFACTS = Path(os.environ.get("ROOST_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
 
 def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roost_home: Path, tmp_path: Path) -> None:
@@ -54,23 +52,23 @@ def test_dashboard_example_behind_one_https_address_with_a_login(testhosts, roos
     assert len(status.replicas) == 2 and all(r.healthy for r in status.replicas)
     assert sorted(status.routes) == ["/api"] and [r.healthy for r in status.routes["/api"]] == [True, True]
 
-    browser = HeadlessChromium(spki=spki_pin(host.ip, 443, ca))
-    try:
-        browser.open(url, headers=login)
-        text = browser.wait_for_text("accuracy on held-out flowers", timeout=90)  # the script ran to its end
+    with chromium(spki=spki_pin(host.ip, 443, ca)) as browser:
+        page = browser.new_page(extra_http_headers=login, viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.get_by_text("accuracy on held-out flowers").wait_for(timeout=90_000)  # the script ran to its end
+        text = page.inner_text("body")
         assert "Iris model dashboard" in text and "Prediction: setosa" in text
         shot = ARTIFACTS / "dashboard.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
         try:  # the chart of the probabilities, drawn by vega-embed
-            browser.wait_for(
-                "(() => { const chart = document.querySelector('[data-testid=stVegaLiteChart]'); "
+            page.wait_for_function(
+                "() => { const chart = document.querySelector('[data-testid=stVegaLiteChart]'); "
                 "return !!chart && !!chart.querySelector('svg, canvas') "
-                "&& chart.getBoundingClientRect().height > 100; })()",
-                timeout=30,
+                "&& chart.getBoundingClientRect().height > 100; }",
+                timeout=30_000,
             )
         finally:
-            browser.screenshot(shot)
+            page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")
-    finally:
-        browser.close()
     assert roost_cli("down", "dashboard", timeout=300).returncode == 0

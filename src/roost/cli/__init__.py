@@ -24,6 +24,7 @@ from roost.cli import (
     lifecycle_cmds,
     offers_cmds,
     serve_cmds,
+    server_cmds,
     share_cmds,
 )
 from roost.cli.render import error
@@ -48,6 +49,7 @@ for group in (
     cloud_cmds,
     backup_cmds,
     serve_cmds,
+    server_cmds,
 ):
     group.register(app)
 

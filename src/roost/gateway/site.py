@@ -69,6 +69,11 @@ def _users(session: MachineSession) -> dict[str, str]:
     return json.loads(result.stdout or "{}")
 
 
+def user_names(session: MachineSession) -> list[str]:
+    """The gateway's users, by name (never their password hashes)."""
+    return sorted(_users(session))
+
+
 def _has_login(session: MachineSession) -> bool:
     """The gateway asks for a login: a shared app without accounts of its own."""
     return bool(session.record.spec.share) and session.driver is not None and not session.driver.has_own_login

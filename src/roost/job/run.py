@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.errors import HostUnreachable, RoostError
+from roost.errors import HostUnreachable, RoostError, SpecError
 from roost.job import multinode, recovery
 from roost.job.common import JobResult, check_runnable, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
@@ -56,6 +56,31 @@ def run(
         )
         return JobResult(machine=spec.name, job=job_id, state="running", exit_code=None, detached=True)
     return _finish(session, job_id, down=down, progress=progress, outputs_root=outputs_root)
+
+
+def submit(target: str | Path | Spec, *, name: str | None = None, progress: Progress | None = None) -> JobResult:
+    """Bring the machine up (sync, setup) and queue the spec's ``run`` as a job; return at once
+    (``detached``): ``roost logs``, ``jobs`` and ``cancel`` follow it from anywhere."""
+    spec = lifecycle.resolve_spec(target, name)
+    check_runnable(spec)
+    if spec.num_nodes > 1:
+        raise SpecError(
+            "a multi-node job is run attached (`roost run`), not submitted", file=spec.source, field="num_nodes"
+        )
+    session, job_id = _start(spec, down=False, progress=progress or SilentProgress(), accept_new_host_key=False)
+    return JobResult(
+        machine=spec.name, job=job_id, state=session.agent.job(job_id).state, exit_code=None, detached=True
+    )
+
+
+def outputs(name: str, job: str, root: Path) -> JobResult:
+    """Copy an ended job's ``outputs`` into ``root/JOB`` (as ``roost run`` does at its end)."""
+    session = load_session(name)
+    status = session.agent.job(job)
+    folder, missing = download_outputs(session, job, root)
+    return JobResult(
+        machine=name, job=job, state=status.state, exit_code=status.exit_code, outputs=folder, missing_outputs=missing
+    )
 
 
 def _start(spec: Spec, *, down: bool, progress: Progress, accept_new_host_key: bool) -> tuple[MachineSession, str]:

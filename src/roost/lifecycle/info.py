@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from roost.agent.client import AgentStatus
 from roost.apps import AppDriver, app_driver
 from roost.backends import get_backend
 from roost.errors import AppError, RoostError
 from roost.lifecycle.health import healthy, healthy_in
-from roost.machine.record import MachineState
+from roost.machine.record import MachineRecord, MachineState
 from roost.machine.state import State
 from roost.machine.vault import Vault
 from roost.session import MachineSession, load_session, open_session
@@ -30,6 +31,13 @@ class MachineStatus(BaseModel):
     app_pid: int | None = None
     gpus: int = 0
     stopped_by: str | None = None
+    instance_type: str | None = None
+    hourly_usd: float = 0.0
+    """What it costs per hour while it runs (0 where nothing bills)."""
+    service: bool = False
+    """It runs a service (replicas behind a balancer: ``roost serve status``)."""
+    autostop_at: float | None = None
+    """When the agent stops it unless something happens first (epoch seconds; None: no autostop)."""
 
 
 class OpenInfo(BaseModel):
@@ -82,7 +90,38 @@ def _status_of(session: MachineSession) -> MachineStatus:
         app_pid=app.pid if app else None,
         gpus=len(agent.agent.gpus) if agent else 0,
         stopped_by=agent.agent.reason if agent and live == MachineState.STOPPED else None,
+        instance_type=record.facts.cloud.instance_type if record.facts.cloud else None,
+        hourly_usd=record.facts.cloud.hourly_usd if record.facts.cloud else 0.0,
+        autostop_at=_autostop_at(agent) if live == MachineState.RUNNING else None,
+        service=bool(record.spec.service),
     )
+
+
+def _autostop_at(agent: AgentStatus | None) -> float | None:
+    if agent is None or not agent.agent.autostop_seconds or agent.last_activity is None:
+        return None
+    return agent.last_activity + agent.agent.autostop_seconds
+
+
+def known_status(record: MachineRecord) -> MachineStatus:
+    """A machine as its record last saw it, probing nothing (health unknown: False)."""
+    driver = app_driver(record.spec)
+    return MachineStatus(
+        name=record.name,
+        backend=record.backend,
+        state=record.state,
+        app=driver.name if driver else None,
+        healthy=False,
+        url=None,
+        instance_type=record.facts.cloud.instance_type if record.facts.cloud else None,
+        hourly_usd=record.facts.cloud.hourly_usd if record.facts.cloud else 0.0,
+        service=bool(record.spec.service),
+    )
+
+
+def probe(state: State, record: MachineRecord) -> MachineStatus:
+    """One machine's live status (asks its backend and agent), on a caller's state connection."""
+    return _status_of(MachineSession(state, record))
 
 
 def status(name: str | None = None) -> list[MachineStatus]:

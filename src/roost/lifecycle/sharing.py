@@ -38,6 +38,11 @@ def add_user(name: str, user: str) -> str:
     return password
 
 
+def users(name: str) -> list[str]:
+    """The names of the machine's gateway users."""
+    return gateway.user_names(_session(name))
+
+
 def remove_user(name: str, user: str) -> None:
     """Remove a gateway user; their password stops working at once."""
     with machine_lock(name):

@@ -43,7 +43,24 @@ MIGRATIONS: list[str] = [
         finished_at REAL,
         PRIMARY KEY (machine, step)
     );
+    """,
+    # 2: what happened to machines (the server's events) and each machine's spend by day
     """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        machine TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_machine ON events (machine, id);
+    CREATE TABLE spend_days (
+        day TEXT NOT NULL,
+        machine TEXT NOT NULL,
+        spend_usd REAL NOT NULL,
+        PRIMARY KEY (day, machine)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -56,8 +73,14 @@ class State:
         self.path = self.home / "state.db"
         self.lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
-        # made 0600 before SQLite opens it: its -wal and -shm files copy the database's mode
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # made 0600 before SQLite opens it: its -wal and -shm files copy the database's mode.
+        # Only when it is missing: closing any other descriptor of the file drops the POSIX locks
+        # of every SQLite connection in this process (the server holds several) and corrupts it.
+        if not self.path.exists():
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another roost made it meanwhile
         self.db  # noqa: B018  (open now, so a broken database is reported at once)
         for path in (self.path, self.path.with_name("state.db-wal"), self.path.with_name("state.db-shm")):
             if path.exists() and path.stat().st_mode & 0o077:  # made by an older roost
@@ -112,7 +135,8 @@ class State:
                 raise
             self.db.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """The rows of one read-only statement (for the journal of events and spend)."""
         with self.lock:
             return self.db.execute(sql, params).fetchall()
 
@@ -124,7 +148,7 @@ class State:
 
     def get(self, name: str) -> MachineRecord | None:
         """The machine's record, or None."""
-        rows = self._query(
+        rows = self.query(
             "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at FROM machines WHERE name = ?",
             (name,),
         )
@@ -132,7 +156,7 @@ class State:
 
     def machines(self) -> list[MachineRecord]:
         """Every known machine, by name."""
-        rows = self._query(
+        rows = self.query(
             "SELECT name, backend, spec_json, state, facts_json, created_at, updated_at FROM machines ORDER BY name"
         )
         return [self._record(row) for row in rows]
@@ -184,7 +208,7 @@ class State:
 
     def step_done(self, machine: str, step: str, fingerprint: str) -> bool:
         """True when this step finished before with the same inputs."""
-        rows = self._query("SELECT fingerprint, status FROM steps WHERE machine = ? AND step = ?", (machine, step))
+        rows = self.query("SELECT fingerprint, status FROM steps WHERE machine = ? AND step = ?", (machine, step))
         return bool(rows) and rows[0][0] == fingerprint and rows[0][1] == "done"
 
     def record_step(self, machine: str, step: str, fingerprint: str, status: str) -> None:
@@ -204,7 +228,7 @@ class State:
 
     def steps(self, machine: str) -> dict[str, str]:
         """Each recorded step of a machine and its status."""
-        rows = self._query("SELECT step, status FROM steps WHERE machine = ? ORDER BY started_at", (machine,))
+        rows = self.query("SELECT step, status FROM steps WHERE machine = ? ORDER BY started_at", (machine,))
         return dict(rows)
 
     def forget_steps(self, machine: str) -> None:

@@ -239,10 +239,18 @@ def spec_from_data(
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file."""
+    file = str(path)
+    return load_spec_text(_read(path, file), file=file, base_dir=Path(path).resolve().parent)
+
+
+def load_spec_text(text: str, *, file: str, base_dir: Path) -> Spec:
+    """Validate a spec's text (sent to the server, say) with the same checks and messages as a
+    file's: ``file`` names it in errors, relative paths resolve against ``base_dir``."""
     import yaml  # start-up time: only spec files need it (`roost up jupyter` starts faster without)
 
-    file = str(path)
-    text = _read(path, file)
+    if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB", file=file)
+    _refuse_control_text(text, file)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
@@ -263,7 +271,7 @@ def load_spec(path: str | Path) -> Spec:
     except RecursionError:
         raise SpecError("the spec is nested too deeply", file=file, hint="a spec is a few levels deep") from None
     _refuse_control_characters(data, (), file, marks)
-    return spec_from_data(data, file=file, marks=marks, base_dir=Path(path).resolve().parent)
+    return spec_from_data(data, file=file, marks=marks, base_dir=base_dir)
 
 
 def _read(path: str | Path, file: str) -> str:
@@ -288,6 +296,10 @@ def _read(path: str | Path, file: str) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SpecError(f"not UTF-8 text (byte {raw[exc.start]:#04x})", file=file, line=line) from None
+    return text
+
+
+def _refuse_control_text(text: str, file: str) -> None:
     found = CONTROL.search(text)
     if found:
         line = text.count("\n", 0, found.start()) + 1
@@ -297,7 +309,6 @@ def _read(path: str | Path, file: str) -> str:
             line=line,
             hint="remove it (a spec is plain text; tabs and newlines are fine)",
         )
-    return text
 
 
 def _refuse_control_characters(data: object, loc: Loc, file: str, marks: dict[Loc, int]) -> None:
