@@ -35,6 +35,7 @@ bench: install
 	$(VENV)/bin/python bench/backup.py
 	$(VENV)/bin/python bench/serve.py
 	$(VENV)/bin/python bench/failover.py
+	$(VENV)/bin/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

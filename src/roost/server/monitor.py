@@ -1,0 +1,206 @@
+"""The server's background monitor: probes every machine on an interval and caches what it saw.
+
+No request waits on a machine: the API and pages read this cache. Each probe records what
+changed as events (state, health), notes each billed machine's spend for the day, and keeps
+each service's per-replica figures for the last hour (the service page's charts).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import BaseModel
+
+from roost.errors import RoostError
+from roost.lifecycle.info import MachineStatus, known_status, probe
+from roost.machine import journal
+from roost.machine.record import MachineRecord, MachineState
+from roost.machine.state import State
+from roost.service.status import ServiceStatus
+from roost.service.status import status as service_status
+
+log = logging.getLogger("roost.server.monitor")
+HISTORY_SECONDS = 3600.0
+
+
+class ReplicaPoint(BaseModel):
+    """One replica's figures at one probe."""
+
+    replica: str
+    healthy: bool
+    restarts: int
+    requests_per_second: float | None
+    errors_per_second: float | None
+    mean_ms: float | None
+
+
+class ServicePoint(BaseModel):
+    """A service's figures at one probe (time in epoch seconds)."""
+
+    at: float
+    requests_per_second: float | None
+    replicas: list[ReplicaPoint]
+
+
+class Monitor:
+    """Probes machines every ``every`` seconds in a thread of its own; see the module."""
+
+    def __init__(self, every: float = 10.0, *, workers: int = 8) -> None:
+        self.every = every
+        self.workers = workers
+        self.state = State()
+        self._lock = threading.Lock()
+        self._statuses: dict[str, tuple[float, MachineStatus]] = {}
+        """Per machine: the record's updated_at when seen, and its status."""
+        self._services: dict[str, deque[ServicePoint]] = {}
+        self._service_now: dict[str, ServiceStatus] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.probed_at: float | None = None
+        """When the last whole probe ended (None before the first)."""
+
+    def start(self) -> None:
+        """Begin probing (the first probe at once)."""
+        self._thread = threading.Thread(target=self._loop, name="roost-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the probing thread (within one machine's probe)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def probe_soon(self) -> None:
+        """Probe again now rather than at the next interval (after the server changed something)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.probe_all()
+            except Exception:  # the monitor must outlive a bug in one probe; the log keeps it
+                log.exception("probe failed")
+            self._wake.wait(self.every)
+            self._wake.clear()
+
+    def probe_all(self) -> None:
+        """Probe every machine once (in parallel), then note spend and sample services."""
+        records = self.state.machines()
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            seen = list(pool.map(self._probe_one, records))
+        with self._lock:
+            for record, status in zip(records, seen):
+                self._remember(record, status)
+            for gone in set(self._statuses) - {r.name for r in records}:
+                del self._statuses[gone]
+        self._note_spend(records)
+        self._sample_services([r for r, s in zip(records, seen) if r.spec.service and s.state == MachineState.RUNNING])
+        self.probed_at = time.time()
+
+    def _probe_one(self, record: MachineRecord) -> MachineStatus:
+        try:
+            return probe(self.state, record)
+        except RoostError as exc:
+            log.info("probe of %s failed: %s", record.name, exc.message)
+            return known_status(record).model_copy(update={"state": MachineState.UNREACHABLE})
+
+    def _remember(self, record: MachineRecord, status: MachineStatus) -> None:
+        before = self._statuses.get(record.name)
+        self._statuses[record.name] = (record.updated_at, status)
+        if before is None:
+            return
+        old = before[1]
+        if old.state != status.state:
+            journal.record_event(self.state, record.name, "state", f"{old.state.value} → {status.state.value}")
+        elif status.app and old.healthy != status.healthy and status.state == MachineState.RUNNING:
+            word = "healthy" if status.healthy else "unhealthy"
+            journal.record_event(self.state, record.name, "health", f"{status.app} is {word}")
+
+    def _note_spend(self, records: list[MachineRecord]) -> None:
+        from roost.backends import get_backend  # only billed machines need their backend here
+
+        for record in records:
+            cloud = record.facts.cloud
+            if cloud and cloud.hourly_usd:
+                seconds = get_backend(record.backend).billed_seconds(record)
+                journal.record_spend(self.state, record.name, cloud.hourly_usd * seconds / 3600)
+
+    def _sample_services(self, records: list[MachineRecord]) -> None:
+        now = time.time()
+        for record in records:
+            if record.spec.service and record.spec.service.worker_of:
+                continue
+            try:
+                found = service_status(record.name)
+            except RoostError as exc:
+                log.info("service %s: %s", record.name, exc.message)
+                continue
+            point = ServicePoint(
+                at=now,
+                requests_per_second=found.requests_per_second,
+                replicas=[
+                    ReplicaPoint(
+                        replica=r.name,
+                        healthy=r.healthy,
+                        restarts=r.restarts,
+                        requests_per_second=r.requests_per_second,
+                        errors_per_second=r.errors_per_second,
+                        mean_ms=r.mean_ms,
+                    )
+                    for r in found.replicas
+                ],
+            )
+            with self._lock:
+                history = self._services.setdefault(record.name, deque())
+                history.append(point)
+                while history and history[0].at < now - HISTORY_SECONDS:
+                    history.popleft()
+                self._service_now[record.name] = found
+
+    def machines(self) -> list[MachineStatus]:
+        """Every machine in the state, as last probed (a new one as its record says until probed)."""
+        rows = self.state.query("SELECT name, updated_at FROM machines ORDER BY name")
+        result = []
+        with self._lock:
+            cached = dict(self._statuses)
+        for name, updated_at in rows:
+            seen = cached.get(name)
+            if seen is None or seen[0] != updated_at:
+                record = self.state.get(name)
+                if record is None:
+                    continue
+                status = known_status(record) if seen is None else _with_record(seen[1], record)
+                with self._lock:
+                    self._statuses[name] = (updated_at, status)
+                seen = (updated_at, status)
+            result.append(seen[1])
+        return result
+
+    def machine(self, name: str) -> MachineStatus | None:
+        """One machine as last probed (None when the state does not know it)."""
+        return next((m for m in self.machines() if m.name == name), None)
+
+    def service_history(self, name: str) -> list[ServicePoint]:
+        """The service's figures over the last hour, oldest first."""
+        with self._lock:
+            return list(self._services.get(name, ()))
+
+    def service_now(self, name: str) -> ServiceStatus | None:
+        """The service's status at the last probe."""
+        with self._lock:
+            return self._service_now.get(name)
+
+
+def _with_record(status: MachineStatus, record: MachineRecord) -> MachineStatus:
+    """A cached status updated with what a changed record says (its state, set by a verb)."""
+    if record.state == status.state:
+        return status
+    return status.model_copy(
+        update={"state": record.state, "healthy": False if record.state != "running" else status.healthy}
+    )
