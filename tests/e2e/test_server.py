@@ -4,6 +4,7 @@ test-artifacts/server-*.png."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -74,7 +75,9 @@ def test_the_dashboard_and_api_over_a_jupyter_a_service_and_a_job(roost_home: Pa
     server = Server(roost_home, tmp_path)
     try:
         _api_checks(server, tmp_path)
+        _cli_through_server(server, tmp_path)
         _browser_checks(server, tmp_path)
+        _two_downs_at_once(server)
     finally:
         server.end()
     # the token went to the terminal once (stdout), never into the server's log
@@ -109,6 +112,40 @@ def _api_checks(server: Server, tmp_path: Path) -> None:
     status, job = server.api("POST", "/jobs", {"spec": yaml.safe_dump(job_spec)})
     assert status == 200 and job["detached"], job
     (tmp_path / "job.json").write_text(json.dumps(job))
+
+
+def _cli_through_server(server: Server, tmp_path: Path) -> None:
+    """The CLI with ROOST_SERVER uses the server's state and verbs, not its own (an empty home here)."""
+    env = {**os.environ, "ROOST_HOME": str(tmp_path / "elsewhere"), "ROOST_SERVER": server.url}
+
+    def cli(*args: str, token: str = server.token) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "roost", *args], capture_output=True, text=True, timeout=300,
+            env={**env, "ROOST_SERVER_TOKEN": token},
+        )  # fmt: skip
+
+    listed = cli("status", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {m["name"] for m in json.loads(listed.stdout)} == {m["name"] for m in server.api("GET", "/machines")[1]}
+    spec = tmp_path / "remote.yaml"
+    spec.write_text(yaml.safe_dump({"name": "remote", "backend": "local"}))
+    made = cli("up", str(spec))
+    assert made.returncode == 0 and "remote is up" in made.stdout, made.stderr
+    assert [m.name for m in roost.status("remote")] == ["remote"]  # in the server's state
+    assert not (tmp_path / "elsewhere" / "state.db").exists()
+    refused = cli("status", token="wrong")
+    assert refused.returncode == 1 and "wrong token" in refused.stderr and "Traceback" not in refused.stderr
+    assert cli("down", "remote").returncode == 0
+    assert "remote" not in {m.name for m in roost.status()}
+
+
+def _two_downs_at_once(server: Server) -> None:
+    """A second down while one runs waits for the machine's lock: one takes it down, the other
+    finds it gone (404); neither is a 500."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: server.api("DELETE", "/machines/trainer")[0], range(2)))
+    assert sorted(answers) in ([200, 200], [200, 404]), answers
+    assert "trainer" not in {m.name for m in roost.status()}
 
 
 def _session_cookie(server: Server) -> str:

@@ -7,9 +7,9 @@ import time
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import console
+from roost.cli.verbs import verbs
 
 commands = CommandList()
 
@@ -17,7 +17,7 @@ commands = CommandList()
 @commands.command("backup")
 def backup_(name: str) -> None:
     """Take a consistent backup of the app's data now (the app keeps running)."""
-    info = roost.backup(name)
+    info = verbs().backup(name)
     console.print(
         f"backup {info.id}: {info.annotations} annotations, {info.bytes / 1e6:.1f} MB, "
         f"checksums verified, at {info.location}"
@@ -27,7 +27,7 @@ def backup_(name: str) -> None:
 @commands.command("backups")
 def backups_(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """The machine's backups, oldest first."""
-    found = roost.list_backups(name)
+    found = verbs().list_backups(name)
     if as_json:
         print(json.dumps([b.model_dump() for b in found], indent=1))
         return
@@ -49,7 +49,7 @@ def restore_(
     spec: str = typer.Option(None, "--spec", help="bring NAME up from this spec first, if it does not exist"),
 ) -> None:
     """Restore a backup onto a machine (a new one with --spec), after verifying its checksums."""
-    info = roost.restore(name, backup_id, source=source, force=force, spec=spec)
+    info = verbs().restore(name, backup_id, source=source, force=force, spec=spec)
     console.print(f"restored {info.id} ({info.annotations} annotations) onto {name}")
 
 

@@ -6,9 +6,9 @@ import json
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import console
+from roost.cli.verbs import verbs
 
 commands = CommandList()
 
@@ -18,7 +18,7 @@ def cost_(as_json: bool = typer.Option(False, "--json")) -> None:
     """Each machine's price per hour and what it has cost so far."""
     from rich.table import Table  # start-up time: only this command draws a table
 
-    rows = roost.cost()
+    rows = verbs().cost()
     if as_json:
         print(json.dumps([row.model_dump(mode="json") for row in rows], indent=1))
         return
@@ -48,7 +48,7 @@ def gc_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List cloud resources roost created that no machine owns any more; --yes deletes them."""
-    result = roost.gc(regions=region or None, yes=yes)
+    result = verbs().gc(regions=region or None, yes=yes)
     if as_json:
         print(json.dumps(result.model_dump(), indent=1))
         return

@@ -6,9 +6,9 @@ import sys
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import console
+from roost.cli.verbs import verbs
 
 commands = CommandList()
 
@@ -16,7 +16,7 @@ commands = CommandList()
 @commands.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(name: str, command: list[str] = typer.Argument(..., help="the command, after --")) -> None:
     """Run a command in the machine's workdir; exits with its exit code."""
-    result = roost.exec(name, command, on_output=lambda line: print(line, end="", flush=True))
+    result = verbs().exec(name, command, on_output=lambda line: print(line, end="", flush=True))
     sys.stderr.write(result.stderr)
     raise typer.Exit(result.exit_code)
 
@@ -24,14 +24,14 @@ def exec_(name: str, command: list[str] = typer.Argument(..., help="the command,
 @commands.command()
 def sync(name: str) -> None:
     """Upload the spec's workdir and file_mounts to the machine (incremental)."""
-    roost.sync(name)
+    verbs().sync(name)
     console.print(f"{name}: workdir in sync")
 
 
 @commands.command()
 def download(name: str, path: str, destination: str = typer.Argument(None)) -> None:
     """Copy PATH (inside the machine's workdir) here, by default into ./roost-outputs/NAME/."""
-    console.print(f"downloaded to {roost.download(name, path, destination)}")
+    console.print(f"downloaded to {verbs().download(name, path, destination)}")
 
 
 def register(app: typer.Typer) -> None:

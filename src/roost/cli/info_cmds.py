@@ -9,9 +9,9 @@ import webbrowser
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import console
+from roost.cli.verbs import verbs
 
 
 def _has_display() -> bool:
@@ -26,7 +26,7 @@ def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False,
     """Show machines, their state and app health."""
     from rich.table import Table  # start-up time: only this command draws a table
 
-    machines = roost.status(name)
+    machines = verbs().status(name)
     if as_json:
         print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
         return
@@ -40,7 +40,7 @@ def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False,
 @commands.command("open")
 def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> None:
     """Print the app's URL and how to log in; open a browser when there is one."""
-    found = roost.open_info(name)
+    found = verbs().open_info(name)
     console.print(found.url)
     console.print(f"  {found.login}")
     if not no_browser and _has_display():
@@ -50,7 +50,7 @@ def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> 
 @commands.command()
 def password(name: str) -> None:
     """Print the app password roost generated for this machine."""
-    print(roost.password(name))
+    print(verbs().password(name))
 
 
 @commands.command()
@@ -65,9 +65,9 @@ def logs(
     echo = lambda line: print(line, end="", flush=True)
     try:
         if job:
-            roost.job_logs(name, job, follow=follow, offset=offset, on_output=echo)
+            verbs().job_logs(name, job, follow=follow, offset=offset, on_output=echo)
         else:
-            roost.logs(name, lines=lines, follow=follow, on_output=echo)
+            verbs().logs(name, lines=lines, follow=follow, on_output=echo)
     except KeyboardInterrupt:
         pass
 

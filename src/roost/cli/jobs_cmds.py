@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import RichProgress, console
+from roost.cli.verbs import verbs
 
 commands = CommandList()
 
@@ -19,7 +19,7 @@ def run(
     accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key"),
 ) -> None:
     """Sync, set up, run the spec's job with live logs, download its outputs; exits with its code."""
-    result = roost.run(
+    result = verbs().run(
         spec,
         name=name,
         down=down,
@@ -44,7 +44,7 @@ def jobs_(name: str) -> None:
     from rich.table import Table  # start-up time: only this command draws a table
 
     table = Table("JOB", "STATE", "EXIT", "COMMAND", box=None)
-    for job in roost.jobs(name):
+    for job in verbs().jobs(name):
         table.add_row(job.id, job.state, "-" if job.exit_code is None else str(job.exit_code), job.command or "")
     console.print(table)
 
@@ -52,7 +52,7 @@ def jobs_(name: str) -> None:
 @commands.command()
 def cancel(name: str, job: str) -> None:
     """Cancel a job: its whole process tree ends."""
-    ended = roost.cancel(name, job)
+    ended = verbs().cancel(name, job)
     console.print(f"job {job} cancelled" if ended else f"job {job} had already ended")
 
 

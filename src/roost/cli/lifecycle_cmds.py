@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import typer
 from rich.text import Text
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import RichProgress, console, err_console
+from roost.cli.verbs import verbs
 
 if TYPE_CHECKING:
     from roost.lifecycle.machines import UpResult
@@ -37,13 +37,13 @@ def up(
     ),
 ) -> None:
     """Bring a machine and its app up; again, it only prints the URL."""
-    _show_up(roost.up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
+    _show_up(verbs().up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
 
 
 @commands.command()
 def stop(name: str) -> None:
     """Stop the machine's apps (and the machine); keep its data."""
-    result = roost.stop(name)
+    result = verbs().stop(name)
     for warning in result.warnings:
         err_console.print(Text(f"warning: {warning}", style="yellow"))
     console.print(f"{name} stopped; its data is kept. `roost start {name}` brings it back.")
@@ -52,7 +52,7 @@ def stop(name: str) -> None:
 @commands.command()
 def start(name: str) -> None:
     """Start a stopped machine with the same app and data."""
-    _show_up(roost.start(name, progress=RichProgress()))
+    _show_up(verbs().start(name, progress=RichProgress()))
 
 
 @commands.command()
@@ -61,7 +61,7 @@ def down(
     no_backup: bool = typer.Option(False, "--no-backup", help="do not back up the app's data first (it is deleted)"),
 ) -> None:
     """Delete the machine and everything roost made for it (Label Studio is backed up first)."""
-    result = roost.down(name, no_backup=no_backup)
+    result = verbs().down(name, no_backup=no_backup)
     for warning in result.warnings:
         err_console.print(Text(f"warning: {warning}", style="yellow"))
     console.print(f"{name} is down; nothing of it is left.")

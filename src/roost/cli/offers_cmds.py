@@ -6,9 +6,9 @@ import json
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import console, note
+from roost.cli.verbs import verbs
 
 commands = CommandList()
 
@@ -31,11 +31,11 @@ def offers_(
     from roost.catalog.offers import offers_source  # start-up time: the catalogue loads for this command only
 
     if refresh:
-        cache = roost.refresh_offers(region, say=note)
+        cache = verbs().refresh_offers(region, say=note)
         note(f"fetched {len(cache.offers)} offers for {cache.region}")
     note(f"offers from {offers_source(region or 'us-east-1')}")
 
-    found = roost.offers(
+    found = verbs().offers(
         gpu=gpu,
         cpus=cpus.rstrip("+") if cpus else None,
         memory=memory.rstrip("+") if memory else None,

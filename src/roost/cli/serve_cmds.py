@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import RichProgress, console
+from roost.cli.verbs import verbs
 
 if TYPE_CHECKING:
     from roost.service.status import ReplicaStatus
@@ -33,7 +33,7 @@ def serve(
 ) -> None:
     """Run a spec's app as replicas behind a load balancer, or show a service's replicas."""
     if words[0] == "status" and len(words) == 2:
-        found = roost.serve_status(words[1])
+        found = verbs().serve_status(words[1])
         if as_json:
             print(json.dumps(found.model_dump(), indent=1))
             return
@@ -61,12 +61,12 @@ def serve(
             console.print(f"  {when} {event['event']} {event['replica']}{where}")
         return
     if words[0] == "update" and len(words) == 3:
-        result = roost.serve_update(words[1], words[2], progress=RichProgress())
+        result = verbs().serve_update(words[1], words[2], progress=RichProgress())
         console.print(f"{result.name} now serves the new release at {result.url}")
         return
     if len(words) != 1:
         raise typer.BadParameter("give one spec file, `status NAME` or `update NAME SPEC`")
-    result = roost.serve(words[0], progress=RichProgress(), accept_new_host_key=accept_new_host_key)
+    result = verbs().serve(words[0], progress=RichProgress(), accept_new_host_key=accept_new_host_key)
     console.print(f"{result.name} is serving at {result.url} ({result.replicas} replica(s))")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-import roost
 from roost.cli.commands import CommandList
 from roost.cli.render import RichProgress, console
+from roost.cli.verbs import verbs
 
 commands = CommandList()
 users = typer.Typer(help="Manage who may log in through a shared machine's gateway.", no_args_is_help=True)
@@ -15,28 +15,28 @@ users = typer.Typer(help="Manage who may log in through a shared machine's gatew
 @commands.command()
 def share(name: str) -> None:
     """Put the machine's app behind the gateway: HTTPS on 443 and a login."""
-    result = roost.share(name, progress=RichProgress())
+    result = verbs().share(name, progress=RichProgress())
     console.print(f"{name} is shared at {result.url}")
 
 
 @users.command("add")
 def add(name: str, user: str) -> None:
     """Add a user; prints the generated password once."""
-    console.print(f"user {user} may log in to {name} with the password: {roost.add_user(name, user)}")
+    console.print(f"user {user} may log in to {name} with the password: {verbs().add_user(name, user)}")
     console.print("  (shown once; roost keeps only its bcrypt hash on the machine)")
 
 
 @users.command("remove")
 def remove(name: str, user: str) -> None:
     """Remove a user."""
-    roost.remove_user(name, user)
+    verbs().remove_user(name, user)
     console.print(f"user {user} removed from {name}")
 
 
 @commands.command()
 def trust(name: str) -> None:
     """Print the gateway's CA certificate file and how to trust it in a browser."""
-    path = roost.trust(name)
+    path = verbs().trust(name)
     console.print(str(path))
     console.print("  import it as a certificate authority (browser settings: certificates → authorities)")
 

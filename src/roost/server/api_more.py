@@ -8,7 +8,6 @@ from pydantic import BaseModel
 import roost
 from roost.backups.store import BackupInfo
 from roost.catalog.offers import Offer
-from roost.errors import AppError
 from roost.lifecycle.housekeeping import MachineCost
 from roost.lifecycle.machines import UpResult
 from roost.machine import journal
@@ -136,12 +135,13 @@ def offers(
     memory: str | None = None,
     spot: bool = False,
     region: str | None = None,
+    arch: str | None = None,
     limit: int = 20,
 ) -> list[Offer]:
-    """The cheapest offers that fit (values written as in a spec: ``T4:2``, ``4+``, ``16GiB``)."""
-    found = roost.offers(gpu=gpu or None, cpus=cpus or None, memory=memory or None, spot=spot, region=region or None)
-    if not found:
-        raise AppError("no offer fits", hint="ask for fewer CPUs, less memory or another GPU")
+    """The cheapest offers that fit, cheapest first (values as in a spec: ``T4:2``, ``4+``, ``16GiB``)."""
+    found = roost.offers(
+        gpu=gpu or None, cpus=cpus or None, memory=memory or None, spot=spot, region=region or None, arch=arch or None
+    )
     return found[: max(1, min(limit, 200))]
 
 
