@@ -27,9 +27,13 @@ def app_driver(spec: Spec) -> AppDriver | None:
         from roost.apps.command import CommandDriver  # start-up time: one app's driver per command
 
         return CommandDriver(spec.app)
+    if spec.app.type == "roost-server":
+        from roost.apps.roost_server import RoostServerDriver  # start-up time: one app's driver per command
+
+        return RoostServerDriver(spec.app)
     raise NotBuiltYet(
         f"the app '{spec.app.type}' is not built yet; nothing was created",
-        hint="'jupyter', 'label-studio', 'streamlit' and 'command' are available now",
+        hint="'jupyter', 'label-studio', 'streamlit', 'command' and 'roost-server' are available now",
     )
 
 

@@ -33,7 +33,7 @@ def check_spec(spec: Spec, keeps_data: bool) -> None:
     """Refuse ``backup:`` on an app without data, and a ``backup_to`` that is not a backup URL."""
     if spec.backup and not keeps_data:
         raise SpecError(
-            "scheduled backups are for apps with data roost backs up (label-studio)",
+            "scheduled backups are for apps with data roost backs up (label-studio, roost-server)",
             file=spec.source,
             field="backup",
             hint="remove 'backup:' from the spec",
@@ -47,7 +47,7 @@ def _source(session: MachineSession) -> dict[str, object]:
     if driver is None or not driver.keeps_data:
         raise AppError(
             f"machine '{session.record.name}' has no app with data roost backs up",
-            hint="backups are for Label Studio machines",
+            hint="backups are for Label Studio and roost-server machines",
         )
     return driver.backup_config(session.context())
 

@@ -39,11 +39,12 @@ try:
         count, names = rows, ["database.pgdump"]
     else:
         snap = os.path.join(out, "database.sqlite3")
-        source = sqlite3.connect(f"file:{os.path.join(data, 'label_studio.sqlite3')}?mode=ro", uri=True, timeout=60)
+        sqlite_file = cfg.get("sqlite_file", "label_studio.sqlite3")
+        source = sqlite3.connect(f"file:{os.path.join(data, sqlite_file)}?mode=ro", uri=True, timeout=60)
         target = sqlite3.connect(snap)
         with target:
             source.backup(target)
-        count = target.execute("select count(*) from task_completion").fetchone()[0]
+        count = target.execute(cfg.get("count_sql", "select count(*) from task_completion")).fetchone()[0]
         target.close(); source.close()
         with open(snap, "rb") as raw, gzip.open(snap + ".gz", "wb", compresslevel=6) as packed:
             shutil.copyfileobj(raw, packed, 1 << 20)
@@ -119,7 +120,7 @@ if pg:
         run([pg["bindir"] + "/pg_ctl", "-D", cluster, "-m", "fast", "-w", "stop"])
 else:
     with gzip.open(os.path.join(incoming, "database.sqlite3.gz"), "rb") as packed, \
-            open(os.path.join(partial, "label_studio.sqlite3"), "wb") as raw:
+            open(os.path.join(partial, cfg.get("sqlite_file", "label_studio.sqlite3")), "wb") as raw:
         shutil.copyfileobj(packed, raw, 1 << 20)
 with tarfile.open(os.path.join(incoming, "media.tar.gz"), "r:gz") as tar:
     for member in tar.getmembers():
@@ -134,6 +135,12 @@ if os.path.isdir(data):
     os.rename(data, aside)
     if os.path.exists(os.path.join(aside, ".env")):  # this machine's own secret key stays
         shutil.copy2(os.path.join(aside, ".env"), os.path.join(partial, ".env"))
+    if cfg.get("carry_except") is not None:  # all but the database stays (a server's keys and token)
+        for name in os.listdir(aside):
+            source, kept = os.path.join(aside, name), os.path.join(partial, name)
+            if name in cfg["carry_except"] or os.path.lexists(kept) or os.path.islink(source):
+                continue
+            (shutil.copytree if os.path.isdir(source) else shutil.copy2)(source, kept)
 os.rename(partial, data)
 shutil.rmtree(incoming)
 print("restored")
@@ -159,7 +166,7 @@ if pg:
                 except OSError:
                     pass
 else:
-    db = os.path.join(data, "label_studio.sqlite3")
+    db = os.path.join(data, cfg.get("sqlite_file", "label_studio.sqlite3"))
     stamp = os.path.getmtime(db) if os.path.exists(db) else 0.0
 print(stamp)
 """

@@ -16,4 +16,4 @@ def verbs() -> Any:
         return roost
     from roost.server.client import RemoteRoost  # only a CLI that talks to a server needs it
 
-    return RemoteRoost(url, os.environ.get("ROOST_SERVER_TOKEN", ""))
+    return RemoteRoost(url, os.environ.get("ROOST_SERVER_TOKEN", ""), ca=os.environ.get("ROOST_SERVER_CA") or None)

@@ -1,4 +1,5 @@
-"""The library's verbs through a ``roost server`` (``ROOST_SERVER=URL``, ``ROOST_SERVER_TOKEN``).
+"""The library's verbs through a ``roost server`` (``ROOST_SERVER=URL``, ``ROOST_SERVER_TOKEN``, and
+``ROOST_SERVER_CA`` for a server behind a roost gateway: the file `roost trust NAME` prints).
 
 Each method has the signature and the result type of the verb of :mod:`roost` it stands for,
 so the CLI calls either without knowing which. A spec file is sent as its text (paths in it
@@ -8,6 +9,7 @@ resolve on the server); the token travels in a header only, never in a URL.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -40,7 +42,7 @@ class ServerError(RoostError):
 class RemoteRoost:
     """The verbs of :mod:`roost`, done by the server at ``url`` with its state and credentials."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, *, ca: str | None = None) -> None:
         if not token:
             raise RoostError(
                 "ROOST_SERVER is set but ROOST_SERVER_TOKEN is not",
@@ -48,6 +50,8 @@ class RemoteRoost:
             )
         self.url = url.rstrip("/")
         self.token = token
+        # a server behind a roost gateway has a certificate of that machine's CA (`roost trust NAME`)
+        self.context = ssl.create_default_context(cafile=ca) if ca else None
 
     def __getattr__(self, verb: str) -> NoReturn:
         raise RoostError(
@@ -63,7 +67,7 @@ class RemoteRoost:
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.context) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             try:

@@ -187,8 +187,19 @@ class CommandApp(AppBase):
     health_path: str = "/"
 
 
-App = Annotated[JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp, Field(discriminator="type")]
-APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command")
+class RoostServerApp(AppBase):
+    """``roost server`` itself: the API and dashboard, its state backed up like Label Studio's."""
+
+    type: Literal["roost-server"]
+    probe_every: Duration = 10.0
+    """Seconds between the server's background health probes of its machines."""
+
+
+App = Annotated[
+    JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp | RoostServerApp,
+    Field(discriminator="type"),
+]
+APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command", "roost-server")
 
 
 class Autostop(Strict):
