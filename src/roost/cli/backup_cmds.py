@@ -14,12 +14,17 @@ from roost.cli.verbs import verbs
 commands = CommandList()
 
 
+def _items(app: str) -> str:
+    """What a backup's count counts: Label Studio's annotations, a roost server's machines."""
+    return "machines" if app == "roost-server" else "annotations"
+
+
 @commands.command("backup")
 def backup_(name: str) -> None:
     """Take a consistent backup of the app's data now (the app keeps running)."""
     info = verbs().backup(name)
     console.print(
-        f"backup {info.id}: {info.annotations} annotations, {info.bytes / 1e6:.1f} MB, "
+        f"backup {info.id}: {info.annotations} {_items(info.app)}, {info.bytes / 1e6:.1f} MB, "
         f"checksums verified, at {info.location}"
     )
 
@@ -34,7 +39,7 @@ def backups_(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     for b in found:
         console.print(
             f"{b.id}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(b.created_at))}  "
-            f"{b.kind:<12} {b.database:<8} {b.annotations} annotations  {b.bytes / 1e6:.1f} MB"
+            f"{b.kind:<12} {b.database:<8} {b.annotations} {_items(b.app)}  {b.bytes / 1e6:.1f} MB"
         )
     if not found:
         console.print(f"no backups of {name}; `roost backup {name}` takes one")

@@ -14,22 +14,41 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from roost.errors import SpecError
+from roost.spec.apps import (
+    APP_TYPES,
+    App,
+    AppBase,
+    CommandApp,
+    JupyterApp,
+    LabelStudioApp,
+    RoostServerApp,
+    StreamlitApp,
+    TensorboardApp,
+)
 from roost.spec.base import SSH_WORD, Duration, Package, Strict, parse_duration, parse_memory
 from roost.spec.service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
 
 __all__ = [
     "APP_TYPES",
     "NAME_PATTERN",
+    "App",
+    "AppBase",
     "BackendKind",
     "BackupSchedule",
+    "CommandApp",
     "Duration",
     "HostSpec",
+    "JupyterApp",
+    "LabelStudioApp",
     "Probe",
     "ReplicaResources",
     "Resources",
+    "RoostServerApp",
     "ServiceOptions",
     "Spec",
+    "StreamlitApp",
     "Strict",
+    "TensorboardApp",
     "parse_duration",
     "parse_memory",
 ]
@@ -138,68 +157,6 @@ class HostSpec(Strict):
                 parsed["port"] = int(parsed["port"])
             return parsed
         return value
-
-
-class AppBase(Strict):
-    """Options every app shares."""
-
-    port: int | None = Field(default=None, ge=1024, le=65535)
-
-
-class JupyterApp(AppBase):
-    """JupyterLab with a generated password, bound to 127.0.0.1."""
-
-    type: Literal["jupyter"] = "jupyter"
-    version: str = "4.6.6"
-    packages: list[Package] = Field(default_factory=list)
-
-
-class LabelStudioApp(AppBase):
-    """Label Studio with a generated first admin, sign-up by invitation only."""
-
-    type: Literal["label-studio"]
-    version: str = "1.23.2"
-    database: Literal["sqlite", "postgres"] = "sqlite"
-    """sqlite (a file in the data directory) or postgres (roost's own PostgreSQL cluster on the machine)."""
-
-
-class StreamlitApp(AppBase):
-    """A Streamlit script from the workdir, in its own venv."""
-
-    type: Literal["streamlit"]
-    script: str = Field(pattern=r"^[^/~].*\.py$")
-    version: str = "1.67.0"
-    packages: list[Package] = Field(default_factory=list)
-
-
-class TensorboardApp(AppBase):
-    """TensorBoard over a log directory (built by a later issue)."""
-
-    type: Literal["tensorboard"]
-    logdir: str = "logs"
-
-
-class CommandApp(AppBase):
-    """Any web tool started by a command; ``{port}`` in it is replaced by the app's port."""
-
-    type: Literal["command"]
-    command: str
-    health_path: str = "/"
-
-
-class RoostServerApp(AppBase):
-    """``roost server`` itself: the API and dashboard, its state backed up like Label Studio's."""
-
-    type: Literal["roost-server"]
-    probe_every: Duration = 10.0
-    """Seconds between the server's background health probes of its machines."""
-
-
-App = Annotated[
-    JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp | RoostServerApp,
-    Field(discriminator="type"),
-]
-APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command", "roost-server")
 
 
 class Autostop(Strict):
