@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # The SSH tests make real hosts (sshd in network namespaces) and sync with rsync; shared
 # machines run Caddy, Label Studio machines PostgreSQL (the test hosts use this machine's /usr);
 # the fake cloud enforces security groups on its test hosts with nftables.
-# `make bench` loads services with wrk; the dashboard example's test opens it in headless Chromium.
+# `make bench` loads services with wrk; the dashboard tests drive Chromium with Playwright.
 DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql wrk chromium)
 # Debian's own python3 needs python3-venv for `python3 -m venv` (with pip).
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then DEBIAN_PACKAGES+=(python3-venv); fi

@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -268,3 +269,21 @@ def _service_page(page, server: Server) -> None:
         sender.join(timeout=15)
     assert page.locator("#replicas tbody tr").count() == 2
     _shot(page, "service")
+
+
+def test_dashboard_starts_a_server_once_and_prints_its_login(roost_home: Path) -> None:
+    from roost.server.token import running
+
+    port = str(free_port())
+    first = roost_cli("dashboard", "--no-browser", "--port", port)
+    assert first.returncode == 0, first.stderr
+    info = running()
+    assert info is not None and first.stdout.strip().startswith(f"{info.url}/?token=")
+    try:
+        with urllib.request.urlopen(info.url + "/healthz", timeout=10) as response:
+            assert response.status == 200
+        again = roost_cli("dashboard", "--no-browser", "--port", port)  # the same server, not a second one
+        assert again.returncode == 0 and again.stdout == first.stdout and running() == info
+    finally:
+        os.kill(info.pid, signal.SIGTERM)
+    wait_for(lambda: running() is None, 30, "the server to end")
