@@ -6,19 +6,21 @@ export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
 
 .PHONY: install demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
-	bash scripts/bootstrap.sh
+# one stamp per purpose: `make demo` installs only what the demo needs, `make test` the suite's parts
+$(VENV)/.installed-%: pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh $*
 	touch $@
 
-install: $(VENV)/.installed
+.PRECIOUS: $(VENV)/.installed-%
+install: $(VENV)/.installed-test
 
 ## demo: bring JupyterLab up on this computer (the local backend) and print its URL
-demo: install
+demo: $(VENV)/.installed-demo
 	$(VENV)/bin/roost up jupyter
 	@echo "password: $(VENV)/bin/roost password jupyter    stop: $(VENV)/bin/roost down jupyter"
 
 ## lint: the habits CI keeps: import layers (import-linter), ruff (lint and format), mypy
-lint: install
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
@@ -29,7 +31,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 ## bench: the performance benchmarks (prints name=value lines)
-bench: install
+bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python bench/launch.py
 	$(VENV)/bin/python bench/ssh.py
 	$(VENV)/bin/python bench/backup.py

@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# Install everything roost's demo and tests need, on a fresh Debian machine or this one:
-# Debian packages (after apt-get update) when missing, a venv with roost and its test deps.
+# Install what one purpose needs, on a fresh Debian machine or this one: Debian packages (after
+# apt-get update) when missing, and a venv with roost.
+#
+#   scripts/bootstrap.sh [demo|test|bench] [--list]
+#
+# demo: roost alone (JupyterLab on this computer needs nothing from Debian but Python's venv).
+# test: the suite's real parts too. The SSH tests make real hosts (sshd in network namespaces)
+#       and sync with rsync; shared machines run Caddy, Label Studio machines PostgreSQL (test
+#       hosts use this machine's /usr); the fake cloud enforces security groups with nftables;
+#       the dashboard tests drive Chromium with Playwright; plus roost's dev extras.
+# bench: test's, and wrk (services are loaded with it).
+# --list: print the Debian packages the purpose needs (installed or not), install nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PURPOSE=${1:-test}
+LIST=${2:-}
 
-# The SSH tests make real hosts (sshd in network namespaces) and sync with rsync; shared
-# machines run Caddy, Label Studio machines PostgreSQL (the test hosts use this machine's /usr);
-# the fake cloud enforces security groups on its test hosts with nftables.
-# `make bench` loads services with wrk; the dashboard tests drive Chromium with Playwright.
-DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql wrk chromium)
+case "$PURPOSE" in
+  demo) DEBIAN_PACKAGES=(); EXTRAS="" ;;
+  test) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium); EXTRAS="[dev]" ;;
+  bench) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium wrk); EXTRAS="[dev]" ;;
+  *) echo "bootstrap: unknown purpose '$PURPOSE' (demo, test or bench)" >&2; exit 2 ;;
+esac
 # Debian's own python3 needs python3-venv for `python3 -m venv` (with pip).
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then DEBIAN_PACKAGES+=(python3-venv); fi
 
+if [ "$LIST" = "--list" ]; then
+  echo "${DEBIAN_PACKAGES[*]}"
+  exit 0
+fi
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -26,6 +43,6 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
 # Compiled now, so that each `roost` command starts from bytecode even where Python may not
 # write it (PYTHONDONTWRITEBYTECODE): 0.46 s -> 0.20 s for `roost exec NAME -- true` here.
-.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e '.[dev]'
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".${EXTRAS}"
 .venv/bin/python -m compileall -q src
-echo "bootstrap: roost installed in .venv ($(.venv/bin/roost --help >/dev/null && echo ok))"
+echo "bootstrap ($PURPOSE): roost installed in .venv ($(.venv/bin/roost --help >/dev/null && echo ok))"

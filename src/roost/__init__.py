@@ -31,6 +31,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "down": ("roost.lifecycle.machines", "down"),
     "UpResult": ("roost.lifecycle.machines", "UpResult"),
     "DownResult": ("roost.lifecycle.machines", "DownResult"),
+    "autostop": ("roost.lifecycle.autostop", "set_autostop"),
+    "AutostopResult": ("roost.lifecycle.autostop", "AutostopResult"),
     # what is there
     "status": ("roost.lifecycle.info", "status"),
     "open_info": ("roost.lifecycle.info", "open_info"),
@@ -91,6 +93,8 @@ if TYPE_CHECKING:
     from roost.job.manage import cancel, job_logs, jobs
     from roost.job.run import outputs as job_outputs
     from roost.job.run import run, submit
+    from roost.lifecycle.autostop import AutostopResult
+    from roost.lifecycle.autostop import set_autostop as autostop
     from roost.lifecycle.backups import backup, list_backups, restore
     from roost.lifecycle.files import download, sync
     from roost.lifecycle.files import exec_command as exec
@@ -115,6 +119,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AutostopResult",
     "BackupInfo",
     "DownResult",
     "GcResult",
@@ -130,6 +135,7 @@ __all__ = [
     "Spec",
     "UpResult",
     "add_user",
+    "autostop",
     "backup",
     "cancel",
     "cost",

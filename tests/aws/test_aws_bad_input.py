@@ -92,3 +92,40 @@ def test_a_key_pair_of_roosts_name_holding_another_key_is_refused(aws, roost_hom
     assert f"EC2 key pair '{name}' already exists with another public key" in result.stderr
     assert "aws ec2 delete-key-pair" in result.stderr
     assert nothing_left(aws.ec2), tagged(aws.ec2)
+
+
+def test_a_new_instance_is_shown_with_its_price_and_made_only_when_confirmed(aws, tmp_path: Path) -> None:
+    """On a terminal, `roost up` says what the instance will cost and asks; "n" creates nothing."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.aws.helpers import ROOST
+
+    spec = write_spec(tmp_path, aws_spec(aws, "asked", resources={"accelerators": "T4:1", "spot": True}))
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([*ROOST, "up", str(spec)], stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while b"create it?" not in seen:
+        chunk = os.read(leader, 4096)  # blocks until the question (or EOF raises OSError: the test fails)
+        assert chunk, seen
+        seen += chunk
+    os.write(leader, b"n\n")
+    assert process.wait(timeout=60) == 1
+    text = seen.decode()
+    assert "g4dn.xlarge in us-east-1" in text and "1 x T4" in text and "spot, $0.1578/h" in text
+    assert nothing_left(aws.ec2), tagged(aws.ec2)  # no key pair, no group, no instance
+    assert "nothing was created" in _drain(leader)
+
+
+def _drain(fd: int) -> str:
+    import os
+
+    out = b""
+    try:
+        while chunk := os.read(fd, 4096):
+            out += chunk
+    except OSError:  # the terminal closed with the process
+        pass
+    return out.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,19 @@ def test_jupyter_on_ec2_from_nothing_to_nothing(aws, cloud_init, aws_hosts, roos
     session = JupyterSession(url.rsplit("/lab", 1)[0])
     assert session.login(password) and session.read_text("kept.txt") == "survives stop and start"
     assert tagged(aws.ec2) == made
+
+    # `roost autostop --down`: the instance's own shutdown now terminates it; back to stop
+    def shutdown_behaviour() -> str:
+        found = aws.ec2.describe_instance_attribute(
+            InstanceId=instance["InstanceId"], Attribute="instanceInitiatedShutdownBehavior"
+        )
+        return found["InstanceInitiatedShutdownBehavior"]["Value"]
+
+    assert roost_cli("autostop", "nb", "45m", "--down").returncode == 0
+    assert shutdown_behaviour() == "terminate"
+    assert json.loads(roost_cli("status", "nb", "--json").stdout)[0]["autostop_at"] > time.time() + 40 * 60
+    assert roost_cli("autostop", "nb", "off").returncode == 0
+    assert shutdown_behaviour() == "stop"
 
     # down: nothing with roost's tags is left, nor the key, nor the pinned host key
     assert roost_cli("down", "nb").returncode == 0

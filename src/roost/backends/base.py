@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
 
+from roost.errors import BackendError
 from roost.machine.record import MachineFacts, MachineRecord, MachineState
 from roost.machine.steps import Step
 from roost.machine.tools import MachineTools
@@ -53,6 +54,21 @@ class Backend(ABC):
         """What the agent runs on the machine after an autostop to power it off (None: it
         only stops the apps and itself)."""
         return None
+
+    def quote(self, record: MachineRecord) -> str | None:
+        """What a new machine of this record will cost, in one line, before anything is made
+        (None where nothing is billed)."""
+        return None
+
+    def set_autostop_down(self, record: MachineRecord, down: bool) -> None:
+        """Make the machine's next autostop take it down (``down``) or only stop it. Only a cloud
+        machine can go away by itself: elsewhere ``down`` is refused, as roost would need to act."""
+        if down:
+            raise BackendError(
+                f"an autostop can take down cloud machines only; '{record.name}' ({record.backend}) "
+                "stops its apps when idle",
+                hint="leave out --down (or `roost down` it yourself)",
+            )
 
     def billed_seconds(self, record: MachineRecord) -> float:
         """Seconds of machine time billed so far (0 where nothing is billed)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 from roost.cli import (
+    access_cmds,
     backup_cmds,
     cloud_cmds,
     files_cmds,
@@ -35,11 +36,12 @@ app = typer.Typer(
     name="roost",
     help="Host ML tools and run training jobs on this computer, SSH machines and AWS.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # roost --install-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
 for group in (
+    access_cmds,
     lifecycle_cmds,
     info_cmds,
     files_cmds,

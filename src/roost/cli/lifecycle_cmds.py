@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -35,9 +36,25 @@ def up(
     accept_new_host_key: bool = typer.Option(
         False, "--accept-new-host-key", help="trust an SSH host seen for the first time (shows its key)"
     ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask before a new cloud machine costs money"),
 ) -> None:
     """Bring a machine and its app up; again, it only prints the URL."""
-    _show_up(verbs().up(target, name=name, progress=RichProgress(), accept_new_host_key=accept_new_host_key))
+    result = verbs().up(
+        target,
+        name=name,
+        progress=RichProgress(),
+        accept_new_host_key=accept_new_host_key,
+        confirm=lambda quote: _confirm_spend(quote, yes),
+    )
+    _show_up(result)
+
+
+def _confirm_spend(quote: str, yes: bool) -> bool:
+    """Show what a new machine costs; on a terminal (without --yes) ask before it is made."""
+    err_console.print(f"new machine: {quote}")
+    if yes or not sys.stdin.isatty():
+        return True
+    return typer.confirm("create it?", default=False, err=True)
 
 
 @commands.command()
@@ -65,6 +82,21 @@ def down(
     for warning in result.warnings:
         err_console.print(Text(f"warning: {warning}", style="yellow"))
     console.print(f"{name} is down; nothing of it is left.")
+
+
+@commands.command()
+def autostop(
+    name: str,
+    idle: str = typer.Argument(..., help="idle time before it stops (30m, 2h, 90s), or off"),
+    down: bool = typer.Option(False, "--down", help="then take it down (cloud machines), not only stop it"),
+) -> None:
+    """Change a running machine's autostop now (idle time counts from now)."""
+    result = verbs().autostop(name, idle, down=down)
+    if result.idle_seconds is None:
+        console.print(f"{name}: autostop off")
+        return
+    then = "taken down" if result.down else "stopped"
+    console.print(f"{name}: {then} after {result.idle_seconds / 60:g} minutes idle")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.gateway.certs import forget_ca
 from roost.lifecycle.health import healthy
 from roost.lifecycle.plan import plan, provision_steps
+from roost.lifecycle.ssh_access import drop_block, keep_block
 from roost.machine.record import MachineRecord, MachineState
 from roost.machine.state import State, find_record, machine_lock
 from roost.machine.steps import run_steps
@@ -97,11 +98,13 @@ def up(
     progress: Progress | None = None,
     accept_new_host_key: bool = False,
     reconcile: bool = False,
+    confirm: Callable[[str], bool] | None = None,
 ) -> UpResult:
     """Bring the spec's machine and app up; a second call finds it healthy and returns at once.
 
     ``reconcile`` walks every step even on a healthy machine (sync the workdir again, run a
-    changed setup); steps done before with the same inputs are still skipped.
+    changed setup); steps done before with the same inputs are still skipped. ``confirm`` gets
+    what a new billed machine will cost before anything is made; False stops there.
     """
     progress = progress or SilentProgress()
     started = time.monotonic()
@@ -131,7 +134,11 @@ def up(
                 and healthy(session)
             ):
                 return _up_result(session, already_up=True, started=started)
+            quote = session.backend.quote(record) if is_new and confirm is not None else None
+            if quote and confirm is not None and not confirm(quote):
+                raise RoostError(f"'{spec.name}' not made: you did not confirm; nothing was created")
             _bring_up(session, spec, progress, is_new=is_new)
+            keep_block(session)  # `ssh roost-NAME` reaches it as it is now
             return _up_result(session, already_up=False, started=started)
         finally:
             state.close()
@@ -297,6 +304,7 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
                     pass  # an unreachable agent must not keep a machine alive
             run_steps(state, name, session.backend.terminate_steps(session.record), SilentProgress())
             Vault(name).delete_all()
+            drop_block(name)
             forget_ca(name)  # the CA and its key: they sign for this machine only
             state.delete(name)
             return DownResult(name=name, state=MachineState.TERMINATED, warnings=_down_workers(session.record.spec))

@@ -72,7 +72,10 @@ def cmd_cancel(paths: Paths, args: argparse.Namespace) -> int:
 def cmd_put_config(paths: Paths, _args: argparse.Namespace) -> int:
     """Merge the JSON on stdin into the agent's config (e.g. autostop_seconds)."""
     config = read_json(paths.config_file) or {}
-    config.update(json.load(sys.stdin))
+    incoming = json.load(sys.stdin)
+    config.update(incoming)
+    if "autostop_seconds" in incoming:  # a new autostop counts idle time from now (this machine's clock)
+        config["autostop_set_at"] = time.time()
     write_json_atomic(paths.config_file, config)
     print(json.dumps(config))
     return 0

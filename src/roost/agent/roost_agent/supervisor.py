@@ -105,7 +105,9 @@ class Supervisor:
         ports = {app.definition.get("port") for app in self.apps.values()} - {None}
         if ports & established_ports() or self.jobs.busy() or interactive_ssh_sessions():
             self.last_activity = now
-        idle_limit = self.autostop_seconds()
+        config = read_json(self.paths.config_file) or {}
+        self.last_activity = max(self.last_activity, config.get("autostop_set_at") or 0.0)
+        idle_limit = config.get("autostop_seconds")
         if idle_limit is not None and now - self.last_activity > idle_limit and not self.stopping:
             log(f"idle for {now - self.last_activity:.0f}s (autostop after {idle_limit:.0f}s): stopping")
             self.stop_reason, self.stopping = "autostop", True

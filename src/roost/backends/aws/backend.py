@@ -119,6 +119,16 @@ class AwsBackend(SshDataPlane, Backend):
             + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}"
         )
 
+    def quote(self, record: MachineRecord) -> str | None:
+        """The offer a new instance gets, with its region, spot or not, and $/h."""
+        offer, spot = self.offer(record), record.spec.resources.spot
+        return (
+            f"{offer.instance_type} in {record.spec.resources.region or 'us-east-1'}"
+            f" ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
+            + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
+            + f"), {'spot' if spot else 'on-demand'}, ${offer.hourly(spot):.4f}/h"
+        )
+
     def offer(self, record: MachineRecord) -> Offer:
         """The cheapest offer fitting the spec's resources (or its pinned type)."""
         if record.name not in self._offers:
@@ -330,6 +340,23 @@ class AwsBackend(SshDataPlane, Backend):
         """Halt the OS: EC2 then stops the instance (or terminates it, for ``autostop: {down: true}``),
         as its instance-initiated shutdown behaviour was set at launch."""
         return os.environ.get(POWEROFF_ENV) or "sudo -n shutdown -h now || sudo -n systemctl poweroff"
+
+    def set_autostop_down(self, record: MachineRecord, down: bool) -> None:
+        """The instance's shutdown behaviour: terminate (``down``) or stop, as at launch. A spot
+        instance keeps "stop" (AWS decides its end), so ``down`` is refused for it."""
+        facts = self._facts(record)
+        if down and facts.spot:
+            raise BackendError(f"'{record.name}' is a spot instance: its autostop stops it", hint="leave out --down")
+        instance = self._instance(record, fresh=True)
+        if instance is None:
+            raise BackendError(f"machine '{record.name}' has no instance", hint=f"run `roost up` for '{record.name}'")
+        cloud = self.cloud(record)
+        cloud.call(
+            "set what an autostop does",
+            cloud.ec2.modify_instance_attribute,
+            InstanceId=instance["InstanceId"],
+            InstanceInitiatedShutdownBehavior={"Value": "terminate" if down else "stop"},
+        )
 
     def billed_seconds(self, record: MachineRecord) -> float:
         """Seconds the instance has run (and been billed) so far, as roost saw it."""

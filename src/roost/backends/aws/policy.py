@@ -24,6 +24,7 @@ READS = [
     "pricing:GetProducts",
 ]
 CHANGES_OF_ITS_OWN = [
+    "ec2:ModifyInstanceAttribute",
     "ec2:StartInstances",
     "ec2:StopInstances",
     "ec2:TerminateInstances",

@@ -79,6 +79,28 @@ class SshTarget:
             opts += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         return opts
 
+    def config_block(self, alias: str) -> str:
+        """An ssh_config ``Host`` block that reaches this target as roost does (its key, its
+        known_hosts with strict checking, its master connection), for ssh, scp, rsync, VS Code."""
+        lines = [
+            f"Host {alias}",
+            f"  HostName {self.hostname}",
+            f"  User {self.user}",
+            f"  Port {self.port}",
+            "  StrictHostKeyChecking yes",
+            f"  UserKnownHostsFile {self.known_hosts}",
+            "  GlobalKnownHostsFile /dev/null",
+            f"  ConnectTimeout {self.connect_timeout}",
+            "  ControlMaster auto",
+            f"  ControlPath {self.control_dir}/%C",
+            "  ControlPersist 600",
+        ]
+        if self.host_key_alias:
+            lines.append(f"  HostKeyAlias {self.host_key_alias}")
+        if self.key:
+            lines += [f"  IdentityFile {self.key}", "  IdentitiesOnly yes"]
+        return "\n".join(lines) + "\n"
+
     def ssh_argv(self, *, master: bool = True) -> list[str]:
         """``ssh`` with roost's options, up to (not including) the destination."""
         return ["ssh", *user_config(), *self.options(master=master)]

@@ -1,0 +1,110 @@
+"""``roost ssh`` and ``~/.roost/ssh/config``: plain ssh, scp, rsync and VS Code reach roost's machines.
+
+roost keeps one ``Host roost-NAME`` block per machine it reaches over SSH in its own file,
+rewritten by ``up``/``start`` and dropped by ``down``; ``roost ssh-config --install`` adds one
+``Include`` line for that file to ``~/.ssh/config`` and touches nothing else there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from roost.errors import RoostError
+from roost.machine.state import State
+from roost.paths import roost_home
+from roost.session import MachineSession, open_session
+
+MARK = "# roost machine "
+ALIAS_PREFIX = "roost-"
+
+
+def config_path() -> Path:
+    """roost's ssh config (``~/.roost/ssh/config``)."""
+    return roost_home() / "ssh" / "config"
+
+
+def _blocks() -> dict[str, str]:
+    """The file's blocks by machine name."""
+    path = config_path()
+    text = path.read_text() if path.exists() else ""
+    found: dict[str, str] = {}
+    for chunk in text.split(MARK)[1:]:
+        name, _, body = chunk.partition("\n")
+        found[name.strip()] = body
+    return found
+
+
+def _write(blocks: dict[str, str]) -> Path:
+    path = config_path()
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    text = "".join(f"{MARK}{name}\n{body}" for name, body in sorted(blocks.items()))
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+    return path
+
+
+def keep_block(session: MachineSession) -> None:
+    """Write (or rewrite) the machine's block; a machine without SSH (local) has none."""
+    target = session.backend.ssh_target(session.record)
+    blocks = _blocks()
+    if target is None:
+        if blocks.pop(session.record.name, None) is not None:
+            _write(blocks)
+        return
+    blocks[session.record.name] = target.config_block(ALIAS_PREFIX + session.record.name) + "\n"
+    _write(blocks)
+
+
+def drop_block(name: str) -> None:
+    """Remove the machine's block (it is gone)."""
+    blocks = _blocks()
+    if blocks.pop(name, None) is not None:
+        _write(blocks)
+
+
+def ssh_argv(name: str, command: list[str]) -> list[str]:
+    """The command that opens a shell (or runs ``command``) in the machine's workdir, checking
+    its pinned host key; for a local machine, a shell in its folder."""
+    state = State()
+    try:
+        session = open_session(state, name)
+        home = session.record.facts.home
+        if home is None:
+            raise RoostError(f"machine '{name}' was never brought up", hint=f"run `roost up` for '{name}'")
+        target = session.backend.ssh_target(session.record)
+        if target is not None:
+            keep_block(session)
+    finally:
+        state.close()
+    workdir = f"{home}/workdir"
+    inner = f"cd {shlex.quote(workdir)} && " + (shlex.join(command) if command else 'exec "${SHELL:-/bin/sh}" -l')
+    if target is None:
+        return ["/bin/sh", "-c", inner]
+    return ["ssh", "-F", str(config_path()), *(["-t"] if not command else []), ALIAS_PREFIX + name, inner]
+
+
+def install_include(ssh_config: Path | None = None) -> tuple[Path, bool]:
+    """Add ``Include ~/.roost/ssh/config`` at the top of ``~/.ssh/config`` (once); the file and
+    whether it changed. Nothing else in it is touched."""
+    path = ssh_config or Path.home() / ".ssh" / "config"
+    line = f"Include {config_path()}"
+    text = path.read_text() if path.exists() else ""
+    if re.search(rf"^\s*Include\s+{re.escape(str(config_path()))}\s*$", text, re.MULTILINE):
+        return path, False
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    if not config_path().exists():
+        _write({})
+    # first: an Include after a Host line would belong to that host only
+    fd = os.open(path.with_suffix(".roost-tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"# added by roost (`roost ssh-config --install`): its machines as roost-NAME\n{line}\n{text}")
+    if path.exists():
+        os.chmod(path.with_suffix(".roost-tmp"), path.stat().st_mode & 0o777)
+    os.replace(path.with_suffix(".roost-tmp"), path)
+    return path, True
