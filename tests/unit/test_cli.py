@@ -24,9 +24,13 @@ def test_bad_spec_file_is_one_clear_line_not_a_traceback(roost_home: Path, tmp_p
     assert not (roost_home / "machines").exists()
 
 
-def test_unbuilt_app_creates_nothing(roost_home: Path, tmp_path: Path) -> None:
-    result = cli("up", "tensorboard")
-    assert result.returncode == 1 and "the app 'tensorboard' is not built yet; nothing was created" in result.stderr
+def test_a_tensorboard_logdir_outside_the_workdir_creates_nothing(roost_home: Path, tmp_path: Path) -> None:
+    for logdir in ("../elsewhere", "/var/log", "~/runs"):
+        spec = tmp_path / "tb.yaml"
+        spec.write_text(f"name: tb\napp:\n  type: tensorboard\n  logdir: '{logdir}'\n")
+        result = cli("up", str(spec))
+        assert result.returncode == 1 and f"{spec}:4: field 'app.logdir'" in result.stderr, result.stderr
+        assert f"logdir '{logdir}' is not a folder inside the workdir" in result.stderr
     assert cli("status", "--json").stdout.strip() == "[]"
 
 

@@ -75,6 +75,10 @@ class AppDriver(ABC):
     def login_hint(self, ctx: AppContext) -> str:
         """How the user logs in, without the secret itself."""
 
+    def job_env(self, home: str) -> dict[str, str]:
+        """What a job on the same machine is told about the app (TensorBoard's log folder, ...)."""
+        return {}
+
     def backup_config(self, ctx: AppContext) -> dict[str, object]:
         """What the snapshot and restore scripts need (an app with ``keeps_data``): its data
         directory, its name, and its database's settings when it has one."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from roost.spec.base import Duration, Package, Strict
 
@@ -42,10 +42,22 @@ class StreamlitApp(AppBase):
 
 
 class TensorboardApp(AppBase):
-    """TensorBoard over a log directory (built by a later issue)."""
+    """TensorBoard over a log directory inside the workdir (default ``runs/``)."""
 
     type: Literal["tensorboard"]
-    logdir: str = "logs"
+    version: str = "2.21.0"
+    logdir: str = "runs"
+    """A folder inside the workdir, where jobs write their event files."""
+
+    @field_validator("logdir")
+    @classmethod
+    def _inside_workdir(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if not value or value.startswith(("/", "~")) or ".." in parts or any(ord(c) < 32 for c in value):
+            raise ValueError(
+                f"logdir '{value}' is not a folder inside the workdir; give a relative path without '..', like runs"
+            )
+        return value.strip("/") or "."
 
 
 class CommandApp(AppBase):
