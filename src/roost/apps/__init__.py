@@ -31,6 +31,10 @@ def app_driver(spec: Spec) -> AppDriver | None:
         from roost.apps.tensorboard import TensorboardDriver  # start-up time: one app's driver per command
 
         return TensorboardDriver(spec.app)
+    if spec.app.type == "mlflow":
+        from roost.apps.mlflow import MlflowDriver  # start-up time: one app's driver per command
+
+        return MlflowDriver(spec.app)
     if spec.app.type == "roost-server":
         from roost.apps.roost_server import RoostServerDriver  # start-up time: one app's driver per command
 

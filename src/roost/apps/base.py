@@ -75,8 +75,9 @@ class AppDriver(ABC):
     def login_hint(self, ctx: AppContext) -> str:
         """How the user logs in, without the secret itself."""
 
-    def job_env(self, home: str) -> dict[str, str]:
-        """What a job on the same machine is told about the app (TensorBoard's log folder, ...)."""
+    def job_env(self, home: str, port: int | None) -> dict[str, str]:
+        """What a job on the same machine is told about the app (TensorBoard's log folder,
+        MLflow's address, ...), from the machine's home and the app's port."""
         return {}
 
     def backup_config(self, ctx: AppContext) -> dict[str, object]:

@@ -31,7 +31,7 @@ class TensorboardDriver(AppDriver):
         """The folder TensorBoard reads, inside the workdir."""
         return f"{home}/workdir/{self.options.logdir}"
 
-    def job_env(self, home: str) -> dict[str, str]:
+    def job_env(self, home: str, port: int | None) -> dict[str, str]:
         """Jobs write their event files where TensorBoard reads: ``$ROOST_TENSORBOARD_LOGDIR``."""
         return {"ROOST_TENSORBOARD_LOGDIR": self.logdir(home)}
 

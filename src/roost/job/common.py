@@ -60,7 +60,7 @@ def job_request(session: MachineSession, extra_env: dict[str, str] | None = None
             **session.job_path(),
             "ROOST_MACHINE": spec.name,
             "ROOST_CHECKPOINT_DIR": f"{home}/checkpoints",
-            **(session.driver.job_env(home) if session.driver and home else {}),
+            **(session.driver.job_env(home, session.record.facts.app.port) if session.driver and home else {}),
             **(extra_env or {}),
         },
         secrets={name: os.environ[name] for name in spec.secrets},

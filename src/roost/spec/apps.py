@@ -68,6 +68,13 @@ class CommandApp(AppBase):
     health_path: str = "/"
 
 
+class MlflowApp(AppBase):
+    """An MLflow tracking server and UI: runs in SQLite, artifacts in a folder, both backed up."""
+
+    type: Literal["mlflow"]
+    version: str = "3.18.0"
+
+
 class RoostServerApp(AppBase):
     """``roost server`` itself: the API and dashboard, its state backed up like Label Studio's."""
 
@@ -77,7 +84,7 @@ class RoostServerApp(AppBase):
 
 
 App = Annotated[
-    JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | CommandApp | RoostServerApp,
+    JupyterApp | LabelStudioApp | StreamlitApp | TensorboardApp | MlflowApp | CommandApp | RoostServerApp,
     Field(discriminator="type"),
 ]
-APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "command", "roost-server")
+APP_TYPES = ("jupyter", "label-studio", "streamlit", "tensorboard", "mlflow", "command", "roost-server")
