@@ -134,14 +134,20 @@ def up(
                 and healthy(session)
             ):
                 return _up_result(session, already_up=True, started=started)
-            quote = session.backend.quote(record) if is_new and confirm is not None else None
-            if quote and confirm is not None and not confirm(quote):
-                raise RoostError(f"'{spec.name}' not made: you did not confirm; nothing was created")
+            if is_new and confirm is not None:
+                _ask_before_spending(session, confirm)
             _bring_up(session, spec, progress, is_new=is_new)
             keep_block(session)  # `ssh roost-NAME` reaches it as it is now
             return _up_result(session, already_up=False, started=started)
         finally:
             state.close()
+
+
+def _ask_before_spending(session: MachineSession, confirm: Callable[[str], bool]) -> None:
+    """Tell ``confirm`` what a new billed machine costs; RoostError (nothing made) on a no."""
+    quote = session.backend.quote(session.record)
+    if quote and not confirm(quote):
+        raise RoostError(f"'{session.record.name}' not made: you did not confirm; nothing was created")
 
 
 def _new_record(spec: Spec) -> MachineRecord:
