@@ -34,6 +34,9 @@ class Backend(ABC):
     a worker or node machine brought up for this one inherits it."""
     say: Callable[[str], None] = staticmethod(lambda line: None)
     """Where the backend tells the user about choices it made (set by the caller)."""
+    confirm: Callable[[str], bool] | None = None
+    """Asked with what a new billed machine will cost before anything is made (None: not asked);
+    False stops there, with nothing created."""
     STATE_MAP: ClassVar[dict[str, MachineState]]
     """The provider's raw states (keys) as roost's states (values): the one mapping table."""
 
@@ -53,11 +56,6 @@ class Backend(ABC):
     def poweroff_command(self) -> str | None:
         """What the agent runs on the machine after an autostop to power it off (None: it
         only stops the apps and itself)."""
-        return None
-
-    def quote(self, record: MachineRecord) -> str | None:
-        """What a new machine of this record will cost, in one line, before anything is made
-        (None where nothing is billed)."""
         return None
 
     def set_autostop_down(self, record: MachineRecord, down: bool) -> None:

@@ -134,20 +134,12 @@ def up(
                 and healthy(session)
             ):
                 return _up_result(session, already_up=True, started=started)
-            if is_new and confirm is not None:
-                _ask_before_spending(session, confirm)
+            session.backend.confirm = confirm if is_new else None  # asked once its offer is checked
             _bring_up(session, spec, progress, is_new=is_new)
             keep_block(session)  # `ssh roost-NAME` reaches it as it is now
             return _up_result(session, already_up=False, started=started)
         finally:
             state.close()
-
-
-def _ask_before_spending(session: MachineSession, confirm: Callable[[str], bool]) -> None:
-    """Tell ``confirm`` what a new billed machine costs; RoostError (nothing made) on a no."""
-    quote = session.backend.quote(session.record)
-    if quote and not confirm(quote):
-        raise RoostError(f"'{session.record.name}' not made: you did not confirm; nothing was created")
 
 
 def _new_record(spec: Spec) -> MachineRecord:

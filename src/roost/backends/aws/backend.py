@@ -23,7 +23,7 @@ from roost.backends.aws.userdata import user_data
 from roost.backends.base import Backend
 from roost.backends.sshplane.dataplane import SshDataPlane
 from roost.catalog.offers import Offer, resolve_offer
-from roost.errors import AwsError, BackendError, HostError
+from roost.errors import AwsError, BackendError, HostError, RoostError
 from roost.machine.record import CloudFacts, MachineFacts, MachineRecord, MachineState
 from roost.machine.steps import Step
 from roost.paths import roost_home
@@ -118,8 +118,10 @@ class AwsBackend(SshDataPlane, Backend):
             + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
             + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}"
         )
+        if self.confirm is not None and not self.confirm(self.quote(record)):
+            raise RoostError(f"'{record.name}' not made: you did not confirm; nothing was created")
 
-    def quote(self, record: MachineRecord) -> str | None:
+    def quote(self, record: MachineRecord) -> str:
         """The offer a new instance gets, with its region, spot or not, and $/h."""
         offer, spot = self.offer(record), record.spec.resources.spot
         return (
