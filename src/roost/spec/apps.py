@@ -72,7 +72,7 @@ class MlflowApp(AppBase):
     """An MLflow tracking server and UI: runs in SQLite, artifacts in a folder, both backed up."""
 
     type: Literal["mlflow"]
-    version: str = "3.18.0"
+    version: str = "3.17.2"
 
 
 class RoostServerApp(AppBase):
