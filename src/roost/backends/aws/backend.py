@@ -357,7 +357,8 @@ class AwsBackend(SshDataPlane, Backend):
             "set what an autostop does",
             cloud.ec2.modify_instance_attribute,
             InstanceId=instance["InstanceId"],
-            InstanceInitiatedShutdownBehavior={"Value": "terminate" if down else "stop"},
+            Attribute="instanceInitiatedShutdownBehavior",
+            Value="terminate" if down else "stop",
         )
 
     def billed_seconds(self, record: MachineRecord) -> float:
