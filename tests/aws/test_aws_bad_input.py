@@ -114,7 +114,7 @@ def test_a_new_instance_is_shown_with_its_price_and_made_only_when_confirmed(aws
     os.write(leader, b"n\n")
     assert process.wait(timeout=60) == 1
     text = seen.decode()
-    assert "g4dn.xlarge in us-east-1" in text and "1 x T4" in text and "spot, $0.1578/h" in text
+    assert "g4dn.xlarge in us-east-1" in text and "1 x T4" in text and "spot, $0.2000/h" in text
     assert nothing_left(aws.ec2), tagged(aws.ec2)  # no key pair, no group, no instance
     assert "nothing was created" in _drain(leader)
 

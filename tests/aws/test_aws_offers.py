@@ -14,7 +14,7 @@ def test_refresh_fetches_types_and_spot_prices_and_keeps_them_dated(aws, roost_h
     before = roost_cli("offers", "--gpu", "T4", "--json")
     assert "offers from roost's snapshot of skypilot-catalog" in before.stderr
 
-    refreshed = roost_cli("offers", "--refresh", "--gpu", "T4", "--json")
+    refreshed = roost_cli("offers", "--refresh", "--gpu", "T4", "--region", "us-east-1", "--json")
     assert refreshed.returncode == 0, refreshed.stderr
     # moto has no Price List API: roost says so and keeps the snapshot's on-demand prices
     assert "on-demand prices: roost's snapshot (the Price List API refused" in refreshed.stderr

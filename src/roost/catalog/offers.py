@@ -1,7 +1,10 @@
 """Offers from the shipped price snapshot: filter by need, cheapest first, resolve a spec.
 
-Only GPUs count for a count-only request (``accelerators: 1``); a named request (``T4:1``,
-``Inferentia:2``) matches that accelerator by name, case-insensitively. The CPU
+The snapshot has six regions (``data/aws-offers.csv``, today's GPU and CPU families) and, for
+us-east-1, the older families of the first snapshot (``data/aws-offers-us-east-1.csv``) that the
+new one lacks. ``region: any`` searches every region: the cheapest offer decides where a machine
+goes. Only GPUs count for a count-only request (``accelerators: 1``); a named request
+(``T4:1``, ``Inferentia2:2``) matches that accelerator by name, case-insensitively. The CPU
 architecture is inferred from the instance family (Graviton families are arm64).
 """
 
@@ -13,6 +16,7 @@ import functools
 import os
 import re
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import BaseModel
 
@@ -22,8 +26,13 @@ from roost.spec.loader import spec_from_data
 from roost.spec.model import Resources
 
 DATA = Path(__file__).with_name("data")
-SNAPSHOT_REGIONS = {"us-east-1": DATA / "aws-offers-us-east-1.csv"}
-NVIDIA_GPUS = {"t4", "t4g", "a10g", "m60", "v100", "v100-32gb", "k80", "k520", "a100", "a100-80gb"}
+REGIONAL = DATA / "aws-offers.csv"
+OLD_US_EAST_1 = DATA / "aws-offers-us-east-1.csv"
+ANY_REGION = "any"
+NVIDIA_GPUS = {
+    "t4", "t4g", "a10g", "m60", "v100", "v100-32gb", "k80", "k520", "a100", "a100-80gb",
+    "l4", "l40s", "h100", "h200", "b200", "rtx pro server 6000",
+}  # fmt: skip
 GPUS = NVIDIA_GPUS | {"radeon pro v520"}
 ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+[a-z]*g[a-z]*)$")
 
@@ -36,7 +45,8 @@ class Offer(BaseModel):
     vcpus: int
     memory_gib: float
     accelerator: str | None
-    accelerator_count: int
+    accelerator_count: float
+    """Whole accelerators, or a share of one (0.125, 0.25, 0.5 of an L4 on g6f)."""
     gpu_memory_gib: float | None
     price: float
     spot_price: float | None
@@ -87,7 +97,7 @@ def _arch(instance_type: str) -> str:
     return "arm64" if ARM_FAMILY.match(instance_type.split(".")[0]) else "x86_64"
 
 
-SNAPSHOT_SOURCE = "roost's snapshot of skypilot-catalog v3 (extracted 2026-11-24)"
+SNAPSHOT_SOURCE = "roost's snapshot of skypilot-catalog v8 (six regions, extracted 2026-12-01)"
 
 
 class OfferCache(BaseModel):
@@ -116,6 +126,9 @@ def save_cache(cache: OfferCache) -> Path:
 
 def offers_source(region: str = "us-east-1") -> str:
     """Where the region's offers come from, in words (with the date)."""
+    if region == ANY_REGION:
+        fetched = [each for each in snapshot_regions() if cache_path(each).exists()]
+        return SNAPSHOT_SOURCE + (f"; fetched from AWS for {', '.join(fetched)}" if fetched else "")
     path = cache_path(region)
     if path.exists():
         cache = OfferCache.model_validate_json(path.read_text())
@@ -124,8 +137,10 @@ def offers_source(region: str = "us-east-1") -> str:
 
 
 def load_offers(region: str = "us-east-1") -> tuple[Offer, ...]:
-    """Every priced offer for the region: fetched ones (``roost offers --refresh``) if any, else
-    the shipped snapshot."""
+    """Every priced offer for the region (``any``: every region): fetched ones (``roost offers
+    --refresh``) where there are, else the shipped snapshot."""
+    if region == ANY_REGION:
+        return tuple(offer for each in snapshot_regions() for offer in load_offers(each))
     path = cache_path(region)
     stamp = path.stat().st_mtime_ns if path.exists() else 0
     return _load(region, stamp)
@@ -139,35 +154,48 @@ def _load(region: str, stamp: int) -> tuple[Offer, ...]:
 
 
 @functools.cache
+def _regional_rows() -> tuple[dict[str, str], ...]:
+    with REGIONAL.open(newline="") as handle:
+        return tuple(csv.DictReader(handle))
+
+
+def snapshot_regions() -> tuple[str, ...]:
+    """The regions the shipped snapshot has offers for."""
+    return tuple(sorted({row["region"] for row in _regional_rows()}))
+
+
+@functools.cache
 def snapshot_offers(region: str = "us-east-1") -> tuple[Offer, ...]:
-    """Every priced offer of the region's shipped snapshot."""
-    path = SNAPSHOT_REGIONS.get(region)
-    if path is None:
+    """Every priced offer of the region in the shipped snapshot (and, in us-east-1, the older
+    families only the first snapshot has)."""
+    if region not in snapshot_regions():
         raise SpecError(
             f"no offers for region '{region}' in roost's snapshot",
             field="resources.region",
-            hint=f"regions with a snapshot: {', '.join(SNAPSHOT_REGIONS)}",
+            value=region,
+            hint=f"choose one of: {', '.join(snapshot_regions())}, or any (the cheapest region)",
         )
-    offers = []
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row["price_per_hour_usd"]:
-                continue  # not sold on demand (mac*.metal)
-            offers.append(
-                Offer(
-                    instance_type=row["instance_type"],
-                    region=region,
-                    vcpus=int(row["vcpus"]),
-                    memory_gib=float(row["memory_gib"] or 0),
-                    accelerator=row["accelerator"] or None,
-                    accelerator_count=int(float(row["accelerator_count"] or 0)),
-                    gpu_memory_gib=float(row["gpu_memory_gib"]) if row["gpu_memory_gib"] else None,
-                    price=float(row["price_per_hour_usd"]),
-                    spot_price=float(row["spot_price_per_hour_usd"]) if row["spot_price_per_hour_usd"] else None,
-                    arch=_arch(row["instance_type"]),
-                )
-            )
-    return tuple(offers)
+    rows = [row for row in _regional_rows() if row["region"] == region]
+    if region == "us-east-1":
+        families = {row["instance_type"].split(".")[0] for row in _regional_rows()}
+        with OLD_US_EAST_1.open(newline="") as handle:
+            rows += [row for row in csv.DictReader(handle) if row["instance_type"].split(".")[0] not in families]
+    return tuple(_offer(row, region) for row in rows if row["price_per_hour_usd"])  # no on-demand price: not offered
+
+
+def _offer(row: dict[str, str], region: str) -> Offer:
+    return Offer(
+        instance_type=row["instance_type"],
+        region=region,
+        vcpus=int(row["vcpus"]),
+        memory_gib=float(row["memory_gib"] or 0),
+        accelerator=row["accelerator"] or None,
+        accelerator_count=float(row["accelerator_count"] or 0),
+        gpu_memory_gib=float(row["gpu_memory_gib"]) if row["gpu_memory_gib"] else None,
+        price=float(row["price_per_hour_usd"]),
+        spot_price=float(row["spot_price_per_hour_usd"]) if row["spot_price_per_hour_usd"] else None,
+        arch=_arch(row["instance_type"]),
+    )
 
 
 def _check_gpu_name(query: OfferQuery, offers: tuple[Offer, ...]) -> None:
@@ -177,7 +205,7 @@ def _check_gpu_name(query: OfferQuery, offers: tuple[Offer, ...]) -> None:
     if query.gpu.lower() not in {name.lower() for name in known}:
         close = difflib.get_close_matches(query.gpu, known, n=1, cutoff=0.5)
         raise SpecError(
-            f"no offer in {query.region} has the accelerator '{query.gpu}'",
+            f"no offer in {_where(query.region)} has the accelerator '{query.gpu}'",
             field="resources.accelerators",
             hint=(f"did you mean '{close[0]}'? " if close else "") + f"known: {', '.join(known)}",
         )
@@ -188,7 +216,11 @@ def find_offers(query: OfferQuery) -> list[Offer]:
     offers = load_offers(query.region)
     _check_gpu_name(query, offers)
     fitting = [offer for offer in offers if query.matches(offer)]
-    return sorted(fitting, key=lambda offer: (offer.hourly(query.spot), offer.instance_type))
+    return sorted(fitting, key=lambda offer: (offer.hourly(query.spot), offer.instance_type, offer.region))
+
+
+def _where(region: str) -> str:
+    return "any region" if region == ANY_REGION else region
 
 
 def query_for(resources: Resources) -> OfferQuery:
@@ -208,19 +240,16 @@ def resolve_offer(resources: Resources) -> Offer:
     """The cheapest offer that fits; a pinned ``instance_type`` must exist and fit."""
     query = query_for(resources)
     if resources.instance_type:
-        by_type = {offer.instance_type: offer for offer in load_offers(query.region)}
+        by_type: dict[str, Offer] = {}
+        for each in sorted(load_offers(query.region), key=lambda o: o.hourly(query.spot), reverse=True):
+            by_type[each.instance_type] = each  # the cheapest region's offer of each type wins
         offer = by_type.get(resources.instance_type)
         if offer is None:
-            close = difflib.get_close_matches(resources.instance_type, list(by_type), n=3)
-            raise SpecError(
-                f"instance type '{resources.instance_type}' does not exist in {query.region}",
-                field="resources.instance_type",
-                hint=f"did you mean {', '.join(close)}?" if close else "see `roost offers`",
-            )
+            _no_such_type(resources.instance_type, query.region, list(by_type))
         if not query.matches(offer.model_copy(update={"spot_price": offer.spot_price or offer.price})):
             raise SpecError(
                 f"instance type '{offer.instance_type}' ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB, "
-                f"{offer.accelerator_count} x {offer.accelerator or 'no accelerator'}) does not fit "
+                f"{offer.accelerator_count:g} x {offer.accelerator or 'no accelerator'}) does not fit "
                 "the resources the spec asks for",
                 field="resources.instance_type",
                 hint="drop instance_type to get the cheapest that fits, or ask for less",
@@ -229,11 +258,27 @@ def resolve_offer(resources: Resources) -> Offer:
     found = find_offers(query)
     if not found:
         raise SpecError(
-            f"no offer in {query.region} fits: {describe(query)}",
+            f"no offer in {_where(query.region)} fits: {describe(query)}",
             field="resources",
             hint="ask for fewer CPUs, less memory or fewer GPUs (see `roost offers`)",
         )
     return found[0]
+
+
+def _no_such_type(instance_type: str, region: str, known: list[str]) -> NoReturn:
+    """SpecError for a type not offered in ``region``: where it is offered, or the closest names."""
+    elsewhere = sorted({o.region for o in load_offers(ANY_REGION) if o.instance_type == instance_type})
+    close = difflib.get_close_matches(instance_type, known, n=3)
+    raise SpecError(
+        f"instance type '{instance_type}' does not exist in {_where(region)}",
+        field="resources.instance_type",
+        value=instance_type,
+        hint=(
+            f"it is offered in: {', '.join(elsewhere)} (or set region: any)"
+            if elsewhere
+            else (f"did you mean {', '.join(close)}?" if close else "see `roost offers`")
+        ),
+    )
 
 
 def describe(query: OfferQuery) -> str:

@@ -20,7 +20,7 @@ def offers_(
     memory: str = typer.Option(None, "--memory", help="at least this much memory (16, 16+, 16GiB)"),
     spot: bool = typer.Option(False, "--spot", help="only offers with a spot price; sort by it"),
     arch: str = typer.Option(None, "--arch", help="x86_64 or arm64"),
-    region: str = typer.Option(None, "--region"),
+    region: str = typer.Option("any", "--region", help="a region, or any: the cheapest region that has it"),
     limit: int = typer.Option(20, "--limit"),
     refresh: bool = typer.Option(False, "--refresh", help="fetch types and prices from AWS first"),
     as_json: bool = typer.Option(False, "--json"),
@@ -31,9 +31,9 @@ def offers_(
     from roost.catalog.offers import offers_source  # start-up time: the catalogue loads for this command only
 
     if refresh:
-        cache = verbs().refresh_offers(region, say=note)
+        cache = verbs().refresh_offers(None if region == "any" else region, say=note)
         note(f"fetched {len(cache.offers)} offers for {cache.region}")
-    note(f"offers from {offers_source(region or 'us-east-1')}")
+    note(f"offers from {offers_source(region)}")
 
     found = verbs().offers(
         gpu=gpu,
@@ -46,11 +46,12 @@ def offers_(
     if as_json:
         print(json.dumps([offer.model_dump() for offer in found], indent=1))
         return
-    table = Table("TYPE", "VCPUS", "MEMORY GiB", "ACCELERATORS", "$/H", "SPOT $/H", "ARCH", box=None)
+    table = Table("TYPE", "REGION", "VCPUS", "MEMORY GiB", "ACCELERATORS", "$/H", "SPOT $/H", "ARCH", box=None)
     for o in found:
-        accel = f"{o.accelerator_count} x {o.accelerator}" if o.accelerator else "-"
+        accel = f"{o.accelerator_count:g} x {o.accelerator}" if o.accelerator else "-"
         table.add_row(
             o.instance_type,
+            o.region,
             str(o.vcpus),
             f"{o.memory_gib:g}",
             accel,

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from roost.backends.aws import gc, images, instances, keys, network
-from roost.backends.aws.cloud import Cloud
+from roost.backends.aws.cloud import DEFAULT_REGION, Cloud
 from roost.backends.aws.userdata import user_data
 from roost.backends.base import Backend
 from roost.backends.sshplane.dataplane import SshDataPlane
-from roost.catalog.offers import Offer, resolve_offer
+from roost.catalog.offers import ANY_REGION, Offer, resolve_offer
 from roost.errors import AwsError, BackendError, HostError, RoostError
 from roost.machine.record import CloudFacts, MachineFacts, MachineRecord, MachineState
 from roost.machine.steps import Step
@@ -64,10 +64,28 @@ class AwsBackend(SshDataPlane, Backend):
     # --- the cloud side -------------------------------------------------------------------
     def cloud(self, record: MachineRecord) -> Cloud:
         """EC2/SSM clients for the machine's region (credentials checked on first use)."""
-        region = record.spec.resources.region or "us-east-1"
+        region = self.region_of(record)
         if region not in self._clouds:
             self._clouds[region] = Cloud(region)
         return self._clouds[region]
+
+    def region_of(self, record: MachineRecord) -> str:
+        """Where the machine is, or for a new one will be (see :meth:`_fixed_region`)."""
+        return self._fixed_region(record) or self.offer(record).region
+
+    @staticmethod
+    def _fixed_region(record: MachineRecord) -> str | None:
+        """The region the machine must be in: the one it was made in; the spec's; us-east-1 for
+        a spec naming a subnet or an AMI id without a region (those ids belong to one region).
+        None: the region of the cheapest fitting offer (no region, or ``any``)."""
+        if record.facts.cloud is not None:
+            return record.facts.cloud.region
+        resources = record.spec.resources
+        if resources.region and resources.region != ANY_REGION:
+            return resources.region
+        if record.spec.aws.subnet or (resources.image or "").startswith("ami-"):
+            return DEFAULT_REGION
+        return None
 
     def _facts(self, record: MachineRecord) -> CloudFacts:
         if record.facts.cloud is None:
@@ -115,7 +133,7 @@ class AwsBackend(SshDataPlane, Backend):
         )
         self.say(
             f"  {offer.instance_type}: {offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
-            + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
+            + (f", {offer.accelerator_count:g} x {offer.accelerator}" if offer.accelerator else "")
             + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}"
         )
         if self.confirm is not None and not self.confirm(self.quote(record)):
@@ -125,16 +143,18 @@ class AwsBackend(SshDataPlane, Backend):
         """The offer a new instance gets, with its region, spot or not, and $/h."""
         offer, spot = self.offer(record), record.spec.resources.spot
         return (
-            f"{offer.instance_type} in {record.spec.resources.region or 'us-east-1'}"
+            f"{offer.instance_type} in {offer.region}"
             f" ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
-            + (f", {offer.accelerator_count} x {offer.accelerator}" if offer.accelerator else "")
+            + (f", {offer.accelerator_count:g} x {offer.accelerator}" if offer.accelerator else "")
             + f"), {'spot' if spot else 'on-demand'}, ${offer.hourly(spot):.4f}/h"
         )
 
     def offer(self, record: MachineRecord) -> Offer:
-        """The cheapest offer fitting the spec's resources (or its pinned type)."""
+        """The cheapest offer fitting the spec's resources (or its pinned type), in the machine's
+        region, or in every region while a new machine's region is open."""
         if record.name not in self._offers:
-            self._offers[record.name] = resolve_offer(self._resources(record))
+            region = self._fixed_region(record) or ANY_REGION
+            self._offers[record.name] = resolve_offer(self._resources(record).model_copy(update={"region": region}))
         return self._offers[record.name]
 
     @staticmethod
