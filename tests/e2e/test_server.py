@@ -287,3 +287,5 @@ def test_dashboard_starts_a_server_once_and_prints_its_login(roost_home: Path) -
     finally:
         os.kill(info.pid, signal.SIGTERM)
     wait_for(lambda: running() is None, 30, "the server to end")
+    log = (roost_home / "server" / "server.log").read_text()
+    assert "roost server: http://127.0.0.1:" in log and first.stdout.split("?token=")[1].strip() not in log

@@ -29,11 +29,18 @@ def server(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this computer only)"),
     port: int = typer.Option(8765, "--port"),
     probe_every: float = typer.Option(10.0, "--probe-every", help="seconds between background health probes"),
+    hide_token: bool = typer.Option(False, "--hide-token", hidden=True, help="for output that goes to a log file"),
 ) -> None:
     """Serve the HTTP API (/api/v1) and the web dashboard; prints the login URL (with its token)."""
     from roost.server.run import serve  # start-up time: only this command needs the web stack
 
-    serve(host=host, port=port, probe_every=probe_every, say=lambda line: print(line, flush=True))
+    serve(
+        host=host,
+        port=port,
+        probe_every=probe_every,
+        say=lambda line: print(line, flush=True),
+        show_token=not hide_token,
+    )
 
 
 @commands.command()
@@ -50,7 +57,7 @@ def dashboard(
         log = server_dir() / "server.log"
         with open(log, "ab") as output:
             subprocess.Popen(
-                [sys.executable, "-m", "roost", "server", "--port", str(port)],
+                [sys.executable, "-m", "roost", "server", "--port", str(port), "--hide-token"],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=output,

@@ -30,8 +30,10 @@ def serve(
     probe_every: float = 10.0,
     say: Callable[[str], None] = print,
     on_ready: Callable[[str], None] | None = None,
+    show_token: bool = True,
 ) -> None:
-    """Serve the API and dashboard until interrupted; ``say`` gets the login URL once it listens."""
+    """Serve the API and dashboard until interrupted; ``say`` gets the login URL once it listens
+    (without the token when not ``show_token``: a server whose output goes to a log file)."""
     token = login_token()
     monitor = Monitor(every=probe_every)
     app = create_app(token, monitor)
@@ -49,7 +51,7 @@ def serve(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
         note_running(ServerInfo(url=url, pid=os.getpid()))
-        say(f"roost server: {login_url(url, token)}")
+        say(f"roost server: {login_url(url, token) if show_token else url + '/ (log in: `roost dashboard`)'}")
         if host not in LOOPBACK:
             say("warning: listening beyond this computer over plain HTTP; put it behind TLS (app: roost-server)")
         if on_ready is not None:
