@@ -71,9 +71,12 @@ class AppDriver(ABC):
     def definition(self, ctx: AppContext) -> AppDefinition:
         """How the agent runs the app (argv, env, port, health path)."""
 
-    @abstractmethod
     def login_hint(self, ctx: AppContext) -> str:
-        """How the user logs in, without the secret itself."""
+        """How the user logs in, without the secret itself. An app without a login of its own
+        (the default): shared, the gateway's users; else nobody but this machine reaches it."""
+        if ctx.record.spec.share:
+            return f"log in with a gateway user (`roost users add {ctx.record.name} USER`)"
+        return "no login: the app listens on the machine's 127.0.0.1 only"
 
     def job_env(self, home: str, port: int | None) -> dict[str, str]:
         """What a job on the same machine is told about the app (TensorBoard's log folder,

@@ -38,7 +38,3 @@ class CommandDriver(AppDriver):
             port=port,
             health_path=self.options.health_path,
         )
-
-    def login_hint(self, ctx: AppContext) -> str:
-        """It has no login of its own; roost keeps it on 127.0.0.1 (reached through a tunnel)."""
-        return "no login: the app listens on the machine's 127.0.0.1 only"

@@ -89,12 +89,6 @@ class MlflowDriver(AppDriver):
             health_path="/health",
         )
 
-    def login_hint(self, ctx: AppContext) -> str:
-        """MLflow has no login; a shared one sits behind the gateway's."""
-        if ctx.record.spec.share:
-            return f"log in with a gateway user (`roost users add {ctx.record.name} USER`)"
-        return "no login: the app listens on the machine's 127.0.0.1 only"
-
     def backup_config(self, ctx: AppContext) -> dict[str, object]:
         """The runs database and the artifacts folder (as the backup's media)."""
         return {

@@ -94,9 +94,3 @@ class StreamlitDriver(AppDriver):
                 **ctx.record.spec.envs,
             },
         )
-
-    def login_hint(self, ctx: AppContext) -> str:
-        """Streamlit has no login; a shared one sits behind the gateway's."""
-        if ctx.record.spec.share:
-            return f"log in with a gateway user (`roost users add {ctx.record.name} USER`)"
-        return "no login: the app listens on the machine's 127.0.0.1 only"

@@ -78,9 +78,3 @@ class TensorboardDriver(AppDriver):
             port=port,
             health_path="/",
         )
-
-    def login_hint(self, ctx: AppContext) -> str:
-        """TensorBoard has no login; a shared one sits behind the gateway's."""
-        if ctx.record.spec.share:
-            return f"log in with a gateway user (`roost users add {ctx.record.name} USER`)"
-        return "no login: the app listens on the machine's 127.0.0.1 only"
