@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from roost.catalog.offers import OfferQuery, find_offers
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
 
 pytestmark = pytest.mark.e2e
+# the cheapest offers for 2 vCPUs and 4 GiB in us-east-1 (the test subnet's region), from roost's snapshot
+SPOT = find_offers(OfferQuery(cpus=2, memory_gib=4, spot=True))[0]
+ON_DEMAND = find_offers(OfferQuery(cpus=2, memory_gib=4))[0]
 
 
 def test_spot_without_capacity_falls_back_to_on_demand_and_says_so(
@@ -21,13 +25,14 @@ def test_spot_without_capacity_falls_back_to_on_demand_and_says_so(
     assert result.returncode == 0, result.stderr
     # the cheapest spot offer was refused: the cheapest on-demand one (another type) instead
     assert (
-        "spot t3.medium refused (InsufficientInstanceCapacity); launching on-demand t4g.medium at $0.0336/h"
-        in result.stderr
+        f"spot {SPOT.instance_type} refused (InsufficientInstanceCapacity); "
+        f"launching on-demand {ON_DEMAND.instance_type} at ${ON_DEMAND.price:.4f}/h" in result.stderr
     )
+    assert SPOT.instance_type != ON_DEMAND.instance_type  # the fallback is its own choice
     assert aws.moto.refused == ["spot:InsufficientInstanceCapacity"]
     instance = aws.ec2.describe_instances(InstanceIds=tagged(aws.ec2)["instances"])["Reservations"][0]["Instances"][0]
-    assert instance.get("InstanceLifecycle") != "spot" and instance["InstanceType"] == "t4g.medium"
-    assert json.loads(roost_cli("cost", "--json").stdout)[0]["hourly_usd"] == pytest.approx(0.0336)
+    assert instance.get("InstanceLifecycle") != "spot" and instance["InstanceType"] == ON_DEMAND.instance_type
+    assert json.loads(roost_cli("cost", "--json").stdout)[0]["hourly_usd"] == pytest.approx(ON_DEMAND.price)
     assert roost_cli("down", "cheap").returncode == 0 and nothing_left(aws.ec2)
 
 
@@ -35,8 +40,8 @@ def test_spot_is_used_when_it_has_capacity(aws, cloud_init, roost_home: Path, tm
     spec = write_spec(tmp_path, aws_spec(aws, "spotty", resources={"cpus": 2, "memory": 4, "spot": True}))
     assert roost_cli("up", str(spec)).returncode == 0
     instance = aws.ec2.describe_instances(InstanceIds=tagged(aws.ec2)["instances"])["Reservations"][0]["Instances"][0]
-    assert instance.get("InstanceLifecycle") == "spot" and instance["InstanceType"] == "t3.medium"
-    assert json.loads(roost_cli("cost", "--json").stdout)[0]["hourly_usd"] == pytest.approx(0.0125)
+    assert instance.get("InstanceLifecycle") == "spot" and instance["InstanceType"] == SPOT.instance_type
+    assert json.loads(roost_cli("cost", "--json").stdout)[0]["hourly_usd"] == pytest.approx(SPOT.spot_price)
     assert roost_cli("down", "spotty").returncode == 0 and nothing_left(aws.ec2)
 
 
@@ -45,12 +50,12 @@ def test_spot_is_used_when_it_has_capacity(aws, cloud_init, roost_home: Path, tm
     [
         (
             [("spot", "InsufficientInstanceCapacity"), ("on-demand", "InsufficientInstanceCapacity")],
-            "AWS refused to launch an on-demand t4g.medium: InsufficientInstanceCapacity",
+            f"AWS refused to launch an on-demand {ON_DEMAND.instance_type}: InsufficientInstanceCapacity",
             "try another region",
         ),
         (
             [("any", "VcpuLimitExceeded")],
-            "AWS refused to launch a spot t3.medium: VcpuLimitExceeded",
+            f"AWS refused to launch a spot {SPOT.instance_type}: VcpuLimitExceeded",
             "ask AWS for a higher quota",
         ),
     ],
