@@ -26,6 +26,16 @@ def roost_home() -> Path:
     return home
 
 
+def write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, then a rename), created
+    with ``mode`` (0600: readable by this user only) so it is never briefly readable by others."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
 def cache_dir() -> Path:
     """Caches that may be shared between ROOST_HOMEs (``ROOST_CACHE_DIR``, default ROOST_HOME/cache)."""
     explicit = os.environ.get("ROOST_CACHE_DIR")

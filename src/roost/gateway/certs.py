@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from roost.paths import roost_home
+from roost.paths import roost_home, write_private
 
 if TYPE_CHECKING:
     from cryptography.x509 import GeneralName
@@ -92,7 +91,7 @@ def ensure_ca(machine: str, names: list[str]) -> Path:
         .sign(key, hashes.SHA256())
     )
     cert_path.parent.mkdir(mode=0o700, exist_ok=True)
-    _write_private(
+    write_private(
         key_path,
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
@@ -156,10 +155,3 @@ def forget_ca(machine: str) -> None:
     """Delete the machine's CA (certificate and key) from this computer."""
     for path in ca_files(machine):
         path.unlink(missing_ok=True)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(path.with_suffix(".tmp"), path)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from roost.backends import get_backend
 from roost.catalog.offers import OfferCache, save_cache, snapshot_offers
 from roost.errors import RoostError
-from roost.machine.record import MachineState
+from roost.machine.record import MachineRecord, MachineState
 from roost.machine.state import State
 from roost.paths import roost_home
 
@@ -35,24 +35,23 @@ def cost() -> list[MachineCost]:
         records = state.machines()
     finally:
         state.close()
-    rows = []
-    for record in records:
-        backend = get_backend(record.backend)
-        cloud = record.facts.cloud
-        seconds = backend.billed_seconds(record)
-        hourly = cloud.hourly_usd if cloud else 0.0
-        rows.append(
-            MachineCost(
-                name=record.name,
-                backend=record.backend,
-                state=record.state,
-                instance_type=cloud.instance_type if cloud else None,
-                hourly_usd=hourly,
-                hours=seconds / 3600,
-                spend_usd=hourly * seconds / 3600,
-            )
-        )
-    return rows
+    return [machine_cost(record) for record in records]
+
+
+def machine_cost(record: MachineRecord) -> MachineCost:
+    """One machine's $/h and spend so far, from its record (no machine is asked)."""
+    cloud = record.facts.cloud
+    seconds = get_backend(record.backend).billed_seconds(record)
+    hourly = cloud.hourly_usd if cloud else 0.0
+    return MachineCost(
+        name=record.name,
+        backend=record.backend,
+        state=record.state,
+        instance_type=cloud.instance_type if cloud else None,
+        hourly_usd=hourly,
+        hours=seconds / 3600,
+        spend_usd=hourly * seconds / 3600,
+    )
 
 
 def refresh_offers(region: str | None = None, *, say: Callable[[str], None] = lambda line: None) -> OfferCache:

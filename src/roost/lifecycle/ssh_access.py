@@ -7,14 +7,13 @@ rewritten by ``up``/``start`` and dropped by ``down``; ``roost ssh-config --inst
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path
 
 from roost.errors import RoostError
 from roost.machine.state import State
-from roost.paths import roost_home
+from roost.paths import roost_home, write_private
 from roost.session import MachineSession, open_session
 
 MARK = "# roost machine "
@@ -40,12 +39,7 @@ def _blocks() -> dict[str, str]:
 def _write(blocks: dict[str, str]) -> Path:
     path = config_path()
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    text = "".join(f"{MARK}{name}\n{body}" for name, body in sorted(blocks.items()))
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    write_private(path, "".join(f"{MARK}{name}\n{body}" for name, body in sorted(blocks.items())).encode())
     return path
 
 
@@ -100,11 +94,7 @@ def install_include(ssh_config: Path | None = None) -> tuple[Path, bool]:
     path.parent.mkdir(mode=0o700, exist_ok=True)
     if not config_path().exists():
         _write({})
-    # first: an Include after a Host line would belong to that host only
-    fd = os.open(path.with_suffix(".roost-tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"# added by roost (`roost ssh-config --install`): its machines as roost-NAME\n{line}\n{text}")
-    if path.exists():
-        os.chmod(path.with_suffix(".roost-tmp"), path.stat().st_mode & 0o777)
-    os.replace(path.with_suffix(".roost-tmp"), path)
+    # first: an Include after a Host line would belong to that host only; the file keeps its mode
+    header = f"# added by roost (`roost ssh-config --install`): its machines as roost-NAME\n{line}\n"
+    write_private(path, (header + text).encode(), mode=path.stat().st_mode & 0o777 if path.exists() else 0o600)
     return path, True

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pydantic import BaseModel
 
 from roost.errors import RoostError
+from roost.lifecycle.housekeeping import machine_cost
 from roost.lifecycle.info import MachineStatus, known_status, probe
 from roost.machine import journal
 from roost.machine.record import MachineRecord, MachineState
@@ -123,13 +124,9 @@ class Monitor:
             journal.record_event(self.state, record.name, "health", f"{status.app} is {word}")
 
     def _note_spend(self, records: list[MachineRecord]) -> None:
-        from roost.backends import get_backend  # only billed machines need their backend here
-
         for record in records:
-            cloud = record.facts.cloud
-            if cloud and cloud.hourly_usd:
-                seconds = get_backend(record.backend).billed_seconds(record)
-                journal.record_spend(self.state, record.name, cloud.hourly_usd * seconds / 3600)
+            if record.facts.cloud and record.facts.cloud.hourly_usd:
+                journal.record_spend(self.state, record.name, machine_cost(record).spend_usd)  # as `roost cost`
 
     def _sample_services(self, records: list[MachineRecord]) -> None:
         now = time.time()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from roost.paths import roost_home
+from roost.paths import roost_home, write_private
 
 
 class ServerInfo(BaseModel):
@@ -26,27 +26,19 @@ def server_dir() -> Path:
     return folder
 
 
-def _write_private(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
 def login_token() -> str:
     """The token that logs in to this ROOST_HOME's server (made once, kept 0600)."""
     path = server_dir() / "token"
     if path.exists():
         return path.read_text().strip()
     token = secrets.token_urlsafe(32)
-    _write_private(path, token)
+    write_private(path, token.encode())
     return token
 
 
 def note_running(info: ServerInfo) -> None:
     """Say where this server listens, for ``roost dashboard``."""
-    _write_private(server_dir() / "running.json", info.model_dump_json())
+    write_private(server_dir() / "running.json", info.model_dump_json().encode())
 
 
 def forget_running(pid: int) -> None:
