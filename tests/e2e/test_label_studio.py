@@ -99,7 +99,8 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
 
     # the machine stops; restore on another machine: every annotation acknowledged before the backup is there
     assert roost.stop("team").warnings == []
-    roost.up("label-studio", name="spare")
+    spare_up = roost.up("label-studio", name="spare")  # from the host's migrated template: no user of team's
+    assert not LabelStudioSession(spare_up.url).login(admin_email("team"), roost.password("team"))
     restored = subprocess.run(
         [*ROOST, "restore", "spare", "--of", "team", "--from", last.id],
         capture_output=True,

@@ -19,3 +19,8 @@ class MachineTools:
     wheelhouse: Callable[[Sequence[str]], str] | None = None
     note: str = ""
     """How packages reach the machine, in words for the user."""
+
+    @property
+    def shared_cache(self) -> str:
+        """The folder on the machine's host that holds uv's cache, shared by its machines."""
+        return self.uv_cache.rsplit("/", 1)[0]
