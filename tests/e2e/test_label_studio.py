@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -85,6 +86,8 @@ def test_backups_restore_onto_another_machine_and_refuse_corruption(roost_home: 
                 [*ROOST, "backup", "team"], capture_output=True, text=True, timeout=600, env=dict(os.environ)
             )
             assert first.returncode == 0 and "15 annotations" in first.stdout, first.stderr
+            # the copy from the machine says what it moved (one line: stderr is no terminal here)
+            assert re.search(r"✓ download \S+  [\d.]+s  [\d.]+ [kM]B at [\d.]+ [kMG]?B/s", first.stderr), first.stderr
     last = roost.backup("team")
     assert last.annotations == 30
     listed = subprocess.run(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,7 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
         timeout=1500,
     )
     assert restored.returncode == 0, restored.stderr
+    assert re.search(r"✓ download database\.pgdump  [\d.]+s  [\d.]+ [kM]B at", restored.stderr), restored.stderr
     spare = LabelStudioSession(roost.status("pgspare")[0].url or "")
     assert spare.login(admin_email("pgspare"), roost.password("pgspare"))
     before = {task: [choice] for stamp, task, choice in acknowledged if stamp < last["started_at"]}

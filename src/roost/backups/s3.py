@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from roost.backends.aws.cloud import client_errors, s3_client
 from roost.backups.store import MANIFEST, BackupInfo, BackupStore, backup_id_of, info_from, manifest_files
 from roost.errors import BackupError, RoostError
 from roost.paths import inside, is_safe_name
+from roost.progress import Meter, transfer
 
 T = TypeVar("T")
 MISSING_BUCKET = {"NoSuchBucket", "404", "NotFound"}
@@ -121,13 +123,16 @@ class S3Store(BackupStore):
         backup_id_of(backup_id, self.location)
         names = sorted(p.name for p in staged.iterdir() if p.is_file() and p.name != MANIFEST) + [MANIFEST]
         for name in names:
-            self._call(
-                f"upload {name}",
-                self.s3.upload_file,
-                Filename=str(staged / name),
-                Bucket=self.bucket,
-                Key=f"{self.prefix}{backup_id}/{name}",
-            )
+            size = (staged / name).stat().st_size
+            with transfer(f"upload {name}") as meter:
+                self._call(
+                    f"upload {name}",
+                    self.s3.upload_file,
+                    Filename=str(staged / name),
+                    Bucket=self.bucket,
+                    Key=f"{self.prefix}{backup_id}/{name}",
+                    Callback=_counting(meter, size),
+                )
         shutil.rmtree(staged, ignore_errors=True)
         return f"{self.location}{backup_id}"
 
@@ -143,15 +148,18 @@ class S3Store(BackupStore):
             folder = inside(Path(temp), backup_id, "backup id", self.location)
             folder.mkdir()
             (folder / MANIFEST).write_text(json.dumps(manifest))
-            for name in files:
+            for name, described in files.items():
                 target = inside(folder, name, "file name", self.location)
-                self._call(f"download {name}", self._download, f"{self.prefix}{backup_id}/{name}", target)
+                size = described.get("bytes") if isinstance(described, dict) else None
+                with transfer(f"download {name}") as meter:
+                    key, known = f"{self.prefix}{backup_id}/{name}", size if isinstance(size, int) else None
+                    self._call(f"download {name}", self._download, key, target, _counting(meter, known))
             yield folder
 
-    def _download(self, key: str, target: Path) -> None:
+    def _download(self, key: str, target: Path, callback: Callable[[int], None] | None) -> None:
         ClientError, _ = client_errors()
         try:
-            self.s3.download_file(Bucket=self.bucket, Key=key, Filename=str(target))
+            self.s3.download_file(Bucket=self.bucket, Key=key, Filename=str(target), Callback=callback)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
                 raise  # a missing file is left for verify() to name
@@ -166,3 +174,18 @@ class S3Store(BackupStore):
         keys += [entry["Key"] for entry in page.get("Contents", []) if not entry["Key"].endswith(MANIFEST)]
         for key in keys:
             self._call("delete a backup", self.s3.delete_object, Bucket=self.bucket, Key=key)
+
+
+def _counting(meter: Meter | None, size: int | None) -> Callable[[int], None] | None:
+    """boto3's transfer callback (told each chunk's bytes, from its worker threads) as a meter."""
+    if meter is None:
+        return None
+    lock, done = threading.Lock(), [0]
+    meter(0, size)
+
+    def chunk(count: int) -> None:
+        with lock:
+            done[0] += count
+            meter(done[0], size)
+
+    return chunk

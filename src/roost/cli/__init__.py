@@ -28,9 +28,10 @@ from roost.cli import (
     server_cmds,
     share_cmds,
 )
-from roost.cli.render import error
+from roost.cli.render import PROGRESS, error, set_quiet
 from roost.errors import RoostError
 from roost.paths import roost_home
+from roost.progress import reporting
 
 app = typer.Typer(
     name="roost",
@@ -39,6 +40,17 @@ app = typer.Typer(
     add_completion=True,  # roost --install-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="no live progress display: one line per finished step (as when piped)"
+    ),
+) -> None:
+    """Host ML tools and run training jobs on this computer, SSH machines and AWS."""
+    set_quiet(quiet)
+
 
 for group in (
     access_cmds,
@@ -63,7 +75,8 @@ def main() -> None:
     """Entry point: run a command; a RoostError becomes a message and exit code 1. Anything
     else is a bug in roost: its traceback is printed and kept in a crash log, and it says so."""
     try:
-        app()
+        with reporting(PROGRESS):  # transfers outside any step (backups, outputs) show their bytes too
+            app()
     except RoostError as exc:
         error(str(exc))
         sys.exit(exc.exit_code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import RichProgress, console
+from roost.cli.render import PROGRESS, console
 from roost.cli.verbs import verbs
 
 commands = CommandList()
@@ -23,7 +23,7 @@ def run(
         spec,
         name=name,
         down=down,
-        progress=RichProgress(),
+        progress=PROGRESS,
         accept_new_host_key=accept_new_host_key,
         on_output=lambda line: print(line, end="", flush=True),
     )

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from roost.cli.commands import CommandList
-from roost.cli.render import RichProgress, console, err_console
+from roost.cli.render import PROGRESS, console, err_console
 from roost.cli.verbs import verbs
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def up(
     result = verbs().up(
         target,
         name=name,
-        progress=RichProgress(),
+        progress=PROGRESS,
         accept_new_host_key=accept_new_host_key,
         confirm=lambda quote: _confirm_spend(quote, yes),
     )
@@ -69,7 +69,7 @@ def stop(name: str) -> None:
 @commands.command()
 def start(name: str) -> None:
     """Start a stopped machine with the same app and data."""
-    _show_up(verbs().start(name, progress=RichProgress()))
+    _show_up(verbs().start(name, progress=PROGRESS))
 
 
 @commands.command()

@@ -6,47 +6,177 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 
-from rich.console import Console
+from rich import filesize
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn
 from rich.text import Text
+
+from roost.progress import Meter, reporting
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class RichProgress:
-    """Shows each step with a spinner while it runs and its elapsed time when done.
+_quiet = False
 
-    Steps may run in parallel threads; one spinner shows at a time (rich allows one live
-    display), and every step prints its own line when it ends.
-    """
+
+def set_quiet(quiet: bool) -> None:
+    """``--quiet``: no live display, one line per finished step (as for a non-terminal)."""
+    global _quiet
+    _quiet = quiet
+
+
+def _size(count: float) -> str:
+    return filesize.decimal(int(count))
+
+
+class _Transfer(ProgressColumn):
+    """Bytes done of all, rate and time left; nothing for a step that moves no bytes."""
+
+    def render(self, task: Task) -> Text:
+        if not task.fields.get("moving"):
+            return Text("")
+        total = _size(task.total) if task.total else "?"
+        speed = task.speed
+        left = task.time_remaining
+        parts = [f"{_size(task.completed)}/{total}", f"{_size(speed)}/s" if speed else "", ""]
+        if left is not None and task.total:
+            parts[2] = f"{int(left) // 60}:{int(left) % 60:02d} left"
+        return Text("  ".join(p for p in parts if p))
+
+
+class _Bar(ProgressColumn):
+    """A bar while bytes move toward a known total; nothing otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar = BarColumn(bar_width=30)
+
+    def render(self, task: Task) -> RenderableType:
+        return self.bar.render(task) if task.fields.get("moving") and task.total else Text("")
+
+
+@dataclass
+class _Row:
+    """One running step or transfer: what it moved so far, for its bar and its last line."""
+
+    title: str
+    started: float
+    task: TaskID | None = None
+    moved: int = 0  # bytes of this row's finished transfers
+    done: int = 0  # of the running one
+    total: int | None = None
+    first: float | None = None
+    last: float = 0.0
+
+    def summary(self) -> str:
+        """``  12.3 MB at 45.6 MB/s`` once bytes moved, else nothing."""
+        if self.first is None or self.moved == 0:
+            return ""
+        seconds = max(self.last - self.first, 1e-3)
+        return f"  {_size(self.moved)} at {_size(self.moved / seconds)}/s"
+
+
+_open_row: ContextVar[_Row | None] = ContextVar("roost_open_row", default=None)
+
+
+class RichProgress:
+    """Each running step (steps may run in parallel threads) is a row of one live display on a
+    terminal: a spinner, its title, and for bytes moving a bar with bytes done, rate and time
+    left; each prints one line when it ends, with its time and what it moved. ``--quiet`` and
+    non-terminals get those lines only."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spinning = False
+        self._rows = 0
+        self._display: Progress | None = None
+
+    def _live(self) -> Progress | None:
+        if _quiet or not err_console.is_terminal:
+            return None
+        if self._display is None:
+            self._display = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Transfer(),
+                console=err_console, transient=True, refresh_per_second=8,
+            )  # fmt: skip
+        return self._display
+
+    @contextlib.contextmanager
+    def _row(self, title: str) -> Iterator[_Row]:
+        row = _Row(title, time.monotonic())
+        display = self._live()
+        if display is not None:
+            with self._lock:
+                if self._rows == 0:
+                    display.start()
+                self._rows += 1
+                row.task = display.add_task(title, total=None, moving=False)
+        try:
+            yield row
+        finally:
+            if display is not None and row.task is not None:
+                with self._lock:
+                    display.remove_task(row.task)
+                    self._rows -= 1
+                    if self._rows == 0:
+                        display.stop()
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[None]:
-        started = time.monotonic()
-        with self._lock:
-            mine, self._spinning = not self._spinning, True
+        with self._row(title) as row:
+            token = _open_row.set(row)
+            try:
+                with reporting(self):
+                    yield
+            except BaseException:
+                err_console.print(Text(f"  ✗ {title}  {time.monotonic() - row.started:.1f}s", style="red"))
+                raise
+            finally:
+                _open_row.reset(token)
+        done = Text(f"  ✓ {title}  ") + Text(f"{time.monotonic() - row.started:.1f}s", style="dim")
+        err_console.print(done + Text(row.summary(), style="dim"))
+
+    @contextlib.contextmanager
+    def transfer(self, title: str) -> Iterator[Meter]:
+        row = _open_row.get()
+        if row is not None:  # inside a step: its row shows the bytes
+            with self._metering(row) as meter:
+                yield meter
+            return
+        with self.step(title):
+            opened = _open_row.get()
+            assert opened is not None
+            with self._metering(opened) as meter:
+                yield meter
+
+    @contextlib.contextmanager
+    def _metering(self, row: _Row) -> Iterator[Meter]:
+        def meter(done: int, total: int | None) -> None:
+            now = time.monotonic()
+            row.first = now if row.first is None else row.first
+            row.done, row.total, row.last = done, total, now
+            if self._display is not None and row.task is not None:
+                whole = row.moved + total if total is not None else None
+                self._display.update(row.task, completed=row.moved + done, total=whole, moving=True)
+                self._display.refresh()
+
         try:
-            with err_console.status(title + " ...") if mine else contextlib.nullcontext():
-                yield
-        except BaseException:
-            err_console.print(Text(f"  ✗ {title}  {time.monotonic() - started:.1f}s", style="red"))
-            raise
+            yield meter
         finally:
-            if mine:
-                with self._lock:
-                    self._spinning = False
-        err_console.print(Text(f"  ✓ {title}  ") + Text(f"{time.monotonic() - started:.1f}s", style="dim"))
+            row.moved, row.done = row.moved + row.done, 0
 
     def skipped(self, title: str) -> None:
         err_console.print(Text(f"  · {title}  (done before)", style="dim"))
 
     def info(self, message: str) -> None:
         err_console.print(Text(message, style="yellow"))
+
+
+PROGRESS = RichProgress()
+"""The CLI's one display (rich allows one live display at a time)."""
 
 
 def error(message: str) -> None:

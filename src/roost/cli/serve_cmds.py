@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import RichProgress, console
+from roost.cli.render import PROGRESS, console
 from roost.cli.verbs import verbs
 
 if TYPE_CHECKING:
@@ -61,12 +61,12 @@ def serve(
             console.print(f"  {when} {event['event']} {event['replica']}{where}")
         return
     if words[0] == "update" and len(words) == 3:
-        result = verbs().serve_update(words[1], words[2], progress=RichProgress())
+        result = verbs().serve_update(words[1], words[2], progress=PROGRESS)
         console.print(f"{result.name} now serves the new release at {result.url}")
         return
     if len(words) != 1:
         raise typer.BadParameter("give one spec file, `status NAME` or `update NAME SPEC`")
-    result = verbs().serve(words[0], progress=RichProgress(), accept_new_host_key=accept_new_host_key)
+    result = verbs().serve(words[0], progress=PROGRESS, accept_new_host_key=accept_new_host_key)
     console.print(f"{result.name} is serving at {result.url} ({result.replicas} replica(s))")
 
 

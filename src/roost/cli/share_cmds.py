@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import RichProgress, console
+from roost.cli.render import PROGRESS, console
 from roost.cli.verbs import verbs
 
 commands = CommandList()
@@ -15,7 +15,7 @@ users = typer.Typer(help="Manage who may log in through a shared machine's gatew
 @commands.command()
 def share(name: str) -> None:
     """Put the machine's app behind the gateway: HTTPS on 443 and a login."""
-    result = verbs().share(name, progress=RichProgress())
+    result = verbs().share(name, progress=PROGRESS)
     console.print(f"{name} is shared at {result.url}")
 
 

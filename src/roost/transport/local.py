@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO
 
 from roost.transport.base import Command, Result, command_text
@@ -20,8 +21,26 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
+def _pieces(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream cut after each newline or carriage return, as soon as each arrives (progress
+    meters such as rsync's rewrite one line with carriage returns)."""
+    pending = b""
+    while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+        pending += chunk
+        start = 0
+        for end in _LINE_END.finditer(pending):
+            yield pending[start : end.end()]
+            start = end.end()
+        pending = pending[start:]
+    if pending:
+        yield pending
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 def _pump(stream: IO[bytes], sink: list[str], on_output: Callable[[str], None] | None) -> None:
-    for raw in iter(stream.readline, b""):
+    for raw in _pieces(stream):
         line = raw.decode("utf-8", errors="replace")
         sink.append(line)
         if on_output is not None:

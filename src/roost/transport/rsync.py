@@ -7,10 +7,12 @@ renames all of them into place only at the end of the transfer.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from roost.progress import Meter, transfer
 from roost.transport.base import Result
 from roost.transport.local import LocalRunner
 
@@ -46,7 +48,26 @@ def rsync(
         argv.append("--delete-after")
     remote_side = lambda path: route.prefix + path
     src, dst = (source, remote_side(destination)) if upload else (remote_side(source), destination)
-    return LocalRunner().run([*argv, src, dst], timeout=timeout).check(f"rsync {src} → {dst}")
+    with transfer(f"{'upload' if upload else 'download'} {Path(source.rstrip('/')).name}") as meter:
+        if meter is None:
+            return LocalRunner().run([*argv, src, dst], timeout=timeout).check(f"rsync {src} → {dst}")
+        meter(0, None)
+        # the whole list first (--no-inc-recursive), so the percentage is of every byte to send
+        argv += ["--info=progress2", "--no-inc-recursive"]
+        on_output = lambda line: _report(line, meter)
+        return LocalRunner().run([*argv, src, dst], timeout=timeout, on_output=on_output).check(f"rsync {src} → {dst}")
+
+
+_PROGRESS_LINE = re.compile(r"^\s*([\d,.']+)\s+(\d{1,3})%")
+
+
+def _report(line: str, meter: Meter) -> None:
+    """Pass one of rsync's ``--info=progress2`` lines (``  1,234,567  45%  12.3MB/s ...``) on."""
+    found = _PROGRESS_LINE.match(line)
+    if found is None:
+        return
+    done, percent = int(re.sub(r"\D", "", found.group(1))), int(found.group(2))
+    meter(done, done * 100 // percent if percent else None)
 
 
 def upload_tree(route: RsyncRoute, local_dir: str | Path, remote_dir: str) -> Result:
