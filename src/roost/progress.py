@@ -77,3 +77,26 @@ def transfer(title: str) -> Iterator[Meter | None]:
         return
     with progress.transfer(title) as meter:
         yield meter
+
+
+class Named:
+    """Another Progress's events, each titled with a machine's name (for machines brought up side by side)."""
+
+    def __init__(self, inner: Progress, name: str) -> None:
+        self.inner, self.name = inner, name
+
+    def step(self, title: str) -> contextlib.AbstractContextManager[None]:
+        """The inner step, titled ``NAME: title``."""
+        return self.inner.step(f"{self.name}: {title}")
+
+    def skipped(self, title: str) -> None:
+        """The inner skipped, titled ``NAME: title``."""
+        self.inner.skipped(f"{self.name}: {title}")
+
+    def info(self, message: str) -> None:
+        """The inner info, prefixed with ``NAME: ``."""
+        self.inner.info(f"{self.name}: {message}")
+
+    def transfer(self, title: str) -> contextlib.AbstractContextManager[Meter]:
+        """The inner transfer, titled ``NAME: title``."""
+        return self.inner.transfer(f"{self.name}: {title}")

@@ -381,3 +381,22 @@ def test_down_also_when_setup_fails(roost_home: Path, tmp_path: Path) -> None:
     with pytest.raises(roost.RoostError, match="setup.*exit code 9"):
         roost.run(spec, down=True)
     assert roost.status() == [] and not (roost_home / "machines" / "badsetup").exists()
+
+
+def test_nodes_come_up_side_by_side_and_one_that_cannot_takes_the_others_down(
+    testhosts, roost_home: Path, tmp_path: Path
+) -> None:
+    impostor = {**ssh_host(testhosts, 0), "host_key": testhosts.hosts[1].host_key_fingerprint}
+    hosts = [ssh_host(testhosts, 0), ssh_host(testhosts, 1), ssh_host(testhosts, 2), impostor]
+    spec = write_spec(tmp_path, {"name": "four", "backend": "ssh", "num_nodes": 4, "run": "true", "hosts": hosts})
+    result = subprocess.run(
+        [*ROOST, "run", str(spec)], capture_output=True, text=True, env=dict(os.environ), timeout=600
+    )
+    assert result.returncode == 1, result.stderr
+    assert "✗ four-3: provision" in result.stderr and "SECURITY WARNING" in result.stderr, result.stderr
+    for rank in range(3):  # each node's own rows, then taken down because four-3 did not come up
+        assert f"✓ four-{rank}: start agent" in result.stderr, result.stderr
+        assert f"four-{rank} taken down: four-3 did not come up" in result.stderr, result.stderr
+    assert roost.status() == []
+    for host in testhosts.hosts:  # nothing left on any host
+        assert not list(testhosts.home_of(host).glob(".roost/machines/four-*")), host

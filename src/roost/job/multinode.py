@@ -15,6 +15,7 @@ from pathlib import Path
 
 from roost.job.common import JobResult, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
+from roost.lifecycle.many import up_all
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
 from roost.spec.model import BackendKind, Spec
@@ -47,8 +48,7 @@ def run(
 ) -> JobResult:
     """Bring every node up, start the job on all, stream their logs, end together."""
     nodes = node_specs(spec)
-    for node in nodes:
-        lifecycle.up(node, progress=progress, accept_new_host_key=accept_new_host_key, reconcile=True)
+    up_all(nodes, progress=progress, accept_new_host_key=accept_new_host_key)
     sessions = [load_session(node.name) for node in nodes]
     addresses = [_address(session) for session in sessions]
     master_port = sessions[0].agent.free_port()

@@ -185,7 +185,7 @@ def _bring_up(session: MachineSession, spec: Spec, progress: Progress, *, is_new
         run_steps(
             state,
             spec.name,
-            plan(session, progress, up_worker=lambda worker: _up_worker(session, worker, progress)),
+            plan(session, progress, up_workers=lambda workers: _up_workers(session, workers, progress)),
             progress,
             reconnect=lambda lost: _reconnect(session, lost),
         )
@@ -310,10 +310,12 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
             state.close()
 
 
-def _up_worker(session: MachineSession, worker: Spec, progress: Progress) -> None:
-    """Bring a service's worker machine up (install, sync, setup); it is a machine of its own in
-    roost's state, so `roost status` lists it and a crash resumes it."""
-    up(worker, progress=progress, accept_new_host_key=session.backend.accept_new_host_key, reconcile=True)
+def _up_workers(session: MachineSession, workers: list[Spec], progress: Progress) -> None:
+    """Bring a service's worker machines up side by side (install, sync, setup); each is a
+    machine of its own in roost's state, so `roost status` lists it and a crash resumes it."""
+    from roost.lifecycle.many import up_all  # many builds on this module's up
+
+    up_all(workers, progress=progress, accept_new_host_key=session.backend.accept_new_host_key)
 
 
 def _down_workers(spec: Spec) -> list[str]:

@@ -124,10 +124,12 @@ def _app_start_steps(session: MachineSession, ctx: AppContext) -> list[Step]:
     ]
 
 
-def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Spec], object]) -> list[Step | Parallel]:
+def plan(
+    session: MachineSession, progress: Progress, *, up_workers: Callable[[list[Spec]], object]
+) -> list[Step | Parallel]:
     """After provisioning: the agent lane and the app-install lane at once (and the workdir
     sync), then GPUs, setup, and the app: started and healthy, or a service's replicas.
-    ``up_worker`` brings one of a service's worker machines up (from ``up``)."""
+    ``up_workers`` brings a service's worker machines up (from ``up``)."""
     spec, driver = session.record.spec, session.driver
     ctx = session.context()
     lanes = [lane for lane in (_agent_lane(session), _app_lane(session, ctx, progress)) if lane]
@@ -148,7 +150,7 @@ def plan(session: MachineSession, progress: Progress, *, up_worker: Callable[[Sp
     if spec.service and spec.service.worker_of:
         return plan  # a worker holds replicas the gateway machine starts on it
     if spec.service:
-        return plan + service_steps(session, up_worker)
+        return plan + service_steps(session, up_workers)
     plan += _app_start_steps(session, ctx)
     return plan + (gateway.steps(session) if spec.share else [])
 

@@ -12,12 +12,13 @@ import shlex
 from pathlib import Path
 
 from roost.errors import RoostError
-from roost.machine.state import State
+from roost.machine.state import State, machine_lock
 from roost.paths import roost_home, write_private
 from roost.session import MachineSession, open_session
 
 MARK = "# roost machine "
 ALIAS_PREFIX = "roost-"
+CONFIG_LOCK = ".ssh-config"  # a lock name no machine has (names never start with a dot)
 
 
 def config_path() -> Path:
@@ -46,20 +47,22 @@ def _write(blocks: dict[str, str]) -> Path:
 def keep_block(session: MachineSession) -> None:
     """Write (or rewrite) the machine's block; a machine without SSH (local) has none."""
     target = session.backend.ssh_target(session.record)
-    blocks = _blocks()
-    if target is None:
-        if blocks.pop(session.record.name, None) is not None:
-            _write(blocks)
-        return
-    blocks[session.record.name] = target.config_block(ALIAS_PREFIX + session.record.name) + "\n"
-    _write(blocks)
+    with machine_lock(CONFIG_LOCK):  # machines come up side by side, and other roosts run
+        blocks = _blocks()
+        if target is None:
+            if blocks.pop(session.record.name, None) is not None:
+                _write(blocks)
+            return
+        blocks[session.record.name] = target.config_block(ALIAS_PREFIX + session.record.name) + "\n"
+        _write(blocks)
 
 
 def drop_block(name: str) -> None:
     """Remove the machine's block (it is gone)."""
-    blocks = _blocks()
-    if blocks.pop(name, None) is not None:
-        _write(blocks)
+    with machine_lock(CONFIG_LOCK):
+        blocks = _blocks()
+        if blocks.pop(name, None) is not None:
+            _write(blocks)
 
 
 def ssh_argv(name: str, command: list[str]) -> list[str]:

@@ -19,8 +19,8 @@ from roost.session import MachineSession
 from roost.spec.model import Spec
 
 
-def steps(session: MachineSession, up_worker: Callable[[Spec], object]) -> list[Step]:
-    """Bring the worker machines up (``up_worker`` brings one machine up from its spec), start
+def steps(session: MachineSession, up_workers: Callable[[list[Spec]], object]) -> list[Step]:
+    """Bring the worker machines up (``up_workers`` brings machines up from their specs, side by side), start
     (or roll) the replicas, then the balancer over them (then its CA, when shared), then the
     controller that keeps them healthy."""
     spec = session.record.spec
@@ -38,7 +38,7 @@ def steps(session: MachineSession, up_worker: Callable[[Spec], object]) -> list[
                 Step(
                     "workers",
                     f"bring up {service.machines - 1} worker machine(s)",
-                    lambda: [up_worker(worker_spec(spec, index)) for index in range(1, service.machines)],
+                    lambda: up_workers([worker_spec(spec, index) for index in range(1, service.machines)]),
                     always=True,
                 )
             ]

@@ -9,6 +9,7 @@ roost-level state of the machine (directory present, agent running).
 from __future__ import annotations
 
 import shlex
+import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -77,8 +78,9 @@ class SshDataPlane:
         version = _local_uv_version(local_uv)
         remote_uv = f"{root}/bin/uv-{version}"
         runner = self.runner(record)
-        if not runner.run(["test", "-x", remote_uv], check=False).ok:
-            rsync(self.rsync_route(record), local_uv, remote_uv, upload=True, timeout=600)
+        with _one_push_at_a_time(self.rsync_route(record).prefix + remote_uv):
+            if not runner.run(["test", "-x", remote_uv], check=False).ok:
+                rsync(self.rsync_route(record), local_uv, remote_uv, upload=True, timeout=600)
         label = record.facts.host or record.name
         if not self._installs_offline(record):
             return MachineTools(
@@ -110,7 +112,8 @@ class SshDataPlane:
         )
         local = wheelhouse.build(requirements, python_version=full, arch=record.facts.arch)
         remote = f"{self._roost_root(record)}/wheelhouse"
-        rsync(self.rsync_route(record), f"{local}/", f"{remote}/", upload=True, timeout=1800)
+        with _one_push_at_a_time(self.rsync_route(record).prefix + remote):
+            rsync(self.rsync_route(record), f"{local}/", f"{remote}/", upload=True, timeout=1800)
         return remote
 
     def roost_dir_state(self, record: MachineRecord) -> str:
@@ -145,3 +148,14 @@ class SshDataPlane:
 
 def _local_uv_version(uv: str) -> str:
     return LocalRunner().run([uv, "--version"]).stdout.split()[1]
+
+
+_PUSHES: dict[str, threading.Lock] = {}
+_PUSHES_GUARD = threading.Lock()
+
+
+def _one_push_at_a_time(destination: str) -> threading.Lock:
+    """The lock of one destination on one host: machines of a host brought up side by side
+    share its uv and wheelhouse, and two rsyncs into one file would share its partial file."""
+    with _PUSHES_GUARD:
+        return _PUSHES.setdefault(destination, threading.Lock())

@@ -8,6 +8,7 @@ installs offline with uv.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -150,6 +151,16 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
     target = cache_dir() / "wheelhouse" / key
     if (target / ".complete").exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(key + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # machines brought up side by side build it once
+        if (target / ".complete").exists():
+            return target
+        return _build(requirements, target, python_version=python_version, arch=arch)
+
+
+def _build(requirements: Sequence[str], target: Path, *, python_version: str, arch: str) -> Path:
+    key = target.name
     partial = target.with_name(key + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
