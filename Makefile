@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python bench/serve.py
 	$(VENV)/bin/python bench/failover.py
 	$(VENV)/bin/python bench/dashboard.py
+	$(VENV)/bin/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
