@@ -41,11 +41,10 @@ def machine_specs(hosts, count: int, tag: str) -> list:
 
 def timed_up(specs: list) -> float:
     from roost.lifecycle import machines
-    from roost.lifecycle.many import up_all
     from roost.progress import SilentProgress
 
     started = time.perf_counter()
-    up_all(specs, progress=SilentProgress(), accept_new_host_key=False)
+    machines.up_all(specs, progress=SilentProgress(), accept_new_host_key=False)
     elapsed = time.perf_counter() - started
     for spec in specs:
         machines.down(spec.name, no_backup=True)

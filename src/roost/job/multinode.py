@@ -15,7 +15,6 @@ from pathlib import Path
 
 from roost.job.common import JobResult, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
-from roost.lifecycle.many import up_all
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
 from roost.spec.model import BackendKind, Spec
@@ -48,7 +47,7 @@ def run(
 ) -> JobResult:
     """Bring every node up, start the job on all, stream their logs, end together."""
     nodes = node_specs(spec)
-    up_all(nodes, progress=progress, accept_new_host_key=accept_new_host_key)
+    lifecycle.up_all(nodes, progress=progress, accept_new_host_key=accept_new_host_key)
     sessions = [load_session(node.name) for node in nodes]
     addresses = [_address(session) for session in sessions]
     master_port = sessions[0].agent.free_port()

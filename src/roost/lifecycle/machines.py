@@ -20,6 +20,7 @@ from roost.backups.machine import check_spec, take_before
 from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.gateway.certs import forget_ca
 from roost.lifecycle.health import healthy
+from roost.lifecycle.many import up_side_by_side
 from roost.lifecycle.plan import plan, provision_steps
 from roost.lifecycle.ssh_access import drop_block, keep_block
 from roost.machine.record import MachineRecord, MachineState
@@ -33,7 +34,7 @@ from roost.spec.loader import load_spec, spec_for_app
 from roost.spec.model import NAME_PATTERN, Spec
 from roost.transfer import check_local_files
 
-__all__ = ["DownResult", "MachineSession", "UpResult", "down", "open_session", "start", "stop", "up"]
+__all__ = ["DownResult", "MachineSession", "UpResult", "down", "open_session", "start", "stop", "up", "up_all"]
 
 
 class UpResult(BaseModel):
@@ -313,9 +314,12 @@ def down(name: str, *, no_backup: bool = False) -> DownResult:
 def _up_workers(session: MachineSession, workers: list[Spec], progress: Progress) -> None:
     """Bring a service's worker machines up side by side (install, sync, setup); each is a
     machine of its own in roost's state, so `roost status` lists it and a crash resumes it."""
-    from roost.lifecycle.many import up_all  # many builds on this module's up
-
     up_all(workers, progress=progress, accept_new_host_key=session.backend.accept_new_host_key)
+
+
+def up_all(specs: list[Spec], *, progress: Progress, accept_new_host_key: bool) -> list[UpResult]:
+    """Bring several machines up at once (see :mod:`roost.lifecycle.many`)."""
+    return up_side_by_side(specs, up=up, down=down, progress=progress, accept_new_host_key=accept_new_host_key)
 
 
 def _down_workers(spec: Spec) -> list[str]:

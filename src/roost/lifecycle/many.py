@@ -9,24 +9,34 @@ failure is raised.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from roost.errors import RoostError
-from roost.lifecycle import machines
 from roost.machine.state import State
 from roost.progress import Named, Progress
 from roost.spec.model import Spec
 
+Result = TypeVar("Result")
 
-def up_all(specs: Sequence[Spec], *, progress: Progress, accept_new_host_key: bool) -> list[machines.UpResult]:
-    """Bring every spec's machine up at once (reconciled, like a job's); all up, or none of the new ones."""
+
+def up_side_by_side(
+    specs: Sequence[Spec],
+    *,
+    up: Callable[..., Result],
+    down: Callable[..., object],
+    progress: Progress,
+    accept_new_host_key: bool,
+) -> list[Result]:
+    """Bring every spec's machine up at once with ``up`` (reconciled, like a job's); all up, or
+    none of the new ones (taken down with ``down``)."""
     existed = _existing({spec.name for spec in specs})
     with ThreadPoolExecutor(max_workers=max(len(specs), 1), thread_name_prefix="roost-up") as pool:
-        futures: list[Future[machines.UpResult]] = [
+        futures: list[Future[Result]] = [
             pool.submit(
                 contextvars.copy_context().run,  # each thread reports where the caller does
-                machines.up,
+                up,
                 spec,
                 progress=Named(progress, spec.name) if len(specs) > 1 else progress,
                 accept_new_host_key=accept_new_host_key,
@@ -40,7 +50,7 @@ def up_all(specs: Sequence[Spec], *, progress: Progress, accept_new_host_key: bo
     for spec, future in zip(specs, futures):
         if future.exception() is None and spec.name not in existed:
             try:
-                machines.down(spec.name, no_backup=True)
+                down(spec.name, no_backup=True)
                 progress.info(f"  {spec.name} taken down: {failures[0][0].name} did not come up")
             except RoostError as exc:
                 progress.info(f"warning: could not take '{spec.name}' down: {exc}; run `roost down {spec.name}`")
