@@ -5,6 +5,10 @@
                         target <= 1.5. The sequential sum is printed too, for scale.
   multinode_skew_s    - a 4-node job: the spread of the moments the nodes' commands
                         started (each prints time.time()): target <= 1 s.
+  status_1000_ms      - `roost status` through the CLI over 1,000 machine records (local
+                        machines whose folders do not exist: nothing to reach), median of 5,
+                        against `roost status` over none (the CLI's own start) in the same run:
+                        target <= 200 ms.
 
 Rounds interleave the one-machine baseline and the eight, so both see the same load; each
 round starts from nothing on the hosts (every machine is taken down after it).
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # dashboard.py's synthetic state
 
 
 def host_entry(host) -> dict:
@@ -72,10 +77,28 @@ def node_skew(hosts) -> float:
     return max(starts) - min(starts)
 
 
+def status_ms(count: int, rounds: int = 5) -> float:
+    """Median wall time of `roost status` over ``count`` synthetic records, in ms."""
+    import subprocess
+
+    from dashboard import make_home
+
+    env = {**os.environ, "ROOST_HOME": str(make_home(count))}
+    times = []
+    for _ in range(rounds + 1):  # the first run records every machine's state: not counted
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "roost", "status"], env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:]) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    none, thousand = status_ms(0), status_ms(1000)
+    print(f"status_0_ms={none:.0f}")
+    print(f"status_1000_ms={thousand:.0f}")
     with tempfile.TemporaryDirectory(prefix="roost-bench-scale-") as work:
         os.environ["ROOST_HOME"] = f"{work}/home"
         from tests.harness.testhosts import TestHosts, can_run

@@ -89,3 +89,23 @@ def test_a_bug_says_so_and_keeps_its_traceback_and_bad_input_prints_none(tmp_pat
             [sys.executable, "-m", "roost", *args], capture_output=True, text=True, env={**env, **extra}, timeout=60
         )
         assert bad.returncode == 1 and "Traceback" not in bad.stderr and "error:" in bad.stderr, bad.stderr
+
+
+def test_status_lists_many_machines_in_aligned_columns(roost_home: Path) -> None:
+    from roost.lifecycle.machines import _new_record
+    from roost.machine.state import State
+    from roost.spec.loader import spec_for_app
+
+    roost_home.mkdir(mode=0o700)
+    state = State(roost_home)
+    for name in ("a", "a-much-longer-name", *(f"m{index:03d}" for index in range(200))):
+        state.save(_new_record(spec_for_app("jupyter", name)))  # folders that do not exist: terminated
+    state.close()
+    result = cli("status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 203 and lines[0].split() == ["NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL"]
+    column = lines[0].index("BACKEND")
+    assert all(line[column:].startswith("local  ") for line in lines[1:]), lines[:3]
+    assert lines[1].split() == ["a", "local", "terminated", "0", "jupyter", "no", "-"]
+    assert {line.split()[0] for line in lines[1:]} == {"a", "a-much-longer-name"} | {f"m{i:03d}" for i in range(200)}

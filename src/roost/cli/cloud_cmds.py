@@ -7,7 +7,7 @@ import json
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import console
+from roost.cli.render import console, print_table
 from roost.cli.verbs import verbs
 
 commands = CommandList()
@@ -16,15 +16,12 @@ commands = CommandList()
 @commands.command("cost")
 def cost_(as_json: bool = typer.Option(False, "--json")) -> None:
     """Each machine's price per hour and what it has cost so far."""
-    from rich.table import Table  # start-up time: only this command draws a table
-
     rows = verbs().cost()
     if as_json:
         print(json.dumps([row.model_dump(mode="json") for row in rows], indent=1))
         return
-    table = Table("NAME", "BACKEND", "STATE", "TYPE", "$/H", "HOURS", "SPENT $", box=None)
-    for r in rows:
-        table.add_row(
+    cells = [
+        [
             r.name,
             r.backend,
             r.state.value,
@@ -32,8 +29,13 @@ def cost_(as_json: bool = typer.Option(False, "--json")) -> None:
             f"{r.hourly_usd:.4f}",
             f"{r.hours:.2f}",
             f"{r.spend_usd:.2f}",
-        )
-    console.print(table if rows else "no machines")
+        ]
+        for r in rows
+    ]
+    if rows:
+        print_table(["NAME", "BACKEND", "STATE", "TYPE", "$/H", "HOURS", "SPENT $"], cells)
+    else:
+        console.print("no machines")
     if rows:
         console.print(
             f"total so far: ${sum(r.spend_usd for r in rows):.2f}; "

@@ -10,7 +10,7 @@ import webbrowser
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import console
+from roost.cli.render import console, print_table
 from roost.cli.verbs import verbs
 
 
@@ -24,17 +24,26 @@ commands = CommandList()
 @commands.command()
 def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
     """Show machines, their state and app health."""
-    from rich.table import Table  # start-up time: only this command draws a table
-
     machines = verbs().status(name)
     if as_json:
         print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
         return
-    table = Table("NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL", box=None)
-    for m in machines:
-        state = m.state.value + (f" ({m.stopped_by})" if m.stopped_by else "")
-        table.add_row(m.name, m.backend, state, str(m.gpus), m.app or "-", "yes" if m.healthy else "no", m.url or "-")
-    console.print(table if machines else "no machines; `roost up jupyter` makes one")
+    if not machines:
+        console.print("no machines; `roost up jupyter` makes one")
+        return
+    rows = [
+        [
+            m.name,
+            m.backend,
+            m.state.value + (f" ({m.stopped_by})" if m.stopped_by else ""),
+            str(m.gpus),
+            m.app or "-",
+            "yes" if m.healthy else "no",
+            m.url or "-",
+        ]
+        for m in machines
+    ]
+    print_table(["NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL"], rows)
 
 
 @commands.command("open")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import PROGRESS, console
+from roost.cli.render import PROGRESS, console, print_table
 from roost.cli.verbs import verbs
 
 commands = CommandList()
@@ -40,13 +40,12 @@ def run(
 
 @commands.command("jobs")
 def jobs_(name: str) -> None:
-    """List the machine's roost."""
-    from rich.table import Table  # start-up time: only this command draws a table
-
-    table = Table("JOB", "STATE", "EXIT", "COMMAND", box=None)
-    for job in verbs().jobs(name):
-        table.add_row(job.id, job.state, "-" if job.exit_code is None else str(job.exit_code), job.command or "")
-    console.print(table)
+    """List the machine's jobs, oldest first."""
+    rows = [
+        [job.id, job.state, "-" if job.exit_code is None else str(job.exit_code), job.command or ""]
+        for job in verbs().jobs(name)
+    ]
+    print_table(["JOB", "STATE", "EXIT", "COMMAND"], rows)
 
 
 @commands.command()
