@@ -74,6 +74,10 @@ def moto_server():
     server.stop()
 
 
+# the fake cloud's subnet; another one lets a second run (one test file) go beside a whole run
+AWS_NET = os.environ.get("ROOST_TEST_AWS_NET", "10.252.0")
+
+
 @pytest.fixture(scope="session")
 def aws_hosts():
     """Two SSH test hosts where moto's instances "are": 10.252.0.4 and .5, user ubuntu."""
@@ -84,7 +88,7 @@ def aws_hosts():
         pytest.skip(reason)
     prefix = f"a{os.getpid() % 1000:03d}x"
     hosts = TestHosts(
-        2, prefix=prefix, net="10.252.0", first=4, user="ubuntu", directory=Path(f"/tmp/roost-awshosts-{prefix}")
+        2, prefix=prefix, net=AWS_NET, first=4, user="ubuntu", directory=Path(f"/tmp/roost-awshosts-{prefix}")
     )
     hosts.up()
     yield hosts
@@ -117,7 +121,7 @@ class AwsWorld:
         from tests.harness.fakecloud import seed
 
         self.moto.reset()
-        self.subnet, self.images = seed(self.moto, "10.252.0.0/24")
+        self.subnet, self.images = seed(self.moto, f"{AWS_NET}.0/24")
 
 
 @pytest.fixture

@@ -117,6 +117,10 @@ class Backend(ABC):
         target = self.ssh_target(record)
         return target.hostname if target is not None else "127.0.0.1"
 
+    def peer_address(self, record: MachineRecord) -> str:
+        """The address the machine's peers (the other nodes of its job) reach it at."""
+        return self.address(record)
+
     @abstractmethod
     def app_url(self, record: MachineRecord, port: int, path: str) -> str:
         """A URL on this computer that reaches ``port`` on the machine's 127.0.0.1."""

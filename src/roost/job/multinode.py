@@ -1,6 +1,7 @@
 """Multi-node jobs: one job on N machines at once, wired together like torch.distributed expects.
 
-Node ``r`` of a spec named NAME is the machine ``NAME-r`` (on the spec's r-th host for SSH).
+Node ``r`` of a spec named NAME is the machine ``NAME-r`` (on the spec's r-th host for SSH;
+on AWS one instance each, all in the cluster NAME, reached at their private addresses).
 Every node gets ROOST_NODE_RANK, ROOST_NUM_NODES, ROOST_NODE_IPS, MASTER_ADDR, MASTER_PORT
 (and RANK / WORLD_SIZE). The job starts on all and ends when all end; when one fails, the
 others are cancelled.
@@ -22,18 +23,18 @@ from roost.spec.model import BackendKind, Spec
 
 def node_specs(spec: Spec) -> list[Spec]:
     """The spec of each node: NAME-r, one host each."""
+    # on AWS the nodes are one cluster: a security group lets them reach each other
+    cluster = {"aws": spec.aws.model_copy(update={"cluster": spec.name})} if spec.backend is BackendKind.aws else {}
     return [
         spec.part(
-            f"{spec.name}-{rank}", what="node", host=rank if spec.backend is BackendKind.ssh else None, num_nodes=1
+            f"{spec.name}-{rank}",
+            what="node",
+            host=rank if spec.backend is BackendKind.ssh else None,
+            num_nodes=1,
+            **cluster,
         )
         for rank in range(spec.num_nodes)
     ]
-
-
-def _address(session: MachineSession) -> str:
-    if session.record.backend == "ssh":
-        return session.backend.address(session.record)
-    return "127.0.0.1"
 
 
 def run(
@@ -49,7 +50,7 @@ def run(
     nodes = node_specs(spec)
     lifecycle.up_all(nodes, progress=progress, accept_new_host_key=accept_new_host_key)
     sessions = [load_session(node.name) for node in nodes]
-    addresses = [_address(session) for session in sessions]
+    addresses = [session.backend.peer_address(session.record) for session in sessions]
     master_port = sessions[0].agent.free_port()
     job_ids = []
     for rank, session in enumerate(sessions):

@@ -91,6 +91,7 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     """
     from roost.backends.aws import gc as aws_gc  # optional dependency: boto3, for AWS only
     from roost.backends.aws.cloud import Cloud  # optional dependency: boto3, for AWS only
+    from roost.backends.aws.cluster import cluster_tag
     from roost.backends.aws.keys import owner_id  # optional dependency: boto3, for AWS only
 
     owner = owner_id()
@@ -106,6 +107,7 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     finally:
         state.close()
     known = {record.name for record in records if record.backend == "aws"}
+    known |= {cluster_tag(r.spec.aws.cluster) for r in records if r.backend == "aws" and r.spec.aws.cluster}
     wanted = regions or sorted(
         {"us-east-1", *(r.spec.resources.region or "us-east-1" for r in records if r.backend == "aws")}
     )

@@ -194,6 +194,9 @@ class AwsOptions(Strict):
     """Who logs in (the image's default user: ubuntu on Ubuntu and the Deep Learning AMI)."""
     public_key: str | None = None
     """A public key file of yours to import as the key pair (its private half must sit beside it)."""
+    cluster: str | None = Field(default=None, pattern=NAME_PATTERN)
+    """Machines with the same cluster reach each other on every port (a security group of the
+    cluster's own lets its members in); a multi-node job's nodes are the cluster named after it."""
 
 
 class Spec(Strict):
@@ -313,8 +316,6 @@ class Spec(Strict):
             )
         if self.backend is not BackendKind.aws and (self.aws != AwsOptions() or self.connect != "public"):
             raise ValueError(f"'aws:' and 'connect:' are for backend 'aws', not '{self.backend.value}'")
-        if self.backend is BackendKind.aws and self.num_nodes > 1:
-            raise ValueError("num_nodes > 1 is built for backend 'ssh' only; on 'aws' run one node per spec")
         if self.share and self.backend is BackendKind.local:
             raise ValueError(
                 "'share: true' is for machines others reach over the network (backend 'ssh' or 'aws'); "

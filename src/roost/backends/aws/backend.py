@@ -14,10 +14,9 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
-from roost.backends.aws import gc, images, instances, keys, network
+from roost.backends.aws import cluster, gc, images, instances, keys, network
 from roost.backends.aws.cloud import DEFAULT_REGION, Cloud
 from roost.backends.aws.userdata import user_data
 from roost.backends.base import Backend
@@ -26,7 +25,6 @@ from roost.catalog.offers import ANY_REGION, Offer, resolve_offer
 from roost.errors import AwsError, BackendError, HostError, RoostError
 from roost.machine.record import CloudFacts, MachineFacts, MachineRecord, MachineState
 from roost.machine.steps import Step
-from roost.paths import roost_home
 from roost.spec.model import Resources
 from roost.transport.ssh import tunnel
 from roost.transport.ssh.runner import SshRunner
@@ -172,9 +170,10 @@ class AwsBackend(SshDataPlane, Backend):
         cloud, spec = self.cloud(record), record.spec
         subnet = network.find_subnet(cloud, spec)
         ssh_from = network.caller_cidrs(spec, subnet)
-        self._facts(record).security_group = network.ensure_security_group(
-            cloud, spec, keys.owner_id(), subnet["VpcId"], ssh_from
-        )
+        facts, owner, vpc = self._facts(record), keys.owner_id(), subnet["VpcId"]
+        facts.security_group = network.ensure_security_group(cloud, spec, owner, vpc, ssh_from)
+        if spec.aws.cluster:
+            facts.cluster_group = cluster.ensure_cluster_group(cloud, spec.aws.cluster, owner, vpc)
 
     def _launch(self, record: MachineRecord) -> None:
         facts, spec = self._facts(record), record.spec
@@ -205,7 +204,7 @@ class AwsBackend(SshDataPlane, Backend):
         image_id, root_device = images.resolve_image(cloud, spec.resources.image, offer)
         private, public = keys.new_host_key(record.name)
         # pinned before the instance exists: the first connection is verified
-        keys.pin_host_key(known_hosts(), host_key_alias(record.name), public)
+        keys.pin_host_key(keys.known_hosts(), keys.host_key_alias(record.name), public)
         assert facts.security_group and facts.key_pair
         owner = keys.owner_id()
         plan = instances.LaunchPlan(
@@ -215,7 +214,7 @@ class AwsBackend(SshDataPlane, Backend):
             image_id=image_id,
             root_device=root_device,
             subnet_id=network.find_subnet(cloud, spec)["SubnetId"],
-            group_id=facts.security_group,
+            group_ids=(facts.security_group, *([facts.cluster_group] if facts.cluster_group else [])),
             key_name=facts.key_pair,
             user_data=user_data(record.name, private, public, shared=spec.share),
             token=hashlib.sha256(f"{owner}/{record.name}/{record.created_at}".encode()).hexdigest()[:32],
@@ -259,7 +258,7 @@ class AwsBackend(SshDataPlane, Backend):
             runner = SshRunner(self.target(record))
             try:
                 runner.run("true", timeout=30)
-                if keys.adopt_machine_host_key(runner, known_hosts(), host_key_alias(record.name)):
+                if keys.adopt_machine_host_key(runner, keys.known_hosts(), keys.host_key_alias(record.name)):
                     runner.close()  # the next connection is verified with the machine's own key
                     continue
                 return
@@ -285,10 +284,15 @@ class AwsBackend(SshDataPlane, Backend):
             user=record.spec.aws.user,
             port=22,
             key=str(key),
-            known_hosts=str(known_hosts()),
+            known_hosts=str(keys.known_hosts()),
             control_dir=control_dir(),
-            host_key_alias=host_key_alias(record.name),
+            host_key_alias=keys.host_key_alias(record.name),
         )
+
+    def peer_address(self, record: MachineRecord) -> str:
+        """The private address: a cluster's members reach each other inside the VPC."""
+        instance = self._instance(record)
+        return str(instance["PrivateIpAddress"]) if instance else self.address(record)
 
     def raw_state(self, record: MachineRecord) -> str:
         """The instance's EC2 state ('none' when it has none)."""
@@ -352,11 +356,13 @@ class AwsBackend(SshDataPlane, Backend):
 
     def _delete_group(self, record: MachineRecord) -> None:
         gc.delete_groups(self.cloud(record), keys.owner_id(), record.name)
+        if record.spec.aws.cluster:
+            cluster.release_cluster_group(self.cloud(record), record.spec.aws.cluster, keys.owner_id())
 
     def _delete_key_pair(self, record: MachineRecord) -> None:
         gc.delete_key_pairs(self.cloud(record), keys.owner_id(), record.name)
         keys.forget_login_key(record.name)
-        keys.unpin_host_key(known_hosts(), host_key_alias(record.name))
+        keys.unpin_host_key(keys.known_hosts(), keys.host_key_alias(record.name))
 
     def poweroff_command(self) -> str | None:
         """Halt the OS: EC2 then stops the instance (or terminates it, for ``autostop: {down: true}``),
@@ -388,13 +394,3 @@ class AwsBackend(SshDataPlane, Backend):
             return 0.0
         running = time.time() - facts.running_since if facts.running_since is not None else 0.0
         return facts.running_seconds + max(0.0, running)
-
-
-def known_hosts() -> Path:
-    """roost's own known_hosts file."""
-    return roost_home() / "known_hosts"
-
-
-def host_key_alias(machine: str) -> str:
-    """The name a machine's host key is filed under (its address changes, its name does not)."""
-    return f"roost-aws-{machine}"

@@ -25,7 +25,7 @@ class LaunchPlan:
     image_id: str
     root_device: str
     subnet_id: str
-    group_id: str
+    group_ids: tuple[str, ...]
     key_name: str
     user_data: str
     token: str
@@ -79,7 +79,7 @@ def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
             {
                 "DeviceIndex": 0,
                 "SubnetId": plan.subnet_id,
-                "Groups": [plan.group_id],
+                "Groups": list(plan.group_ids),
                 "AssociatePublicIpAddress": spec.connect == "public",
             }
         ],

@@ -167,3 +167,13 @@ def unpin_host_key(known_hosts: Path, alias: str) -> None:
     if known_hosts.exists():
         subprocess.run(["ssh-keygen", "-R", alias, "-f", str(known_hosts)], capture_output=True)
         Path(f"{known_hosts}.old").unlink(missing_ok=True)
+
+
+def known_hosts() -> Path:
+    """roost's own known_hosts file."""
+    return roost_home() / "known_hosts"
+
+
+def host_key_alias(machine: str) -> str:
+    """The name a machine's host key is filed under (its address changes, its name does not)."""
+    return f"roost-aws-{machine}"

@@ -1,0 +1,99 @@
+"""A multi-node job on AWS (moto + the fake cloud, security groups enforced with nftables):
+the nodes are one cluster, reach each other on any port at their private addresses, and
+nobody else gets past SSH; at the end nothing is left, not even the cluster's group."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.aws.helpers import ROOST, aws_spec, nothing_left, roost_cli, write_spec
+
+pytestmark = pytest.mark.e2e
+
+NODE = """
+import os, socket, sys, time
+rank, master = int(os.environ["ROOST_NODE_RANK"]), os.environ["MASTER_ADDR"]
+port = int(os.environ["MASTER_PORT"])
+if rank == 0:
+    server = socket.create_server(("0.0.0.0", port))
+    server.settimeout(120)
+    peer, (address, _) = server.accept()
+    print(f"rank 0 heard {peer.recv(100).decode()!r} from {address} on {port}", flush=True)
+    deadline = time.time() + 120
+    while not os.path.exists("release") and time.time() < deadline:  # the test looks from outside meanwhile
+        time.sleep(0.2)
+    print("rank 0 released", flush=True)
+else:
+    deadline = time.time() + 120
+    while True:
+        try:
+            with socket.create_connection((master, port), timeout=5) as link:
+                link.sendall(f"hello from rank {rank} at {os.environ['ROOST_NODE_IPS']}".encode())
+            break
+        except OSError:
+            if time.time() > deadline:
+                sys.exit(f"rank {rank} never reached {master}:{port}")
+            time.sleep(0.5)
+    print(f"rank {rank} reached {master}:{port}", flush=True)
+"""
+
+
+def answers(address: str, port: int) -> bool:
+    """A TCP connection from this computer (the caller) to ``address:port`` is accepted."""
+    try:
+        with socket.create_connection((address, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
+    aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "node.py").write_text(NODE)
+    spec = write_spec(tmp_path, aws_spec(aws, "pair", num_nodes=2, workdir="job", run="python3 node.py"))
+    job = subprocess.Popen(
+        [*ROOST, "run", str(spec), "--down"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        seen, heard, deadline = "", "", time.monotonic() + 600
+        assert job.stdout is not None
+        while "rank 0 heard" not in heard and time.monotonic() < deadline:
+            line = job.stdout.readline()
+            if not line:
+                break
+            seen += line
+            heard = line if "rank 0 heard" in line else heard
+        found = re.search(r"'hello from rank 1 at ([\d.]+),([\d.]+)' from ([\d.]+) on (\d+)", heard)
+        assert found, heard
+        master, node1, sender, port = found[1], found[2], found[3], int(found[4])
+        # rank 1 reached rank 0's MASTER_PORT from its private address: the cluster's group let it in
+        assert {master, node1} == {host.ip for host in aws_hosts.hosts} and sender == node1
+        # from outside the cluster (this computer, the caller): SSH answers, the job's port does not
+        assert answers(master, 22) and not answers(master, port)
+        # while the nodes run, `roost gc` counts the cluster's group as theirs, not as a leftover
+        assert json.loads(roost_cli("gc", "--json").stdout)["leftovers"] == []
+        released = roost_cli("exec", "pair-0", "--", "touch", "release")
+        assert released.returncode == 0, released.stderr
+        out, err = job.communicate(timeout=600)
+        out = seen + out
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.communicate()
+    assert job.returncode == 0, err[-3000:]
+    assert "[node 0] rank 0 released" in out and f"[node 1] rank 1 reached {master}:{port}" in out, out
+    assert nothing_left(aws.ec2)  # the nodes, their groups and the cluster's group
