@@ -13,6 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("UV_CACHE_DIR", str(REPO / ".cache" / "uv"))
 # ... and one wheelhouse cache: wheels for air-gapped test hosts are downloaded once.
 os.environ.setdefault("ROOST_CACHE_DIR", str(REPO / ".cache" / "roost"))
+# the test hosts' and the fake cloud's networks; others let a second run (one test file) go
+# beside a whole run
+SSH_NET = os.environ.get("ROOST_TEST_SSH_NET", "10.251.0")
+AWS_NET = os.environ.get("ROOST_TEST_AWS_NET", "10.252.0")
 # A shell starts a background job with SIGINT ignored, and a child inherits an ignored signal:
 # the tests that press Ctrl-C on a roost process must find it as a terminal user would.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
@@ -54,7 +58,7 @@ def testhosts():
         pytest.skip(reason)
     # a prefix of this run's own: a namespace the kernel is slow to free cannot block the next run
     prefix = f"t{os.getpid() % 1000:03d}x"
-    hosts = TestHosts(3, prefix=prefix, net="10.251.0", directory=Path(f"/tmp/roost-testhosts-{prefix}"))
+    hosts = TestHosts(3, prefix=prefix, net=SSH_NET, directory=Path(f"/tmp/roost-testhosts-{prefix}"))
     hosts.up()
     for host in hosts.hosts:
         # let the host's users bind 443 (the gateway), as the machine's owner may allow it
@@ -72,10 +76,6 @@ def moto_server():
     server = MotoServer().start()
     yield server
     server.stop()
-
-
-# the fake cloud's subnet; another one lets a second run (one test file) go beside a whole run
-AWS_NET = os.environ.get("ROOST_TEST_AWS_NET", "10.252.0")
 
 
 @pytest.fixture(scope="session")

@@ -307,37 +307,19 @@ def test_recovery_resumes_from_the_checkpoint_on_another_host(testhosts, roost_h
     assert after[-2:] == ["finished\n", "job 0001 succeeded (exit code 0)\n"]
 
 
-ALL_REDUCE = """
-import os
-import torch
-import torch.distributed as dist
-
-dist.init_process_group("gloo", init_method=f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
-                        rank=int(os.environ["ROOST_NODE_RANK"]), world_size=int(os.environ["ROOST_NUM_NODES"]))
-value = torch.tensor([float(dist.get_rank() + 1)])
-dist.all_reduce(value)
-print(f"rank {dist.get_rank()} of {dist.get_world_size()}: sum {value.item()}", flush=True)
-dist.destroy_process_group()
-"""
-
-
-def test_two_node_torch_all_reduce_across_two_hosts(testhosts, roost_home: Path, tmp_path: Path) -> None:
-    """PyTorch (CPU, gloo) on two air-gapped hosts: torch travels there as a wheelhouse."""
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "allreduce.py").write_text(ALL_REDUCE)
-    spec = write_spec(
-        tmp_path,
-        {
-            "name": "ddp",
-            "backend": "ssh",
-            "num_nodes": 2,
-            "workdir": "dist",
-            "packages": ["torch==2.13.0"],
-            "installs": "wheelhouse",
-            "run": "python allreduce.py",
-            "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
-        },
+def test_the_torchrun_example_all_reduces_across_two_hosts(testhosts, roost_home: Path, tmp_path: Path) -> None:
+    """examples/multinode (torchrun, gloo on CPU) on two air-gapped SSH hosts: torch travels
+    there as a wheelhouse, torchrun gets --nnodes/--node_rank/--master_addr/--master_port from roost."""
+    example = REPO / "examples" / "multinode"
+    data = yaml.safe_load((example / "multinode.yaml").read_text())
+    assert "torchrun" in data["run"] and data["num_nodes"] == 2
+    data.update(
+        backend="ssh",
+        workdir=str(example),
+        installs="wheelhouse",
+        hosts=[ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
     )
+    spec = write_spec(tmp_path, data)
     result = subprocess.run(
         [*ROOST, "run", str(spec), "--down"], capture_output=True, text=True, env=dict(os.environ), timeout=900
     )
