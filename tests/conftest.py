@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import AWS_NET, SSH_NET
+
 REPO = Path(__file__).resolve().parents[1]
 # One uv cache for every test (and the Makefile's): the second machine installs offline.
 os.environ.setdefault("UV_CACHE_DIR", str(REPO / ".cache" / "uv"))
 # ... and one wheelhouse cache: wheels for air-gapped test hosts are downloaded once.
 os.environ.setdefault("ROOST_CACHE_DIR", str(REPO / ".cache" / "roost"))
-# the test hosts' and the fake cloud's networks; others let a second run (one test file) go
-# beside a whole run
-SSH_NET = os.environ.get("ROOST_TEST_SSH_NET", "10.251.0")
-AWS_NET = os.environ.get("ROOST_TEST_AWS_NET", "10.252.0")
 # A shell starts a background job with SIGINT ignored, and a child inherits an ignored signal:
 # the tests that press Ctrl-C on a roost process must find it as a terminal user would.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
+
+# the test hosts' and the fake cloud's networks; others let a second run (one test file) go
+# beside a whole run
+SSH_NET = os.environ.get("ROOST_TEST_SSH_NET", "10.251.0")
+AWS_NET = os.environ.get("ROOST_TEST_AWS_NET", "10.252.0")
 
 
 def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:

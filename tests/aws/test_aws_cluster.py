@@ -1,6 +1,7 @@
-"""A multi-node job on AWS (moto + the fake cloud, security groups enforced with nftables):
-the nodes are one cluster, reach each other on any port at their private addresses, and
-nobody else gets past SSH; at the end nothing is left, not even the cluster's group."""
+"""Clusters on AWS (moto + the fake cloud, security groups enforced with nftables): a multi-node
+job's nodes, and a service's gateway and worker instances, reach each other on any port at
+their private addresses; nobody else gets past SSH; at the end nothing is left, not even the
+cluster's group."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import re
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+import roost
 from tests.aws.helpers import ROOST, aws_spec, nothing_left, roost_cli, write_spec
+from tests.e2e.test_serve import REPLICA
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +101,34 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
     assert job.returncode == 0, err[-3000:]
     assert "[node 0] rank 0 released" in out and f"[node 1] rank 1 reached {master}:{port}" in out, out
     assert nothing_left(aws.ec2)  # the nodes, their groups and the cluster's group
+
+
+def test_a_service_spread_over_two_instances_answers_from_both(
+    aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "site"
+    work.mkdir()
+    (work / "replica.py").write_text(REPLICA.read_text())
+    spec = aws_spec(
+        aws,
+        "spread",
+        workdir=str(work),
+        app={"type": "command", "command": "python3 replica.py {port} v1 {host}:{port}"},
+        service={"replicas": 2, "machines": 2, "probe": {"interval": "1s", "timeout": "1s"}},
+    )
+    up = roost_cli("serve", str(write_spec(tmp_path, spec)), timeout=900)
+    assert up.returncode == 0, up.stderr
+    url = up.stdout.split("serving at ", 1)[1].split()[0]
+    replicas = roost.serve_status("spread").replicas
+    assert sorted(r.machine for r in replicas) == ["spread", "spread-w1"] and all(r.healthy for r in replicas)
+    # the gateway instance reaches the worker's replica (SSH on its private address, let in by
+    # the service's cluster group): requests through the gateway are answered by both instances
+    hosts: set[str] = set()
+    deadline = time.monotonic() + 60
+    while len(hosts) < 2 and time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            hosts.add(response.read().decode().split(":")[0])
+    assert hosts == {host.name for host in aws_hosts.hosts}, hosts
+    down = roost_cli("down", "spread")
+    assert down.returncode == 0, down.stderr
+    assert nothing_left(aws.ec2) and roost.status() == []

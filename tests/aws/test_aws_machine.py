@@ -12,6 +12,7 @@ import pytest
 import roost
 from roost.catalog.offers import OfferQuery, load_offers
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
+from tests.helpers import AWS_NET
 from tests.jupyter_client import JupyterSession
 
 pytestmark = pytest.mark.e2e
@@ -56,7 +57,7 @@ def test_jupyter_on_ec2_from_nothing_to_nothing(aws, cloud_init, aws_hosts, roos
         for p in group["IpPermissions"]
         for r in p.get("IpRanges", [])
     ]
-    assert rules == [("tcp", 22, 22, "10.252.0.1/32")]
+    assert rules == [("tcp", 22, 22, f"{AWS_NET}.1/32")]
     # tags on everything; the login key is 0600 and only its public half went to AWS
     made = tagged(aws.ec2)
     assert len(made["instances"]) == 1 and len(made["security-groups"]) == 1 and len(made["key-pairs"]) == 1

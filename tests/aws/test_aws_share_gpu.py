@@ -13,7 +13,7 @@ from roost.catalog.offers import OfferQuery, load_offers
 from roost.gateway.site import https_status
 from tests.aws.helpers import aws_spec, nothing_left, roost_cli, tagged, write_spec
 from tests.e2e.test_gateway import connects_from
-from tests.helpers import wait_for
+from tests.helpers import AWS_NET, wait_for
 
 pytestmark = pytest.mark.e2e
 APP = {"type": "command", "command": "python3 -m http.server {port} --bind 127.0.0.1"}
@@ -30,18 +30,19 @@ def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, ro
     data = aws_spec(aws, "team", app=APP, workdir="site")
     spec = write_spec(tmp_path, data)
     assert roost_cli("up", str(spec)).returncode == 0
-    assert group_rules(aws.ec2) == {(22, "10.252.0.1/32")}  # not shared: SSH only
+    assert group_rules(aws.ec2) == {(22, f"{AWS_NET}.1/32")}  # not shared: SSH only
     # the fake cloud enforces the group: another machine of the subnet reaches nothing
     host, other = aws_hosts.hosts
+    aws_hosts.start(other.index)  # another machine of the subnet, up (an earlier test's instance may have ended it)
     wait_for(lambda: cloud_init.firewalls.get(host.ip), what="the security group on the test host")
     assert not connects_from(aws_hosts, other, host.ip, 22) and not connects_from(aws_hosts, other, host.ip, 443)
 
     data["share"] = True
-    data["aws"]["share_from"] = ["10.252.0.0/24"]
+    data["aws"]["share_from"] = [f"{AWS_NET}.0/24"]
     shared = roost_cli("up", str(write_spec(tmp_path, data)))
     assert shared.returncode == 0, shared.stderr
     assert f"https://{host.ip}/" in shared.stdout
-    assert group_rules(aws.ec2) == {(22, "10.252.0.1/32"), (443, "10.252.0.0/24")}
+    assert group_rules(aws.ec2) == {(22, f"{AWS_NET}.1/32"), (443, f"{AWS_NET}.0/24")}
     # shared: 443 answers the subnet; SSH still only the caller
     wait_for(lambda: connects_from(aws_hosts, other, host.ip, 443), what="443 open to the subnet")
     assert not connects_from(aws_hosts, other, host.ip, 22)
@@ -68,7 +69,7 @@ def test_sharing_opens_443_behind_tls_and_a_login(aws, cloud_init, aws_hosts, ro
     assert [
         (p["IpProtocol"], p.get("FromPort"), p.get("IpRanges"), p.get("Ipv6Ranges"), p.get("UserIdGroupPairs"))
         for p in group["IpPermissions"]
-    ] == [("tcp", 22, [{"CidrIp": "10.252.0.1/32", "Description": "roost"}], [], [])], group["IpPermissions"]
+    ] == [("tcp", 22, [{"CidrIp": f"{AWS_NET}.1/32", "Description": "roost"}], [], [])], group["IpPermissions"]
     assert roost_cli("down", "team").returncode == 0 and nothing_left(aws.ec2)
 
 

@@ -107,7 +107,7 @@ def gc(*, regions: list[str] | None = None, yes: bool = False) -> GcResult:
     finally:
         state.close()
     known = {record.name for record in records if record.backend == "aws"}
-    known |= {cluster_tag(r.spec.aws.cluster) for r in records if r.backend == "aws" and r.spec.aws.cluster}
+    known |= {cluster_tag(r.spec.aws_cluster) for r in records if r.backend == "aws" and r.spec.aws_cluster}
     wanted = regions or sorted(
         {"us-east-1", *(r.spec.resources.region or "us-east-1" for r in records if r.backend == "aws")}
     )

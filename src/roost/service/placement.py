@@ -1,8 +1,9 @@
 """A service spread over several machines: its worker machines and the tunnels to them.
 
-With ``service.machines: N`` (backend ssh), the spec's first host is the gateway machine
-NAME (the balancer, the controller, and replicas of its own); hosts 2..N become worker
-machines ``NAME-w1`` ... that hold replicas only. A worker's replica listens on the
+With ``service.machines: N``, the gateway machine NAME (the spec's first host over SSH)
+holds the balancer, the controller and replicas of its own; worker machines ``NAME-w1`` ...
+(hosts 2..N over SSH; on AWS instances of their own, all in the cluster NAME, reached at
+their private addresses) hold replicas only. A worker's replica listens on the
 worker's 127.0.0.1 like every app; the gateway reaches it through an ``ssh -N -L`` tunnel
 that the gateway's agent supervises as an app under the replica's name, probed on the
 service's probe path (so the tunnel's health is the replica's health, end to end), and
@@ -72,7 +73,7 @@ def worker_spec(spec: Spec, index: int) -> Spec:
     return spec.part(
         f"{spec.name}-w{index}",
         what="worker machine",
-        host=index,
+        host=index if spec.hosts else None,  # on AWS each worker is an instance of its own
         share=False,
         domain=None,
         service=service,
@@ -161,7 +162,7 @@ def tunnel_definition(
     argv = ["ssh", *INTERACTIVE, "-F", "/dev/null", "-i", f"{home}/gateway/tunnel_key",
             *(arg for option, value in options.items() for arg in ("-o", f"{option}={value}")),
             "-p", str(target.port), "-l", target.user, "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}",
-            "--", target.hostname, HOLD]  # fmt: skip
+            "--", worker.backend.peer_address(worker.record), HOLD]  # fmt: skip
     return AppDefinition(name=name, argv=argv, port=local_port, health_path=probe_path, stop_timeout=5.0)
 
 

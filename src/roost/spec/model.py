@@ -258,6 +258,16 @@ class Spec(Strict):
         made._source = self.source
         return made
 
+    @property
+    def aws_cluster(self) -> str | None:
+        """The cluster this AWS machine is in: ``aws.cluster``, else its spread service's (the
+        gateway machine and its workers reach each other inside it)."""
+        if self.aws.cluster:
+            return self.aws.cluster
+        if self.service and (self.service.worker_of or self.service.machines > 1):
+            return self.service.worker_of or self.name
+        return None
+
     def same_as(self, other: Spec) -> bool:
         """True when both describe the same machine; where each was read from does not matter."""
         return self.model_dump() == other.model_dump()
@@ -333,11 +343,14 @@ class Spec(Strict):
         if (
             self.service
             and self.service.machines > 1
-            and (self.backend is not BackendKind.ssh or len(self.hosts) < self.service.machines)
+            and (
+                self.backend is BackendKind.local
+                or (self.backend is BackendKind.ssh and len(self.hosts) < self.service.machines)
+            )
         ):
             raise ValueError(
-                f"service.machines is {self.service.machines}: it needs backend 'ssh' with at least "
-                f"that many hosts (this spec has {len(self.hosts)} on '{self.backend.value}')"
+                f"service.machines is {self.service.machines}: it needs backend 'aws', or 'ssh' with at "
+                f"least that many hosts (this spec has {len(self.hosts)} on '{self.backend.value}')"
             )
         if self.service and self.app and self.app.port:
             raise ValueError("a service's replicas get their own ports; remove app.port")

@@ -172,8 +172,8 @@ class AwsBackend(SshDataPlane, Backend):
         ssh_from = network.caller_cidrs(spec, subnet)
         facts, owner, vpc = self._facts(record), keys.owner_id(), subnet["VpcId"]
         facts.security_group = network.ensure_security_group(cloud, spec, owner, vpc, ssh_from)
-        if spec.aws.cluster:
-            facts.cluster_group = cluster.ensure_cluster_group(cloud, spec.aws.cluster, owner, vpc)
+        if spec.aws_cluster:
+            facts.cluster_group = cluster.ensure_cluster_group(cloud, spec.aws_cluster, owner, vpc)
 
     def _launch(self, record: MachineRecord) -> None:
         facts, spec = self._facts(record), record.spec
@@ -356,8 +356,8 @@ class AwsBackend(SshDataPlane, Backend):
 
     def _delete_group(self, record: MachineRecord) -> None:
         gc.delete_groups(self.cloud(record), keys.owner_id(), record.name)
-        if record.spec.aws.cluster:
-            cluster.release_cluster_group(self.cloud(record), record.spec.aws.cluster, keys.owner_id())
+        if record.spec.aws_cluster:
+            cluster.release_cluster_group(self.cloud(record), record.spec.aws_cluster, keys.owner_id())
 
     def _delete_key_pair(self, record: MachineRecord) -> None:
         gc.delete_key_pairs(self.cloud(record), keys.owner_id(), record.name)
