@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python bench/failover.py
 	$(VENV)/bin/python bench/dashboard.py
 	$(VENV)/bin/python bench/scale.py
+	$(VENV)/bin/python bench/aws_scale.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
