@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import webbrowser
 
 import typer
 
@@ -53,6 +52,8 @@ def open_(name: str, no_browser: bool = typer.Option(False, "--no-browser")) -> 
     console.print(found.url)
     console.print(f"  {found.login}")
     if not no_browser and _has_display():
+        import webbrowser  # start-up time: only `open` needs it
+
         webbrowser.open(found.url)
 
 

@@ -9,14 +9,17 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich import filesize
 from rich.cells import cell_len
-from rich.console import Console, RenderableType
-from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn
+from rich.console import Console
 from rich.text import Text
 
 from roost.progress import Meter, reporting
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,32 +36,6 @@ def set_quiet(quiet: bool) -> None:
 
 def _size(count: float) -> str:
     return filesize.decimal(int(count))
-
-
-class _Transfer(ProgressColumn):
-    """Bytes done of all, rate and time left; nothing for a step that moves no bytes."""
-
-    def render(self, task: Task) -> Text:
-        if not task.fields.get("moving"):
-            return Text("")
-        total = _size(task.total) if task.total else "?"
-        speed = task.speed
-        left = task.time_remaining
-        parts = [f"{_size(task.completed)}/{total}", f"{_size(speed)}/s" if speed else "", ""]
-        if left is not None and task.total:
-            parts[2] = f"{int(left) // 60}:{int(left) % 60:02d} left"
-        return Text("  ".join(p for p in parts if p))
-
-
-class _Bar(ProgressColumn):
-    """A bar while bytes move toward a known total; nothing otherwise."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bar = BarColumn(bar_width=30)
-
-    def render(self, task: Task) -> RenderableType:
-        return self.bar.render(task) if task.fields.get("moving") and task.total else Text("")
 
 
 @dataclass
@@ -100,10 +77,9 @@ class RichProgress:
         if _quiet or not err_console.is_terminal:
             return None
         if self._display is None:
-            self._display = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Transfer(),
-                console=err_console, transient=True, refresh_per_second=8,
-            )  # fmt: skip
+            from roost.cli.bars import live_display  # start-up time: only a terminal draws bars
+
+            self._display = live_display(err_console)
         return self._display
 
     @contextlib.contextmanager

@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
-import webbrowser
 from typing import TYPE_CHECKING
 
 import typer
@@ -68,11 +66,15 @@ def dashboard(
     url = login_url(found.url, login_token())
     console.print(url)
     if not no_browser and _has_display():
+        import webbrowser  # start-up time
+
         webbrowser.open(url)
 
 
 def _wait_for_server() -> ServerInfo:
     """The server just started, once it answers (RoostError after START_SECONDS)."""
+    import urllib.request  # start-up time: only this command asks over HTTP
+
     from roost.server.token import running
 
     deadline = time.monotonic() + START_SECONDS
