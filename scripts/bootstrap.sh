@@ -18,8 +18,8 @@ LIST=${2:-}
 
 case "$PURPOSE" in
   demo) DEBIAN_PACKAGES=(); EXTRAS="" ;;
-  test) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium); EXTRAS="[dev]" ;;
-  bench) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium wrk); EXTRAS="[dev]" ;;
+  test) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium pipx); EXTRAS="[dev]" ;;
+  bench) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium pipx wrk); EXTRAS="[dev]" ;;
   *) echo "bootstrap: unknown purpose '$PURPOSE' (demo, test or bench)" >&2; exit 2 ;;
 esac
 # Debian's own python3 needs python3-venv for `python3 -m venv` (with pip).

@@ -56,3 +56,30 @@ def test_uv_tool_install_from_a_fresh_clone_then_up_jupyter(tmp_path: Path) -> N
     finally:
         down = subprocess.run([roost, "down", "jupyter"], capture_output=True, text=True, env=env, timeout=300)
     assert down.returncode == 0, down.stderr
+
+
+def test_pipx_install_from_a_fresh_clone_gives_a_working_roost(tmp_path: Path) -> None:
+    from roost.transport.local import base_python
+
+    clone = tmp_path / "roost"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=120)
+    env = {
+        **os.environ,
+        "PIPX_HOME": str(tmp_path / "pipx"),
+        "PIPX_BIN_DIR": str(tmp_path / "bin"),
+        "ROOST_HOME": str(tmp_path / "home"),
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    installed = subprocess.run(
+        ["pipx", "install", "--python", base_python(), str(clone)], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert installed.returncode == 0, installed.stderr
+    roost = str(tmp_path / "bin" / "roost")
+    # the packaged price snapshot is there, and a table is whole when piped (no column cut short)
+    offers = subprocess.run([roost, "offers", "--gpu", "H100:8"], capture_output=True, text=True, env=env, timeout=60)
+    assert offers.returncode == 0, offers.stderr
+    assert offers.stdout.splitlines()[1].split()[0] == "p5.48xlarge"  # the cheapest 8 x H100
+    assert "8 x H100" in offers.stdout and "…" not in offers.stdout
+    status = subprocess.run([roost, "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert status.returncode == 0 and "no machines" in status.stdout, status.stderr

@@ -7,7 +7,7 @@ import json
 import typer
 
 from roost.cli.commands import CommandList
-from roost.cli.render import console, note
+from roost.cli.render import console, note, print_table
 from roost.cli.verbs import verbs
 
 commands = CommandList()
@@ -26,7 +26,6 @@ def offers_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Instance offers that fit, cheapest first, with $/hour (roost's snapshot, or AWS's after --refresh)."""
-    from rich.table import Table  # start-up time: only this command draws a table
 
     from roost.catalog.offers import offers_source  # start-up time: the catalogue loads for this command only
 
@@ -46,20 +45,23 @@ def offers_(
     if as_json:
         print(json.dumps([offer.model_dump() for offer in found], indent=1))
         return
-    table = Table("TYPE", "REGION", "VCPUS", "MEMORY GiB", "ACCELERATORS", "$/H", "SPOT $/H", "ARCH", box=None)
-    for o in found:
-        accel = f"{o.accelerator_count:g} x {o.accelerator}" if o.accelerator else "-"
-        table.add_row(
+    if not found:
+        console.print("no offer fits")
+        return
+    rows = [
+        [
             o.instance_type,
             o.region,
             str(o.vcpus),
             f"{o.memory_gib:g}",
-            accel,
+            f"{o.accelerator_count:g} x {o.accelerator}" if o.accelerator else "-",
             f"{o.price:.4f}",
             "-" if o.spot_price is None else f"{o.spot_price:.4f}",
             o.arch,
-        )
-    console.print(table if found else "no offer fits")
+        ]
+        for o in found
+    ]
+    print_table(["TYPE", "REGION", "VCPUS", "MEMORY GiB", "ACCELERATORS", "$/H", "SPOT $/H", "ARCH"], rows)
 
 
 def register(app: typer.Typer) -> None:
