@@ -324,14 +324,20 @@ class CloudInit(threading.Thread):
             shutil.chown(path, host.user, host.user)
         home.chmod(0o700)
         (home / ".ssh" / "authorized_keys").chmod(0o600)
-        self.hosts.start(host.index)
         import base64
 
         data = self.ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
         script = base64.b64decode(data["UserData"]["Value"]).decode() if data.get("UserData") else "true"
-        result = self.hosts.root(host.index, script)
-        if result.returncode != 0:
-            self.errors.append(f"user-data of {instance['InstanceId']} failed: {result.stderr}")
+        # run as root at boot before sshd answers (hostinit), as on EC2: no connection ever
+        # meets the key of an instance that held this address before
+        folder = self.hosts.directory / f"h{host.index}"
+        (folder / "firstboot.status").unlink(missing_ok=True)
+        (folder / "firstboot.sh").write_text(script)
+        self.hosts.start(host.index)
+        status = (folder / "firstboot.status").read_text().strip() if (folder / "firstboot.status").exists() else "?"
+        if status != "ok":
+            log = (folder / "firstboot.log").read_text() if (folder / "firstboot.log").exists() else ""
+            self.errors.append(f"user-data of {instance['InstanceId']} {status}: {log[-2000:]}")
         self.booted.append(instance["InstanceId"])
 
     def wait_idle(self, seconds: float = 1.0) -> None:

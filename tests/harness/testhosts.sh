@@ -67,6 +67,11 @@ hostname "$2"
 mount --bind "$HD/ssh"   /etc/ssh
 mount --bind "$HD/hosts" /etc/hosts
 mount --bind "$HD/home"  /home
+# first boot of a fake cloud instance: its user-data runs before sshd, as cloud-init's does
+if [ -f "$HD/firstboot.sh" ]; then
+  if sh "$HD/firstboot.sh" >"$HD/firstboot.log" 2>&1; then echo ok; else echo "failed: $?"; fi >"$HD/firstboot.status"
+  rm -f "$HD/firstboot.sh"
+fi
 [ "$3" = 1 ] && mount --bind "$HD/tmp" /tmp     # last: HD may live under /tmp
 mkdir -p /run/sshd
 exec /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config
