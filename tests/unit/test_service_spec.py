@@ -25,7 +25,7 @@ def load(tmp_path: Path, text: str):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        (BASE + "service: {replicas: 2, machines: 2}\n", "service.machines is 2: it needs backend 'ssh' with at least"),
+        (BASE + "service: {replicas: 2, machines: 2}\n", "service.machines is 2: it needs backend 'aws', or 'ssh'"),
         (BASE + SSH + "service: {replicas: 3, machines: 3}\n", "this spec has 2 on 'ssh'"),
         (BASE + "service: {routes: {'/a/b': {command: x}}}\n", "route '/a/b' must be one path segment"),
         (
@@ -47,6 +47,14 @@ def test_workers_get_the_later_hosts_and_no_balancer(tmp_path: Path) -> None:
     worker = worker_spec(spec, 1)
     assert worker.name == "web-w1" and [h.address for h in worker.hosts] == ["10.0.0.6"]
     assert worker.share is False and worker.service.worker_of == "web" and worker_names(worker) == []
+
+
+def test_on_aws_the_gateway_and_its_workers_are_one_cluster(tmp_path: Path) -> None:
+    spec = load(tmp_path, BASE + "backend: aws\nservice: {replicas: 4, machines: 3}\n")
+    workers = [worker_spec(spec, index) for index in (1, 2)]
+    assert [w.name for w in workers] == ["web-w1", "web-w2"] and all(w.hosts == [] for w in workers)
+    assert {spec.aws_cluster, *(w.aws_cluster for w in workers)} == {"web"}  # the group that lets them in
+    assert load(tmp_path, BASE + "backend: aws\nservice: {replicas: 2}\n").aws_cluster is None
 
 
 def test_routes_sit_behind_the_same_login_and_on_their_own_loopback_listener() -> None:
