@@ -26,7 +26,6 @@ def offers_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Instance offers that fit, cheapest first, with $/hour (roost's snapshot, or AWS's after --refresh)."""
-
     from roost.catalog.offers import offers_source  # start-up time: the catalogue loads for this command only
 
     if refresh:

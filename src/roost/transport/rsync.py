@@ -49,12 +49,12 @@ def rsync(
     remote_side = lambda path: route.prefix + path
     src, dst = (source, remote_side(destination)) if upload else (remote_side(source), destination)
     with transfer(f"{'upload' if upload else 'download'} {Path(source.rstrip('/')).name}") as meter:
-        if meter is None:
-            return LocalRunner().run([*argv, src, dst], timeout=timeout).check(f"rsync {src} → {dst}")
-        meter(0, None)
-        # the whole list first (--no-inc-recursive), so the percentage is of every byte to send
-        argv += ["--info=progress2", "--no-inc-recursive"]
-        on_output = lambda line: _report(line, meter)
+        on_output = None
+        if meter is not None:
+            meter(0, None)
+            # the whole list first (--no-inc-recursive), so the percentage is of every byte to send
+            argv += ["--info=progress2", "--no-inc-recursive"]
+            on_output = lambda line: _report(line, meter)
         return LocalRunner().run([*argv, src, dst], timeout=timeout, on_output=on_output).check(f"rsync {src} → {dst}")
 
 
