@@ -99,12 +99,31 @@ class ScheduleStatus(BaseModel):
     running: bool = False
 
 
+class AgentEvent(BaseModel):
+    """Something the agent did by itself (autostopped, a budget warning or its cap)."""
+
+    at: float
+    kind: str
+    message: str
+    notified: bool = False
+
+
+class Meter(BaseModel):
+    """The machine's running time as its agent counted it, and its spend at the budget's price."""
+
+    seconds: float = 0.0
+    spent_usd: float | None = None
+    max_usd: float | None = None
+    events: list[AgentEvent] = Field(default_factory=list)
+
+
 class AgentStatus(BaseModel):
     """The agent's whole answer to ``status``."""
 
     agent: AgentInfo = Field(default_factory=lambda: AgentInfo(state="stopped"))
     apps: dict[str, AppStatus] = Field(default_factory=dict)
     schedules: dict[str, ScheduleStatus] = Field(default_factory=dict)
+    meter: Meter = Field(default_factory=Meter)
     last_activity: float | None = None
 
     @property

@@ -19,6 +19,7 @@ from roost.backends import get_backend
 from roost.backups.machine import check_spec, take_before
 from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.gateway.certs import forget_ca
+from roost.lifecycle.guards import check_guards
 from roost.lifecycle.health import healthy
 from roost.lifecycle.many import up_side_by_side
 from roost.lifecycle.plan import plan, provision_steps
@@ -115,6 +116,7 @@ def up(
     get_backend(spec.backend.value)
     driver = app_driver(spec)
     check_spec(spec, bool(driver and driver.keeps_data))
+    check_guards(spec)
     wait_note = f"another roost is working on '{spec.name}'; waiting for it"
     with machine_lock(spec.name, on_wait=lambda: progress.info(wait_note)):
         state = State()

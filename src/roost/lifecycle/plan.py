@@ -10,6 +10,7 @@ from roost.apps.uvenv import ensure_venv
 from roost.backups.machine import schedule_step
 from roost.errors import BackendError
 from roost.gateway import site as gateway
+from roost.lifecycle.guards import agent_settings, notifier_steps
 from roost.machine.steps import Parallel, Step, fingerprint
 from roost.progress import Progress
 from roost.service.steps import steps as service_steps
@@ -52,21 +53,18 @@ def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
         progress.info(f"  {ctx.tools.note}")
 
 
-def _agent_lane(session: MachineSession) -> tuple[Step, ...]:
-    """Install and start the agent, give it the autostop, choose the app's port."""
+def _settings_title(spec: Spec) -> str:
+    return "set autostop" + (f" and budget (${spec.budget.max_usd:g})" if spec.budget else "")
+
+
+def _agent_lane(session: MachineSession, ctx: AppContext) -> tuple[Step, ...]:
+    """Install and start the agent, its notifier, give it the autostop and budget, choose the app's port."""
     spec = session.record.spec
     lane: tuple[Step, ...] = (
         Step("agent-install", "install agent", session.agent.install, always=True),
         Step("agent-start", "start agent", session.agent.start, always=True),
-        Step(
-            "autostop",
-            "set autostop",
-            lambda: session.agent.put_config(
-                autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None,
-                poweroff_command=session.backend.poweroff_command(),
-            ),
-            always=True,
-        ),
+        *notifier_steps(session, ctx),  # before the budget: its first warning may come at once
+        Step("autostop", _settings_title(spec), lambda: agent_settings(session), always=True),
     )
     if session.driver:
         lane += (
@@ -132,7 +130,7 @@ def plan(
     ``up_workers`` brings a service's worker machines up (from ``up``)."""
     spec, driver = session.record.spec, session.driver
     ctx = session.context()
-    lanes = [lane for lane in (_agent_lane(session), _app_lane(session, ctx, progress)) if lane]
+    lanes = [lane for lane in (_agent_lane(session, ctx), _app_lane(session, ctx, progress)) if lane]
     if spec.workdir or spec.file_mounts:
         lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
     plan: list[Step | Parallel] = [Parallel(tuple(lanes))]

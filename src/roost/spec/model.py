@@ -28,6 +28,7 @@ from roost.spec.apps import (
 )
 from roost.spec.base import SSH_WORD, Duration, Package, Strict, parse_duration, parse_memory
 from roost.spec.service import BackupSchedule, Probe, ReplicaResources, ServiceOptions
+from roost.spec.watch import Budget, NotifyTarget
 
 __all__ = [
     "APP_TYPES",
@@ -36,6 +37,7 @@ __all__ = [
     "AppBase",
     "BackendKind",
     "BackupSchedule",
+    "Budget",
     "CommandApp",
     "Duration",
     "HostSpec",
@@ -107,6 +109,8 @@ class Resources(Strict):
     disk_gb: int = Field(default=50, ge=8, le=65536)
     region: str | None = None
     image: str | None = None
+    price_per_hour: float | None = Field(default=None, ge=0, le=10_000)
+    """What the machine costs in USD per hour where no offer says (SSH machines you rent)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -233,6 +237,9 @@ class Spec(Strict):
     """Run the app as replicas behind a load balancer (``roost serve``)."""
     connect: Literal["public", "private"] = "public"
     aws: AwsOptions = Field(default_factory=AwsOptions)
+    budget: Budget | None = None
+    notify: list[NotifyTarget] = Field(default_factory=list)
+    """Where events are sent (apprise URLs, or $NAME for one in the environment at `roost up`)."""
     _source: str = PrivateAttr(default="<spec>")
 
     @property
@@ -356,6 +363,11 @@ class Spec(Strict):
             raise ValueError("a service's replicas get their own ports; remove app.port")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
+        if self.budget and self.backend is not BackendKind.aws and self.resources.price_per_hour is None:
+            raise ValueError(
+                f"a budget on a '{self.backend.value}' machine needs its price: add resources.price_per_hour "
+                "(USD per hour; on AWS the offer gives it)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from .app import TICK_FAST, TICK_SLOW, App
 from .base import Paths, established_ports, log, proc_identity, read_json, rotate, write_json_atomic
 from .jobs import JobQueue
 from .schedule import Schedules
+from .watch import Watch
 
 
 def interactive_ssh_sessions() -> int:
@@ -43,6 +44,7 @@ class Supervisor:
         self.jobs_stamp = -1
         self.jobs = JobQueue(paths)
         self.schedules = Schedules(paths)
+        self.watch = Watch(paths)
         self.stop_reason: str | None = None
         self.pid_record = {"pid": os.getpid(), "starttime": proc_identity(os.getpid())[1]}
 
@@ -85,6 +87,7 @@ class Supervisor:
         return config.get("autostop_seconds")
 
     def status(self, state: str = "running") -> dict:
+        config = read_json(self.paths.config_file) or {}
         return {
             "version": VERSION,
             "agent": {
@@ -97,6 +100,7 @@ class Supervisor:
             },
             "apps": {name: app.status() for name, app in self.apps.items()},
             "schedules": self.schedules.status(),
+            "meter": self.watch.status(config),
             "last_activity": self.last_activity,
             "updated_at": time.time(),
         }
@@ -111,6 +115,9 @@ class Supervisor:
         if idle_limit is not None and now - self.last_activity > idle_limit and not self.stopping:
             log(f"idle for {now - self.last_activity:.0f}s (autostop after {idle_limit:.0f}s): stopping")
             self.stop_reason, self.stopping = "autostop", True
+            self.watch.event("autostopped", f"idle for {now - self.last_activity:.0f}s; stopping")
+        if self.watch.tick(now, config) and not self.stopping:
+            self.stop_reason, self.stopping = "budget", True
         self.schedules.tick(now)
         for name in self.apps:
             if rotate(self.paths.app_log(name), self.max_log_bytes, self.keep_logs):
@@ -149,12 +156,12 @@ class Supervisor:
         write_json_atomic(self.paths.status_file, self.status("stopped"))
         os.unlink(self.paths.pid_file)
         log("agent stopped")
-        if self.stop_reason == "autostop":
+        if self.stop_reason in ("autostop", "budget"):
             self.power_off()
         return 0
 
     def power_off(self) -> None:
-        """After an autostop, power the machine off when roost set a command for it (a cloud
+        """After an autostop or at the budget's cap, power the machine off when roost set a command for it (a cloud
         machine: the provider then stops or terminates it, with no credentials on the machine)."""
         command = (read_json(self.paths.config_file) or {}).get("poweroff_command")
         if not command:

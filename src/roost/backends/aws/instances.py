@@ -66,7 +66,7 @@ def is_capacity_error(exc: AwsError) -> bool:
 
 def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
     spec = plan.spec
-    autostop_down = bool(spec.autostop and spec.autostop.down)
+    autostop_down = bool(spec.autostop and spec.autostop.down) or bool(spec.budget and spec.budget.then == "down")
     kwargs: dict[str, Any] = dict(
         ImageId=plan.image_id,
         InstanceType=plan.offer.instance_type,
