@@ -64,7 +64,7 @@ def test_a_machine_stops_itself_at_its_budget_and_says_so_once(
 
     cost = roost_cli("cost")
     assert cost.returncode == 0
-    row = next(line for line in cost.stdout.splitlines() if line.startswith("capped"))
+    row = next(line for line in cost.stdout.splitlines() if line.strip().startswith("capped"))
     assert "7200" in row and "20." in row  # spend as the agent metered it, at the cap
 
 

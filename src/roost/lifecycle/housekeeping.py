@@ -14,6 +14,7 @@ from roost.errors import RoostError
 from roost.machine.record import MachineRecord, MachineState
 from roost.machine.state import State
 from roost.paths import roost_home
+from roost.session import MachineSession
 
 
 class MachineCost(BaseModel):
@@ -29,20 +30,40 @@ class MachineCost(BaseModel):
 
 
 def cost() -> list[MachineCost]:
-    """Every known machine with its $/h and what it has cost so far (running time x price)."""
+    """Every known machine with its $/h and what it has cost so far (running time x price).
+
+    A machine priced by ``resources.price_per_hour`` (one you rent over SSH) is billed for the
+    running time its agent metered, so stopped time is never counted; when its agent cannot be
+    asked, its spend shows as 0 for now."""
     state = State()
     try:
         records = state.machines()
+        return [machine_cost(record, metered_seconds(state, record)) for record in records]
     finally:
         state.close()
-    return [machine_cost(record) for record in records]
 
 
-def machine_cost(record: MachineRecord) -> MachineCost:
-    """One machine's $/h and spend so far, from its record (no machine is asked)."""
+def metered_seconds(state: State, record: MachineRecord) -> float | None:
+    """The running time the agent of a machine priced by the spec has counted (None: not
+    such a machine, or its agent did not answer)."""
+    if record.spec.resources.price_per_hour is None or record.backend == "aws" or not record.facts.home:
+        return None
+    try:
+        status = MachineSession(state, record).agent_status()
+    except RoostError:
+        return None
+    return status.meter.seconds if status else None
+
+
+def machine_cost(record: MachineRecord, metered: float | None = None) -> MachineCost:
+    """One machine's $/h and spend so far, from its record and the seconds its agent ``metered``
+    (for a machine priced by its spec; no machine is asked here)."""
     cloud = record.facts.cloud
     seconds = get_backend(record.backend).billed_seconds(record)
     hourly = cloud.hourly_usd if cloud else 0.0
+    if record.spec.resources.price_per_hour is not None:
+        hourly = record.spec.resources.price_per_hour
+        seconds = seconds if metered is None and record.backend == "aws" else (metered or 0.0)
     return MachineCost(
         name=record.name,
         backend=record.backend,
