@@ -1,6 +1,6 @@
-"""Label Studio on PostgreSQL on a real SSH test host, scheduled backups by the agent into S3
-(moto's S3 API), the machine stopped, the last scheduled backup restored onto a new machine on
-another test host: every annotation acknowledged before that backup is there."""
+"""Label Studio on PostgreSQL on a real SSH test host, scheduled backups by the agent shipped into
+S3 (moto's S3 API) by `roost watch` alone, the machine killed, the last shipped backup restored
+onto a new machine on another test host: every annotation acknowledged before that backup is there."""
 
 from __future__ import annotations
 
@@ -71,18 +71,30 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     admin.import_tasks(project, [f"item {i}" for i in range(400)])
     tasks = admin.task_ids(project)
 
-    # annotate while the agent takes its scheduled backups (every 12 s), until two were collected
+    # only `roost watch` runs (no CLI touches the machine): each backup the agent takes on
+    # schedule reaches S3 by itself, within its interval and a minute more
+    log = (tmp_path / "watch.log").open("wb")
+    watcher = subprocess.Popen([*ROOST, "watch", "--probe-every", "2"], stdout=log, stderr=subprocess.STDOUT)
+    arrived: dict[str, float] = {}
     acknowledged: list[tuple[float, int, str]] = []
-    deadline, collected = time.time() + 300, 0
-    for number, task in enumerate(tasks):
-        choice = "pos" if number % 3 else "neg"
-        admin.annotate(task, choice)
-        acknowledged.append((time.time(), task, choice))
-        if number % 10 == 9:
-            collected = sum(1 for b in roost.list_backups("pgteam") if b.kind == "scheduled")
-            if collected >= 2 or time.time() > deadline:
+    deadline = time.time() + 300
+    try:
+        for number, task in enumerate(tasks):
+            choice = "pos" if number % 3 else "neg"
+            admin.annotate(task, choice)
+            acknowledged.append((time.time(), task, choice))
+            for backup_id in shipped_ids(s3):
+                arrived.setdefault(backup_id, time.time())
+            if len(arrived) >= 2 or time.time() > deadline:
                 break
-    assert collected >= 2, f"{collected} scheduled backups collected after {len(acknowledged)} annotations"
+        assert len(arrived) >= 2, f"{len(arrived)} scheduled backups in S3 after {len(acknowledged)} annotations"
+    except BaseException:
+        print((tmp_path / "watch.log").read_text()[-3000:])
+        raise
+    manifests = {i: manifest(s3, i) for i in arrived}
+    delays = sorted(arrived[i] - manifests[i]["created_at"] for i in arrived)
+    print(f"scheduled backup -> S3 (roost watch): {', '.join(f'{d:.1f}s' for d in delays)}")
+    assert delays[-1] < 12 + 60, delays
 
     # a folder on the machine named to look like two ids ("<id> ..") is no backup id: the
     # listing comes as JSON, every name is checked, and the client's cache is never touched
@@ -106,9 +118,11 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     assert f"labelling/pgteam/{scheduled[-1]['id']}/database.pgdump" in keys
     assert not any(" " in key or "/../" in key for key in keys), keys
 
-    stopped = roost_cli("stop", "pgteam")
-    assert stopped.returncode == 0 and "warning" not in stopped.stderr, stopped.stderr
-    last = max(scheduled, key=lambda b: b["created_at"])
+    # the machine dies (every process of its host killed): its last shipped backup is what is left
+    watcher.terminate()
+    assert watcher.wait(timeout=60) == 0, (tmp_path / "watch.log").read_text()[-3000:]
+    testhosts.stop(host.index)
+    last = max((manifest(s3, i) for i in shipped_ids(s3)), key=lambda b: b["created_at"])
 
     # onto a new machine on another test host, made from a spec by the restore itself
     restored = roost_cli(
@@ -126,7 +140,9 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     assert re.search(r"✓ download database\.pgdump  [\d.]+s  [\d.]+ [kM]B at", restored.stderr), restored.stderr
     spare = LabelStudioSession(roost.status("pgspare")[0].url or "")
     assert spare.login(admin_email("pgspare"), roost.password("pgspare"))
-    before = {task: [choice] for stamp, task, choice in acknowledged if stamp < last["started_at"]}
+    before = {
+        task: [choice] for stamp, task, choice in acknowledged if stamp < last.get("started_at", last["created_at"])
+    }
     assert len(before) >= 5
     got = {task: spare.annotations(task) for task in tasks}
     assert {task: got[task] for task in before} == before  # every acknowledged one, with its content
@@ -142,4 +158,16 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     assert f"backup {last['id']} is corrupted: database.pgdump does not match its checksum" in refused.stderr
     assert {task: spare.annotations(task) for task in before} == before
     roost.down("pgspare", no_backup=True)
+    testhosts.start(host.index)
     roost.down("pgteam", no_backup=True)
+
+
+def shipped_ids(s3) -> list[str]:
+    """The ids of pgteam's scheduled backups whose manifest is in S3 (a backup's last object)."""
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix="labelling/pgteam/").get("Contents", [])
+    return [o["Key"].split("/")[2] for o in listing if o["Key"].endswith("/manifest.json")]
+
+
+def manifest(s3, backup_id: str) -> dict:
+    body = s3.get_object(Bucket=BUCKET, Key=f"labelling/pgteam/{backup_id}/manifest.json")["Body"].read()
+    return json.loads(body)

@@ -1,4 +1,4 @@
-"""``roost server | dashboard | aws-policy``: each a few lines over :mod:`roost.server` and the library."""
+"""``roost server | watch | dashboard | aws-policy``: each a few lines over :mod:`roost.server` and the library."""
 
 from __future__ import annotations
 
@@ -39,6 +39,26 @@ def server(
         say=lambda line: print(line, flush=True),
         show_token=not hide_token,
     )
+
+
+@commands.command()
+def watch(probe_every: float = typer.Option(10.0, "--probe-every", help="seconds between machine probes")) -> None:
+    """Keep watch in the foreground, as `roost server` does: ship scheduled backups to their
+    store, note what machines do, send notifications (for those who run no server). Ctrl-C ends it."""
+    import logging
+    import signal
+    import threading
+
+    from roost.watch import Watchers  # start-up time: only this command needs the watchers
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    note("watching: backups shipped, machines probed, events notified (Ctrl-C ends)")
+    try:
+        Watchers(probe_every=probe_every).run_until(stop)
+    except KeyboardInterrupt:
+        pass
 
 
 @commands.command()

@@ -7,7 +7,7 @@ from roost.apps import AppContext
 from roost.apps.uvenv import ensure_venv
 from roost.errors import SpecError
 from roost.machine.steps import Step
-from roost.notify.targets import resolve
+from roost.notify.targets import remember, resolve
 from roost.session import MachineSession
 from roost.spec.model import BackendKind, Spec
 
@@ -54,8 +54,9 @@ def agent_settings(session: MachineSession) -> None:
     spec = session.record.spec
     budget = spec.budget
     home = session.record.facts.home
-    notify = None
-    if resolve(spec):
+    notify, urls = None, resolve(spec)
+    remember(spec.name, urls)  # for the server and `roost watch`, which send the events they see
+    if urls:
         notify = {
             "apprise": f"{notifier_venv(session)}/bin/apprise",
             "urls_file": f"{home}/agent/notify-urls",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from roost.agent.client import AgentStatus
+from roost.agent.client import AgentEvent, AgentStatus
 from roost.apps import AppDriver, app_driver
 from roost.backends import get_backend
 from roost.errors import AppError, RoostError
@@ -39,6 +39,11 @@ class MachineStatus(BaseModel):
     """It runs a service (replicas behind a balancer: ``roost serve status``)."""
     autostop_at: float | None = None
     """When the agent stops it unless something happens first (epoch seconds; None: no autostop)."""
+    spent_usd: float | None = None
+    """What it has cost as its agent metered it (machines with a budget)."""
+    budget_usd: float | None = None
+    agent_events: list[AgentEvent] = Field(default_factory=list, exclude=True)
+    """What the agent did by itself (autostop, budget), newest last: for the watchers."""
 
 
 class OpenInfo(BaseModel):
@@ -95,6 +100,9 @@ def _status_of(session: MachineSession) -> MachineStatus:
         hourly_usd=record.facts.cloud.hourly_usd if record.facts.cloud else 0.0,
         autostop_at=_autostop_at(agent) if live == MachineState.RUNNING else None,
         service=bool(record.spec.service),
+        spent_usd=agent.meter.spent_usd if agent else None,
+        budget_usd=agent.meter.max_usd if agent else None,
+        agent_events=agent.meter.events if agent else [],
     )
 
 

@@ -42,8 +42,34 @@ def record_event(state: State, machine: str, kind: str, message: str) -> None:
         )
 
 
+def record_event_once(state: State, machine: str, kind: str, message: str, at: float) -> bool:
+    """Append an event that happened at ``at`` elsewhere (on the machine) unless it is already
+    recorded; True when it was new."""
+    with state.transaction() as db:
+        if db.execute("SELECT 1 FROM events WHERE machine = ? AND kind = ? AND at = ?", (machine, kind, at)).fetchone():
+            return False
+        db.execute("INSERT INTO events (at, machine, kind, message) VALUES (?, ?, ?, ?)", (at, machine, kind, message))
+    return True
+
+
+def mark(state: State, name: str) -> float:
+    """How far the watcher ``name`` has got (0 before it started)."""
+    rows = state.query("SELECT value FROM marks WHERE name = ?", (name,))
+    return float(rows[0][0]) if rows else 0.0
+
+
+def set_mark(state: State, name: str, value: float) -> None:
+    """Note how far the watcher ``name`` has got."""
+    with state.transaction() as db:
+        db.execute(
+            "INSERT INTO marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+
 def events(state: State, machine: str | None = None, *, after: int = 0, limit: int = 200) -> list[Event]:
-    """The latest ``limit`` events (of one machine, or all) with an id above ``after``, newest first."""
+    """The latest ``limit`` events (of one machine, or all) with an id above ``after``, newest first
+    (the events are ordered by when they were recorded: their ids)."""
     where, params = "id > ?", [after]
     if machine is not None:
         where, params = where + " AND machine = ?", [after, machine]  # type: ignore[list-item]

@@ -61,6 +61,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, machine)
     );
     """,
+    # 3: how far each watcher has got (the last event notified), so a restart neither skips nor repeats
+    """
+    CREATE TABLE marks (
+        name TEXT PRIMARY KEY,
+        value REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

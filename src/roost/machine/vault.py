@@ -36,6 +36,11 @@ class Vault:
         if existing:
             return existing
         value = secrets.token_urlsafe(nbytes)
+        self.put(key, value)
+        return value
+
+    def put(self, key: str, value: str) -> None:
+        """Keep ``value`` as the secret ``key`` (written whole, 0600)."""
         self.dir.parent.mkdir(mode=0o700, exist_ok=True)
         self.dir.mkdir(mode=0o700, exist_ok=True)
         tmp = self.dir / f".{key}.tmp"
@@ -43,7 +48,10 @@ class Vault:
         with os.fdopen(fd, "w") as handle:
             handle.write(value + "\n")
         os.replace(tmp, self.path(key))
-        return value
+
+    def forget(self, key: str) -> None:
+        """Delete the secret ``key`` (nothing when it was never kept)."""
+        self.path(key).unlink(missing_ok=True)
 
     def delete_all(self) -> None:
         """Forget every secret of this machine."""

@@ -9,9 +9,27 @@ import os
 from pathlib import Path
 
 from roost.errors import SpecError
+from roost.machine.vault import Vault
 from roost.paths import roost_home
 from roost.spec.model import Spec
 from roost.spec.watch import redact
+
+NOTIFY_URLS = "notify-urls"
+"""The vault key of a machine's resolved notify targets (0600 on this computer)."""
+
+
+def remember(machine: str, urls: list[str]) -> None:
+    """Keep the machine's resolved targets beside its other secrets (none: forget them)."""
+    if urls:
+        Vault(machine).put(NOTIFY_URLS, "\n".join(urls))
+    else:
+        Vault(machine).forget(NOTIFY_URLS)
+
+
+def machine_targets(machine: str) -> list[str]:
+    """Where the machine's events go, as `roost up` resolved them (config.yaml's included)."""
+    kept = Vault(machine).get(NOTIFY_URLS) or ""
+    return [line for line in kept.splitlines() if line.strip()]
 
 
 def config_file() -> Path:

@@ -12,8 +12,8 @@ from roost.lifecycle.housekeeping import MachineCost
 from roost.lifecycle.machines import UpResult
 from roost.machine import journal
 from roost.server.deps import SpecBody, known, monitor_of, spec_of
-from roost.server.monitor import ServicePoint
 from roost.service.status import ServiceStatus
+from roost.watch.machines import ServicePoint
 
 router = APIRouter(prefix="/api/v1")
 

@@ -14,7 +14,7 @@ import roost
 from roost.errors import LockTimeout, MachineNotFound, RoostError, SpecError
 from roost.server import api_jobs, api_machines, api_more, pages
 from roost.server.auth import Keys, LoginMiddleware
-from roost.server.monitor import Monitor
+from roost.watch.machines import Monitor
 
 HERE = Path(__file__).parent
 log = logging.getLogger("roost.server")

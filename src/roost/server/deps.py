@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from roost.errors import MachineNotFound
 from roost.lifecycle.info import MachineStatus
-from roost.server.monitor import Monitor
 from roost.server.token import server_dir
 from roost.spec.loader import load_spec_text
 from roost.spec.model import Spec
+from roost.watch.machines import Monitor
 
 
 class SpecBody(BaseModel):

@@ -1,4 +1,4 @@
-"""Run the server in this process (``roost server``): uvicorn, the monitor, the login URL."""
+"""Run the server in this process (``roost server``): uvicorn, the watchers, the login URL."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from roost.server.app import create_app
-from roost.server.monitor import Monitor
 from roost.server.token import ServerInfo, forget_running, login_token, note_running
+from roost.watch import Watchers
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -35,16 +35,16 @@ def serve(
     """Serve the API and dashboard until interrupted; ``say`` gets the login URL once it listens
     (without the token when not ``show_token``: a server whose output goes to a log file)."""
     token = login_token()
-    monitor = Monitor(every=probe_every)
-    app = create_app(token, monitor)
+    watchers = Watchers(probe_every=probe_every)
+    app = create_app(token, watchers.monitor)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        monitor.start()
+        watchers.start()
         try:
             yield
         finally:
-            monitor.stop()
+            watchers.stop()
             forget_running(os.getpid())
 
     def listening(port: int) -> None:

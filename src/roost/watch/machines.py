@@ -26,6 +26,7 @@ from roost.service.status import status as service_status
 
 log = logging.getLogger("roost.server.monitor")
 HISTORY_SECONDS = 3600.0
+UNREACHABLE_BACKOFF_MAX = 300.0
 
 
 class ReplicaPoint(BaseModel):
@@ -62,6 +63,11 @@ class Monitor:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._misses: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+        """Per unreachable machine: probes missed in a row, and when to try it again."""
+        self._agent_seen: dict[str, float] = {}
+        """Per machine: the time of the newest agent event already in the journal."""
         self.probed_at: float | None = None
         """When the last whole probe ended (None before the first)."""
 
@@ -105,23 +111,43 @@ class Monitor:
         self.probed_at = time.time()
 
     def _probe_one(self, record: MachineRecord) -> MachineStatus:
+        before = self._statuses.get(record.name)
+        if before and before[1].state == MachineState.UNREACHABLE and time.time() < self._retry_at.get(record.name, 0):
+            return before[1]  # backing off: an unreachable machine costs a connect timeout per probe
         try:
-            return probe(self.state, record)
+            found = probe(self.state, record)
         except RoostError as exc:
             log.info("probe of %s failed: %s", record.name, exc.message)
-            return known_status(record).model_copy(update={"state": MachineState.UNREACHABLE})
+            found = known_status(record).model_copy(update={"state": MachineState.UNREACHABLE})
+        if found.state == MachineState.UNREACHABLE:
+            misses = self._misses[record.name] = self._misses.get(record.name, 0) + 1
+            self._retry_at[record.name] = time.time() + min(UNREACHABLE_BACKOFF_MAX, self.every * 2 ** (misses - 1))
+        else:
+            self._misses.pop(record.name, None)
+        return found
 
     def _remember(self, record: MachineRecord, status: MachineStatus) -> None:
         before = self._statuses.get(record.name)
         self._statuses[record.name] = (record.updated_at, status)
+        self._import_agent_events(record.name, status)
         if before is None:
             return
         old = before[1]
         if old.state != status.state:
-            journal.record_event(self.state, record.name, "state", f"{old.state.value} → {status.state.value}")
+            why = f" ({status.stopped_by})" if status.stopped_by else ""
+            journal.record_event(self.state, record.name, "state", f"{old.state.value} → {status.state.value}{why}")
         elif status.app and old.healthy != status.healthy and status.state == MachineState.RUNNING:
             word = "healthy" if status.healthy else "unhealthy"
             journal.record_event(self.state, record.name, "health", f"{status.app} is {word}")
+
+    def _import_agent_events(self, name: str, status: MachineStatus) -> None:
+        """Put what the agent did by itself (autostop, budget) in the journal, each once."""
+        seen = self._agent_seen.get(name, 0.0)
+        for event in status.agent_events:
+            if event.at > seen:
+                journal.record_event_once(self.state, name, event.kind, event.message, event.at)
+                seen = event.at
+        self._agent_seen[name] = seen
 
     def _note_spend(self, records: list[MachineRecord]) -> None:
         for record in records:

@@ -1,0 +1,47 @@
+"""Send the events the watchers record to the machine's notify targets, each event once.
+
+The agent sends what it does by itself (autostopped, budget warning and reached); this sends
+what only a watcher sees: a machine unreachable, a backup that failed, a replica replaced, a
+job that ended. How far it has got is kept in the state database, so a restarted server
+neither repeats nor skips an event; events from before its first start are not sent.
+"""
+
+from __future__ import annotations
+
+from roost.machine import journal
+from roost.machine.journal import Event
+from roost.machine.state import State
+from roost.notify.send import send
+from roost.notify.targets import machine_targets
+
+MARK = "notified-event"
+SENT_BY_WATCHERS = ("backup failed", "replica replaced", "job succeeded", "job failed", "job recovered")
+
+
+def worth_sending(event: Event) -> bool:
+    """True for the events a person wants to hear of (not every state change or shipment)."""
+    if event.kind == "state":
+        return event.message.endswith("unreachable")
+    return event.kind in SENT_BY_WATCHERS
+
+
+class Notifier:
+    """One step sends every new event worth sending to its machine's targets."""
+
+    def __init__(self) -> None:
+        self.state = State()
+        self.sent = 0
+
+    def step(self) -> None:
+        """Send the events recorded since the last step, oldest first."""
+        after = int(journal.mark(self.state, MARK))
+        if after == 0:  # first start: begin at now
+            newest = journal.events(self.state, limit=1)
+            journal.set_mark(self.state, MARK, newest[0].id if newest else -1)
+            return
+        for event in reversed(journal.events(self.state, after=max(after, 0), limit=500)):
+            if worth_sending(event):
+                targets = machine_targets(event.machine)
+                if targets and send(targets, f"roost: {event.machine}: {event.kind}", event.message):
+                    self.sent += 1
+            journal.set_mark(self.state, MARK, event.id)
