@@ -54,6 +54,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "job_logs": ("roost.job.manage", "job_logs"),
     "cancel": ("roost.job.manage", "cancel"),
     "JobStatus": ("roost.agent.client", "JobStatus"),
+    "detach": ("roost.job.managed", "detach"),
+    "managed_jobs": ("roost.job.managed", "managed_jobs"),
+    "ManagedJob": ("roost.job.managed", "ManagedJob"),
     # services
     "serve": ("roost.lifecycle.services", "serve"),
     "serve_update": ("roost.lifecycle.services", "serve_update"),
@@ -91,6 +94,7 @@ if TYPE_CHECKING:
     from roost.errors import RoostError
     from roost.job.common import JobResult
     from roost.job.manage import cancel, job_logs, jobs
+    from roost.job.managed import ManagedJob, detach, managed_jobs
     from roost.job.run import outputs as job_outputs
     from roost.job.run import run, submit
     from roost.lifecycle.autostop import AutostopResult
@@ -127,6 +131,7 @@ __all__ = [
     "JobStatus",
     "MachineCost",
     "MachineStatus",
+    "ManagedJob",
     "Offer",
     "OpenInfo",
     "Result",
@@ -139,6 +144,7 @@ __all__ = [
     "backup",
     "cancel",
     "cost",
+    "detach",
     "down",
     "download",
     "exec",
@@ -149,6 +155,7 @@ __all__ = [
     "list_backups",
     "load_spec",
     "logs",
+    "managed_jobs",
     "offers",
     "open_info",
     "password",

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import typer
 
 from roost.cli.commands import CommandList
 from roost.cli.render import PROGRESS, console, print_table
-from roost.cli.verbs import verbs
+from roost.cli.verbs import server_verbs, verbs
+
+if TYPE_CHECKING:
+    from roost.job.managed import ManagedJob
 
 commands = CommandList()
 
@@ -17,8 +23,19 @@ def run(
     down: bool = typer.Option(False, "--down", help="take the machine down after the job (and its outputs)"),
     name: str = typer.Option(None, "--name", "-n"),
     accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key"),
+    detach: bool = typer.Option(
+        False, "--detach", help="hand the job to the roost server, which sees it through (recovery, outputs, --down)"
+    ),
 ) -> None:
     """Sync, set up, run the spec's job with live logs, download its outputs; exits with its code."""
+    if detach:
+        handed = server_verbs().detach(spec, name=name, down=down)
+        console.print(
+            f"job on '{handed.name}' handed to the server: it brings the machine up and sees the job through"
+            + (", then takes the machine down" if down else "")
+            + f". `roost jobs {handed.name}` follows it"
+        )
+        return
     result = verbs().run(
         spec,
         name=name,
@@ -46,6 +63,25 @@ def jobs_(name: str) -> None:
         for job in verbs().jobs(name)
     ]
     print_table(["JOB", "STATE", "EXIT", "COMMAND"], rows)
+    for managed in verbs().managed_jobs(name):
+        _print_managed(managed)
+
+
+def _print_managed(job: ManagedJob) -> None:
+    """A managed job's line, and one per recovery: when, from and to which host, which checkpoint."""
+    console.print(
+        f"managed by the server: {job.state}"
+        + (f", job {job.job} on {job.host}" if job.job else "")
+        + (f"; outputs in {job.outputs}/" if job.outputs else "")
+    )
+    for moved in job.recoveries:
+        checkpoint = f"checkpoint of {_clock(moved.checkpoint_at)}" if moved.checkpoint_at else "no checkpoint yet"
+        lost = f"{moved.lost_host} lost"
+        console.print(f"  recovered {_clock(moved.at)}: {lost}, job {moved.job} on {moved.host} from its {checkpoint}")
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 @commands.command()

@@ -61,11 +61,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, machine)
     );
     """,
-    # 3: how far each watcher has got (the last event notified), so a restart neither skips nor repeats
+    # 3: how far each watcher has got (the last event notified), so a restart neither skips nor repeats;
+    # the jobs handed to the server (`roost run --detach`), one per machine
     """
     CREATE TABLE marks (
         name TEXT PRIMARY KEY,
         value REAL NOT NULL
+    );
+    CREATE TABLE managed_jobs (
+        name TEXT PRIMARY KEY,
+        record_json TEXT NOT NULL,
+        updated_at REAL NOT NULL
     );
     """,
 ]

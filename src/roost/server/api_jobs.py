@@ -17,6 +17,7 @@ import roost
 from roost.agent.client import JobStatus
 from roost.errors import RoostError
 from roost.job.common import JobResult
+from roost.job.managed import ManagedJob
 from roost.machine.record import MachineState
 from roost.server.deps import SpecBody, known, monitor_of, outputs_root, spec_of
 
@@ -77,6 +78,27 @@ def submit(request: Request, body: SpecBody) -> JobResult:
     result = roost.submit(spec_of(body), name=body.name)
     monitor_of(request).probe_soon()
     return result
+
+
+class DetachBody(SpecBody):
+    """A spec whose job the server sees through, and whether the machine goes down at its end."""
+
+    down: bool = False
+
+
+@router.post("/managed-jobs")
+def detach(request: Request, body: DetachBody) -> ManagedJob:
+    """Hand the spec's job to the server (`roost run --detach`): it is started within seconds."""
+    spec = spec_of(body)
+    job = roost.detach(spec, name=body.name, down=body.down)
+    request.app.state.poke_jobs()
+    return job
+
+
+@router.get("/managed-jobs")
+def managed(request: Request) -> list[ManagedJob]:
+    """Every job handed to the server, with its recoveries."""
+    return roost.managed_jobs()
 
 
 def read_log(name: str, job: str, offset: int) -> JobLog:

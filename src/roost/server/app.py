@@ -14,7 +14,7 @@ import roost
 from roost.errors import LockTimeout, MachineNotFound, RoostError, SpecError
 from roost.server import api_jobs, api_machines, api_more, pages
 from roost.server.auth import Keys, LoginMiddleware
-from roost.watch.machines import Monitor
+from roost.watch import Watchers
 
 HERE = Path(__file__).parent
 log = logging.getLogger("roost.server")
@@ -51,10 +51,11 @@ async def _bug(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(token: str, monitor: Monitor) -> FastAPI:
-    """The application for one login token and one monitor (started and stopped by its lifespan)."""
+def create_app(token: str, watchers: Watchers) -> FastAPI:
+    """The application for one login token and the watchers (started and stopped by its lifespan)."""
     app = FastAPI(title="roost", version=roost.__version__, docs_url="/api/docs", openapi_url="/api/v1/openapi.json")
-    app.state.monitor = monitor
+    app.state.monitor = watchers.monitor
+    app.state.poke_jobs = watchers.poke_jobs
     app.state.keys = Keys(token)
     app.add_middleware(LoginMiddleware, keys=app.state.keys)
     app.add_exception_handler(RoostError, _roost_error)

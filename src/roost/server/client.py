@@ -25,6 +25,7 @@ from roost.backups.store import BackupInfo
 from roost.catalog.offers import Offer
 from roost.errors import RoostError
 from roost.job.common import JobResult
+from roost.job.managed import ManagedJob
 from roost.lifecycle.housekeeping import MachineCost
 from roost.lifecycle.info import MachineStatus
 from roost.lifecycle.machines import DownResult, UpResult
@@ -87,7 +88,8 @@ class RemoteRoost:
         path = Path(target)
         if str(target).endswith((".yaml", ".yml")) or path.is_file():
             try:
-                return {"spec": path.read_text(), "name": name, "file": str(target)}
+                # its absolute path: a server on this computer resolves the workdir beside it
+                return {"spec": path.read_text(), "name": name, "file": str(path.resolve())}
             except OSError as exc:
                 raise RoostError(f"cannot read the spec {target}: {exc}") from None
         return {"spec": str(target), "name": name}
@@ -121,6 +123,16 @@ class RemoteRoost:
     def jobs(self, name: str) -> list[JobStatus]:
         """``roost.jobs``."""
         return TypeAdapter(list[JobStatus]).validate_python(self._call("GET", self._m(name) + "/jobs"))
+
+    def detach(self, target: str | Path | Spec, *, name: str | None = None, down: bool = False) -> ManagedJob:
+        """``roost.detach``: the server sees the job through."""
+        body = {**self._spec_body(target, name), "down": down}
+        return ManagedJob.model_validate(self._call("POST", "/managed-jobs", body))
+
+    def managed_jobs(self, name: str | None = None) -> list[ManagedJob]:
+        """``roost.managed_jobs``."""
+        found = TypeAdapter(list[ManagedJob]).validate_python(self._call("GET", "/managed-jobs"))
+        return [job for job in found if name is None or job.name == name]
 
     def cancel(self, name: str, job: str) -> bool:
         """``roost.cancel``."""

@@ -42,7 +42,10 @@ def spec_of(body: SpecBody) -> Spec | str:
     text = body.spec.strip()
     if "\n" not in text and ":" not in text:
         return text  # an app name: `roost up jupyter`
-    return load_spec_text(body.spec, file=body.file, base_dir=Path.cwd())
+    sent_from = Path(body.file).parent
+    # a client on this computer sends its spec's absolute path: its workdir is beside it
+    base = sent_from if sent_from.is_absolute() and sent_from.is_dir() else Path.cwd()
+    return load_spec_text(body.spec, file=body.file, base_dir=base)
 
 
 def outputs_root() -> Path:

@@ -36,7 +36,7 @@ def serve(
     (without the token when not ``show_token``: a server whose output goes to a log file)."""
     token = login_token()
     watchers = Watchers(probe_every=probe_every)
-    app = create_app(token, watchers.monitor)
+    app = create_app(token, watchers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

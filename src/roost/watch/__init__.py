@@ -2,7 +2,7 @@
 
 They run inside `roost server` and, for those who run no server, in the foreground as
 `roost watch`: the machines' monitor (state, health, unreachable, spend, agents' events),
-the backup shipper and the notifier, each a loop of its own with its own interval.
+the backup shipper, the managed jobs' drivers and the notifier, each a loop of its own with its own interval.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from roost.watch.backups import BackupShipper
+from roost.watch.jobs import ManagedJobs
 from roost.watch.loop import Loop
 from roost.watch.machines import Monitor
 from roost.watch.notifier import Notifier
@@ -22,7 +23,12 @@ class Watchers:
         self.monitor = Monitor(every=probe_every)
         self.shipper = BackupShipper()
         self.notifier = Notifier()
-        self.loops = [Loop("backups", ship_every, self.shipper.step), Loop("notify", notify_every, self.notifier.step)]
+        self.jobs = ManagedJobs()
+        self.loops = [
+            Loop("backups", ship_every, self.shipper.step),
+            Loop("notify", notify_every, self.notifier.step),
+            Loop("jobs", 2.0, self.jobs.step),
+        ]
 
     def start(self) -> None:
         """Start every loop (each takes its first step at once)."""
@@ -30,11 +36,16 @@ class Watchers:
         for loop in self.loops:
             loop.start()
 
+    def poke_jobs(self) -> None:
+        """Start a job just handed over now rather than at the next step."""
+        self.loops[2].poke()
+
     def stop(self) -> None:
         """Stop every loop once its step in progress returns."""
         self.monitor.stop()
         for loop in self.loops:
             loop.stop()
+        self.jobs.stop()
 
     def run_until(self, stop: threading.Event) -> None:
         """Run in the foreground until ``stop`` is set (`roost watch`: Ctrl-C or SIGTERM sets it)."""

@@ -1,0 +1,221 @@
+"""Managed jobs: `roost run SPEC --detach` hands the job to the server, which sees it through.
+
+The job's record (``managed_jobs`` in the state database) is the whole truth: a server killed
+at any point and started again picks every unfinished job up where the record says. A driver
+brings the machine up and submits the job (adopting one already running there, so a restart
+never doubles it), copies ``$ROOST_CHECKPOINT_DIR`` into the store every ``checkpoint_every``,
+and, when the machine is lost, moves it to the next host of a ``recover: true`` spec with the
+last checkpoint and submits again (a recovery, recorded with its time and checkpoint). At the
+end the outputs are downloaded into the store, the outcome is an event (which the notifier
+sends), and ``--down`` takes the machine down.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from roost.errors import HostUnreachable, RoostError, SpecError
+from roost.job import recovery
+from roost.job.common import check_runnable, download_outputs, job_request
+from roost.lifecycle import machines as lifecycle
+from roost.machine import journal
+from roost.machine.state import State
+from roost.paths import roost_home
+from roost.progress import SilentProgress
+from roost.session import MachineSession, load_session
+from roost.spec.model import Spec
+
+log = logging.getLogger("roost.job.managed")
+ENDED = ("succeeded", "failed", "cancelled")
+
+
+class Recovery(BaseModel):
+    """One move of a managed job to another host."""
+
+    at: float
+    lost_host: str | None
+    host: str | None
+    job: str
+    checkpoint_at: float | None
+    """When the checkpoint it resumed from was copied off the lost machine (None: none yet)."""
+
+
+class ManagedJob(BaseModel):
+    """A job the server sees through; its record in the state database."""
+
+    name: str
+    spec: Spec
+    down: bool = False
+    state: str = "pending"
+    """pending (not submitted yet), running, or how it ended: succeeded, failed, cancelled."""
+    job: str | None = None
+    host: str | None = None
+    exit_code: int | None = None
+    outputs: str | None = None
+    message: str | None = None
+    recoveries: list[Recovery] = Field(default_factory=list)
+    created_at: float = Field(default_factory=time.time)
+    ended_at: float | None = None
+
+    @property
+    def ended(self) -> bool:
+        """True once the job succeeded, failed or was cancelled."""
+        return self.state in ENDED
+
+
+def store_dir(name: str) -> Path:
+    """Where a managed job's outputs land on the server's computer (its checkpoints: recovery's mirror)."""
+    path = roost_home() / "managed" / name
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def save(state: State, job: ManagedJob) -> None:
+    """Write the job's record whole (one transaction)."""
+    with state.transaction() as db:
+        db.execute(
+            "INSERT INTO managed_jobs (name, record_json, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+            "DO UPDATE SET record_json = excluded.record_json, updated_at = excluded.updated_at",
+            (job.name, job.model_dump_json(by_alias=True), time.time()),
+        )
+
+
+def managed_jobs(name: str | None = None) -> list[ManagedJob]:
+    """Every managed job (or the machine's), oldest first."""
+    state = State()
+    try:
+        rows = state.query("SELECT record_json FROM managed_jobs ORDER BY updated_at")
+    finally:
+        state.close()
+    found = [ManagedJob.model_validate_json(row[0]) for row in rows]
+    return [job for job in found if name is None or job.name == name]
+
+
+def hand_over(spec: Spec, *, down: bool = False) -> ManagedJob:
+    """Record the spec's job for the watchers to run (they start it within seconds)."""
+    check_runnable(spec)
+    if spec.num_nodes > 1:
+        raise SpecError("a multi-node job is run attached (`roost run`)", file=spec.source, field="num_nodes")
+    current = managed_jobs(spec.name)
+    if current and not current[0].ended:
+        raise RoostError(
+            f"a managed job already runs on '{spec.name}' ({current[0].state})",
+            hint=f"wait for it, or `roost cancel {spec.name} {current[0].job}`",
+        )
+    shutil.rmtree(recovery.mirror_dir(spec.name), ignore_errors=True)  # an older job's checkpoint is not this one's
+    job = ManagedJob(name=spec.name, spec=spec, down=down)
+    state = State()
+    try:
+        save(state, job)
+    finally:
+        state.close()
+    return job
+
+
+def detach(target: str | Path | Spec, *, name: str | None = None, down: bool = False) -> ManagedJob:
+    """Hand the spec's job to the watchers (`roost server` or `roost watch` on this ROOST_HOME),
+    which bring the machine up, run the job, recover it and take the machine down (``down``)."""
+    return hand_over(lifecycle.resolve_spec(target, name), down=down)
+
+
+class Driver:
+    """Sees one managed job through, one step at a time, until it ends or ``stopping`` is set."""
+
+    def __init__(self, name: str, stopping: threading.Event, *, poll: float = 1.0) -> None:
+        self.name = name
+        self.stopping = stopping
+        self.poll = poll
+        self.state = State()
+        self.pulled_at: float | None = None
+
+    def load(self) -> ManagedJob:
+        rows = self.state.query("SELECT record_json FROM managed_jobs WHERE name = ?", (self.name,))
+        return ManagedJob.model_validate_json(rows[0][0])
+
+    def run(self) -> None:
+        """Drive the job to its end (errors other than a lost machine are retried with backoff)."""
+        failures = 0
+        while not self.stopping.is_set():
+            job = self.load()
+            if job.ended:
+                return
+            try:
+                self.step(job)
+                failures = 0
+            except RoostError as exc:
+                failures += 1
+                log.warning("managed job on %s: %s", self.name, exc.message)
+            self.stopping.wait(min(60.0, self.poll * 2**failures))
+
+    def step(self, job: ManagedJob) -> None:
+        """Submit a pending job; follow a running one (checkpoints, the end, a lost machine)."""
+        if job.state == "pending":
+            self.submit(job)
+            return
+        try:
+            session = load_session(self.name)
+            if job.host != session.record.facts.host:  # a move that a restart cut short
+                self.adopt_moved(job, session)
+                return
+            status = session.agent.job(job.job or "")
+        except HostUnreachable:
+            if not job.spec.recover:
+                raise
+            self.recover(job)
+            return
+        if status.ended:
+            self.finish(job, session, status.state, status.exit_code)
+        elif job.spec.recover and time.time() - (self.pulled_at or 0) >= job.spec.checkpoint_every_seconds:
+            self.pull_checkpoint(session)
+
+    def submit(self, job: ManagedJob) -> None:
+        lifecycle.up(job.spec, reconcile=True)
+        session = load_session(self.name)
+        running = [j for j in session.agent.jobs() if not j.ended and j.command == job.spec.run]
+        # a job already running there was submitted by this driver before a restart: adopt it
+        job.job = running[-1].id if running else session.agent.submit_job(job_request(session))
+        job.state, job.host = "running", session.record.facts.host
+        save(self.state, job)
+
+    def pull_checkpoint(self, session: MachineSession) -> None:
+        try:
+            recovery.CheckpointSync(session, 0).pull()
+            self.pulled_at = time.time()
+        except RoostError as exc:
+            log.info("checkpoint of %s not copied: %s", self.name, exc.message)
+
+    def recover(self, job: ManagedJob) -> None:
+        session = recovery.move_to_next_host(self.name, SilentProgress())
+        self.adopt_moved(job, session)
+
+    def adopt_moved(self, job: ManagedJob, session: MachineSession) -> None:
+        """The machine is on another host now: the job runs there (submitted once), recorded."""
+        lost = job.host
+        running = [j for j in session.agent.jobs() if not j.ended and j.command == job.spec.run]
+        job.job = running[-1].id if running else session.agent.submit_job(job_request(session))
+        job.host = session.record.facts.host
+        job.recoveries.append(
+            Recovery(at=time.time(), lost_host=lost, host=job.host, job=job.job, checkpoint_at=self.pulled_at)
+        )
+        save(self.state, job)
+        journal.record_event(
+            self.state, self.name, "job recovered", f"job moved from {lost} to {job.host}, resumed as job {job.job}"
+        )
+
+    def finish(self, job: ManagedJob, session: MachineSession, outcome: str, exit_code: int | None) -> None:
+        if job.spec.outputs:
+            folder, _missing = download_outputs(session, job.job or "", store_dir(self.name) / "outputs")
+            job.outputs = str(folder)
+        if job.down:
+            lifecycle.down(self.name)
+        job.state, job.exit_code, job.ended_at = outcome, exit_code, time.time()
+        save(self.state, job)
+        journal.record_event(
+            self.state, self.name, f"job {outcome}", f"job {job.job} {outcome} (exit code {exit_code})"
+        )
