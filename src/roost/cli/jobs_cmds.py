@@ -10,6 +10,7 @@ import typer
 from roost.cli.commands import CommandList
 from roost.cli.render import PROGRESS, console, print_table
 from roost.cli.verbs import server_verbs, verbs
+from roost.errors import RoostError
 
 if TYPE_CHECKING:
     from roost.job.managed import ManagedJob
@@ -58,13 +59,20 @@ def run(
 @commands.command("jobs")
 def jobs_(name: str) -> None:
     """List the machine's jobs, oldest first."""
+    managed = verbs().managed_jobs(name)
+    try:
+        found = verbs().jobs(name)
+    except RoostError:
+        if not managed:
+            raise
+        found = []  # a managed job whose machine went down at its end
     rows = [
-        [job.id, job.state, "-" if job.exit_code is None else str(job.exit_code), job.command or ""]
-        for job in verbs().jobs(name)
+        [job.id, job.state, "-" if job.exit_code is None else str(job.exit_code), job.command or ""] for job in found
     ]
-    print_table(["JOB", "STATE", "EXIT", "COMMAND"], rows)
-    for managed in verbs().managed_jobs(name):
-        _print_managed(managed)
+    if rows:
+        print_table(["JOB", "STATE", "EXIT", "COMMAND"], rows)
+    for job in managed:
+        _print_managed(job)
 
 
 def _print_managed(job: ManagedJob) -> None:

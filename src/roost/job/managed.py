@@ -60,6 +60,8 @@ class ManagedJob(BaseModel):
     outputs: str | None = None
     message: str | None = None
     recoveries: list[Recovery] = Field(default_factory=list)
+    checkpoint_at: float | None = None
+    """When the newest checkpoint in the store was copied off the machine."""
     created_at: float = Field(default_factory=time.time)
     ended_at: float | None = None
 
@@ -132,7 +134,6 @@ class Driver:
         self.stopping = stopping
         self.poll = poll
         self.state = State()
-        self.pulled_at: float | None = None
 
     def load(self) -> ManagedJob:
         rows = self.state.query("SELECT record_json FROM managed_jobs WHERE name = ?", (self.name,))
@@ -151,7 +152,8 @@ class Driver:
             except RoostError as exc:
                 failures += 1
                 log.warning("managed job on %s: %s", self.name, exc.message)
-            self.stopping.wait(min(60.0, self.poll * 2**failures))
+            poll = min(self.poll, job.spec.checkpoint_every_seconds) if job.spec.recover else self.poll
+            self.stopping.wait(min(60.0, poll * 2**failures))
 
     def step(self, job: ManagedJob) -> None:
         """Submit a pending job; follow a running one (checkpoints, the end, a lost machine)."""
@@ -161,7 +163,7 @@ class Driver:
         try:
             session = load_session(self.name)
             if job.host != session.record.facts.host:  # a move that a restart cut short
-                self.adopt_moved(job, session)
+                self.finish_move(job)
                 return
             status = session.agent.job(job.job or "")
         except HostUnreachable:
@@ -171,8 +173,8 @@ class Driver:
             return
         if status.ended:
             self.finish(job, session, status.state, status.exit_code)
-        elif job.spec.recover and time.time() - (self.pulled_at or 0) >= job.spec.checkpoint_every_seconds:
-            self.pull_checkpoint(session)
+        elif job.spec.recover and time.time() - (job.checkpoint_at or 0) >= job.spec.checkpoint_every_seconds:
+            self.pull_checkpoint(job, session)
 
     def submit(self, job: ManagedJob) -> None:
         lifecycle.up(job.spec, reconcile=True)
@@ -183,25 +185,37 @@ class Driver:
         job.state, job.host = "running", session.record.facts.host
         save(self.state, job)
 
-    def pull_checkpoint(self, session: MachineSession) -> None:
+    def pull_checkpoint(self, job: ManagedJob, session: MachineSession) -> None:
         try:
             recovery.CheckpointSync(session, 0).pull()
-            self.pulled_at = time.time()
+            job.checkpoint_at = time.time()
+            save(self.state, job)  # kept: a restarted server says which checkpoint a recovery used
         except RoostError as exc:
             log.info("checkpoint of %s not copied: %s", self.name, exc.message)
 
     def recover(self, job: ManagedJob) -> None:
-        session = recovery.move_to_next_host(self.name, SilentProgress())
-        self.adopt_moved(job, session)
+        session = recovery.move_to_next_host(self.name, SilentProgress())  # up there, checkpoint put back
+        self.moved(job, session, session.agent.submit_job(job_request(session)))
 
-    def adopt_moved(self, job: ManagedJob, session: MachineSession) -> None:
-        """The machine is on another host now: the job runs there (submitted once), recorded."""
-        lost = job.host
+    def finish_move(self, job: ManagedJob) -> None:
+        """Complete a move a restart cut short: the machine up on its new host, and the job
+        there once (adopted if it was submitted, else submitted on the last checkpoint)."""
+        lifecycle.up(job.spec, reconcile=True)
+        session = load_session(self.name)
         running = [j for j in session.agent.jobs() if not j.ended and j.command == job.spec.run]
-        job.job = running[-1].id if running else session.agent.submit_job(job_request(session))
+        if running:
+            self.moved(job, session, running[-1].id)
+            return
+        recovery.push_checkpoint(session)
+        self.moved(job, session, session.agent.submit_job(job_request(session)))
+
+    def moved(self, job: ManagedJob, session: MachineSession, job_id: str) -> None:
+        """Record that the job runs as ``job_id`` on the machine's new host."""
+        lost = job.host
+        job.job = job_id
         job.host = session.record.facts.host
         job.recoveries.append(
-            Recovery(at=time.time(), lost_host=lost, host=job.host, job=job.job, checkpoint_at=self.pulled_at)
+            Recovery(at=time.time(), lost_host=lost, host=job.host, job=job.job, checkpoint_at=job.checkpoint_at)
         )
         save(self.state, job)
         journal.record_event(

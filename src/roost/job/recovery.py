@@ -74,6 +74,16 @@ class CheckpointSync:
                 continue  # the machine may be going away; the last good copy stays
 
 
+def push_checkpoint(session: MachineSession) -> None:
+    """Put the last checkpoint copied here into the machine's checkpoint directory."""
+    rsync(
+        session.backend.rsync_route(session.record),
+        f"{mirror_dir(session.record.name)}/",
+        f"{session.record.facts.home}/checkpoints/",
+        upload=True,
+    )
+
+
 def move_to_next_host(name: str, progress: Progress) -> MachineSession:
     """Bring the machine up on another host of its spec, with the last checkpoint restored."""
     state = State()
@@ -91,12 +101,7 @@ def move_to_next_host(name: str, progress: Progress) -> MachineSession:
             except HostUnreachable:
                 continue
             session = open_session(state, name)
-            rsync(
-                session.backend.rsync_route(session.record),
-                f"{mirror_dir(name)}/",
-                f"{session.record.facts.home}/checkpoints/",
-                upload=True,
-            )
+            push_checkpoint(session)
             return session
     finally:
         state.close()
