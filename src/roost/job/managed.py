@@ -20,16 +20,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from roost.errors import HostUnreachable, RoostError, SpecError
+from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
 from roost.job import recovery
 from roost.job.common import check_runnable, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.machine import journal
+from roost.machine.record import MachineState
 from roost.machine.state import State
 from roost.paths import roost_home
 from roost.progress import SilentProgress
 from roost.session import MachineSession, load_session
-from roost.spec.model import Spec
+from roost.spec.model import BackendKind, Spec
 
 log = logging.getLogger("roost.job.managed")
 ENDED = ("succeeded", "failed", "cancelled")
@@ -126,6 +127,12 @@ def detach(target: str | Path | Spec, *, name: str | None = None, down: bool = F
     return hand_over(lifecycle.resolve_spec(target, name), down=down)
 
 
+def where(session: MachineSession) -> str | None:
+    """Which machine the job is on: its SSH host, or its cloud instance."""
+    facts = session.record.facts
+    return facts.cloud.instance_id if facts.cloud else facts.host
+
+
 class Driver:
     """Sees one managed job through, one step at a time, until it ends or ``stopping`` is set."""
 
@@ -162,12 +169,12 @@ class Driver:
             return
         try:
             session = load_session(self.name)
-            if job.host != session.record.facts.host:  # a move that a restart cut short
+            if job.host != where(session):  # a move that a restart cut short
                 self.finish_move(job)
                 return
             status = session.agent.job(job.job or "")
-        except HostUnreachable:
-            if not job.spec.recover:
+        except BackendError as exc:
+            if not job.spec.recover or not self.lost(exc):
                 raise
             self.recover(job)
             return
@@ -182,7 +189,7 @@ class Driver:
         running = [j for j in session.agent.jobs() if not j.ended and j.command == job.spec.run]
         # a job already running there was submitted by this driver before a restart: adopt it
         job.job = running[-1].id if running else session.agent.submit_job(job_request(session))
-        job.state, job.host = "running", session.record.facts.host
+        job.state, job.host = "running", where(session)
         save(self.state, job)
 
     def pull_checkpoint(self, job: ManagedJob, session: MachineSession) -> None:
@@ -193,9 +200,28 @@ class Driver:
         except RoostError as exc:
             log.info("checkpoint of %s not copied: %s", self.name, exc.message)
 
+    def lost(self, exc: BackendError) -> bool:
+        """True when the machine is gone: its host does not answer (SSH), its instance was
+        terminated (a reclaimed spot instance on AWS)."""
+        session = load_session(self.name)
+        if session.record.backend == "aws":
+            return session.backend.status(session.record) == MachineState.TERMINATED
+        return isinstance(exc, HostUnreachable)
+
     def recover(self, job: ManagedJob) -> None:
-        session = recovery.move_to_next_host(self.name, SilentProgress())  # up there, checkpoint put back
-        self.moved(job, session, session.agent.submit_job(job_request(session)))
+        """Put the job on a new machine with its last checkpoint: the next host (SSH), a new
+        instance (AWS; on-demand once the spec's spot fallback says so)."""
+        if job.spec.backend is not BackendKind.aws:
+            session = recovery.move_to_next_host(self.name, SilentProgress())  # up there, checkpoint put back
+            self.moved(job, session, session.agent.submit_job(job_request(session)))
+            return
+        resources = job.spec.resources
+        after = resources.spot_fallback_after
+        if resources.spot and after and len(job.recoveries) + 1 >= after:
+            job.spec = job.spec.model_copy(update={"resources": resources.model_copy(update={"spot": False})})
+            save(self.state, job)
+        self.state.forget_steps(self.name)  # a new instance: every step again
+        self.finish_move(job)
 
     def finish_move(self, job: ManagedJob) -> None:
         """Complete a move a restart cut short: the machine up on its new host, and the job
@@ -213,7 +239,7 @@ class Driver:
         """Record that the job runs as ``job_id`` on the machine's new host."""
         lost = job.host
         job.job = job_id
-        job.host = session.record.facts.host
+        job.host = where(session)
         job.recoveries.append(
             Recovery(at=time.time(), lost_host=lost, host=job.host, job=job.job, checkpoint_at=job.checkpoint_at)
         )

@@ -111,8 +111,21 @@ class Resources(Strict):
     image: str | None = None
     price_per_hour: float | None = Field(default=None, ge=0, le=10_000)
     """What the machine costs in USD per hour where no offer says (SSH machines you rent)."""
+    spot_fallback_after: int | None = Field(default=None, ge=1, le=100)
+    """A managed job's spot machine is replaced by an on-demand one after this many losses
+    (written ``spot: {fallback: on-demand, after: N}``)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spot_fallback(cls, value: object) -> object:
+        if isinstance(value, dict) and isinstance(value.get("spot"), dict):
+            options = dict(value["spot"])
+            if options.pop("fallback", "on-demand") != "on-demand" or set(options) - {"after"}:
+                raise ValueError("spot is true, false, or {fallback: on-demand, after: N}")
+            value = {**value, "spot": True, "spot_fallback_after": options.get("after", 1)}
+        return value
 
     @field_validator("cpus", mode="before")
     @classmethod
@@ -325,8 +338,14 @@ class Spec(Strict):
             raise ValueError(f"{sorted(clash)} appear in both envs and secrets; keep each in one place")
         if self.backend is BackendKind.ssh and not self.hosts:
             raise ValueError("backend 'ssh' needs 'hosts:' (for example: hosts: [ubuntu@10.0.0.5])")
-        if self.recover and (self.backend is not BackendKind.ssh or len(self.hosts) < 2):
-            raise ValueError("'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts")
+        if (
+            self.recover
+            and self.backend is not BackendKind.aws
+            and (self.backend is BackendKind.local or len(self.hosts) < 2)
+        ):
+            raise ValueError(
+                "'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts, or 'aws'"
+            )
         if self.backend is BackendKind.ssh and self.num_nodes > len(self.hosts):
             raise ValueError(
                 f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; list one host per node"
