@@ -38,12 +38,13 @@ def test_a_reclaimed_spot_instance_is_replaced_and_the_job_resumes(
             resources={"spot": {"fallback": "on-demand", "after": 1}},
         ),
     )
+    forget_epochs(aws_hosts)
     server = Server(roost_home, tmp_path)
     try:
         handed = roost_cli("run", str(spec), "--detach", "--down")
         assert handed.returncode == 0, handed.stderr
-        wait_for(lambda: epochs_in(aws_hosts.home_of(aws_hosts.hosts[0])) >= 5, 300, "five epochs on the spot instance")
-        [first] = tagged(aws.ec2)["instances"]
+        first, first_home = instance_and_home(aws, aws_hosts)
+        wait_for(lambda: epochs_in(first_home) >= 5, 300, "five epochs on the spot instance")
         assert lifecycle(aws, first) == "spot"
         aws.ec2.terminate_instances(InstanceIds=[first])  # AWS reclaims the spot instance
         lost_at = time.time()
@@ -63,7 +64,82 @@ def test_a_reclaimed_spot_instance_is_replaced_and_the_job_resumes(
     assert nothing_left(aws.ec2), tagged(aws.ec2)
 
 
+def forget_epochs(hosts) -> None:
+    """No history from an earlier test's instances counts as this one's."""
+    for host in hosts.hosts:
+        for old in hosts.home_of(host).glob("**/checkpoints/history"):
+            old.unlink()
+
+
+def instance_and_home(aws, hosts) -> tuple[str, Path]:
+    """The machine's instance once it runs, and the home of the test host playing it."""
+    [instance] = wait_for(lambda: tagged(aws.ec2)["instances"], 300, "the instance")
+    found = aws.ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    host = next(h for h in hosts.hosts if h.ip == found["PrivateIpAddress"])
+    return instance, hosts.home_of(host)
+
+
 def lifecycle(aws, instance_id: str) -> str:
     """ "spot" or "on-demand", as EC2 describes the instance."""
     found = aws.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     return "spot" if found.get("InstanceLifecycle") == "spot" else "on-demand"
+
+
+def test_an_interruption_notice_gets_a_last_checkpoint_before_the_reclaim(
+    aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "job").mkdir()
+    on_signal = "import signal, sys\nsignal.signal(signal.SIGTERM, lambda *_: sys.exit(143))\n"
+    # slower epochs: the agent looks for the notice every 5 s
+    (tmp_path / "job" / "train.py").write_text(on_signal + RESUMABLE.replace("time.sleep(0.6)", "time.sleep(1.5)"))
+    spec = write_spec(
+        tmp_path,
+        aws_spec(
+            aws,
+            "noticed",
+            workdir="job",
+            run="python3 train.py",
+            outputs=["out"],
+            recover=True,
+            checkpoint_every="30s",  # rarely: the checkpoint that matters is the one taken on the notice
+            resources={"spot": True},
+        ),
+    )
+    forget_epochs(aws_hosts)
+    server = Server(roost_home, tmp_path)
+    try:
+        assert roost_cli("run", str(spec), "--detach", "--down").returncode == 0
+        first, first_home = instance_and_home(aws, aws_hosts)
+        wait_for(lambda: epochs_in(first_home) >= 5, 300, "five epochs on the spot instance")
+        cloud_init.interrupt(first)  # EC2's two-minute notice
+        noticed_at = time.time()
+        noticed = wait_for(
+            lambda: [j for j in roost.managed_jobs("noticed") if j.final_checkpoint], 60, "the last checkpoint"
+        )
+        saved_there = (next(first_home.glob("**/checkpoints/history"))).read_text().split()
+        wait_for(lambda: kinds_of_events("noticed") >= {"spot interruption"}, 30, "the agent's event")
+        aws.ec2.terminate_instances(InstanceIds=[first])  # the reclaim
+        ended = wait_for(lambda: [j for j in roost.managed_jobs("noticed") if j.ended], 300, "the job's end")
+    finally:
+        server.end()
+    job = ended[0]
+    assert job.state == "succeeded", ((tmp_path / "server.err").read_text()[-3000:], job)
+    assert noticed[0].interrupted_at is not None and len(job.recoveries) == 1
+    print(f"interruption notice -> last checkpoint copied off: {(noticed[0].checkpoint_at or 0) - noticed_at:.1f}s")
+    assert lifecycle(aws, job.recoveries[0].host or "") == "spot"  # no fallback asked for: spot again
+    history = (Path(job.outputs or "") / "out" / "history").read_text().split()
+    assert [int(e) for e in history[::2]] == list(range(1, 15))
+    # every epoch the first instance finished before the signal came along: none redone, none lost
+    assert history[: len(saved_there)] == saved_there and len(saved_there) >= 10
+    assert json.loads(roost_cli("gc", "--json").stdout)["leftovers"] == []
+
+
+def kinds_of_events(machine: str) -> set[str]:
+    from roost.machine import journal
+    from roost.machine.state import State
+
+    state = State()
+    try:
+        return {event.kind for event in journal.events(state, machine)}
+    finally:
+        state.close()

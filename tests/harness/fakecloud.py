@@ -11,6 +11,7 @@ IPs moto invents.
 from __future__ import annotations
 
 import ipaddress
+import json
 import shutil
 import socket
 import threading
@@ -26,6 +27,37 @@ DLAMI_AMI = "ami-dca37ea5"  # moto's "Deep Learning AMI Ubuntu"
 HALT_MARKER = "roost-test-halted"
 HALT_COMMAND = f"touch /tmp/{HALT_MARKER}"
 """The tests' power-off command: test hosts cannot halt, so they leave a mark instead."""
+IMDS_SCRIPT = r"""
+import http.server, os
+ACTION = "/tmp/roost-test-instance-action"
+TOKEN = b"fake-imds-token"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        self.answer(200 if self.path == "/latest/api/token" else 404, TOKEN)
+
+    def do_GET(self):
+        if self.headers.get("X-aws-ec2-metadata-token", "").encode() != TOKEN:
+            return self.answer(401, b"")
+        if self.path == "/latest/meta-data/spot/instance-action" and os.path.exists(ACTION):
+            return self.answer(200, open(ACTION, "rb").read())
+        self.answer(404, b"")
+
+    def answer(self, code, body):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer(("169.254.169.254", 80), Handler).serve_forever()
+"""
+"""The instance metadata service's answers roost reads (IMDSv2: a token, then the spot
+instance-action document, 404 until :meth:`CloudInit.interrupt`), at its real address."""
 ARM_AMI = "ami-0a7a7a7a7a7a7a7a7"  # added to moto's list below: its own images are all x86_64
 
 
@@ -266,6 +298,7 @@ class CloudInit(threading.Thread):
                 continue  # an old instance at an address a newer one now holds
             elif state == "running" and before in ("stopping", "stopped"):
                 self.hosts.start(host.index)
+                self._start_imds(host)
             elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
                 self.hosts.stop(host.index)
         self._enforce_security_groups([i for r in reservations for i in r["Instances"]])
@@ -334,11 +367,33 @@ class CloudInit(threading.Thread):
         (folder / "firstboot.status").unlink(missing_ok=True)
         (folder / "firstboot.sh").write_text(script)
         self.hosts.start(host.index)
+        self._start_imds(host)
         status = (folder / "firstboot.status").read_text().strip() if (folder / "firstboot.status").exists() else "?"
         if status != "ok":
             log = (folder / "firstboot.log").read_text() if (folder / "firstboot.log").exists() else ""
             self.errors.append(f"user-data of {instance['InstanceId']} {status}: {log[-2000:]}")
         self.booted.append(instance["InstanceId"])
+
+    def _start_imds(self, host: Any) -> None:
+        """The metadata service at 169.254.169.254 inside the host, as every EC2 instance has."""
+        tmp = self.hosts.directory / f"h{host.index}" / "tmp"
+        (tmp / "roost-test-instance-action").unlink(missing_ok=True)
+        (tmp / "roost-imds.py").write_text(IMDS_SCRIPT)
+        started = self.hosts.root(
+            host.index,
+            "ip addr add 169.254.169.254/32 dev lo 2>/dev/null; "
+            "setsid python3 /tmp/roost-imds.py </dev/null >/dev/null 2>&1 &",
+        )
+        if started.returncode != 0:
+            self.errors.append(f"metadata service on {host.ip}: {started.stderr}")
+
+    def interrupt(self, instance_id: str) -> None:
+        """EC2 decides to reclaim a spot instance: its metadata service now says so (two minutes ahead)."""
+        found = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        host = self.by_ip[found["PrivateIpAddress"]]
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 120))
+        action = self.hosts.directory / f"h{host.index}" / "tmp" / "roost-test-instance-action"
+        action.write_text(json.dumps({"action": "terminate", "time": when}))
 
     def wait_idle(self, seconds: float = 1.0) -> None:
         """Give the watcher time for one more look."""

@@ -124,6 +124,8 @@ class AgentStatus(BaseModel):
     apps: dict[str, AppStatus] = Field(default_factory=dict)
     schedules: dict[str, ScheduleStatus] = Field(default_factory=dict)
     meter: Meter = Field(default_factory=Meter)
+    interruption: dict[str, object] | None = None
+    """EC2's spot interruption notice as the agent saw it (action, time, seen_at), if any."""
     last_activity: float | None = None
 
     @property

@@ -34,6 +34,8 @@ from roost.spec.model import BackendKind, Spec
 
 log = logging.getLogger("roost.job.managed")
 ENDED = ("succeeded", "failed", "cancelled")
+RECLAIM_GRACE_SECONDS = 180.0
+"""EC2 reclaims a spot instance two minutes after its notice; a job still there a minute later runs again."""
 
 
 class Recovery(BaseModel):
@@ -63,6 +65,10 @@ class ManagedJob(BaseModel):
     recoveries: list[Recovery] = Field(default_factory=list)
     checkpoint_at: float | None = None
     """When the newest checkpoint in the store was copied off the machine."""
+    interrupted_at: float | None = None
+    """When the server saw EC2's interruption notice for the spot machine the job is on."""
+    final_checkpoint: bool = False
+    """The checkpoint the job saved on that notice has been copied off."""
     created_at: float = Field(default_factory=time.time)
     ended_at: float | None = None
 
@@ -159,6 +165,9 @@ class Driver:
             except RoostError as exc:
                 failures += 1
                 log.warning("managed job on %s: %s", self.name, exc.message)
+            except Exception:  # a bug: logged with its traceback, retried with backoff like the rest
+                failures += 1
+                log.exception("managed job on %s", self.name)
             poll = min(self.poll, job.spec.checkpoint_every_seconds) if job.spec.recover else self.poll
             self.stopping.wait(min(60.0, poll * 2**failures))
 
@@ -178,10 +187,35 @@ class Driver:
                 raise
             self.recover(job)
             return
-        if status.ended:
+        if self.interrupted(job, session) and status.ended and status.state != "succeeded":
+            self.await_reclaim(job, session)
+        elif status.ended:
             self.finish(job, session, status.state, status.exit_code)
         elif job.spec.recover and time.time() - (job.checkpoint_at or 0) >= job.spec.checkpoint_every_seconds:
             self.pull_checkpoint(job, session)
+
+    def interrupted(self, job: ManagedJob, session: MachineSession) -> bool:
+        """True once EC2's interruption notice reached the spot machine's agent; the first time,
+        a checkpoint is copied off at once (the agent has signalled the job to save one)."""
+        cloud = session.record.facts.cloud
+        if job.interrupted_at is None and cloud is not None and cloud.spot:
+            if session.agent.status().interruption is None:
+                return False
+            job.interrupted_at = time.time()
+            save(self.state, job)
+            self.pull_checkpoint(job, session)
+        return job.interrupted_at is not None
+
+    def await_reclaim(self, job: ManagedJob, session: MachineSession) -> None:
+        """The job ended on the interruption's signal: copy its last checkpoint off once, then
+        wait for EC2 to take the instance (a recovery follows); if it is still there well after
+        the two minutes, the job starts again where it is."""
+        if not job.final_checkpoint:
+            self.pull_checkpoint(job, session)
+            job.final_checkpoint = True
+            save(self.state, job)
+        elif time.time() - (job.interrupted_at or 0) > RECLAIM_GRACE_SECONDS:
+            self.moved(job, session, session.agent.submit_job(job_request(session)))
 
     def submit(self, job: ManagedJob) -> None:
         lifecycle.up(job.spec, reconcile=True)
@@ -240,6 +274,7 @@ class Driver:
         lost = job.host
         job.job = job_id
         job.host = where(session)
+        job.interrupted_at, job.final_checkpoint = None, False
         job.recoveries.append(
             Recovery(at=time.time(), lost_host=lost, host=job.host, job=job.job, checkpoint_at=job.checkpoint_at)
         )

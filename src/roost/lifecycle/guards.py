@@ -67,7 +67,20 @@ def agent_settings(session: MachineSession) -> None:
         poweroff_command=session.backend.poweroff_command(),
         budget={**budget.model_dump(), "hourly_usd": hourly_usd(session)} if budget else None,
         notify=notify,
+        interruption=_interruption(session),
     )
+
+
+SPOT_NOTICE_FILE = "~/.roost-spot/instance-action"
+"""Where an AWS spot instance's root relay writes EC2's interruption notice (its user-data)."""
+
+
+def _interruption(session: MachineSession) -> dict[str, str] | None:
+    """On a spot instance: where the agent finds EC2's interruption notice and what it sends the jobs."""
+    cloud = session.record.facts.cloud
+    if not (cloud and cloud.spot):
+        return None
+    return {"file": SPOT_NOTICE_FILE, "signal": session.record.spec.on_interrupt}
 
 
 def _install_notifier(session: MachineSession, ctx: AppContext) -> None:

@@ -229,6 +229,12 @@ class JobQueue:
         )
         log(f"job {job_id} {state} (exit code {code})")
 
+    def signal_all(self, number: int) -> int:
+        """Send ``number`` to every running job's process group; how many got it."""
+        for run in self.running.values():
+            signal_group(run["pid"], number)
+        return len(self.running)
+
     def stop_all(self) -> None:
         """End every running job's process group (the agent is stopping)."""
         for run in list(self.running.values()):

@@ -11,6 +11,7 @@ from .app import TICK_FAST, TICK_SLOW, App
 from .base import Paths, established_ports, log, proc_identity, read_json, rotate, write_json_atomic
 from .jobs import JobQueue
 from .schedule import Schedules
+from .spot import SpotWatch
 from .watch import Watch
 
 
@@ -45,6 +46,7 @@ class Supervisor:
         self.jobs = JobQueue(paths)
         self.schedules = Schedules(paths)
         self.watch = Watch(paths)
+        self.spot = SpotWatch()
         self.stop_reason: str | None = None
         self.pid_record = {"pid": os.getpid(), "starttime": proc_identity(os.getpid())[1]}
 
@@ -101,6 +103,7 @@ class Supervisor:
             "apps": {name: app.status() for name, app in self.apps.items()},
             "schedules": self.schedules.status(),
             "meter": self.watch.status(config),
+            "interruption": self.spot.notice,
             "last_activity": self.last_activity,
             "updated_at": time.time(),
         }
@@ -118,10 +121,23 @@ class Supervisor:
             self.watch.event("autostopped", f"idle for {now - self.last_activity:.0f}s; stopping")
         if self.watch.tick(now, config) and not self.stopping:
             self.stop_reason, self.stopping = "budget", True
+        self.on_interruption(self.spot.tick(now, config.get("interruption")))
         self.schedules.tick(now)
         for name in self.apps:
             if rotate(self.paths.app_log(name), self.max_log_bytes, self.keep_logs):
                 log(f"rotated log of {name}")
+
+    def on_interruption(self, notice: dict | None) -> None:
+        """EC2 will reclaim this spot machine: signal the jobs (they save a checkpoint), say so."""
+        if notice is None:
+            return
+        number = self.spot.signal_number(notice["signal"])
+        sent = self.jobs.signal_all(number) if number is not None else 0
+        self.watch.event(
+            "spot interruption",
+            f"EC2 will {notice.get('action', 'reclaim')} this instance at {notice.get('time', '?')}; "
+            + (f"sent {notice['signal']} to {sent} job(s)" if number is not None else "jobs left running"),
+        )
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)

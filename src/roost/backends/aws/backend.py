@@ -216,7 +216,9 @@ class AwsBackend(SshDataPlane, Backend):
             subnet_id=network.find_subnet(cloud, spec)["SubnetId"],
             group_ids=(facts.security_group, *([facts.cluster_group] if facts.cluster_group else [])),
             key_name=facts.key_pair,
-            user_data=user_data(record.name, private, public, shared=spec.share),
+            user_data=user_data(
+                record.name, private, public, shared=spec.share, spot=spec.resources.spot, user=spec.aws.user
+            ),
             token=hashlib.sha256(f"{owner}/{record.name}/{record.created_at}".encode()).hexdigest()[:32],
         )
         return instances.launch(cloud, plan, spot=spot)

@@ -9,6 +9,7 @@ the first key) roost reads its public half and pins it instead, and the first ke
 nothing from then on. The metadata service is closed to every user but root (an nftables
 rule, made again at each boot where systemd runs). roost's agent (41 KB) does not fit
 user-data's 16 KB limit: it is installed over the first, verified SSH connection instead.
+On a spot instance a small root process relays EC2's interruption notice to the agent.
 """
 
 from __future__ import annotations
@@ -79,13 +80,55 @@ command -v caddy >/dev/null 2>&1 || {{ apt-get update -q && DEBIAN_FRONTEND=noni
 """
 
 
-def user_data(machine: str, host_private: str, host_public: str, *, shared: bool = False) -> str:
-    """The script, with the host key pair in it (and Caddy's install for a shared app)."""
+SPOT_RELAY = """# a spot instance: root relays EC2's interruption notice (the metadata service answers root
+# only) into a file the login user's agent reads, every 5 s
+relay_dir="$(getent passwd {user} | cut -d: -f6)/.roost-spot"
+install -d -m 755 -o root -g root "$relay_dir"
+cat > /usr/local/sbin/roost-spot-relay <<'RELAY'
+#!/usr/bin/python3
+import os, sys, time, urllib.request as u
+out = sys.argv[1]
+imds = u.build_opener(u.ProxyHandler({{}}))
+while True:
+    try:
+        token = imds.open(u.Request("http://169.254.169.254/latest/api/token", method="PUT",
+                                    headers={{"X-aws-ec2-metadata-token-ttl-seconds": "300"}}), timeout=2).read()
+        notice = imds.open(u.Request("http://169.254.169.254/latest/meta-data/spot/instance-action",
+                                     headers={{"X-aws-ec2-metadata-token": token.decode()}}), timeout=2).read()
+        with open(out + ".tmp", "wb") as handle:
+            handle.write(notice[:4096])
+        os.chmod(out + ".tmp", 0o644)
+        os.replace(out + ".tmp", out)
+    except Exception:
+        pass  # 404 until AWS decides to reclaim the instance
+    time.sleep(5)
+RELAY
+chmod 755 /usr/local/sbin/roost-spot-relay
+if [ -d /run/systemd/system ]; then
+  cat > /etc/systemd/system/roost-spot-relay.service <<UNIT
+[Unit]
+Description=roost: relay EC2's spot interruption notice to the agent
+[Service]
+ExecStart=/usr/local/sbin/roost-spot-relay $relay_dir/instance-action
+Restart=always
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl enable --now roost-spot-relay.service 2>/dev/null || true
+else
+  setsid /usr/local/sbin/roost-spot-relay "$relay_dir/instance-action" </dev/null >/dev/null 2>&1 &
+fi
+"""
+
+
+def user_data(
+    machine: str, host_private: str, host_public: str, *, shared: bool = False, spot: bool = False, user: str = ""
+) -> str:
+    """The script, with the host key pair in it (and Caddy's install for a shared app, and on a
+    spot instance the interruption notice's relay to the login ``user``)."""
     if not host_private.endswith("\n"):
         host_private += "\n"
-    return TEMPLATE.format(
-        machine=machine,
-        private=host_private,
-        public=shlex.quote(host_public),
-        extra=INSTALL_CADDY.format() if shared else "",
-    )
+    extra = INSTALL_CADDY.format() if shared else ""
+    if spot:
+        extra += SPOT_RELAY.format(user=shlex.quote(user))
+    return TEMPLATE.format(machine=machine, private=host_private, public=shlex.quote(host_public), extra=extra)
