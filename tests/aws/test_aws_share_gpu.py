@@ -4,6 +4,7 @@ cheapest GPU offer and the Deep Learning AMI."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,7 @@ def test_autostop_powers_the_instance_off_from_inside(
         aws.fresh()
         name = "idle-down" if down else "idle"
         spec = write_spec(tmp_path, aws_spec(aws, name, autostop={"idle": "2s", "down": down}))
+        started = time.time()
         assert roost_cli("up", str(spec)).returncode == 0
         instance_id = tagged(aws.ec2)["instances"][0]
         behaviour = aws.ec2.describe_instance_attribute(
@@ -115,6 +117,11 @@ def test_autostop_powers_the_instance_off_from_inside(
             return found["State"]["Name"]
 
         wait_for(lambda: state() == final, timeout=90, what=f"the idle instance to be {final}")
+        seen_stopped = time.time()
+        time.sleep(3)  # a gap: the time after the stop that must not be billed
         status = json.loads(roost_cli("status", name, "--json").stdout)[0]
         assert status["state"] == ("terminated" if down else "stopped")
+        if not down:  # billed until EC2 says it stopped, not until roost looked
+            billed = json.loads(roost_cli("cost", "--json").stdout)[0]["hours"] * 3600
+            assert billed <= seen_stopped - started + 1, (billed, seen_stopped - started)
         assert roost_cli("down", name).returncode == 0 and nothing_left(aws.ec2)

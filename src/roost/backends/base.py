@@ -68,6 +68,10 @@ class Backend(ABC):
                 hint="leave out --down (or `roost down` it yourself)",
             )
 
+    def bank_stopped(self, record: MachineRecord) -> None:
+        """The machine was found stopped: close its billed running time (nothing to bill here)."""
+        return None
+
     def billed_seconds(self, record: MachineRecord) -> float:
         """Seconds of machine time billed so far (0 where nothing is billed)."""
         return 0.0

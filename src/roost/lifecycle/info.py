@@ -83,7 +83,11 @@ def _status_of(session: MachineSession) -> MachineStatus:
             app = agent.apps.get("gateway" if record.spec.service else driver.name)  # a service: its balancer
             if record.spec.service and app is not None and not healthy_in(session, agent):
                 app = app.model_copy(update={"healthy": False})  # a replica is down
-    if live != record.state:
+    if live != record.state and live in (MachineState.STOPPED, MachineState.TERMINATED):
+        session.backend.bank_stopped(record)  # stopped by itself: billing ended when it stopped
+        record.state = live
+        session.save()
+    elif live != record.state:
         session.state.set_state(record.name, live)
     return MachineStatus(
         name=record.name,

@@ -3,9 +3,8 @@
 Provisioning is a list of named steps, each recorded before and after it runs and each a
 find-or-create by roost's tags (``roost:machine``, ``roost:owner``), so a crash at any
 point converges on the next ``up`` and leaves nothing ``down`` or ``gc`` cannot find.
-Past the API everything is the SSH data plane: commands, rsync and tunnels go to the
-instance's address (public, or private with ``connect: private``), looked up at each use,
-so a start that changes the address never leaves roost with a stale one.
+Past the API everything is the SSH data plane: commands, rsync and tunnels go to the instance's
+address (public, or private with ``connect: private``), looked up at each use (a start may change it).
 """
 
 from __future__ import annotations
@@ -124,15 +123,12 @@ class AwsBackend(SshDataPlane, Backend):
         images.resolve_image(cloud, spec.resources.image, offer)
         network.find_subnet(cloud, spec)
         facts = self._facts(record)
-        facts.instance_type, facts.hourly_usd, facts.spot = (
-            offer.instance_type,
-            offer.hourly(spec.resources.spot),
-            spec.resources.spot,
-        )
+        spot = facts.spot = spec.resources.spot
+        facts.instance_type, facts.hourly_usd = offer.instance_type, offer.hourly(spot)
         self.say(
             f"  {offer.instance_type}: {offer.vcpus} vCPUs, {offer.memory_gib:g} GiB"
             + (f", {offer.accelerator_count:g} x {offer.accelerator}" if offer.accelerator else "")
-            + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spec.resources.spot else ''}"
+            + f", ${facts.hourly_usd:.4f}/h{' (spot)' if spot else ''}"
         )
         if self.confirm is not None and not self.confirm(self.quote(record)):
             raise RoostError(f"'{record.name}' not made: you did not confirm; nothing was created")
@@ -315,11 +311,15 @@ class AwsBackend(SshDataPlane, Backend):
         self._instances.pop(record.name, None)
         self._bank_running_time(record)
 
-    def _bank_running_time(self, record: MachineRecord) -> None:
+    def _bank_running_time(self, record: MachineRecord, until: float | None = None) -> None:
         facts = self._facts(record)
         if facts.running_since is not None:
-            facts.running_seconds += max(0.0, time.time() - facts.running_since)
+            facts.running_seconds += max(0.0, (until or time.time()) - facts.running_since)
             facts.running_since = None
+
+    def bank_stopped(self, record: MachineRecord) -> None:
+        """Billing ends when EC2 says the instance stopped (an autostop, a budget), not when seen."""
+        self._bank_running_time(record, instances.stopped_at(self._instances.get(record.name) or {}))
 
     def start(self, record: MachineRecord) -> None:
         """Start the stopped instance; its address may change (roost looks it up at each use)."""

@@ -3,8 +3,10 @@ stop, start and terminate it. Every call here is safe to repeat."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from roost.backends.aws.cloud import CAPACITY_CODES, Cloud, tag_filters, tags
@@ -29,6 +31,17 @@ class LaunchPlan:
     key_name: str
     user_data: str
     token: str
+
+
+STOPPED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?:UTC|GMT)\)")
+
+
+def stopped_at(instance: dict[str, Any]) -> float | None:
+    """When a stopped instance stopped, from EC2's StateTransitionReason (None: not said)."""
+    found = STOPPED_AT.search(instance.get("StateTransitionReason") or "")
+    if found is None:
+        return None
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
 def find_instance(cloud: Cloud, machine: str, owner: str) -> dict[str, Any] | None:
