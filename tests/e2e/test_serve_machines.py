@@ -7,6 +7,8 @@ replica waits for its machine. `roost down` leaves nothing on either host."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,11 +19,16 @@ import roost
 from tests.e2e.test_gateway import host_entry, listening
 from tests.e2e.test_serve import REPLICA, load, roost_cli
 from tests.helpers import wait_for
+from tests.hook_receiver import HookReceiver
+
+ROOST = [sys.executable, "-m", "roost"]
 
 pytestmark = pytest.mark.e2e
 
 
-def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str, resources: dict | None = None) -> Path:
+def spread_spec(
+    tmp_path: Path, gateway_host, worker_host, version: str, resources: dict | None = None, notify: bool = True
+) -> Path:
     work = tmp_path / "site"
     work.mkdir(exist_ok=True)
     (work / "replica.py").write_text(REPLICA.read_text())
@@ -33,6 +40,7 @@ def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str, resourc
                 "backend": "ssh",
                 "hosts": [host_entry(gateway_host), host_entry(worker_host)],
                 "workdir": str(work),
+                "notify": ["$ROOST_TEST_HOOK"] if notify else [],
                 "app": {"type": "command", "command": f"python3 replica.py {{port}} {version} {{host}}:{{port}}"},
                 "service": {
                     "replicas": 2,
@@ -46,7 +54,11 @@ def spread_spec(tmp_path: Path, gateway_host, worker_host, version: str, resourc
     return spec
 
 
-def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Path, tmp_path: Path) -> None:
+def test_replicas_on_two_machines_survive_cutting_one(
+    testhosts, roost_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = HookReceiver()
+    monkeypatch.setenv("ROOST_TEST_HOOK", f"json://127.0.0.1:{hook.port}/hook")
     gateway_host, worker_host = testhosts.hosts[0], testhosts.hosts[1]
     up = roost_cli("serve", str(spread_spec(tmp_path, gateway_host, worker_host, "v1")), timeout=600)
     assert up.returncode == 0, up.stderr
@@ -114,6 +126,10 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
 
     timeline: list = []
     latencies: list = []
+    # only `roost watch` tells anyone: the replacement below reaches the webhook as a notification
+    log = (tmp_path / "watch.log").open("wb")
+    watcher = subprocess.Popen([*ROOST, "watch", "--probe-every", "1"], stdout=log, stderr=subprocess.STDOUT)
+    wait_for(lambda: b"watching" in (tmp_path / "watch.log").read_bytes() or watcher.poll() is not None, 30, "watch")
     try:
         answers, failures = load(url, 15.0, cut, timeline=timeline, latencies=latencies, pace=0.005)
         # a response the worker was sending when its network went can be lost half-way (headers
@@ -148,8 +164,13 @@ def test_replicas_on_two_machines_survive_cutting_one(testhosts, roost_home: Pat
         took = replaced[0]["at"] - cut_wall[0]
         print(f"the controller replaced the cut worker's replica on the gateway machine {took:.1f}s after the cut")
         assert took < 20
+        sent = wait_for(lambda: hook.titled("spread: replica replaced"), 30, "the notification")
+        assert len(sent) == 1 and "on spread-w1 stopped answering" in sent[0]["message"], hook.received
     finally:
         testhosts.heal(worker_host.index)
+        watcher.terminate()
+        watcher.wait(timeout=60)
+        hook.close()
 
     # the worker is back: `roost serve` again puts a replica on it (and stops its stale one)
     again = roost_cli("serve", str(spread_spec(tmp_path, gateway_host, worker_host, "v2")), timeout=300)
@@ -202,7 +223,7 @@ def test_an_unreachable_worker_host_is_named_and_nothing_serves_half(
     testhosts, roost_home: Path, tmp_path: Path
 ) -> None:
     gateway_host = testhosts.hosts[0]
-    spec = spread_spec(tmp_path, gateway_host, testhosts.hosts[1], "v1")
+    spec = spread_spec(tmp_path, gateway_host, testhosts.hosts[1], "v1", notify=False)
     data = yaml.safe_load(spec.read_text())
     data["hosts"][1] = {**data["hosts"][1], "address": "10.251.0.250", "connect_timeout": 3}  # nobody there
     spec.write_text(yaml.safe_dump(data))

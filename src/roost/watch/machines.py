@@ -149,6 +149,16 @@ class Monitor:
                 seen = event.at
         self._agent_seen[name] = seen
 
+    def _import_replacements(self, name: str, found: ServiceStatus) -> None:
+        """A replica the controller replaced (its machine lost) is an event, once."""
+        for event in found.events:
+            if event.get("event") == "replaced" and isinstance(event.get("at"), int | float):
+                message = (
+                    f"replica {event.get('replica')} on {event.get('machine', '?')} stopped answering; "
+                    f"replaced by {event.get('by', '?')} on the gateway machine"
+                )
+                journal.record_event_once(self.state, name, "replica replaced", message, float(event["at"]))
+
     def _note_spend(self, records: list[MachineRecord]) -> None:
         for record in records:
             if record.facts.cloud and record.facts.cloud.hourly_usd:
@@ -179,6 +189,7 @@ class Monitor:
                     for r in found.replicas
                 ],
             )
+            self._import_replacements(record.name, found)
             with self._lock:
                 history = self._services.setdefault(record.name, deque())
                 history.append(point)
