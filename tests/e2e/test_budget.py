@@ -85,4 +85,65 @@ def test_notify_and_budget_bad_input_is_refused_before_anything_is_made(
     )
     unpriced = roost_cli("up", str(spec))
     assert unpriced.returncode == 1 and "resources.price_per_hour" in unpriced.stderr
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "labels",
+                "backend": "local",
+                "app": "label-studio",
+                "resources": {"price_per_hour": 1},
+                "budget": {"max_usd": 5, "then": "down"},
+            }
+        )
+    )
+    data = roost_cli("up", str(spec))
+    assert data.returncode == 1 and "field 'budget.then'" in data.stderr and "delete label-studio's data" in data.stderr
     assert roost.status() == []
+
+
+def test_notify_targets_in_roosts_config_reach_every_machine(roost_home: Path, tmp_path: Path) -> None:
+    from roost.errors import SpecError
+    from roost.notify.targets import resolve
+
+    path = tmp_path / "quiet.yaml"
+    path.write_text(yaml.safe_dump({"name": "quiet", "backend": "local", "notify": ["json://127.0.0.1:9/own"]}))
+    roost_home.mkdir(parents=True, exist_ok=True)
+    (roost_home / "config.yaml").write_text(yaml.safe_dump({"notify": ["json://127.0.0.1:9/everyone"]}))
+    assert resolve(roost.load_spec(path)) == ["json://127.0.0.1:9/own", "json://127.0.0.1:9/everyone"]
+    (roost_home / "config.yaml").write_text("notify: json://not-a-list\n")
+    with pytest.raises(SpecError) as refused:
+        resolve(roost.load_spec(path))
+    assert refused.value.file == str(roost_home / "config.yaml") and refused.value.field == "notify"
+
+
+def test_then_down_takes_the_machine_down_once_a_watcher_sees_it_stopped(
+    roost_home: Path, tmp_path: Path, hook: HookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("ROOST_TEST_HOOK", f"json://127.0.0.1:{hook.port}/hook")
+    spec = tmp_path / "brief.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "brief",
+                "backend": "local",
+                "resources": {"price_per_hour": 7200},
+                "budget": {"max_usd": 10, "then": "down"},
+                "notify": ["$ROOST_TEST_HOOK"],
+            }
+        )
+    )
+    assert roost_cli("up", str(spec)).returncode == 0
+    log = (tmp_path / "watch.log").open("wb")
+    watcher = subprocess.Popen([sys.executable, "-m", "roost", "watch", "--probe-every", "1"], stdout=log, stderr=log)
+    log.close()  # the watcher has its own copy
+    try:
+        wait_for(lambda: roost.status() == [], 60, "the machine to be taken down")
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=60)
+    reached = wait_for(lambda: hook.titled("budget reached"), 30, "the cap's notification")
+    assert "taking it down" in reached[0]["message"]
+    assert not (roost_home / "machines" / "brief").exists()

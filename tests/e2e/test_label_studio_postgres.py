@@ -75,6 +75,7 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     # schedule reaches S3 by itself, within its interval and a minute more
     log = (tmp_path / "watch.log").open("wb")
     watcher = subprocess.Popen([*ROOST, "watch", "--probe-every", "2"], stdout=log, stderr=subprocess.STDOUT)
+    log.close()  # the watcher has its own copy
     arrived: dict[str, float] = {}
     acknowledged: list[tuple[float, int, str]] = []
     deadline = time.time() + 300

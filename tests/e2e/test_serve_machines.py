@@ -129,6 +129,7 @@ def test_replicas_on_two_machines_survive_cutting_one(
     # only `roost watch` tells anyone: the replacement below reaches the webhook as a notification
     log = (tmp_path / "watch.log").open("wb")
     watcher = subprocess.Popen([*ROOST, "watch", "--probe-every", "1"], stdout=log, stderr=subprocess.STDOUT)
+    log.close()  # the watcher has its own copy
     wait_for(lambda: b"watching" in (tmp_path / "watch.log").read_bytes() or watcher.poll() is not None, 30, "watch")
     try:
         answers, failures = load(url, 15.0, cut, timeline=timeline, latencies=latencies, pace=0.005)

@@ -3,7 +3,7 @@ its events (apprise, installed on the machine when the spec has notify targets).
 
 from __future__ import annotations
 
-from roost.apps import AppContext
+from roost.apps import AppContext, app_driver
 from roost.apps.uvenv import ensure_venv
 from roost.errors import SpecError
 from roost.machine.steps import Step
@@ -19,6 +19,14 @@ def check_guards(spec: Spec) -> None:
     machine cannot keep."""
     resolve(spec)
     budget = spec.budget
+    driver = app_driver(spec)
+    if budget and budget.then == "down" and driver is not None and driver.keeps_data:
+        raise SpecError(
+            f"budget.then: down would delete {driver.name}'s data at the cap (a stopped machine cannot be backed up)",
+            file=spec.source,
+            field="budget.then",
+            hint="use then: stop (the data stays; `roost backup` after `roost start`)",
+        )
     if budget and budget.then == "down" and spec.backend is BackendKind.aws:
         if spec.resources.spot:
             raise SpecError(

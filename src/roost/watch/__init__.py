@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from roost.watch.backups import BackupShipper
+from roost.watch.budgets import BudgetDowns
 from roost.watch.jobs import ManagedJobs
 from roost.watch.loop import Loop
 from roost.watch.machines import Monitor
@@ -28,6 +29,7 @@ class Watchers:
             Loop("backups", ship_every, self.shipper.step),
             Loop("notify", notify_every, self.notifier.step),
             Loop("jobs", 2.0, self.jobs.step),
+            Loop("budgets", 5.0, BudgetDowns(self.monitor).step),
         ]
 
     def start(self) -> None:
