@@ -48,7 +48,7 @@ def test_a_reclaimed_spot_instance_is_replaced_and_the_job_resumes(
         assert lifecycle(aws, first) == "spot"
         aws.ec2.terminate_instances(InstanceIds=[first])  # AWS reclaims the spot instance
         lost_at = time.time()
-        ended = wait_for(lambda: [j for j in roost.managed_jobs("spotjob") if j.ended], 300, "the job's end")
+        ended = wait_for(lambda: [j for j in roost.managed_jobs("spotjob") if j.settled], 300, "the job's end")
     finally:
         server.end()
     job = ended[0]
@@ -119,7 +119,7 @@ def test_an_interruption_notice_gets_a_last_checkpoint_before_the_reclaim(
         saved_there = (next(first_home.glob("**/checkpoints/history"))).read_text().split()
         wait_for(lambda: kinds_of_events("noticed") >= {"spot interruption"}, 30, "the agent's event")
         aws.ec2.terminate_instances(InstanceIds=[first])  # the reclaim
-        ended = wait_for(lambda: [j for j in roost.managed_jobs("noticed") if j.ended], 300, "the job's end")
+        ended = wait_for(lambda: [j for j in roost.managed_jobs("noticed") if j.settled], 300, "the job's end")
     finally:
         server.end()
     job = ended[0]

@@ -1,6 +1,7 @@
 """`roost run --detach`: the server sees a job through with no CLI running: its host is lost,
 the server is killed with SIGKILL in the middle of the recovery and started again, and the job
-still resumes on the other host from its last checkpoint, once, and the machine goes down."""
+still resumes on the other host from its last checkpoint, once, and the machine goes down. The
+checkpoints are kept in the spec's backup_to (moto's S3) as well."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ shutil.copy(history, "out/history")
 """
 
 
-def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, roost_home: Path, tmp_path: Path) -> None:
+def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, roost_home: Path, tmp_path: Path) -> None:
+    s3 = aws.moto.client("s3")  # the checkpoints' store (backup_to), moto's S3 API
+    s3.create_bucket(Bucket="ckpts")
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "train.py").write_text(RESUMABLE)
     first, second = testhosts.hosts[0], testhosts.hosts[1]
@@ -50,6 +53,7 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, roost_h
             "outputs": ["out"],
             "recover": True,
             "checkpoint_every": "0.5s",
+            "backup_to": "s3://ckpts/runs",
             "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
         },
     )
@@ -74,7 +78,7 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, roost_h
         server.process.kill()  # SIGKILL in the middle of the recovery
         server.process.wait()
         server = Server(roost_home, tmp_path)
-        ended = wait_for(lambda: [j for j in roost.managed_jobs("managed") if j.ended], 300, "the job's end")
+        ended = wait_for(lambda: [j for j in roost.managed_jobs("managed") if j.settled], 300, "the job's end")
     finally:
         server.end()
         testhosts.start(first.index)
@@ -90,6 +94,9 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, roost_h
     moved_at = hosts.index(second.name)
     assert moved_at >= 2 and set(hosts[:moved_at]) == {first.name} and set(hosts[moved_at:]) == {second.name}
     assert roost.status() == []  # --down: the machine went at the end
+    # the checkpoints were kept in the store too, on from the move: its last one is the history so far
+    stored = s3.get_object(Bucket="ckpts", Key="runs/managed.checkpoint/history")["Body"].read().decode().split()
+    assert len(stored) > 2 * (moved_at + 1) and record[: len(stored)] == stored
     listed = roost_cli("jobs", "managed")
     assert listed.returncode == 0 and "managed by the server: succeeded" in listed.stdout, listed.stderr
     assert "recovered" in listed.stdout and f"{first.ip} lost" in listed.stdout and "checkpoint of" in listed.stdout

@@ -41,6 +41,8 @@ class S3Store(BackupStore):
                 "`aws configure` (or use backup_to: file:///a/directory)",
             )
         self.s3 = client
+        self.uploaded: dict[str, tuple[int, int]] = {}
+        """Per key: (size, mtime) of the file this object last uploaded there (put_tree)."""
 
     def _call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         ClientError, BotoCoreError = client_errors()
@@ -84,6 +86,16 @@ class S3Store(BackupStore):
             ids += [name for name in names if is_safe_name(name)]  # anything else was not written by roost
             if not page.get("IsTruncated"):
                 return sorted(ids)
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def _keys(self) -> list[str]:
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("list objects", self.s3.list_objects_v2, Bucket=self.bucket, Prefix=self.prefix, **token)
+            keys += [entry["Key"] for entry in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return keys
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def _manifest(self, backup_id: str) -> dict[str, Any] | None:
@@ -174,6 +186,35 @@ class S3Store(BackupStore):
         keys += [entry["Key"] for entry in page.get("Contents", []) if not entry["Key"].endswith(MANIFEST)]
         for key in keys:
             self._call("delete a backup", self.s3.delete_object, Bucket=self.bucket, Key=key)
+
+    def put_tree(self, local: Path) -> None:
+        """Every file of ``local`` as ``prefix/MACHINE/PATH``: changed ones uploaded (by size and
+        time, since this store's last upload), vanished ones deleted."""
+        wanted: dict[str, tuple[int, int]] = {}
+        for path in sorted(local.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                key, stat = self.prefix + path.relative_to(local).as_posix(), path.stat()
+                wanted[key] = (stat.st_size, stat.st_mtime_ns)
+                if self.uploaded.get(key) != wanted[key]:
+                    self._call("upload", self.s3.upload_file, Filename=str(path), Bucket=self.bucket, Key=key)
+        for key in set(self._keys()) - set(wanted):
+            self._call("delete an old file", self.s3.delete_object, Bucket=self.bucket, Key=key)
+        self.uploaded = wanted
+
+    def get_tree(self, local: Path) -> bool:
+        """Download every object under the prefix into ``local``; a key that would land outside
+        it (``..``, an empty part) is skipped: the names came from a machine."""
+        keys = self._keys()
+        for key in keys:
+            parts = key[len(self.prefix) :].split("/")
+            if any(part in ("", ".", "..") or "\\" in part for part in parts):
+                continue
+            target = local.joinpath(*parts)
+            if not target.resolve().is_relative_to(local.resolve()):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._call("download", self.s3.download_file, Bucket=self.bucket, Key=key, Filename=str(target))
+        return bool(keys)
 
 
 def _counting(meter: Meter | None, size: int | None) -> Callable[[int], None] | None:

@@ -138,6 +138,14 @@ class BackupStore(ABC):
     def delete(self, backup_id: str) -> None:
         """Remove one backup."""
 
+    @abstractmethod
+    def put_tree(self, local: Path) -> None:
+        """Keep a copy of the folder ``local`` here (a job's checkpoint), replacing the last one."""
+
+    @abstractmethod
+    def get_tree(self, local: Path) -> bool:
+        """Copy the kept folder into ``local`` (made); False when none is kept."""
+
     def staging(self, backup_id: str) -> Path:
         """An empty local directory to gather a new backup in."""
         staged = inside(roost_home() / "cache" / "backup-staging", backup_id, "backup id", self.location)
@@ -209,3 +217,21 @@ class DirectoryStore(BackupStore):
     def delete(self, backup_id: str) -> None:
         """Remove the folder."""
         shutil.rmtree(inside(self.root, backup_id, "backup id", self.location), ignore_errors=True)
+
+    def put_tree(self, local: Path) -> None:
+        """A whole copy beside the last, swapped in (a cut copy never replaces a good one)."""
+        self.check()
+        fresh, old = self.root.with_name(self.root.name + ".incoming"), self.root.with_name(self.root.name + ".old")
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.copytree(local, fresh, symlinks=True)
+        shutil.rmtree(old, ignore_errors=True)
+        self.root.rename(old)
+        fresh.rename(self.root)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def get_tree(self, local: Path) -> bool:
+        """The kept copy into ``local``."""
+        if not self.root.is_dir() or not any(self.root.iterdir()):
+            return False
+        shutil.copytree(self.root, local, symlinks=True, dirs_exist_ok=True)
+        return True

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from roost.errors import BackendError, HostUnreachable, RoostError, SpecError
+from roost.backups.store import BackupStore
+from roost.backups.stores import store_for
+from roost.errors import BackendError, HostUnreachable, MachineNotFound, RoostError, SpecError
 from roost.job import recovery
 from roost.job.common import check_runnable, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
@@ -72,10 +74,18 @@ class ManagedJob(BaseModel):
     created_at: float = Field(default_factory=time.time)
     ended_at: float | None = None
 
+    machine_down: bool = False
+    """``down`` was asked and the machine is gone."""
+
     @property
     def ended(self) -> bool:
         """True once the job succeeded, failed or was cancelled."""
         return self.state in ENDED
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to do: the job ended and, with ``down``, its machine is gone."""
+        return self.ended and (self.machine_down or not self.down)
 
 
 def store_dir(name: str) -> Path:
@@ -112,7 +122,7 @@ def hand_over(spec: Spec, *, down: bool = False) -> ManagedJob:
     if spec.num_nodes > 1:
         raise SpecError("a multi-node job is run attached (`roost run`)", file=spec.source, field="num_nodes")
     current = managed_jobs(spec.name)
-    if current and not current[0].ended:
+    if current and not current[0].settled:
         raise RoostError(
             f"a managed job already runs on '{spec.name}' ({current[0].state})",
             hint=f"wait for it, or `roost cancel {spec.name} {current[0].job}`",
@@ -147,6 +157,7 @@ class Driver:
         self.stopping = stopping
         self.poll = poll
         self.state = State()
+        self._store: BackupStore | None = None
 
     def load(self) -> ManagedJob:
         rows = self.state.query("SELECT record_json FROM managed_jobs WHERE name = ?", (self.name,))
@@ -157,10 +168,13 @@ class Driver:
         failures = 0
         while not self.stopping.is_set():
             job = self.load()
-            if job.ended:
+            if job.settled:
                 return
             try:
-                self.step(job)
+                if job.ended:
+                    self.take_down(job)
+                else:
+                    self.step(job)
                 failures = 0
             except RoostError as exc:
                 failures += 1
@@ -178,6 +192,11 @@ class Driver:
             return
         try:
             session = load_session(self.name)
+        except MachineNotFound:  # taken down by hand while its job ran: nothing left to follow
+            job.state, job.ended_at, job.message = "cancelled", time.time(), "its machine was taken down"
+            save(self.state, job)
+            return
+        try:
             if job.host != where(session):  # a move that a restart cut short
                 self.finish_move(job)
                 return
@@ -226,9 +245,19 @@ class Driver:
         job.state, job.host = "running", where(session)
         save(self.state, job)
 
+    def store(self, job: ManagedJob) -> BackupStore | None:
+        """The spec's ``backup_to``, where checkpoints are kept beside this computer's copy."""
+        if job.spec.backup_to and self._store is None:
+            self._store = store_for(job.spec.backup_to, f"{self.name}.checkpoint")
+        return self._store
+
     def pull_checkpoint(self, job: ManagedJob, session: MachineSession) -> None:
+        """Copy the checkpoint off the machine, and into the store (``backup_to``) when set."""
         try:
             recovery.CheckpointSync(session, 0).pull()
+            store = self.store(job)
+            if store is not None:
+                store.put_tree(recovery.mirror_dir(self.name))
             job.checkpoint_at = time.time()
             save(self.state, job)  # kept: a restarted server says which checkpoint a recovery used
         except RoostError as exc:
@@ -245,6 +274,9 @@ class Driver:
     def recover(self, job: ManagedJob) -> None:
         """Put the job on a new machine with its last checkpoint: the next host (SSH), a new
         instance (AWS; on-demand once the spec's spot fallback says so)."""
+        mirror, store = recovery.mirror_dir(self.name), self.store(job)
+        if store is not None and not any(mirror.iterdir()):  # this computer lost its copy: the store's
+            store.get_tree(mirror)
         if job.spec.backend is not BackendKind.aws:
             session = recovery.move_to_next_host(self.name, SilentProgress())  # up there, checkpoint put back
             self.moved(job, session, session.agent.submit_job(job_request(session)))
@@ -284,13 +316,23 @@ class Driver:
         )
 
     def finish(self, job: ManagedJob, session: MachineSession, outcome: str, exit_code: int | None) -> None:
+        """Outputs into the store, the outcome recorded (an event), then ``--down``."""
         if job.spec.outputs:
             folder, _missing = download_outputs(session, job.job or "", store_dir(self.name) / "outputs")
             job.outputs = str(folder)
-        if job.down:
-            lifecycle.down(self.name)
         job.state, job.exit_code, job.ended_at = outcome, exit_code, time.time()
         save(self.state, job)
         journal.record_event(
             self.state, self.name, f"job {outcome}", f"job {job.job} {outcome} (exit code {exit_code})"
         )
+        self.take_down(job)
+
+    def take_down(self, job: ManagedJob) -> None:
+        """``--down`` after the end: retried (by ``run``) until the machine is gone."""
+        if job.down and not job.machine_down:
+            try:
+                lifecycle.down(self.name)
+            except MachineNotFound:
+                pass  # already gone
+            job.machine_down = True
+            save(self.state, job)

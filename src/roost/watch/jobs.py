@@ -8,7 +8,7 @@ from roost.job.managed import Driver, managed_jobs
 
 
 class ManagedJobs:
-    """One step starts a driver for each unfinished managed job that has none (after a restart:
+    """One step starts a driver for each unsettled managed job that has none (after a restart:
     every one the state database holds)."""
 
     def __init__(self) -> None:
@@ -19,7 +19,7 @@ class ManagedJobs:
         """Start the drivers that are missing."""
         for job in managed_jobs():
             running = self.drivers.get(job.name)
-            if job.ended or (running is not None and running.is_alive()):
+            if job.settled or (running is not None and running.is_alive()):
                 continue
             thread = threading.Thread(
                 target=Driver(job.name, self.stopping).run, name=f"roost-job-{job.name}", daemon=True
