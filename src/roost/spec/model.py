@@ -270,14 +270,6 @@ class Spec(Strict):
             raise ValueError(f"{sorted(clash)} appear in both envs and secrets; keep each in one place")
         if self.backend is BackendKind.ssh and not self.hosts:
             raise ValueError("backend 'ssh' needs 'hosts:' (for example: hosts: [ubuntu@10.0.0.5])")
-        if (
-            self.recover
-            and self.backend is not BackendKind.aws
-            and (self.backend is BackendKind.local or len(self.hosts) < 2)
-        ):
-            raise ValueError(
-                "'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts, or 'aws'"
-            )
         if self.backend is BackendKind.ssh and self.num_nodes > len(self.hosts):
             raise ValueError(
                 f"num_nodes is {self.num_nodes} but only {len(self.hosts)} host(s) are listed; list one host per node"
@@ -291,8 +283,6 @@ class Spec(Strict):
             )
         if self.domain and not self.share:
             raise ValueError("'domain' names the shared address: it needs 'share: true'")
-        if self.recover and self.num_nodes > 1:
-            raise ValueError("'recover: true' is for single-node jobs (num_nodes: 1)")
         if self.service and (self.app is None or self.app.type not in ("command", "streamlit")):
             raise ValueError(
                 "'service:' runs replicas of an app of type command or streamlit; "
@@ -314,6 +304,21 @@ class Spec(Strict):
             raise ValueError("a service's replicas get their own ports; remove app.port")
         if self.hosts and self.backend is not BackendKind.ssh:
             raise ValueError(f"'hosts:' is only for backend 'ssh', not '{self.backend.value}'")
+        return self
+
+    @model_validator(mode="after")
+    def _kept_promises(self) -> Spec:
+        """What recovery and a budget need from the machine."""
+        if (
+            self.recover
+            and self.backend is not BackendKind.aws
+            and (self.backend is BackendKind.local or len(self.hosts) < 2)
+        ):
+            raise ValueError(
+                "'recover: true' needs another machine to move to: backend 'ssh' with two or more hosts, or 'aws'"
+            )
+        if self.recover and self.num_nodes > 1:
+            raise ValueError("'recover: true' is for single-node jobs (num_nodes: 1)")
         if self.budget and self.backend is not BackendKind.aws and self.resources.price_per_hour is None:
             raise ValueError(
                 f"a budget on a '{self.backend.value}' machine needs its price: add resources.price_per_hour "
