@@ -97,6 +97,7 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, ro
     # the checkpoints were kept in the store too, on from the move: its last one is the history so far
     stored = s3.get_object(Bucket="ckpts", Key="runs/managed.checkpoint/history")["Body"].read().decode().split()
     assert len(stored) > 2 * (moved_at + 1) and record[: len(stored)] == stored
+    _dashboard_shows_the_recovery(roost_home, tmp_path, first.ip)
     listed = roost_cli("jobs", "managed")
     assert listed.returncode == 0 and "managed by the server: succeeded" in listed.stdout, listed.stderr
     assert "recovered" in listed.stdout and f"{first.ip} lost" in listed.stdout and "checkpoint of" in listed.stdout
@@ -116,3 +117,23 @@ def roost_status_records():
         return state.machines()
     finally:
         state.close()
+
+
+def _dashboard_shows_the_recovery(roost_home: Path, tmp_path: Path, lost: str) -> None:
+    """The jobs page lists the managed job with its recovery (screenshot: server-managed-jobs.png)."""
+    from tests.browser import ARTIFACTS, chromium
+
+    server = Server(roost_home, tmp_path)
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(server.login)
+            page.goto(server.url + "/jobs")
+            row = page.locator("#managed-jobs tr", has_text="managed")
+            assert "succeeded (machine down)" in row.inner_text()
+            recovery = row.locator(".recovery").inner_text()
+            assert f"{lost} lost" in recovery and "from the checkpoint of" in recovery, recovery
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "server-managed-jobs.png"), full_page=True)
+    finally:
+        server.end()

@@ -28,6 +28,7 @@ def _ago(at: float | None) -> str:
 
 templates.env.filters["ago"] = _ago
 templates.env.filters["usd"] = lambda value: f"${value:,.2f}"
+templates.env.filters["clock"] = lambda at: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
 
 
 def _page(request: Request, template: str, page: str, **values: Any) -> HTMLResponse:
@@ -52,8 +53,8 @@ def machine_page(request: Request, name: str) -> HTMLResponse:
 
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request) -> HTMLResponse:
-    """Jobs across machines."""
-    return _page(request, "jobs.html", "jobs")
+    """Jobs across machines, and the jobs handed to the server with their recoveries."""
+    return _page(request, "jobs.html", "jobs", managed=list(reversed(roost.managed_jobs())))
 
 
 @router.get("/machines/{name}/jobs/{job}", response_class=HTMLResponse)
