@@ -1,6 +1,7 @@
-"""A managed job on a spot instance (moto + the fake cloud): the instance is reclaimed
-(terminated) mid-job with no CLI running; the server launches a new one, on-demand as the
-spec's fallback says after one loss, puts the last checkpoint back and the job resumes; at the
+"""A managed job on a spot instance (moto + the fake cloud), with no CLI running: EC2's
+interruption notice reaches the job (SIGTERM) and the server copies its last checkpoint off;
+the instance is reclaimed (terminated); the server launches a new one, on-demand as the spec's
+fallback says after one loss, puts the checkpoint back and the job resumes where it was; at the
 end the machine goes down and gc finds nothing."""
 
 from __future__ import annotations
@@ -18,50 +19,6 @@ from tests.e2e.test_server import Server
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def test_a_reclaimed_spot_instance_is_replaced_and_the_job_resumes(
-    aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path
-) -> None:
-    (tmp_path / "job").mkdir()
-    (tmp_path / "job" / "train.py").write_text(RESUMABLE)
-    spec = write_spec(
-        tmp_path,
-        aws_spec(
-            aws,
-            "spotjob",
-            workdir="job",
-            run="python3 train.py",
-            outputs=["out"],
-            recover=True,
-            checkpoint_every="0.5s",
-            resources={"spot": {"fallback": "on-demand", "after": 1}},
-        ),
-    )
-    forget_epochs(aws_hosts)
-    server = Server(roost_home, tmp_path)
-    try:
-        handed = roost_cli("run", str(spec), "--detach", "--down")
-        assert handed.returncode == 0, handed.stderr
-        first, first_home = instance_and_home(aws, aws_hosts)
-        wait_for(lambda: epochs_in(first_home) >= 5, 300, "five epochs on the spot instance")
-        assert lifecycle(aws, first) == "spot"
-        aws.ec2.terminate_instances(InstanceIds=[first])  # AWS reclaims the spot instance
-        lost_at = time.time()
-        ended = wait_for(lambda: [j for j in roost.managed_jobs("spotjob") if j.settled], 300, "the job's end")
-    finally:
-        server.end()
-    job = ended[0]
-    assert job.state == "succeeded" and job.exit_code == 0, ((tmp_path / "server.err").read_text()[-3000:], job)
-    [moved] = job.recoveries
-    assert moved.lost_host == first and moved.host != first
-    assert lifecycle(aws, moved.host or "") == "on-demand"  # after one loss, as the spec's fallback says
-    print(f"spot reclaimed -> job running again on a new instance (AWS): {moved.at - lost_at:.1f}s")
-    history = (Path(job.outputs or "") / "out" / "history").read_text().split()
-    assert [int(e) for e in history[::2]] == list(range(1, 15))  # resumed from the checkpoint, nothing twice
-    assert roost.status() == []
-    assert json.loads(roost_cli("gc", "--json").stdout)["leftovers"] == []
-    assert nothing_left(aws.ec2), tagged(aws.ec2)
 
 
 def forget_epochs(hosts) -> None:
@@ -85,24 +42,24 @@ def lifecycle(aws, instance_id: str) -> str:
     return "spot" if found.get("InstanceLifecycle") == "spot" else "on-demand"
 
 
-def test_an_interruption_notice_gets_a_last_checkpoint_before_the_reclaim(
+def test_a_spot_instance_is_noticed_reclaimed_and_replaced_on_demand(
     aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "job").mkdir()
     on_signal = "import signal, sys\nsignal.signal(signal.SIGTERM, lambda *_: sys.exit(143))\n"
-    # slower epochs: the agent looks for the notice every 5 s
+    # slower epochs: the agent looks for the notice every housekeeping round, the relay every 5 s
     (tmp_path / "job" / "train.py").write_text(on_signal + RESUMABLE.replace("time.sleep(0.6)", "time.sleep(1.5)"))
     spec = write_spec(
         tmp_path,
         aws_spec(
             aws,
-            "noticed",
+            "spotjob",
             workdir="job",
             run="python3 train.py",
             outputs=["out"],
             recover=True,
             checkpoint_every="30s",  # rarely: the checkpoint that matters is the one taken on the notice
-            resources={"spot": True},
+            resources={"spot": {"fallback": "on-demand", "after": 1}},
         ),
     )
     forget_epochs(aws_hosts)
@@ -111,27 +68,33 @@ def test_an_interruption_notice_gets_a_last_checkpoint_before_the_reclaim(
         assert roost_cli("run", str(spec), "--detach", "--down").returncode == 0
         first, first_home = instance_and_home(aws, aws_hosts)
         wait_for(lambda: epochs_in(first_home) >= 5, 300, "five epochs on the spot instance")
+        assert lifecycle(aws, first) == "spot"
         cloud_init.interrupt(first)  # EC2's two-minute notice
         noticed_at = time.time()
         noticed = wait_for(
-            lambda: [j for j in roost.managed_jobs("noticed") if j.final_checkpoint], 60, "the last checkpoint"
+            lambda: [j for j in roost.managed_jobs("spotjob") if j.final_checkpoint], 60, "the last checkpoint"
         )
         saved_there = (next(first_home.glob("**/checkpoints/history"))).read_text().split()
-        wait_for(lambda: kinds_of_events("noticed") >= {"spot interruption"}, 30, "the agent's event")
+        wait_for(lambda: kinds_of_events("spotjob") >= {"spot interruption"}, 30, "the agent's event")
         aws.ec2.terminate_instances(InstanceIds=[first])  # the reclaim
-        ended = wait_for(lambda: [j for j in roost.managed_jobs("noticed") if j.settled], 300, "the job's end")
+        lost_at = time.time()
+        ended = wait_for(lambda: [j for j in roost.managed_jobs("spotjob") if j.settled], 300, "the job's end")
     finally:
         server.end()
     job = ended[0]
-    assert job.state == "succeeded", ((tmp_path / "server.err").read_text()[-3000:], job)
-    assert noticed[0].interrupted_at is not None and len(job.recoveries) == 1
+    assert job.state == "succeeded" and job.exit_code == 0, ((tmp_path / "server.err").read_text()[-3000:], job)
+    [moved] = job.recoveries
+    assert noticed[0].interrupted_at is not None and moved.lost_host == first and moved.host != first
+    assert lifecycle(aws, moved.host or "") == "on-demand"  # after one loss, as the spec's fallback says
     print(f"interruption notice -> last checkpoint copied off: {(noticed[0].checkpoint_at or 0) - noticed_at:.1f}s")
-    assert lifecycle(aws, job.recoveries[0].host or "") == "spot"  # no fallback asked for: spot again
+    print(f"spot reclaimed -> job running again on a new instance (AWS): {moved.at - lost_at:.1f}s")
     history = (Path(job.outputs or "") / "out" / "history").read_text().split()
-    assert [int(e) for e in history[::2]] == list(range(1, 15))
+    assert [int(e) for e in history[::2]] == list(range(1, 15))  # resumed from the checkpoint, nothing twice
     # every epoch the first instance finished before the signal came along: none redone, none lost
     assert history[: len(saved_there)] == saved_there and len(saved_there) >= 10
+    assert roost.status() == []
     assert json.loads(roost_cli("gc", "--json").stdout)["leftovers"] == []
+    assert nothing_left(aws.ec2), tagged(aws.ec2)
 
 
 def kinds_of_events(machine: str) -> set[str]:

@@ -39,7 +39,7 @@ def spec_file(tmp_path: Path, name: str, host) -> Path:
                 "backend": "ssh",
                 "hosts": [host_entry(host)],
                 "app": {"type": "label-studio", "database": "postgres"},
-                "backup": {"every": "12s", "keep": 2},
+                "backup": {"every": "10s", "keep": 2},
                 "backup_to": f"s3://{BUCKET}/labelling",
             }
         )
@@ -55,7 +55,7 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     host, spare_host = testhosts.hosts[1], testhosts.hosts[0]
     up = roost_cli("up", str(spec_file(tmp_path, "pgteam", host)), timeout=1500)
     assert up.returncode == 0, up.stderr
-    assert "start PostgreSQL" in up.stderr and "schedule backups every 12s (keep 2)" in up.stderr
+    assert "start PostgreSQL" in up.stderr and "schedule backups every 10s (keep 2)" in up.stderr
     # PostgreSQL listens on no TCP port: only Label Studio, on 127.0.0.1
     assert {port for address, port in listening(testhosts, host) if not address.startswith("0100007F")} == {22}
     # only the machine's user gets in: peer authentication, socket 0700 in a 0700 folder
@@ -95,7 +95,7 @@ def test_postgres_scheduled_s3_backups_restore_every_acknowledged_annotation(
     manifests = {i: manifest(s3, i) for i in arrived}
     delays = sorted(arrived[i] - manifests[i]["created_at"] for i in arrived)
     print(f"scheduled backup -> S3 (roost watch): {', '.join(f'{d:.1f}s' for d in delays)}")
-    assert delays[-1] < 12 + 60, delays
+    assert delays[-1] < 10 + 60, delays
 
     # a folder on the machine named to look like two ids ("<id> ..") is no backup id: the
     # listing comes as JSON, every name is checked, and the client's cache is never touched
