@@ -97,6 +97,10 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, ro
     # the checkpoints were kept in the store too, on from the move: its last one is the history so far
     stored = s3.get_object(Bucket="ckpts", Key="runs/managed.checkpoint/history")["Body"].read().decode().split()
     assert len(stored) > 2 * (moved_at + 1) and record[: len(stored)] == stored
+    # and the outputs, beside them
+    assert job.stored_outputs == "s3://ckpts/runs/managed.outputs/0001/"
+    kept = s3.get_object(Bucket="ckpts", Key="runs/managed.outputs/0001/out/history")["Body"].read().decode()
+    assert kept.split() == record
     _dashboard_shows_the_recovery(roost_home, tmp_path, first.ip)
     listed = roost_cli("jobs", "managed")
     assert listed.returncode == 0 and "managed by the server: succeeded" in listed.stdout, listed.stderr

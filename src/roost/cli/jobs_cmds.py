@@ -81,6 +81,7 @@ def _print_managed(job: ManagedJob) -> None:
         f"managed by the server: {job.state}"
         + (f", job {job.job} on {job.host}" if job.job else "")
         + (f"; outputs in {job.outputs}/" if job.outputs else "")
+        + (f" and {job.stored_outputs}" if job.stored_outputs else "")
         + ("; machine taken down" if job.machine_down else "")
     )
     for moved in job.recoveries:

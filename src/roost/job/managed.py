@@ -63,6 +63,9 @@ class ManagedJob(BaseModel):
     host: str | None = None
     exit_code: int | None = None
     outputs: str | None = None
+    """Where the outputs were downloaded (on the server's computer)."""
+    stored_outputs: str | None = None
+    """Their copy in the spec's ``backup_to`` (when it has one)."""
     message: str | None = None
     recoveries: list[Recovery] = Field(default_factory=list)
     checkpoint_at: float | None = None
@@ -320,6 +323,10 @@ class Driver:
         if job.spec.outputs:
             folder, _missing = download_outputs(session, job.job or "", store_dir(self.name) / "outputs")
             job.outputs = str(folder)
+            if job.spec.backup_to:  # and beside the checkpoints: backup_to/NAME.outputs/JOB/
+                outputs = store_for(job.spec.backup_to, f"{self.name}.outputs")
+                outputs.put_tree(folder.parent)
+                job.stored_outputs = f"{outputs.location.rstrip('/')}/{folder.name}/"
         job.state, job.exit_code, job.ended_at = outcome, exit_code, time.time()
         save(self.state, job)
         journal.record_event(
