@@ -49,6 +49,17 @@ def test_workers_get_the_later_hosts_and_no_balancer(tmp_path: Path) -> None:
     assert worker.share is False and worker.service.worker_of == "web" and worker_names(worker) == []
 
 
+def test_a_spread_services_budget_is_shared_by_its_machines(tmp_path: Path) -> None:
+    text = BASE + "backend: aws\nbudget: {max_usd: 30}\nservice: {replicas: 3, machines: 3}\n"
+    spec = load(tmp_path, text)
+    machines = [spec, *(worker_spec(spec, index) for index in (1, 2))]
+    assert [m.machine_budget.max_usd for m in machines] == [10, 10, 10]  # the service stays within $30
+    assert (
+        load(tmp_path, BASE + SSH + "resources: {price_per_hour: 1}\nbudget: {max_usd: 30}\n").machine_budget.max_usd
+        == 30
+    )
+
+
 def test_on_aws_the_gateway_and_its_workers_are_one_cluster(tmp_path: Path) -> None:
     spec = load(tmp_path, BASE + "backend: aws\nservice: {replicas: 4, machines: 3}\n")
     workers = [worker_spec(spec, index) for index in (1, 2)]

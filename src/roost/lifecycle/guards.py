@@ -60,7 +60,7 @@ def notifier_venv(session: MachineSession) -> str:
 def agent_settings(session: MachineSession) -> None:
     """Give the agent the autostop, the budget (with the price) and the notify settings."""
     spec = session.record.spec
-    budget = spec.budget
+    budget = spec.machine_budget
     home = session.record.facts.home
     notify, urls = None, resolve(spec)
     remember(spec.name, urls)  # for the server and `roost watch`, which send the events they see

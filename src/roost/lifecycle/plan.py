@@ -54,7 +54,8 @@ def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
 
 
 def _settings_title(spec: Spec) -> str:
-    return "set autostop" + (f" and budget (${spec.budget.max_usd:g})" if spec.budget else "")
+    budget = spec.machine_budget
+    return "set autostop" + (f" and budget (${budget.max_usd:g})" if budget else "")
 
 
 def _agent_lane(session: MachineSession, ctx: AppContext) -> tuple[Step, ...]:

@@ -77,6 +77,7 @@ def worker_spec(spec: Spec, index: int) -> Spec:
         share=False,
         domain=None,
         service=service,
+        budget=spec.machine_budget,
         backup=None,
     )
 

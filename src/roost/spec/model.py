@@ -220,6 +220,14 @@ class Spec(Strict):
             return self.service.worker_of or self.name
         return None
 
+    @property
+    def machine_budget(self) -> Budget | None:
+        """The budget each machine's agent keeps: a service spread over N machines gives each
+        1/N of it, so the service as a whole stays within ``budget.max_usd``."""
+        if self.budget and self.service and self.service.machines > 1:
+            return self.budget.model_copy(update={"max_usd": self.budget.max_usd / self.service.machines})
+        return self.budget
+
     def same_as(self, other: Spec) -> bool:
         """True when both describe the same machine; where each was read from does not matter."""
         return self.model_dump() == other.model_dump()
