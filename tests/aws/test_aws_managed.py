@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 def forget_epochs(hosts) -> None:
     """No history from an earlier test's instances counts as this one's."""
     for host in hosts.hosts:
-        for old in hosts.home_of(host).glob("**/checkpoints/history"):
+        for old in hosts.home_of(host).glob(".roost/machines/*/checkpoints/history"):
             old.unlink()
 
 
@@ -74,7 +74,7 @@ def test_a_spot_instance_is_noticed_reclaimed_and_replaced_on_demand(
         noticed = wait_for(
             lambda: [j for j in roost.managed_jobs("spotjob") if j.final_checkpoint], 60, "the last checkpoint"
         )
-        saved_there = (next(first_home.glob("**/checkpoints/history"))).read_text().split()
+        saved_there = (next(first_home.glob(".roost/machines/*/checkpoints/history"))).read_text().split()
         wait_for(lambda: kinds_of_events("spotjob") >= {"spot interruption"}, 30, "the agent's event")
         aws.ec2.terminate_instances(InstanceIds=[first])  # the reclaim
         lost_at = time.time()

@@ -15,6 +15,7 @@ from tests.e2e.test_jobs import ssh_host, write_spec
 from tests.e2e.test_serve import roost_cli
 from tests.e2e.test_server import Server
 from tests.helpers import wait_for
+from tests.hook_receiver import HookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,11 @@ shutil.copy(history, "out/history")
 """
 
 
-def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, roost_home: Path, tmp_path: Path) -> None:
+def test_a_detached_job_survives_its_host_and_a_killed_server(
+    testhosts, aws, roost_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = HookReceiver()
+    monkeypatch.setenv("ROOST_TEST_HOOK", f"json://127.0.0.1:{hook.port}/hook")  # the server resolves it
     s3 = aws.moto.client("s3")  # the checkpoints' store (backup_to), moto's S3 API
     s3.create_bucket(Bucket="ckpts")
     (tmp_path / "job").mkdir()
@@ -54,6 +59,7 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, ro
             "recover": True,
             "checkpoint_every": "0.5s",
             "backup_to": "s3://ckpts/runs",
+            "notify": ["$ROOST_TEST_HOOK"],
             "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
         },
     )
@@ -79,6 +85,8 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, ro
         server.process.wait()
         server = Server(roost_home, tmp_path)
         ended = wait_for(lambda: [j for j in roost.managed_jobs("managed") if j.settled], 300, "the job's end")
+        # the server tells the webhook, though the machine went right after the end (once each: below)
+        wait_for(lambda: hook.titled("managed: job succeeded"), 30, "the job's notification")
     finally:
         server.end()
         testhosts.start(first.index)
@@ -101,6 +109,8 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, ro
     assert job.stored_outputs == "s3://ckpts/runs/managed.outputs/0001/"
     kept = s3.get_object(Bucket="ckpts", Key="runs/managed.outputs/0001/out/history")["Body"].read().decode()
     assert kept.split() == record
+    assert len(hook.titled("job recovered")) == 1 and len(hook.titled("job succeeded")) == 1, hook.received
+    hook.close()
     _dashboard_shows_the_recovery(roost_home, tmp_path, first.ip)
     listed = roost_cli("jobs", "managed")
     assert listed.returncode == 0 and "managed by the server: succeeded" in listed.stdout, listed.stderr
@@ -109,7 +119,7 @@ def test_a_detached_job_survives_its_host_and_a_killed_server(testhosts, aws, ro
 
 def epochs_in(home: Path) -> int:
     """Epochs done on a host, by the history in its checkpoint directory (0 before the first)."""
-    found = list(home.glob("**/checkpoints/history"))
+    found = list(home.glob(".roost/machines/*/checkpoints/history"))
     return len(found[0].read_text().split()) // 2 if found else 0
 
 

@@ -31,9 +31,14 @@ class Notifier:
     def __init__(self) -> None:
         self.state = State()
         self.sent = 0
+        self.targets: dict[str, list[str]] = {}
+        """Each machine's targets as last read: a machine taken down right after its event (a
+        job's end with --down) has lost its vault, and its event is still sent there."""
 
     def step(self) -> None:
         """Send the events recorded since the last step, oldest first."""
+        for record in self.state.machines():
+            self.targets[record.name] = machine_targets(record.name)
         after = int(journal.mark(self.state, MARK))
         if after == 0:  # first start: begin at now
             newest = journal.events(self.state, limit=1)
@@ -41,7 +46,7 @@ class Notifier:
             return
         for event in reversed(journal.events(self.state, after=max(after, 0), limit=500)):
             if worth_sending(event):
-                targets = machine_targets(event.machine)
+                targets = machine_targets(event.machine) or self.targets.get(event.machine, [])
                 if targets and send(targets, f"roost: {event.machine}: {event.kind}", event.message):
                     self.sent += 1
             journal.set_mark(self.state, MARK, event.id)
