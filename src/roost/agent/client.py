@@ -214,7 +214,11 @@ class AgentClient:
     def status(self) -> AgentStatus:
         """The agent's status; a machine without a running agent reports state 'stopped'."""
         result = self._call("status")
-        if result.ok and not result.stdout.strip():
+        for attempt in range(2):
+            if not (result.ok and not result.stdout.strip()):
+                break
+            if attempt:  # twice no answer: the connection itself is stale (a host cut and healed)
+                self.runner.close()
             result = self._call("status")  # the connection lost the answer; ask again
         if result.exit_code == 2 and "No such file" in result.stderr:
             return AgentStatus()  # never installed: nothing runs
