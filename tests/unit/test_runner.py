@@ -59,3 +59,11 @@ def test_write_file_is_atomic_with_mode(tmp_path: Path) -> None:
     LocalRunner().write_file(str(target), b"[1]", mode=0o644)
     assert target.read_bytes() == b"[1]" and target.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in target.parent.iterdir()] == ["config.json"]  # no temp files left
+
+
+def test_a_command_in_a_folder_that_is_gone_says_so(tmp_path: Path) -> None:
+    from roost.errors import HostUnreachable
+
+    gone = tmp_path / "machine"
+    with pytest.raises(HostUnreachable, match="is gone: was the machine taken down"):
+        LocalRunner(cwd=str(gone)).run(["true"])

@@ -160,3 +160,14 @@ def test_a_record_written_before_the_facts_were_split_still_reads(tmp_path: Path
     state.save(state.get("old"))  # written back in the new shape, read the same
     assert State(tmp_path).get("old").facts == facts
     state.close()
+
+
+def test_a_late_update_does_not_bring_back_a_machine_taken_down_meanwhile(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    seen = state.save(record("gone"))
+    seen.state = MachineState.STOPPED
+    assert state.update(seen) and state.get("gone").state == MachineState.STOPPED  # type: ignore[union-attr]
+    state.delete("gone")  # another roost's `down`, while a status probe still held the record
+    assert not state.update(seen)
+    assert state.get("gone") is None and state.machines() == []
+    state.close()

@@ -86,7 +86,7 @@ def _status_of(session: MachineSession) -> MachineStatus:
     if live != record.state and live in (MachineState.STOPPED, MachineState.TERMINATED):
         session.backend.bank_stopped(record)  # stopped by itself: billing ended when it stopped
         record.state = live
-        session.save()
+        session.state.update(record)  # not save(): a machine taken down meanwhile stays gone
     elif live != record.state:
         session.state.set_state(record.name, live)
     return MachineStatus(
@@ -143,10 +143,15 @@ def status(name: str | None = None) -> list[MachineStatus]:
     try:
         sessions = [open_session(state, name)] if name else [MachineSession(state, r) for r in state.machines()]
         if len(sessions) < 2:
-            return [_status_of(session) for session in sessions]
-        # each probe mostly waits on its machine: many at once, answers in the records' order
-        with ThreadPoolExecutor(max_workers=min(PROBES_AT_ONCE, len(sessions))) as pool:
-            return list(pool.map(_status_of, sessions))
+            found = [_status_of(session) for session in sessions]
+        else:
+            # each probe mostly waits on its machine: many at once, answers in the records' order
+            with ThreadPoolExecutor(max_workers=min(PROBES_AT_ONCE, len(sessions))) as pool:
+                found = list(pool.map(_status_of, sessions))
+        if name is None:  # a machine another roost took down while it was probed is not listed
+            kept = {record.name for record in state.machines()}
+            found = [machine for machine in found if machine.name in kept]
+        return found
     finally:
         state.close()
 

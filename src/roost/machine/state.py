@@ -206,6 +206,16 @@ class State:
             )
         return record
 
+    def update(self, record: MachineRecord) -> bool:
+        """Update a machine's record only if it still exists (False when another roost took the
+        machine down meanwhile: a late writer must not bring its record back)."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE machines SET state = ?, facts_json = ?, updated_at = ? WHERE name = ?",
+                (record.state.value, record.facts.model_dump_json(), time.time(), record.name),
+            ).rowcount
+        return changed > 0
+
     def set_state(self, name: str, state: MachineState) -> None:
         """Record a machine's lifecycle state."""
         with self.transaction() as db:

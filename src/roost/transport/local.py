@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO
 
+from roost.errors import HostUnreachable
 from roost.transport.base import Command, Result, command_text
 
 
@@ -100,9 +101,13 @@ class LocalRunner:
         full_env = {**os.environ, **self.base_env, **(env or {})}
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         started = time.monotonic()
+        folder = cwd or self.cwd
+        if folder is not None and not os.path.isdir(folder):
+            # a machine taken down meanwhile (by another roost) leaves no folder to run in
+            raise HostUnreachable(self.label, f"the folder {folder} is gone: was the machine taken down?")
         proc = subprocess.Popen(
             argv,
-            cwd=cwd or self.cwd,
+            cwd=folder,
             env=full_env,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
