@@ -14,6 +14,7 @@ import yaml
 
 import roost
 from roost.machine.record import MachineState
+from tests.e2e.test_quick_cli import traced
 from tests.helpers import answers
 from tests.jupyter_client import JupyterSession
 
@@ -137,6 +138,18 @@ def test_partition_during_up_fails_clearly_and_heal_resumes(testhosts, roost_hom
     assert resumed.returncode == 0, resumed.stderr
     assert "provision ssh machine  (done before)" in resumed.stderr
     assert roost.status("cut")[0].healthy
+
+    # roost exec rides the warm connection without loading the full CLI: streams and exit code kept
+    ran, full = traced("exec", "cut", "--", "sh", "-c", "echo out; pwd; echo err >&2; exit 3")
+    assert not full and ran.returncode == 3, ran.stderr
+    assert ran.stdout.splitlines()[0] == "out" and ran.stdout.splitlines()[1].endswith("/workdir")
+    assert ran.stderr.strip() == "err"
+    testhosts.cut(host.index)
+    try:
+        lost, _ = traced("exec", "cut", "--", "true")
+    finally:
+        testhosts.heal(host.index)
+    assert lost.returncode == 1 and "host roost-cut: cannot connect" in lost.stderr, lost.stderr
     roost.down("cut")
 
 

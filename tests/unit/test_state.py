@@ -171,3 +171,10 @@ def test_a_late_update_does_not_bring_back_a_machine_taken_down_meanwhile(tmp_pa
     assert not state.update(seen)
     assert state.get("gone") is None and state.machines() == []
     state.close()
+
+
+def test_the_quick_cli_reads_the_schema_this_roost_writes() -> None:
+    from roost.machine import peek
+
+    # a new migration must be checked against peek's queries, then CACHE_SCHEMA moved with it
+    assert peek.CACHE_SCHEMA == SCHEMA_VERSION

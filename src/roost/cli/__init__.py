@@ -1,105 +1,33 @@
 """roost's command line: parse, call the library, render. No logic lives here.
 
-One small module per group of commands (``*_cmds.py``); each command is a module-level
-function over one library verb of :mod:`roost`.
+``main`` first offers the command to :mod:`roost.cli.quick`, which answers `roost status`
+(from the watchers' cache) and `roost exec` (over a warm connection) without loading typer,
+pydantic or roost's models; everything else, and anything the quick path is unsure of, runs
+through the full CLI in :mod:`roost.cli.full`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import time
-import traceback
-from pathlib import Path
-
-import typer
-
-from roost.cli import (
-    access_cmds,
-    backup_cmds,
-    cloud_cmds,
-    files_cmds,
-    info_cmds,
-    jobs_cmds,
-    lifecycle_cmds,
-    offers_cmds,
-    serve_cmds,
-    server_cmds,
-    share_cmds,
-)
-from roost.cli.render import PROGRESS, error, set_quiet
-from roost.errors import RoostError
-from roost.paths import roost_home
-from roost.progress import reporting
-
-app = typer.Typer(
-    name="roost",
-    help="Host ML tools and run training jobs on this computer, SSH machines and AWS.",
-    no_args_is_help=True,
-    add_completion=True,  # roost --install-completion (bash, zsh, fish, PowerShell)
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _options(
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="no live progress display: one line per finished step (as when piped)"
-    ),
-) -> None:
-    """Host ML tools and run training jobs on this computer, SSH machines and AWS."""
-    set_quiet(quiet)
-
-
-for group in (
-    access_cmds,
-    lifecycle_cmds,
-    info_cmds,
-    files_cmds,
-    jobs_cmds,
-    offers_cmds,
-    share_cmds,
-    cloud_cmds,
-    backup_cmds,
-    serve_cmds,
-    server_cmds,
-):
-    group.register(app)
-
-
-BUG_EXIT = 70  # EX_SOFTWARE: roost itself went wrong, not the input
+from typing import Any
 
 
 def main() -> None:
-    """Entry point: run a command; a RoostError becomes a message and exit code 1. Anything
-    else is a bug in roost: its traceback is printed and kept in a crash log, and it says so."""
-    try:
-        with reporting(PROGRESS):  # transfers outside any step (backups, outputs) show their bytes too
-            app()
-    except RoostError as exc:
-        error(str(exc))
-        sys.exit(exc.exit_code)
-    except Exception:
-        log = _keep_crash(traceback.format_exc())
-        traceback.print_exc()
-        error(
-            "this is a bug in roost, not a problem with what you asked for; "
-            f"the traceback above is also in {log}. Please report it with that file."
-        )
-        sys.exit(BUG_EXIT)
+    """Entry point: a RoostError becomes a message and exit code 1; anything else is a bug in
+    roost, whose traceback is printed and kept in a crash log."""
+    from roost.cli.quick import run_quick
+
+    code = run_quick(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from roost.cli.full import main as full
+
+    full()
 
 
-def _keep_crash(text: str) -> str:
-    """Write a crash's traceback to ROOST_HOME/logs (or the temp folder when that fails); its path."""
-    name = f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    try:
-        folder = roost_home() / "logs"
-        folder.mkdir(mode=0o700, exist_ok=True)
-    except (OSError, RoostError):
-        folder = Path(tempfile.gettempdir())
-    path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"roost {' '.join(sys.argv[1:])}\n{text}")
-    return str(path)
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the typer app, for tests and completion: loaded only when asked for
+        from roost.cli.full import app
+
+        return app
+    raise AttributeError(name)

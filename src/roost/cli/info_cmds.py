@@ -10,7 +10,9 @@ import typer
 
 from roost.cli.commands import CommandList
 from roost.cli.render import console, print_table
+from roost.cli.table import STATUS_HEADERS, status_rows
 from roost.cli.verbs import verbs
+from roost.machine.peek import STATUS_MAX_AGE
 
 
 def _has_display() -> bool:
@@ -21,28 +23,25 @@ commands = CommandList()
 
 
 @commands.command()
-def status(name: str = typer.Argument(None), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show machines, their state and app health."""
-    machines = verbs().status(name)
+def status(
+    name: str = typer.Argument(None),
+    as_json: bool = typer.Option(False, "--json"),
+    live: bool = typer.Option(False, "--live", help="probe every machine now, even where a watcher just did"),
+) -> None:
+    """Show machines, their state and app health. Where `roost server` or `roost watch` runs, its
+    probes (at most 30 s old, and none older than the machine's last change) are shown as they are."""
+    machines = [m.model_dump(mode="json") for m in verbs().status(name, max_age=0.0 if live else STATUS_MAX_AGE)]
+    show_status(machines, as_json)
+
+
+def show_status(machines: list[dict], as_json: bool) -> None:
+    """Print machines (MachineStatus JSON) as `roost status` does."""
     if as_json:
-        print(json.dumps([m.model_dump(mode="json") for m in machines], indent=1))
-        return
-    if not machines:
+        print(json.dumps(machines, indent=1))
+    elif not machines:
         console.print("no machines; `roost up jupyter` makes one")
-        return
-    rows = [
-        [
-            m.name,
-            m.backend,
-            m.state.value + (f" ({m.stopped_by})" if m.stopped_by else ""),
-            str(m.gpus),
-            m.app or "-",
-            "yes" if m.healthy else "no",
-            m.url or "-",
-        ]
-        for m in machines
-    ]
-    print_table(["NAME", "BACKEND", "STATE", "GPUS", "APP", "HEALTHY", "URL"], rows)
+    else:
+        print_table(STATUS_HEADERS, status_rows(machines))
 
 
 @commands.command("open")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
+from roost.cli.table import table_lines
 from roost.progress import Meter, reporting
 
 if TYPE_CHECKING:
@@ -159,20 +159,11 @@ PROGRESS = RichProgress()
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Columns padded to their widest cell under bold headers, as rich's borderless Table draws
-    them, in time linear in the rows (rich measures every cell: over a second for 1,000 rows).
-    Control characters in a cell (a job's multi-line command) become spaces."""
-    clean = [[_CONTROL.sub(" ", cell) for cell in row] for row in rows]
-    widths = [max([cell_len(header), *(cell_len(row[i]) for row in clean)]) for i, header in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return " " + "  ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(cells, widths)).rstrip()
-
-    console.print(Text(line(headers), style="bold"))
-    if clean:
-        console.out("\n".join(line(row) for row in clean), highlight=False)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+    them, in time linear in the rows (rich measures every cell: over a second for 1,000 rows)."""
+    head, *lines = table_lines(headers, rows, cell_len)
+    console.print(Text(head, style="bold"))
+    if lines:
+        console.out("\n".join(lines), highlight=False)
 
 
 def error(message: str) -> None:

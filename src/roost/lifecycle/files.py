@@ -16,8 +16,7 @@ from roost.transfer import download as pull
 from roost.transfer import push_files
 from roost.transport.base import Result, command_text
 from roost.transport.script import run_script
-
-LONG_COMMAND_BYTES = 64 * 1024  # one argv string may hold 128 KiB on Linux; the ssh line adds more
+from roost.transport.ssh.remote import LONG_COMMAND_BYTES
 
 
 def _session(name: str) -> MachineSession:

@@ -86,9 +86,10 @@ def _status_of(session: MachineSession) -> MachineStatus:
     if live != record.state and live in (MachineState.STOPPED, MachineState.TERMINATED):
         session.backend.bank_stopped(record)  # stopped by itself: billing ended when it stopped
         record.state = live
-        session.state.update(record)  # not save(): a machine taken down meanwhile stays gone
+        written = session.state.update(record)  # not save(): a machine taken down meanwhile stays gone
+        record.updated_at = written or record.updated_at
     elif live != record.state:
-        session.state.set_state(record.name, live)
+        record.updated_at = session.state.set_state(record.name, live)
     return MachineStatus(
         name=record.name,
         backend=record.backend,
@@ -133,27 +134,38 @@ def known_status(record: MachineRecord) -> MachineStatus:
 
 
 def probe(state: State, record: MachineRecord) -> MachineStatus:
-    """One machine's live status (asks its backend and agent), on a caller's state connection."""
+    """One machine's live status (asks its backend and agent), on a caller's state connection
+    (``record.updated_at`` follows what the probe wrote, for the status cache)."""
     return _status_of(MachineSession(state, record))
 
 
-def status(name: str | None = None) -> list[MachineStatus]:
-    """The live status of one machine, or of every machine roost knows."""
+def status(name: str | None = None, *, max_age: float = 0.0) -> list[MachineStatus]:
+    """The status of one machine, or of every machine roost knows, in name order. Each machine
+    is probed (its backend and agent asked) unless a watcher (`roost server`, `roost watch`)
+    probed it less than ``max_age`` seconds ago and its record has not changed since: then that
+    probe's answer stands (`roost status` allows STATUS_MAX_AGE; the default, 0, probes all)."""
     state = State()
     try:
-        sessions = [open_session(state, name)] if name else [MachineSession(state, r) for r in state.machines()]
-        if len(sessions) < 2:
-            found = [_status_of(session) for session in sessions]
-        else:
-            # each probe mostly waits on its machine: many at once, answers in the records' order
-            with ThreadPoolExecutor(max_workers=min(PROBES_AT_ONCE, len(sessions))) as pool:
-                found = list(pool.map(_status_of, sessions))
+        records = [open_session(state, name).record] if name else state.machines()
+        cached = state.cached_statuses(max_age) if max_age > 0 else {}
+        sessions = [MachineSession(state, record) for record in records if record.name not in cached]
+        probed = _probe_all(sessions)
+        fresh = {machine.name: machine for machine in probed}
+        found = [fresh.get(r.name) or MachineStatus.model_validate_json(cached[r.name]) for r in records]
         if name is None:  # a machine another roost took down while it was probed is not listed
             kept = {record.name for record in state.machines()}
             found = [machine for machine in found if machine.name in kept]
         return found
     finally:
         state.close()
+
+
+def _probe_all(sessions: list[MachineSession]) -> list[MachineStatus]:
+    if len(sessions) < 2:
+        return [_status_of(session) for session in sessions]
+    # each probe mostly waits on its machine: many at once, answers in the sessions' order
+    with ThreadPoolExecutor(max_workers=min(PROBES_AT_ONCE, len(sessions))) as pool:
+        return list(pool.map(_status_of, sessions))
 
 
 PROBES_AT_ONCE = 16

@@ -74,6 +74,16 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 4: each machine's last probed status, valid while its record is unchanged since the probe
+    # (seen_updated_at = machines.updated_at): `roost status` answers from it, see machine/peek.py
+    """
+    CREATE TABLE status_cache (
+        name TEXT PRIMARY KEY,
+        seen_updated_at REAL NOT NULL,
+        probed_at REAL NOT NULL,
+        status_json TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -206,20 +216,47 @@ class State:
             )
         return record
 
-    def update(self, record: MachineRecord) -> bool:
-        """Update a machine's record only if it still exists (False when another roost took the
-        machine down meanwhile: a late writer must not bring its record back)."""
+    def update(self, record: MachineRecord) -> float | None:
+        """Update a machine's record only if it still exists: the record's new ``updated_at``, or
+        None when another roost took the machine down meanwhile (a late writer must not bring its
+        record back)."""
+        now = time.time()
         with self.transaction() as db:
             changed = db.execute(
                 "UPDATE machines SET state = ?, facts_json = ?, updated_at = ? WHERE name = ?",
-                (record.state.value, record.facts.model_dump_json(), time.time(), record.name),
+                (record.state.value, record.facts.model_dump_json(), now, record.name),
             ).rowcount
-        return changed > 0
+        return now if changed else None
 
-    def set_state(self, name: str, state: MachineState) -> None:
-        """Record a machine's lifecycle state."""
+    def set_state(self, name: str, state: MachineState) -> float:
+        """Record a machine's lifecycle state; the record's new ``updated_at``."""
+        now = time.time()
         with self.transaction() as db:
-            db.execute("UPDATE machines SET state = ?, updated_at = ? WHERE name = ?", (state.value, time.time(), name))
+            db.execute("UPDATE machines SET state = ?, updated_at = ? WHERE name = ?", (state.value, now, name))
+        return now
+
+    def cache_statuses(self, probed: list[tuple[str, float, str]]) -> None:
+        """Keep probed statuses (name, the record's ``updated_at`` the probe saw, status JSON), one
+        transaction for all. A row stays valid only while the record is unchanged: any later
+        write to the machine (stop, start, down, another probe's) makes it stale by itself."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO status_cache SELECT ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM machines WHERE name = ?)",
+                [(name, seen, now, text, name) for name, seen, text in probed],
+            )
+            db.execute("DELETE FROM status_cache WHERE name NOT IN (SELECT name FROM machines)")
+
+    def cached_statuses(self, max_age: float) -> dict[str, str]:
+        """The status JSON of each machine probed less than ``max_age`` seconds ago whose record
+        has not changed since."""
+        rows = self.query(
+            "SELECT c.name, c.status_json FROM status_cache c JOIN machines m "
+            "ON m.name = c.name AND m.updated_at = c.seen_updated_at WHERE c.probed_at >= ?",
+            (time.time() - max_age,),
+        )
+        return dict(rows)
 
     def delete(self, name: str) -> None:
         """Forget a machine and its steps."""

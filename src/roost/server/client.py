@@ -97,8 +97,8 @@ class RemoteRoost:
     def _m(self, name: str) -> str:
         return "/machines/" + urllib.parse.quote(name, safe="")
 
-    def status(self, name: str | None = None) -> list[MachineStatus]:
-        """``roost.status``."""
+    def status(self, name: str | None = None, *, max_age: float = 0.0) -> list[MachineStatus]:
+        """``roost.status`` (``max_age`` is the server's business: its monitor keeps it)."""
         if name:
             return [MachineStatus.model_validate(self._call("GET", self._m(name)))]
         return TypeAdapter(list[MachineStatus]).validate_python(self._call("GET", "/machines"))

@@ -101,19 +101,7 @@ class LocalRunner:
         full_env = {**os.environ, **self.base_env, **(env or {})}
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         started = time.monotonic()
-        folder = cwd or self.cwd
-        if folder is not None and not os.path.isdir(folder):
-            # a machine taken down meanwhile (by another roost) leaves no folder to run in
-            raise HostUnreachable(self.label, f"the folder {folder} is gone: was the machine taken down?")
-        proc = subprocess.Popen(
-            argv,
-            cwd=folder,
-            env=full_env,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = self._start(argv, cwd or self.cwd, full_env, piped_stdin=stdin is not None)
         out: list[str] = []
         err: list[str] = []
         pumps = [
@@ -140,6 +128,22 @@ class LocalRunner:
             timed_out=timed_out,
         )
         return result.check(timeout=timeout) if check else result
+
+    def _start(
+        self, argv: list[str], folder: str | None, env: dict[str, str], *, piped_stdin: bool
+    ) -> subprocess.Popen[bytes]:
+        if folder is not None and not os.path.isdir(folder):
+            # a machine taken down meanwhile (by another roost) leaves no folder to run in
+            raise HostUnreachable(self.label, f"the folder {folder} is gone: was the machine taken down?")
+        return subprocess.Popen(
+            argv,
+            cwd=folder,
+            env=env,
+            stdin=subprocess.PIPE if piped_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
 
     def close(self) -> None:
         """Nothing to let go of: each command is its own process."""

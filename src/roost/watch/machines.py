@@ -101,6 +101,8 @@ class Monitor:
         records = self.state.machines()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             seen = list(pool.map(self._probe_one, records))
+        # `roost status` shows these while they are fresh (see lifecycle.info.STATUS_MAX_AGE)
+        self.state.cache_statuses([(r.name, r.updated_at, s.model_dump_json()) for r, s in zip(records, seen)])
         with self._lock:
             for record, status in zip(records, seen):
                 self._remember(record, status)

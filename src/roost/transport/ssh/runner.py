@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping
@@ -12,49 +11,28 @@ from collections.abc import Callable, Mapping
 from roost.errors import HostAuthError, HostKeyError, HostUnreachable
 from roost.transport.base import Command, Result
 from roost.transport.local import LocalRunner
+from roost.transport.ssh.remote import remote_command, ssh_failure
 from roost.transport.ssh.target import SshTarget
-
-UNREACHABLE = re.compile(
-    r"Connection timed out|No route to host|Connection refused|Network is unreachable|"
-    r"Connection closed by|closed by remote host|Connection reset|Broken pipe|Timeout, server .* not responding|"
-    r"kex_exchange_identification|Could not resolve hostname|connect to host .* port|"
-    r"mux_client|client_loop|Control socket|lost connection|Connection timed out"
-)
-KEY_MISMATCH = re.compile(
-    r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|"
-    r"No .* host key is known"
-)
-AUTH = re.compile(r"Permission denied \(|Too many authentication failures|Invalid user")
-
-
-def remote_command(cmd: Command, env: Mapping[str, str] | None, cwd: str | None) -> str:
-    """One string for the remote shell: cd, environment, then the command."""
-    parts = [f"cd {shlex.quote(cwd)} &&"] if cwd else []
-    if env:
-        parts.append("env " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()))
-    parts.append(f"sh -c {shlex.quote(cmd)}" if isinstance(cmd, str) else shlex.join(cmd))
-    return " ".join(parts)
 
 
 def classify_failure(target: SshTarget, result: Result) -> None:
     """Raise the HostError an ssh exit 255 means; return when it was the command's own 255."""
-    if result.exit_code != 255:
-        return
+    kind = ssh_failure(result.exit_code, result.stderr)
     err = result.stderr
-    if KEY_MISMATCH.search(err):
+    if kind == "key":
         raise HostKeyError(
             target.label,
             "SECURITY WARNING: its host key does not match the one roost recorded; no connection was made",
             hint=f"if the machine was rebuilt, remove its line from "
             f"{target.known_hosts} and connect again with the new fingerprint",
         )
-    if AUTH.search(err):
+    if kind == "auth":
         raise HostAuthError(
             target.label,
             f"refused user '{target.user}' with {'key ' + target.key if target.key else 'the default keys'}",
             hint="check 'user:' and 'key:' in the spec's hosts",
         )
-    if UNREACHABLE.search(err) or not err.strip():
+    if kind == "unreachable":
         raise HostUnreachable(
             target.label,
             f"cannot connect ({err.strip().splitlines()[-1] if err.strip() else 'no answer'})",
