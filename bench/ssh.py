@@ -10,7 +10,7 @@
 
 Prints name=value lines. Rounds interleave roost and the baseline so both see the same load.
 
-    python bench/ssh.py [--exec-rounds 50] [--sync-rounds 3] [--resync-rounds 5]
+    python bench/ssh.py [--exec-rounds 50] [--sync-rounds 3] [--resync-rounds 5] [--exec-only]
 """
 
 from __future__ import annotations
@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--sync-rounds", type=int, default=8)
     parser.add_argument("--resync-rounds", type=int, default=5)
     parser.add_argument("--tunnel-rounds", type=int, default=4)
+    parser.add_argument("--exec-only", action="store_true", help="only the exec_* figures (a small workdir)")
     args = parser.parse_args()
     reason = can_run()
     if reason:
@@ -205,6 +206,11 @@ def main() -> None:
     hosts = TestHosts(2, prefix=f"b{os.getpid() % 1000:03d}x", net="10.252.0", directory=work / "hosts")
     try:
         [host, host2] = hosts.up()
+        if args.exec_only:
+            make_files(work / "tiny", 3, 1024)
+            up_machine("bench-big", host, work / "tiny", work)
+            bench_exec("bench-big", host, args.exec_rounds)
+            return
         big, small = work / "big", work / "small"
         make_files(big, 1000, 512 * 1024)
         make_files(small, 10_000, 1024)
