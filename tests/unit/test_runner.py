@@ -67,3 +67,18 @@ def test_a_command_in_a_folder_that_is_gone_says_so(tmp_path: Path) -> None:
     gone = tmp_path / "machine"
     with pytest.raises(HostUnreachable, match="is gone: was the machine taken down"):
         LocalRunner(cwd=str(gone)).run(["true"])
+
+
+def test_a_file_written_over_ssh_is_whole_or_not_there(tmp_path: Path) -> None:
+    from roost.transport.ssh.runner import write_script
+
+    target = tmp_path / "agent" / "roost_agent.pyz"
+    data = b"PK" + os.urandom(4096)
+    # the connection ended the copy early: cat exits 0 on a short input, the file must not appear
+    short = LocalRunner().run(write_script(str(target), len(data), 0o700), stdin=data[:1000], check=False)
+    assert short.exit_code == 1 and "short copy" in short.stderr
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    empty = LocalRunner().run(write_script(str(target), len(data), 0o700), stdin=b"", check=False)
+    assert empty.exit_code == 1 and not target.exists()
+    LocalRunner().run(write_script(str(target), len(data), 0o700), stdin=data)
+    assert target.read_bytes() == data and target.stat().st_mode & 0o777 == 0o700

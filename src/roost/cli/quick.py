@@ -1,5 +1,6 @@
 """The CLI's quick verbs, answered with the standard library alone: `roost status` from the
-watchers' status cache and `roost exec` over the machine's warm SSH connection (or here).
+watchers' status cache and `roost exec` over the machine's open SSH master connection (or
+here, for a local machine).
 
 Loading typer, pydantic and roost's models costs ~0.4 s at every start; these two verbs are
 the ones people run in loops and scripts. :func:`run_quick` hands a command to the full CLI
@@ -95,12 +96,13 @@ def _exec_here(command: list[str], workdir: str) -> int:
 
 
 def _exec_over_ssh(name: str, command: list[str], workdir: str, config: str) -> int:
-    argv = [
-        "ssh", "-F", config,
-        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
-        "--", ALIAS_PREFIX + name, remote_command(command, None, workdir),
-    ]  # fmt: skip
-    child = _started(argv, stderr=subprocess.PIPE)
+    ssh = ["ssh", "-F", config, "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+    alias = ALIAS_PREFIX + name
+    # only over the master connection roost already opened: a new connection is the full CLI's
+    # to make (the block has the host's key and address, not the user's ProxyJump and the like)
+    if subprocess.run([*ssh, "-O", "check", "--", alias], capture_output=True, timeout=10).returncode != 0:
+        raise Unsure("no master connection to ride")
+    child = _started([*ssh, "--", alias, remote_command(command, None, workdir)], stderr=subprocess.PIPE)
     assert child.stderr is not None
     tail = _relay(child.stderr)
     code = child.wait()

@@ -40,6 +40,19 @@ def classify_failure(target: SshTarget, result: Result) -> None:
         )
 
 
+def write_script(path: str, size: int, mode: int) -> str:
+    """A shell line that writes its stdin to ``path`` with ``mode``, whole or not at all: into a
+    temporary file beside it, renamed into place only once it holds ``size`` bytes. (A
+    connection lost mid-copy ends cat's input early, and cat still exits 0.)"""
+    directory, tmp = os.path.dirname(path), shlex.quote(f"{path}.roost-tmp")
+    return (
+        f"umask 077 && mkdir -p {shlex.quote(directory)} && cat > {tmp} && "
+        f'if [ "$(wc -c < {tmp})" -ne {size} ]; then '
+        f'rm -f {tmp}; echo "short copy: the connection ended it" >&2; exit 1; fi && '
+        f"chmod {mode:o} {tmp} && mv -f {tmp} {shlex.quote(path)}"
+    )
+
+
 class SshRunner:
     """Commands on one SSH host. The first command opens the master connection; the rest reuse it."""
 
@@ -75,12 +88,9 @@ class SshRunner:
         return shown.check(timeout=timeout) if check else shown
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> None:
-        """Stream ``data`` into a temporary file beside ``path`` and rename it into place."""
-        directory, tmp = os.path.dirname(path), f"{path}.roost-tmp"
-        script = (
-            f"umask 077 && mkdir -p {shlex.quote(directory)} && cat > {shlex.quote(tmp)} && "
-            f"chmod {mode:o} {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(path)}"
-        )
+        """Stream ``data`` into a temporary file beside ``path`` and rename it into place once it
+        is whole."""
+        script = write_script(path, len(data), mode)
         self.run(script, stdin=data, timeout=120)
 
     def close(self) -> None:
