@@ -11,12 +11,13 @@ it prints or runs anything, so a command never runs twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from roost.cli.table import STATUS_HEADERS, status_rows, table_lines
@@ -33,22 +34,34 @@ def run_quick(argv: Sequence[str]) -> int | None:
     """The exit code of a command answered here, or None: the full CLI must run it."""
     if os.environ.get("ROOST_SERVER") or not argv:
         return None
-    try:
-        if argv[0] == "status":
-            return _status(argv[1:])
-        if argv[0] == "exec":
-            return _exec(argv[1:])
-    except (Unsure, RoostError, OSError):
+    verbs = {"status": _status, "exec": _exec}
+    if argv[0] not in verbs:
         return None
-    return None
+    try:
+        planned = verbs[argv[0]](argv[1:])
+    except (
+        Unsure,
+        RoostError,
+        OSError,
+        subprocess.SubprocessError,
+    ):  # deciding touched nothing: the full CLI decides again
+        return None
+    try:
+        return planned()
+    except Unsure:  # raised only where nothing was started
+        return None
 
 
-def _status(args: Sequence[str]) -> int:
+def _status(args: Sequence[str]) -> Callable[[], int]:
     as_json = "--json" in args
     rest = [arg for arg in args if arg != "--json"]
     if len(rest) > 1 or any(arg.startswith("-") for arg in rest):
         raise Unsure("an option the quick path does not know")
     machines = cached_statuses(roost_home(), rest[0] if rest else None)
+    return lambda: _show(machines, as_json)
+
+
+def _show(machines: list[dict], as_json: bool) -> int:
     if as_json:
         print(json.dumps(machines, indent=1))
     elif not machines:
@@ -62,7 +75,7 @@ def _status(args: Sequence[str]) -> int:
     return 0
 
 
-def _exec(args: Sequence[str]) -> int:
+def _exec(args: Sequence[str]) -> Callable[[], int]:
     if len(args) < 2 or args[0].startswith("-"):
         raise Unsure("no machine name, or an option first")
     name, command = args[0], list(args[1:])
@@ -78,11 +91,16 @@ def _exec(args: Sequence[str]) -> int:
         raise Unsure("not running: the full CLI says what to do")
     workdir = f"{machine.home}/workdir"
     if machine.backend == "local":
-        return _exec_here(command, workdir)
+        return lambda: _exec_here(command, workdir)
     config = home / "ssh" / "config"
     if f"{BLOCK_MARK}{name}\n" not in (config.read_text() if config.is_file() else ""):
         raise Unsure("no ssh config block for the machine (yet)")
-    return _exec_over_ssh(name, command, workdir, str(config))
+    ssh = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+    # only over the master connection roost already opened: a new connection is the full CLI's
+    # to make (the block has the host's key and address, not the user's ProxyJump and the like)
+    if subprocess.run([*ssh, "-O", "check", "--", ALIAS_PREFIX + name], capture_output=True, timeout=10).returncode:
+        raise Unsure("no master connection to ride")
+    return lambda: _exec_over_ssh(name, ssh, command, workdir)
 
 
 def _exec_here(command: list[str], workdir: str) -> int:
@@ -95,14 +113,8 @@ def _exec_here(command: list[str], workdir: str) -> int:
     return child.wait()
 
 
-def _exec_over_ssh(name: str, command: list[str], workdir: str, config: str) -> int:
-    ssh = ["ssh", "-F", config, "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
-    alias = ALIAS_PREFIX + name
-    # only over the master connection roost already opened: a new connection is the full CLI's
-    # to make (the block has the host's key and address, not the user's ProxyJump and the like)
-    if subprocess.run([*ssh, "-O", "check", "--", alias], capture_output=True, timeout=10).returncode != 0:
-        raise Unsure("no master connection to ride")
-    child = _started([*ssh, "--", alias, remote_command(command, None, workdir)], stderr=subprocess.PIPE)
+def _exec_over_ssh(name: str, ssh: list[str], command: list[str], workdir: str) -> int:
+    child = _started([*ssh, "--", ALIAS_PREFIX + name, remote_command(command, None, workdir)], stderr=subprocess.PIPE)
     assert child.stderr is not None
     tail = _relay(child.stderr)
     code = child.wait()
@@ -118,8 +130,9 @@ def _relay(stream: IO[bytes]) -> str:
     """Copy the child's stderr to ours as it comes; the last 8 KiB of it, to tell why ssh failed."""
     kept = b""
     for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
-        sys.stderr.buffer.write(chunk)
-        sys.stderr.buffer.flush()
+        with contextlib.suppress(OSError):  # our stderr closed: the command runs on regardless
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
         kept = (kept + chunk)[-8192:]
     return kept.decode(errors="replace")
 
