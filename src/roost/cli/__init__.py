@@ -15,11 +15,12 @@ from typing import Any
 def main() -> None:
     """Entry point: a RoostError becomes a message and exit code 1; anything else is a bug in
     roost, whose traceback is printed and kept in a crash log."""
-    from roost.cli.quick import run_quick
+    if sys.argv[1:2] in (["status"], ["exec"]):  # the others do not pay for the quick path's imports
+        from roost.cli.quick import run_quick
 
-    code = run_quick(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
+        code = run_quick(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     from roost.cli.full import main as full
 
     full()
