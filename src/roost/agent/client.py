@@ -176,15 +176,20 @@ class AgentClient:
     # commands that change nothing twice: a reply lost on the way is asked for again, once
     IDEMPOTENT = frozenset({"start", "stop", "status", "put-app", "put-config", "cancel", "wait", "jobs"})
 
-    def _json(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> dict:
+    def _ask(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> Result:
+        """The command's result; an idempotent one that came back empty is asked again, and after
+        a second empty answer on a fresh connection (a host cut and healed leaves a stale one)."""
         result = self._call(*args, stdin=stdin, timeout=timeout)
         for attempt in range(2):
             if not (result.ok and not result.stdout.strip() and args[0] in self.IDEMPOTENT):
                 break
-            if attempt:  # twice no answer: the connection itself is stale (a host cut and healed)
+            if attempt:
                 self.runner.close()
-            result = self._call(*args, stdin=stdin, timeout=timeout)  # the connection lost the answer
-        return self._parse(args[0], result)
+            result = self._call(*args, stdin=stdin, timeout=timeout)
+        return result
+
+    def _json(self, *args: str, stdin: bytes | None = None, timeout: float = 60) -> dict:
+        return self._parse(args[0], self._ask(*args, stdin=stdin, timeout=timeout))
 
     @staticmethod
     def _parse(what: str, result: Result) -> dict:
@@ -213,13 +218,7 @@ class AgentClient:
 
     def status(self) -> AgentStatus:
         """The agent's status; a machine without a running agent reports state 'stopped'."""
-        result = self._call("status")
-        for attempt in range(2):
-            if not (result.ok and not result.stdout.strip()):
-                break
-            if attempt:  # twice no answer: the connection itself is stale (a host cut and healed)
-                self.runner.close()
-            result = self._call("status")  # the connection lost the answer; ask again
+        result = self._ask("status")
         if result.exit_code == 2 and "No such file" in result.stderr:
             return AgentStatus()  # never installed: nothing runs
         try:

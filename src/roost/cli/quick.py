@@ -24,10 +24,8 @@ from roost.cli.table import STATUS_HEADERS, status_rows, table_lines
 from roost.errors import HostAuthError, HostError, HostKeyError, HostUnreachable, RoostError
 from roost.machine.peek import Unsure, cached_statuses, machine_row
 from roost.paths import roost_home
+from roost.transport.ssh.aliases import ALIAS_PREFIX, config_path, has_block
 from roost.transport.ssh.remote import LONG_COMMAND_BYTES, remote_command, ssh_failure
-
-ALIAS_PREFIX = "roost-"  # the Host blocks of ~/.roost/ssh/config (lifecycle/ssh_access.py writes them)
-BLOCK_MARK = "# roost machine "
 
 
 def run_quick(argv: Sequence[str]) -> int | None:
@@ -85,17 +83,15 @@ def _exec(args: Sequence[str]) -> Callable[[], int]:
         raise Unsure("help is the full CLI's")
     if not command or len(" ".join(command).encode()) > LONG_COMMAND_BYTES:
         raise Unsure("a long command travels on stdin: the full CLI does that")
-    home = roost_home()
-    machine = machine_row(home, name)
+    machine = machine_row(roost_home(), name)
     if machine.state != "running" or not machine.home:
         raise Unsure("not running: the full CLI says what to do")
     workdir = f"{machine.home}/workdir"
     if machine.backend == "local":
         return lambda: _exec_here(command, workdir)
-    config = home / "ssh" / "config"
-    if f"{BLOCK_MARK}{name}\n" not in (config.read_text() if config.is_file() else ""):
+    if not has_block(name):
         raise Unsure("no ssh config block for the machine (yet)")
-    ssh = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
+    ssh = ["ssh", "-F", str(config_path()), "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]
     # only over the master connection roost already opened: a new connection is the full CLI's
     # to make (the block has the host's key and address, not the user's ProxyJump and the like)
     if subprocess.run([*ssh, "-O", "check", "--", ALIAS_PREFIX + name], capture_output=True, timeout=10).returncode:

@@ -153,7 +153,7 @@ def status(name: str | None = None, *, max_age: float = 0.0) -> list[MachineStat
         fresh = {machine.name: machine for machine in probed}
         found = [fresh.get(r.name) or MachineStatus.model_validate_json(cached[r.name]) for r in records]
         if name is None:  # a machine another roost took down while it was probed is not listed
-            kept = {record.name for record in state.machines()}
+            kept = {row[0] for row in state.query("SELECT name FROM machines")}
             found = [machine for machine in found if machine.name in kept]
         return found
     finally:

@@ -13,17 +13,11 @@ from pathlib import Path
 
 from roost.errors import RoostError
 from roost.machine.state import State, machine_lock
-from roost.paths import roost_home, write_private
+from roost.paths import write_private
 from roost.session import MachineSession, open_session
+from roost.transport.ssh.aliases import ALIAS_PREFIX, MARK, config_path
 
-MARK = "# roost machine "
-ALIAS_PREFIX = "roost-"
 CONFIG_LOCK = ".ssh-config"  # a lock name no machine has (names never start with a dot)
-
-
-def config_path() -> Path:
-    """roost's ssh config (``~/.roost/ssh/config``)."""
-    return roost_home() / "ssh" / "config"
 
 
 def _blocks() -> dict[str, str]:
