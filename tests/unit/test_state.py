@@ -173,6 +173,22 @@ def test_a_late_update_does_not_bring_back_a_machine_taken_down_meanwhile(tmp_pa
     state.close()
 
 
+def test_a_probe_never_overwrites_a_stop_made_while_it_asked_the_machine(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    state.save(record("busy"))
+    probed = state.get("busy")  # a watcher reads the record, then asks the machine (it says running)
+    assert probed is not None
+    state.set_state("busy", MachineState.STOPPED)  # meanwhile `roost stop` finishes
+    probed.state = MachineState.UNREACHABLE  # what the late probe would write
+    assert state.update(probed) is None
+    assert state.get("busy").state == MachineState.STOPPED  # type: ignore[union-attr]
+    fresh = state.get("busy")
+    assert fresh is not None
+    fresh.state = MachineState.RUNNING  # a probe that read the stop's record may write
+    assert state.update(fresh) and state.get("busy").state == MachineState.RUNNING  # type: ignore[union-attr]
+    state.close()
+
+
 def test_the_quick_cli_reads_the_schema_this_roost_writes() -> None:
     from roost.machine import peek
 

@@ -83,13 +83,12 @@ def _status_of(session: MachineSession) -> MachineStatus:
             app = agent.apps.get("gateway" if record.spec.service else driver.name)  # a service: its balancer
             if record.spec.service and app is not None and not healthy_in(session, agent):
                 app = app.model_copy(update={"healthy": False})  # a replica is down
-    if live != record.state and live in (MachineState.STOPPED, MachineState.TERMINATED):
-        session.backend.bank_stopped(record)  # stopped by itself: billing ended when it stopped
+    if live != record.state:
+        if live in (MachineState.STOPPED, MachineState.TERMINATED):
+            session.backend.bank_stopped(record)  # stopped by itself: billing ended when it stopped
         record.state = live
-        written = session.state.update(record)  # not save(): a machine taken down meanwhile stays gone
-        record.updated_at = written or record.updated_at
-    elif live != record.state:
-        record.updated_at = session.state.set_state(record.name, live)
+        # not save(): what another roost did to the machine while it was asked stands
+        record.updated_at = session.state.update(record) or record.updated_at
     return MachineStatus(
         name=record.name,
         backend=record.backend,

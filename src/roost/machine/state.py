@@ -217,14 +217,15 @@ class State:
         return record
 
     def update(self, record: MachineRecord) -> float | None:
-        """Update a machine's record only if it still exists: the record's new ``updated_at``, or
-        None when another roost took the machine down meanwhile (a late writer must not bring its
-        record back)."""
+        """Write what a probe learned (state, facts) only if the record is still the one it read
+        (same ``updated_at``): the record's new ``updated_at``, or None when another roost changed
+        the machine or took it down meanwhile. A late prober never overwrites a stop, a start or a
+        down that happened while it asked the machine, and never brings a record back."""
         now = time.time()
         with self.transaction() as db:
             changed = db.execute(
-                "UPDATE machines SET state = ?, facts_json = ?, updated_at = ? WHERE name = ?",
-                (record.state.value, record.facts.model_dump_json(), now, record.name),
+                "UPDATE machines SET state = ?, facts_json = ?, updated_at = ? WHERE name = ? AND updated_at = ?",
+                (record.state.value, record.facts.model_dump_json(), now, record.name, record.updated_at),
             ).rowcount
         return now if changed else None
 
