@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import socket
 import time
 import zipfile
 from collections.abc import Callable
@@ -237,6 +238,10 @@ class AgentClient:
 
     def free_port(self) -> int:
         """A TCP port free on the machine's 127.0.0.1 right now."""
+        if self.runner.is_here:  # this computer: no program to start for it
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                return int(sock.getsockname()[1])
         return int(self._call("freeport").check("find a free port").stdout.strip())
 
     def logs(

@@ -54,14 +54,19 @@ class AppDriver(ABC):
     secret_key: str | None = None
     """The vault key of the app's password, if roost makes one."""
     has_own_login: bool = False
+    """True when the app asks for a login itself; the gateway adds one in front otherwise."""
     keeps_data: bool = False
     """True when the app holds data roost backs up (``roost backup``, ``backup:``, before stop/down)."""
-    """True when the app asks for a login itself; the gateway adds one in front otherwise."""
     health_timeout: float = 120.0
 
     @abstractmethod
     def steps(self, ctx: AppContext) -> list[Step]:
         """Install and configure steps, each idempotent."""
+
+    def config_steps(self, ctx: AppContext) -> list[Step]:
+        """Steps that need neither the app's install nor the agent (its own config files): they
+        run beside both, in a lane of their own, so a launch waits only for the longest lane."""
+        return []
 
     def after_agent_steps(self, ctx: AppContext) -> list[Step]:
         """Steps that need the agent running (a database it supervises), before the app starts."""

@@ -1,8 +1,9 @@
-"""JupyterLab: its own venv, a generated password hashed by jupyter_server, 127.0.0.1 only.
+"""JupyterLab: its own venv, a generated password hashed with argon2id, 127.0.0.1 only.
 
-The password is made once on the client (0600 in the vault), passed to jupyter_server's own
-``passwd()`` on the machine through stdin (never argv, so ``ps`` cannot show it), and only
-its hash is written to ``jupyter_server_config.json`` (0600). Tokens are off.
+The password is made once on the client (0600 in the vault) and hashed there, in the form
+jupyter_server's own ``passwd()`` writes (``argon2:`` then argon2id with its parameters), so
+the hash is ready before JupyterLab is installed and the password never travels to the
+machine. Only the hash is written to ``jupyter_server_config.json`` (0600). Tokens are off.
 """
 
 from __future__ import annotations
@@ -16,21 +17,15 @@ from roost.machine.steps import Step, fingerprint
 from roost.spec.model import JupyterApp
 
 PASSWORD_KEY = "jupyter-password"
-# jupyter_server's own passwd(), loaded from its module file so the hash does not pay for
-# importing the whole server (~65 ms); the package import is the fallback.
-HASH_SNIPPET = """
-import importlib.util, os, sys
-try:
-    root = importlib.util.find_spec("jupyter_server").submodule_search_locations[0]
-    spec = importlib.util.spec_from_file_location(
-        "_roost_jupyter_security", os.path.join(root, "auth", "security.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    passwd = module.passwd
-except Exception:
-    from jupyter_server.auth import passwd
-sys.stdout.write(passwd(sys.stdin.read().strip()))
-"""
+
+
+def jupyter_password_hash(password: str) -> str:
+    """``password`` hashed as jupyter_server's ``passwd()`` does (argon2id, 10 MiB, 10 passes,
+    8 lanes): jupyter_server checks it with argon2's own verify."""
+    import argon2  # only a Jupyter launch pays for loading it
+
+    hasher = argon2.PasswordHasher(memory_cost=10240, time_cost=10, parallelism=8)
+    return "argon2:" + hasher.hash(password)
 
 
 class JupyterDriver(AppDriver):
@@ -57,7 +52,7 @@ class JupyterDriver(AppDriver):
         }
 
     def steps(self, ctx: AppContext) -> list[Step]:
-        """Install JupyterLab, then write its password-only config."""
+        """Install JupyterLab into its venv."""
         requirements = [f"jupyterlab=={self.options.version}", *self.options.packages]
         return [
             Step(
@@ -65,25 +60,23 @@ class JupyterDriver(AppDriver):
                 f"install jupyterlab {self.options.version}",
                 lambda: ensure_venv(ctx.runner, ctx.tools, self._dirs(ctx)["venv"], requirements),
                 inputs=fingerprint(requirements),
-            ),
+            )
+        ]
+
+    def config_steps(self, ctx: AppContext) -> list[Step]:
+        """Write the password-only config (beside the install: it needs nothing installed)."""
+        return [
             Step(
                 "jupyter-configure",
                 "configure jupyter (password, 127.0.0.1 only)",
                 lambda: self._configure(ctx),
                 inputs=fingerprint(self.options.version, ctx.record.spec.share, 1),
-            ),
+            )
         ]
 
     def _configure(self, ctx: AppContext) -> None:
         dirs = self._dirs(ctx)
-        password = ctx.vault.get_or_create(PASSWORD_KEY)
-        hashed = (
-            ctx.runner.run(
-                [f"{dirs['venv']}/bin/python", "-I", "-c", HASH_SNIPPET], stdin=password.encode(), timeout=60
-            )
-            .check("hash the jupyter password")
-            .stdout
-        )
+        hashed = jupyter_password_hash(ctx.vault.get_or_create(PASSWORD_KEY))
         config = {
             "ServerApp": {
                 "ip": "127.0.0.1",

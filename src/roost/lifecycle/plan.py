@@ -131,7 +131,8 @@ def plan(
     ``up_workers`` brings a service's worker machines up (from ``up``)."""
     spec, driver = session.record.spec, session.driver
     ctx = session.context()
-    lanes = [lane for lane in (_agent_lane(session, ctx), _app_lane(session, ctx, progress)) if lane]
+    config_lane = tuple(driver.config_steps(ctx)) if driver else ()
+    lanes = [lane for lane in (_agent_lane(session, ctx), _app_lane(session, ctx, progress), config_lane) if lane]
     if spec.workdir or spec.file_mounts:
         lanes.append((Step("sync", "sync workdir and file mounts", lambda: push_files(session), always=True),))
     plan: list[Step | Parallel] = [Parallel(tuple(lanes))]

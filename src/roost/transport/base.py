@@ -58,6 +58,9 @@ class Runner(Protocol):
     python: str
     label: str
     """The machine as messages name it (an SSH host's label; a HostError's ``host``)."""
+    is_here: bool
+    """True when the machine is this computer (its 127.0.0.1 is ours: a free port can be found
+    in this process, without starting a program)."""
 
     def run(
         self,

@@ -80,6 +80,7 @@ class LocalRunner:
     """Runs commands here. Each command gets its own session so a timeout ends its tree."""
 
     label = "this computer"
+    is_here = True
 
     def __init__(self, cwd: str | None = None, env: Mapping[str, str] | None = None) -> None:
         self.cwd = cwd

@@ -56,6 +56,8 @@ def write_script(path: str, size: int, mode: int) -> str:
 class SshRunner:
     """Commands on one SSH host. The first command opens the master connection; the rest reuse it."""
 
+    is_here = False
+
     python = "python3"
 
     def __init__(self, target: SshTarget) -> None:
