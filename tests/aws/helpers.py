@@ -46,6 +46,9 @@ def tagged(ec2) -> dict[str, list[str]]:
         ),
         "key-pairs": sorted(k["KeyName"] for k in ec2.describe_key_pairs(Filters=filters)["KeyPairs"]),
         "volumes": sorted(v["VolumeId"] for v in ec2.describe_volumes(Filters=filters)["Volumes"]),
+        "placement-groups": sorted(
+            g["GroupName"] for g in ec2.describe_placement_groups(Filters=filters)["PlacementGroups"]
+        ),
     }
 
 

@@ -64,7 +64,12 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
 ) -> None:
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "node.py").write_text(NODE)
-    spec = write_spec(tmp_path, aws_spec(aws, "pair", num_nodes=2, workdir="job", run="python3 node.py"))
+    spec = write_spec(
+        tmp_path,
+        aws_spec(
+            aws, "pair", num_nodes=2, workdir="job", run="python3 node.py", resources={"placement": "cluster"}
+        ),
+    )
     job = subprocess.Popen(
         [*ROOST, "run", str(spec), "--down"],
         stdout=subprocess.PIPE,
@@ -88,7 +93,12 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
         assert {master, node1} == {host.ip for host in aws_hosts.hosts} and sender == node1
         # from outside the cluster (this computer, the caller): SSH answers, the job's port does not
         assert answers(master, 22) and not answers(master, port)
-        # while the nodes run, `roost gc` counts the cluster's group as theirs, not as a leftover
+        # both nodes were launched into the cluster's one placement group (strategy cluster)
+        groups = aws.ec2.describe_placement_groups(Filters=[{"Name": "tag-key", "Values": ["roost:owner"]}])
+        assert [g["Strategy"] for g in groups["PlacementGroups"]] == ["cluster"]
+        placed = aws.moto.placement_groups.members
+        assert [len(members) for members in placed.values()] == [2]
+        # while the nodes run, `roost gc` counts the cluster's groups as theirs, not as leftovers
         assert json.loads(roost_cli("gc", "--json").stdout)["leftovers"] == []
         released = roost_cli("exec", "pair-0", "--", "touch", "release")
         assert released.returncode == 0, released.stderr
@@ -100,7 +110,7 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
             job.communicate()
     assert job.returncode == 0, err[-3000:]
     assert "[node 0] rank 0 released" in out and f"[node 1] rank 1 reached {master}:{port}" in out, out
-    assert nothing_left(aws.ec2)  # the nodes, their groups and the cluster's group
+    assert nothing_left(aws.ec2)  # the nodes, their groups, the cluster's group and placement group
 
 
 def test_a_service_spread_over_two_instances_answers_from_both(

@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from tests.harness.placement_groups import PlacementGroups, region_of
 from tests.harness.testhosts import TestHosts
 
 UBUNTU_PARAMETER = "/roost-test/ubuntu/{arch}/ami-id"
@@ -106,6 +107,7 @@ class MotoServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.refusals: list[tuple[str, str]] = []  # (market: spot / on-demand / any, AWS error code)
         self.refused: list[str] = []
+        self.placement_groups = PlacementGroups()  # moto has none: its front keeps them
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -121,11 +123,22 @@ class MotoServer:
 
         moto_app = DomainDispatcherApplication(create_backend_app)
 
+        def respond(start_response: Any, status: int, body: bytes) -> list[bytes]:
+            start_response(
+                "200 OK" if status == 200 else "400 Bad Request",
+                [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
             params = parse_qs(body.decode(errors="replace"))
+            region = region_of(environ)
+            answered = self.placement_groups.answer(region, params)
+            if answered:
+                return respond(start_response, *answered)
             if params.get("Action") == ["RunInstances"]:
                 market = "spot" if params.get("InstanceMarketOptions.MarketType") == ["spot"] else "on-demand"
                 for wanted, code in self.refusals:
@@ -136,10 +149,11 @@ class MotoServer:
                             f"</Code><Message>refused by the test ({market})</Message></Error></Errors>"
                             "<RequestID>test</RequestID></Response>"
                         ).encode()
-                        start_response(
-                            "400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))]
-                        )
-                        return [xml]
+                        return respond(start_response, 400, xml)
+                if "Placement.GroupName" in params:  # note which instances went into the group
+                    launched = b"".join(moto_app(environ, start_response))
+                    self.placement_groups.launched(region, params["Placement.GroupName"][0], launched)
+                    return [launched]
             return moto_app(environ, start_response)
 
         return app
@@ -164,6 +178,7 @@ class MotoServer:
 
         self.refusals.clear()
         self.refused.clear()
+        self.placement_groups.reset()
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10)
 
     def env(self) -> dict[str, str]:

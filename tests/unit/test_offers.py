@@ -11,6 +11,7 @@ import pytest
 from roost.catalog import OfferQuery, find_offers, offers, resolve_offer
 from roost.errors import SpecError
 from roost.spec.loader import spec_from_data
+from roost.spec.resources import Resources
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "roost" / "catalog" / "data"
 NVIDIA = {"T4", "T4g", "A10G", "M60", "V100", "V100-32GB", "K80", "K520", "A100", "A100-80GB",
@@ -81,7 +82,7 @@ def test_every_query_in_the_grid_agrees_on_the_cheapest() -> None:
 
 
 def resources(**values):
-    return spec_from_data({"name": "x", "resources": values}).resources
+    return Resources.model_validate(values)
 
 
 def test_a_spec_resolves_to_the_cheapest_fitting_offer() -> None:
@@ -89,6 +90,14 @@ def test_a_spec_resolves_to_the_cheapest_fitting_offer() -> None:
     assert resolve_offer(resources(cpus=4, memory="16GiB")).instance_type == brute_force(None, None, 4, 16, False)[0][0]
     pinned = resolve_offer(resources(instance_type="p3.2xlarge", accelerators="V100:1"))
     assert (pinned.vcpus, pinned.accelerator, pinned.price) == (8, "V100", 3.06)
+
+
+def test_a_cluster_placement_group_gets_no_burstable_type() -> None:
+    cheapest = resolve_offer(resources(cpus=2, memory="4GiB"))
+    placed = resolve_offer(resources(cpus=2, memory="4GiB", placement="cluster"))
+    assert cheapest.instance_type.startswith("t") and not placed.instance_type.startswith("t")
+    assert (placed.vcpus, placed.memory_gib) >= (2, 4)
+    assert resolve_offer(resources(accelerators="T4:1", placement="cluster")).instance_type == "g4dn.xlarge"
 
 
 def test_graviton_families_are_arm64() -> None:
@@ -106,6 +115,7 @@ def test_graviton_families_are_arm64() -> None:
         ({"instance_type": "g4dn.xlarge", "accelerators": "T4:4"}, "'g4dn.xlarge' .*1 x T4.* does not fit"),
         ({"accelerators": "A100:16"}, r"no offer in us-east-1 fits: 16 x A100"),
         ({"region": "eu-west-9", "cpus": 2}, "no offers for region 'eu-west-9'.*us-east-1"),
+        ({"instance_type": "t3.large", "placement": "cluster"}, "'t3.large' cannot be launched into a cluster"),
     ],
 )
 def test_impossible_requests_are_clear_errors(values, message) -> None:

@@ -35,6 +35,13 @@ NVIDIA_GPUS = {
 }  # fmt: skip
 GPUS = NVIDIA_GPUS | {"radeon pro v520"}
 ARM_FAMILY = re.compile(r"^(a1|[a-z]+\d+[a-z]*g[a-z]*)$")
+UNPLACEABLE_FAMILY = re.compile(r"^(t\d[a-z]*|mac\d.*|[a-z]+\d+[a-z]*-flex)$")
+"""Families EC2 cannot put in a cluster placement group: burstable (t2, t3, t4g), Mac, flex."""
+
+
+def can_be_placed(instance_type: str) -> bool:
+    """True when EC2 can launch ``instance_type`` into a cluster placement group."""
+    return not UNPLACEABLE_FAMILY.match(instance_type.split(".")[0])
 
 
 class Offer(BaseModel):
@@ -72,6 +79,8 @@ class OfferQuery(BaseModel):
     spot: bool = False
     arch: str | None = None
     region: str = "us-east-1"
+    placeable: bool = False
+    """Only types a cluster placement group takes (``resources.placement: cluster``)."""
 
     def matches(self, offer: Offer) -> bool:
         """True when the offer has all that is asked for."""
@@ -89,6 +98,8 @@ class OfferQuery(BaseModel):
         if self.memory_gib is not None and offer.memory_gib < self.memory_gib:
             return False
         if self.spot and offer.spot_price is None:
+            return False
+        if self.placeable and not can_be_placed(offer.instance_type):
             return False
         return self.arch is None or offer.arch == self.arch
 
@@ -233,6 +244,7 @@ def query_for(resources: Resources) -> OfferQuery:
         memory_gib=resources.memory_gib,
         spot=resources.spot,
         region=resources.region or "us-east-1",
+        placeable=resources.placement == "cluster",
     )
 
 
@@ -246,6 +258,14 @@ def resolve_offer(resources: Resources) -> Offer:
         offer = by_type.get(resources.instance_type)
         if offer is None:
             _no_such_type(resources.instance_type, query.region, list(by_type))
+        if query.placeable and not can_be_placed(offer.instance_type):
+            raise SpecError(
+                f"instance type '{offer.instance_type}' cannot be launched into a cluster placement group "
+                "(EC2 places no burstable, Mac or flex type)",
+                field="resources.placement",
+                value=offer.instance_type,
+                hint="pick another instance_type (a GPU type, or c5/m5 and newer), or drop placement",
+            )
         if not query.matches(offer.model_copy(update={"spot_price": offer.spot_price or offer.price})):
             raise SpecError(
                 f"instance type '{offer.instance_type}' ({offer.vcpus} vCPUs, {offer.memory_gib:g} GiB, "
@@ -292,6 +312,8 @@ def describe(query: OfferQuery) -> str:
         parts.append(f">= {query.memory_gib:g} GiB")
     if query.spot:
         parts.append("spot")
+    if query.placeable:
+        parts.append("in a cluster placement group")
     return ", ".join(parts) or "anything"
 
 

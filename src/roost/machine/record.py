@@ -30,6 +30,7 @@ class CloudFacts(BaseModel):
     key_pair: str | None = None
     security_group: str | None = None
     cluster_group: str | None = Field(default=None, description="the security group its cluster's members share")
+    placement_group: str | None = Field(default=None, description="its cluster's placement group (placement: cluster)")
     running_since: float | None = Field(default=None, description="epoch seconds of the last start seen")
     running_seconds: float = Field(default=0.0, description="billed seconds of earlier runs")
 

@@ -272,6 +272,20 @@ class Spec(Strict):
         return names
 
     @model_validator(mode="after")
+    def _placement(self) -> Spec:
+        if self.resources.placement and self.backend is not BackendKind.aws:
+            raise ValueError(
+                "'resources.placement: cluster' asks EC2 for a cluster placement group: it is for backend "
+                f"'aws', not '{self.backend.value}'"
+            )
+        if self.resources.placement and self.num_nodes == 1 and self.aws_cluster is None:
+            raise ValueError(
+                "'resources.placement: cluster' places the machines of a cluster close together: use it "
+                "with num_nodes > 1, a service spread over machines (service.machines), or aws.cluster"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _overlaps(self) -> Spec:
         clash = set(self.envs) & set(self.secrets)
         if clash:

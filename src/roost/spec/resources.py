@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -52,6 +53,10 @@ class Resources(Strict):
     image: str | None = None
     price_per_hour: float | None = Field(default=None, ge=0, le=10_000)
     """What the machine costs in USD per hour where no offer says (SSH machines you rent)."""
+    placement: Literal["cluster"] | None = None
+    """``cluster``: the machines of one cluster (a multi-node job's nodes, a spread service's
+    machines) are launched into one EC2 cluster placement group, close together for low latency
+    between them (AWS only; burstable types such as t3 cannot be placed, so none is chosen)."""
     spot_fallback_after: int | None = Field(default=None, ge=1, le=100)
     """A managed job's spot machine is replaced by an on-demand one after this many losses
     (written ``spot: {fallback: on-demand, after: N}``)."""

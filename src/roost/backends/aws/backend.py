@@ -1,10 +1,10 @@
 """The AWS EC2 backend: a machine from nothing (key pair, security group, instance) to SSH.
 
-Provisioning is a list of named steps, each recorded before and after it runs and each a
-find-or-create by roost's tags (``roost:machine``, ``roost:owner``), so a crash at any
-point converges on the next ``up`` and leaves nothing ``down`` or ``gc`` cannot find.
-Past the API everything is the SSH data plane: commands, rsync and tunnels go to the instance's
-address (public, or private with ``connect: private``), looked up at each use (a start may change it).
+Provisioning is named steps, each recorded before and after it runs and each a find-or-create
+by roost's tags (``roost:machine``, ``roost:owner``): a crash at any point converges on the next
+``up`` and leaves nothing ``down`` or ``gc`` cannot find. Past the API everything is the SSH data
+plane, to the instance's address (public, or private with ``connect: private``), looked up at
+each use (a start may change it).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from roost.backends.aws import cluster, gc, images, instances, keys, network
+from roost.backends.aws import cluster, gc, images, instances, keys, network, placement
 from roost.backends.aws.cloud import DEFAULT_REGION, Cloud
 from roost.backends.aws.userdata import user_data
 from roost.backends.base import Backend
@@ -62,9 +62,7 @@ class AwsBackend(SshDataPlane, Backend):
     def cloud(self, record: MachineRecord) -> Cloud:
         """EC2/SSM clients for the machine's region (credentials checked on first use)."""
         region = self.region_of(record)
-        if region not in self._clouds:
-            self._clouds[region] = Cloud(region)
-        return self._clouds[region]
+        return self._clouds.setdefault(region, self._clouds.get(region) or Cloud(region))
 
     def region_of(self, record: MachineRecord) -> str:
         """Where the machine is, or for a new one will be (see :meth:`_fixed_region`)."""
@@ -170,6 +168,7 @@ class AwsBackend(SshDataPlane, Backend):
         facts.security_group = network.ensure_security_group(cloud, spec, owner, vpc, ssh_from)
         if spec.aws_cluster:
             facts.cluster_group = cluster.ensure_cluster_group(cloud, spec.aws_cluster, owner, vpc)
+            facts.placement_group = placement.ensure_placement_group(cloud, spec, owner)
 
     def _launch(self, record: MachineRecord) -> None:
         facts, spec = self._facts(record), record.spec
@@ -216,6 +215,7 @@ class AwsBackend(SshDataPlane, Backend):
                 record.name, private, public, shared=spec.share, spot=spec.resources.spot, user=spec.aws.user
             ),
             token=hashlib.sha256(f"{owner}/{record.name}/{record.created_at}".encode()).hexdigest()[:32],
+            placement_group=facts.placement_group,
         )
         return instances.launch(cloud, plan, spot=spot)
 
@@ -360,6 +360,7 @@ class AwsBackend(SshDataPlane, Backend):
         gc.delete_groups(self.cloud(record), keys.owner_id(), record.name)
         if record.spec.aws_cluster:
             cluster.release_cluster_group(self.cloud(record), record.spec.aws_cluster, keys.owner_id())
+            placement.release_placement_group(self.cloud(record), record.spec, keys.owner_id())
 
     def _delete_key_pair(self, record: MachineRecord) -> None:
         gc.delete_key_pairs(self.cloud(record), keys.owner_id(), record.name)

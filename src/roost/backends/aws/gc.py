@@ -18,7 +18,7 @@ from roost.errors import AwsError
 class CloudResource(BaseModel):
     """One resource roost created: its kind, id and the machine it belongs to."""
 
-    kind: str  # instance, security-group, key-pair, volume
+    kind: str  # instance, security-group, placement-group, key-pair, volume
     id: str
     machine: str
     region: str
@@ -47,6 +47,12 @@ def owned(cloud: Cloud, owner: str, machine: str | None = None) -> list[CloudRes
     ]:
         found.append(
             CloudResource(kind="security-group", id=item["GroupId"], machine=_machine_of(item), region=cloud.region)
+        )
+    for item in cloud.call("list placement groups", cloud.ec2.describe_placement_groups, Filters=filters)[
+        "PlacementGroups"
+    ]:
+        found.append(
+            CloudResource(kind="placement-group", id=item["GroupName"], machine=_machine_of(item), region=cloud.region)
         )
     for item in cloud.call("list key pairs", cloud.ec2.describe_key_pairs, Filters=filters)["KeyPairs"]:
         found.append(CloudResource(kind="key-pair", id=item["KeyName"], machine=_machine_of(item), region=cloud.region))
@@ -82,7 +88,8 @@ def delete_key_pairs(cloud: Cloud, owner: str, machine: str) -> None:
 
 def delete(cloud: Cloud, resources: list[CloudResource]) -> None:
     """Delete resources in a safe order: instances (waiting until gone), then volumes, groups, keys."""
-    ordered = sorted(resources, key=lambda r: ["instance", "volume", "security-group", "key-pair"].index(r.kind))
+    kinds = ["instance", "volume", "security-group", "placement-group", "key-pair"]
+    ordered = sorted(resources, key=lambda r: kinds.index(r.kind))
     doomed = [r.id for r in ordered if r.kind == "instance"]
     if doomed:
         cloud.call("terminate instances", cloud.ec2.terminate_instances, InstanceIds=doomed)
@@ -95,6 +102,12 @@ def delete(cloud: Cloud, resources: list[CloudResource]) -> None:
             _ignore_missing(
                 lambda r=resource: cloud.call("delete a security group", cloud.ec2.delete_security_group, GroupId=r.id)
             )
+        elif resource.kind == "placement-group":
+            _ignore_missing(
+                lambda r=resource: cloud.call(
+                    "delete a placement group", cloud.ec2.delete_placement_group, GroupName=r.id
+                )
+            )
         elif resource.kind == "key-pair":
             _ignore_missing(lambda r=resource: cloud.call("delete a key pair", cloud.ec2.delete_key_pair, KeyName=r.id))
 
@@ -103,5 +116,5 @@ def _ignore_missing(action: Any) -> None:
     try:
         action()
     except AwsError as exc:
-        if "NotFound" not in exc.code:
+        if "NotFound" not in exc.code and exc.code != "InvalidPlacementGroup.Unknown":
             raise

@@ -31,6 +31,7 @@ class LaunchPlan:
     key_name: str
     user_data: str
     token: str
+    placement_group: str | None = None
 
 
 STOPPED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?:UTC|GMT)\)")
@@ -114,6 +115,8 @@ def _run(cloud: Cloud, plan: LaunchPlan, *, spot: bool) -> dict[str, Any]:
             {"ResourceType": kind, "Tags": tags(spec.name, plan.owner)} for kind in ("instance", "volume")
         ],
     )
+    if plan.placement_group:
+        kwargs["Placement"] = {"GroupName": plan.placement_group}
     if spot:
         kwargs["InstanceMarketOptions"] = {
             "MarketType": "spot",

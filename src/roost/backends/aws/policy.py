@@ -21,6 +21,7 @@ READS = [
     "ec2:DescribeVolumes",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeSpotPriceHistory",
+    "ec2:DescribePlacementGroups",
     "pricing:GetProducts",
 ]
 CHANGES_OF_ITS_OWN = [
@@ -33,7 +34,12 @@ CHANGES_OF_ITS_OWN = [
     "ec2:DeleteSecurityGroup",
     "ec2:DeleteKeyPair",
     "ec2:DeleteVolume",
+    "ec2:DeletePlacementGroup",
 ]
+
+CREATES = ["RunInstances", "CreateSecurityGroup", "ImportKeyPair", "CreatePlacementGroup"]
+"""What roost creates: each only with its owner tag, and tags only at creation."""
+GROUPS_AND_KEYS = ("security-group", "key-pair", "placement-group")
 
 
 def _tagged(kind: str) -> dict[str, Any]:
@@ -59,8 +65,8 @@ def _ec2_statements() -> list[dict[str, Any]]:
         {
             "Sid": "CreateOnlyTagged",
             "Effect": "Allow",
-            "Action": ["ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:ImportKeyPair"],
-            "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:security-group/*", f"{ec2}:key-pair/*"],
+            "Action": [f"ec2:{action}" for action in CREATES],
+            "Resource": [f"{ec2}:{kind}/*" for kind in ("instance", "volume", *GROUPS_AND_KEYS)],
             "Condition": _tagged("RequestTag"),
         },
         {
@@ -72,8 +78,7 @@ def _ec2_statements() -> list[dict[str, Any]]:
                 f"{ec2}:subnet/*",
                 f"{ec2}:network-interface/*",
                 f"{ec2}:vpc/*",
-                f"{ec2}:security-group/*",
-                f"{ec2}:key-pair/*",
+                *(f"{ec2}:{kind}/*" for kind in GROUPS_AND_KEYS),
             ],
         },
         {
@@ -81,9 +86,7 @@ def _ec2_statements() -> list[dict[str, Any]]:
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
             "Resource": "*",
-            "Condition": {
-                "StringEquals": {"ec2:CreateAction": ["RunInstances", "CreateSecurityGroup", "ImportKeyPair"]}
-            },
+            "Condition": {"StringEquals": {"ec2:CreateAction": CREATES}},
         },
         {
             "Sid": "ChangeOnlyItsOwn",
