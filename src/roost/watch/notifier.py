@@ -34,11 +34,19 @@ class Notifier:
         self.targets: dict[str, list[str]] = {}
         """Each machine's targets as last read: a machine taken down right after its event (a
         job's end with --down) has lost its vault, and its event is still sent there."""
+        self._read_at: dict[str, float] = {}  # the record's updated_at when its targets were read
+
+    def _refresh_targets(self) -> None:
+        """Read again the targets of machines whose record changed (an `up` writes both):
+        a step costs one query, not a vault read per machine."""
+        for name, updated_at in self.state.query("SELECT name, updated_at FROM machines"):
+            if self._read_at.get(name) != updated_at:
+                self.targets[name] = machine_targets(name)
+                self._read_at[name] = updated_at
 
     def step(self) -> None:
         """Send the events recorded since the last step, oldest first."""
-        for record in self.state.machines():
-            self.targets[record.name] = machine_targets(record.name)
+        self._refresh_targets()
         after = int(journal.mark(self.state, MARK))
         if after == 0:  # first start: begin at now
             newest = journal.events(self.state, limit=1)
