@@ -15,10 +15,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 import roost
 from tests.aws.helpers import ROOST, aws_spec, nothing_left, roost_cli, write_spec
 from tests.e2e.test_serve import REPLICA
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.e2e
 
@@ -66,9 +69,7 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
     (tmp_path / "job" / "node.py").write_text(NODE)
     spec = write_spec(
         tmp_path,
-        aws_spec(
-            aws, "pair", num_nodes=2, workdir="job", run="python3 node.py", resources={"placement": "cluster"}
-        ),
+        aws_spec(aws, "pair", num_nodes=2, workdir="job", run="python3 node.py", resources={"placement": "cluster"}),
     )
     job = subprocess.Popen(
         [*ROOST, "run", str(spec), "--down"],
@@ -111,6 +112,25 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
     assert job.returncode == 0, err[-3000:]
     assert "[node 0] rank 0 released" in out and f"[node 1] rank 1 reached {master}:{port}" in out, out
     assert nothing_left(aws.ec2)  # the nodes, their groups, the cluster's group and placement group
+
+
+def test_the_torchrun_example_all_reduces_on_two_instances(
+    aws, cloud_init, aws_hosts, roost_home: Path, tmp_path: Path
+) -> None:
+    """examples/multinode as it is (backend aws, torchrun, gloo on CPU) on two instances that
+    reach each other only through the cluster's group, placed in one placement group; torch
+    travels to the air-gapped hosts as a wheelhouse; nothing is left after --down."""
+    example = REPO / "examples" / "multinode"
+    data = yaml.safe_load((example / "multinode.yaml").read_text())
+    assert data["backend"] == "aws" and "torchrun" in data["run"] and data["num_nodes"] == 2
+    data.update(aws_spec(aws, data["name"]), workdir=str(example), installs="wheelhouse")
+    data["resources"] = {**data.get("resources", {}), "placement": "cluster"}
+    result = roost_cli("run", str(write_spec(tmp_path, data)), "--down", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[node 0] rank 0 of 2: sum 3.0" in result.stdout
+    assert "[node 1] rank 1 of 2: sum 3.0" in result.stdout
+    assert [len(members) for members in aws.moto.placement_groups.members.values()] == [2]
+    assert nothing_left(aws.ec2) and roost.status() == []
 
 
 def test_a_service_spread_over_two_instances_answers_from_both(

@@ -307,28 +307,6 @@ def test_recovery_resumes_from_the_checkpoint_on_another_host(testhosts, roost_h
     assert after[-2:] == ["finished\n", "job 0001 succeeded (exit code 0)\n"]
 
 
-def test_the_torchrun_example_all_reduces_across_two_hosts(testhosts, roost_home: Path, tmp_path: Path) -> None:
-    """examples/multinode (torchrun, gloo on CPU) on two air-gapped SSH hosts: torch travels
-    there as a wheelhouse, torchrun gets --nnodes/--node_rank/--master_addr/--master_port from roost."""
-    example = REPO / "examples" / "multinode"
-    data = yaml.safe_load((example / "multinode.yaml").read_text())
-    assert "torchrun" in data["run"] and data["num_nodes"] == 2
-    data.update(
-        backend="ssh",
-        workdir=str(example),
-        installs="wheelhouse",
-        hosts=[ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
-    )
-    spec = write_spec(tmp_path, data)
-    result = subprocess.run(
-        [*ROOST, "run", str(spec), "--down"], capture_output=True, text=True, env=dict(os.environ), timeout=900
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "[node 0] rank 0 of 2: sum 3.0" in result.stdout
-    assert "[node 1] rank 1 of 2: sum 3.0" in result.stdout
-    assert roost.status() == []
-
-
 def test_multi_node_job_ends_together_when_one_node_fails(roost_home: Path, tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "node.sh").write_text(
