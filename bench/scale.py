@@ -2,7 +2,10 @@
 
   parallel_up_ratio_8 - 8 machines (no app, one test host each) brought up together by
                         roost's parallel bring-up, against 1 machine brought up alone:
-                        target <= 1.5. The sequential sum is printed too, for scale.
+                        target <= 1.5. The sequential sum is printed too, for scale, and
+                        up_N_cpu_s: the CPU seconds the whole box (roost, ssh, the hosts'
+                        sshd and agents) spent during the ups: when 8 ups need more CPU
+                        than the cores give in 1.5 x up_1_s, the target is out of reach.
   multinode_skew_s    - a 4-node job: the spread of the moments the nodes' commands
                         started (each prints time.time()): target <= 1 s.
   status_1000_ms      - `roost status` through the CLI over 1,000 machine records (local
@@ -46,13 +49,23 @@ def machine_specs(hosts, count: int, tag: str) -> list:
     ]
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds every core of this box has spent busy since boot (/proc/stat)."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+CPU_SPENT: dict[int, list[float]] = {}  # machines brought up together -> the box's CPU seconds per round
+
+
 def timed_up(specs: list) -> float:
     from roost.lifecycle import machines
     from roost.progress import SilentProgress
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), busy_cpu_s()
     machines.up_all(specs, progress=SilentProgress(), accept_new_host_key=False)
     elapsed = time.perf_counter() - started
+    CPU_SPENT.setdefault(len(specs), []).append(busy_cpu_s() - cpu)
     for spec in specs:
         machines.down(spec.name, no_backup=True)
     return elapsed
@@ -143,6 +156,7 @@ def main() -> None:
         hosts.up()
         try:
             timed_up(machine_specs(hosts, 8, "warm"))  # uv pushed once per host, like any later use
+            CPU_SPENT.clear()
             one, eight, sequential, skews = [], [], [], []
             for round_ in range(args.rounds):
                 one.append(timed_up(machine_specs(hosts, 1, f"one{round_}")))
@@ -155,6 +169,9 @@ def main() -> None:
     print(f"up_8_parallel_s={statistics.median(eight):.2f}")
     print(f"up_8_one_after_another_s={statistics.median(sequential):.2f}")
     print(f"parallel_up_ratio_8={statistics.median(eight) / statistics.median(one):.2f}")
+    print(f"up_1_cpu_s={statistics.median(CPU_SPENT[1]):.2f}")
+    print(f"up_8_cpu_s={statistics.median(CPU_SPENT[8]):.2f}")
+    print(f"cores={os.cpu_count()}")
     print(f"multinode_skew_s={statistics.median(skews):.3f}")
     print(f"rounds={args.rounds}")
 
