@@ -108,6 +108,10 @@ class Supervisor:
             "updated_at": time.time(),
         }
 
+    def app_moments(self) -> list[tuple]:
+        """What a status reader waits on: each app's state, process, health and restarts."""
+        return [(app.state, app.pid, app.healthy, app.restarts) for app in self.apps.values()]
+
     def housekeeping(self, now: float) -> None:
         ports = {app.definition.get("port") for app in self.apps.values()} - {None}
         if ports & established_ports() or self.jobs.busy() or interactive_ssh_sessions():
@@ -155,8 +159,7 @@ class Supervisor:
                 self.jobs_stamp = jobs_stamp
                 self.jobs.tick()
             busy = any(app.state != "running" for app in self.apps.values())
-            # a quick look every TICK_FAST; the full round when something may have moved
-            if changed or busy or now >= next_full:
+            if changed or now >= next_full:  # the full round: apps, housekeeping, the status file
                 if changed:
                     self.load_definitions()
                 for app in self.apps.values():
@@ -164,6 +167,15 @@ class Supervisor:
                 self.housekeeping(now)
                 write_json_atomic(self.paths.status_file, self.status())
                 next_full = now + TICK_SLOW
+            elif busy:
+                # an app starting or failing: started, reaped and probed every TICK_FAST, and the
+                # status file written the moment it moves (a `wait` sees it at once); housekeeping
+                # stays at TICK_SLOW, so the agent does not take CPU from the app's own start
+                before = self.app_moments()
+                for app in self.apps.values():
+                    app.tick(now)
+                if self.app_moments() != before:
+                    write_json_atomic(self.paths.status_file, self.status())
             time.sleep(TICK_FAST)
         self.schedules.stop()
         for app in self.in_stop_order():
