@@ -5,6 +5,8 @@
                             group, instance, SSH, agent): target <= 1.5. moto answers the API
                             at once, so this measures roost's own part and the hosts' boot,
                             not EC2's minute of provisioning (which overlaps as well).
+                            aws_up_N_cpu_s: the CPU seconds the whole box (roost, moto, the
+                            fake cloud's boots, the hosts' sshd and agents) spent meanwhile.
 
 Each measurement starts from a reset moto and ends with every machine down. Rounds
 interleave the two. Prints name=value lines.
@@ -23,8 +25,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scale.py's CPU meter
 
 NET = "10.246.0"
+CPU_SPENT: dict[int, list[float]] = {}  # machines brought up together -> the box's CPU seconds per round
 
 
 def timed_up(moto, hosts, count: int, tag: str) -> float:
@@ -44,9 +48,12 @@ def timed_up(moto, hosts, count: int, tag: str) -> float:
         for index in range(count)
     ]
     try:
-        started = time.perf_counter()
+        from scale import busy_cpu_s
+
+        started, cpu = time.perf_counter(), busy_cpu_s()
         machines.up_all(specs, progress=SilentProgress(), accept_new_host_key=False)
         elapsed = time.perf_counter() - started
+        CPU_SPENT.setdefault(count, []).append(busy_cpu_s() - cpu)
         for spec in specs:
             machines.down(spec.name, no_backup=True)
     finally:
@@ -85,6 +92,9 @@ def main() -> None:
     print(f"aws_up_1_s={statistics.median(one):.2f}")
     print(f"aws_up_4_parallel_s={statistics.median(four):.2f}")
     print(f"aws_parallel_up_ratio_4={statistics.median(four) / statistics.median(one):.2f}")
+    print(f"aws_up_1_cpu_s={statistics.median(CPU_SPENT[1]):.2f}")
+    print(f"aws_up_4_cpu_s={statistics.median(CPU_SPENT[4]):.2f}")
+    print(f"cores={os.cpu_count()}")
     print(f"rounds={args.rounds}")
 
 
