@@ -5,7 +5,7 @@
 GET answers ``NAME VERSION`` (NAME defaults to ``replica PORT``; ``{host}`` in it becomes the
 machine's hostname), except ``/never``, which answers 503 (a probe that never succeeds), and
 ``/auth``, which answers the Authorization header it received (``authorization: none``).
-Nagle's algorithm is off, as in real servers (uvicorn, tornado).
+Nagle's algorithm is off, as in real servers (uvicorn, tornado), and a response is one write.
 """
 
 import http.server
@@ -25,10 +25,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = f"{NAME} {VERSION}".encode() if self.path != "/never" else b""
         if self.path == "/auth":
             body = f"authorization: {self.headers.get('Authorization') or 'none'}".encode()
-        self.send_response(503 if self.path == "/never" else 200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        status = "503 Service Unavailable" if self.path == "/never" else "200 OK"
+        # the whole response in one write, as real servers send a small one: a kill -9 lands
+        # before it (the balancer retries elsewhere) or after it, never between head and body
+        head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        self.wfile.write(head + body)
 
     def log_message(self, *args):
         pass
