@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import TypeGuard
 
@@ -28,12 +29,38 @@ def roost_home() -> Path:
 
 def write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Write ``path`` whole or not at all (a temporary file beside it, then a rename), created
-    with ``mode`` (0600: readable by this user only) so it is never briefly readable by others."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    with ``mode`` (0600: readable by this user only) so it is never briefly readable by others.
+    The temporary file's name is unique, so threads or processes writing the same path at once
+    never rename each other's file away (the last rename wins, whole)."""
+    temporary = _write_temporary(path, data, mode)
     os.replace(temporary, path)
+
+
+def create_once(path: Path, data: bytes, *, mode: int = 0o600) -> bytes:
+    """Create ``path`` with ``data`` unless it exists, and return what it holds: when several
+    threads or processes create it at once, one of them wins and every caller reads the winner's
+    content (a hard link of a whole temporary file: never a half-written or second value)."""
+    if not path.exists():
+        temporary = _write_temporary(path, data, mode)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
+def _write_temporary(path: Path, data: bytes, mode: int) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 def cache_dir() -> Path:

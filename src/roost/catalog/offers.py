@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
-import os
 import re
 from pathlib import Path
 from typing import NoReturn
@@ -21,7 +20,7 @@ from typing import NoReturn
 from pydantic import BaseModel
 
 from roost.errors import SpecError
-from roost.paths import roost_home
+from roost.paths import roost_home, write_private
 from roost.spec.loader import spec_from_data
 from roost.spec.model import Resources
 
@@ -129,9 +128,8 @@ def save_cache(cache: OfferCache) -> Path:
     """Write fetched offers atomically; later lookups use them instead of the snapshot."""
     path = cache_path(cache.region)
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(cache.model_dump_json())
-    os.replace(tmp, path)  # load_offers keys its memo on the file's mtime: the next call reads it
+    # load_offers keys its memo on the file's mtime: the next call reads it
+    write_private(path, cache.model_dump_json().encode())
     return path
 
 

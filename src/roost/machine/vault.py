@@ -5,12 +5,11 @@ Values never enter the state database or a log; they are shown only on request.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from pathlib import Path
 
-from roost.paths import roost_home
+from roost.paths import roost_home, write_private
 
 
 class Vault:
@@ -43,11 +42,7 @@ class Vault:
         """Keep ``value`` as the secret ``key`` (written whole, 0600)."""
         self.dir.parent.mkdir(mode=0o700, exist_ok=True)
         self.dir.mkdir(mode=0o700, exist_ok=True)
-        tmp = self.dir / f".{key}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
-        os.replace(tmp, self.path(key))
+        write_private(self.path(key), (value + "\n").encode())
 
     def forget(self, key: str) -> None:
         """Delete the secret ``key`` (nothing when it was never kept)."""

@@ -19,19 +19,18 @@ from pathlib import Path
 
 from roost.backends.aws.cloud import Cloud, tags
 from roost.errors import AwsError, SpecError
-from roost.paths import roost_home
+from roost.paths import create_once, roost_home
 from roost.spec.model import Spec
 from roost.transport.base import Runner
 
 
 def owner_id() -> str:
-    """This ROOST_HOME's owner tag (made once): resources of other owners are never touched."""
+    """This ROOST_HOME's owner tag (made once, the same for every thread and process that asks
+    at the same moment): resources of other owners are never touched."""
     path = roost_home() / "owner"
     if not path.exists():
         user = "".join(ch for ch in os.environ.get("USER", "user").lower() if ch.isalnum())[:16] or "user"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{user}-{secrets.token_hex(4)}\n")
-        os.replace(tmp, path)
+        return create_once(path, f"{user}-{secrets.token_hex(4)}\n".encode()).decode().strip()
     return path.read_text().strip()
 
 
