@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeGuard
 
@@ -61,6 +64,20 @@ def _write_temporary(path: Path, data: bytes, mode: int) -> Path:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``PATH.lock`` for the block: threads and processes that
+    rewrite one of roost's shared files (known_hosts) take turns; the kernel lets go if the
+    holder dies."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def cache_dir() -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.backends.aws.keys import owner_id
+from roost.backends.aws.keys import owner_id, pin_host_key, unpin_host_key
 from roost.paths import create_once, write_private
 
 THREADS = 16
@@ -60,3 +60,27 @@ def test_a_file_written_by_many_at_once_is_one_writers_whole_content(tmp_path: P
     seen = _all_at_once(lambda index: create_once(made, values[index]))
     assert len(set(seen)) == 1 and seen[0] in values and made.read_bytes() == seen[0]
     assert sorted(each.name for each in tmp_path.iterdir()) == ["made", "secret"]
+
+
+def test_host_keys_pinned_by_many_nodes_at_once_are_all_kept(tmp_path: Path) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("[10.0.0.9]:22 ssh-ed25519 AAAAsomeoneelse\n")
+    keys = {f"roost-node-{index}": f"ssh-ed25519 AAAA{index:04d}" for index in range(THREADS)}
+    aliases = sorted(keys)
+
+    def pin_then_repin(index: int) -> None:
+        pin_host_key(known_hosts, aliases[index], "ssh-ed25519 AAAAfromuserdata")
+        pin_host_key(known_hosts, aliases[index], keys[aliases[index]])  # the machine's own key
+
+    _all_at_once(pin_then_repin)
+    lines = known_hosts.read_text().splitlines()
+    assert sorted(lines) == sorted(
+        ["[10.0.0.9]:22 ssh-ed25519 AAAAsomeoneelse"] + [f"{a} {k}" for a, k in keys.items()]
+    )
+    assert stat.S_IMODE(known_hosts.stat().st_mode) == 0o600
+
+    _all_at_once(lambda index: unpin_host_key(known_hosts, aliases[index]) if index % 2 else None)
+    left = known_hosts.read_text().splitlines()
+    assert sorted(left) == sorted(
+        ["[10.0.0.9]:22 ssh-ed25519 AAAAsomeoneelse"] + [f"{a} {keys[a]}" for i, a in enumerate(aliases) if i % 2 == 0]
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from roost.backends.aws.cloud import Cloud, tags
 from roost.errors import AwsError, SpecError
-from roost.paths import create_once, roost_home
+from roost.paths import create_once, file_lock, roost_home, write_private
 from roost.spec.model import Spec
 from roost.transport.base import Runner
 
@@ -131,14 +131,26 @@ def new_host_key(machine: str) -> tuple[str, str]:
 
 
 def pin_host_key(known_hosts: Path, alias: str, public: str) -> None:
-    """Make ``alias`` in known_hosts map to exactly this key (replacing an older one)."""
-    known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    subprocess.run(["ssh-keygen", "-R", alias, "-f", str(known_hosts)], capture_output=True)
-    Path(f"{known_hosts}.old").unlink(missing_ok=True)
+    """Make ``alias`` in known_hosts map to exactly this key (replacing an older one); nodes
+    coming up side by side pin theirs at once without losing each other's lines."""
     key_type, key_body = public.split()[:2]
-    fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as handle:
-        handle.write(f"{alias} {key_type} {key_body}\n")
+    _rewrite_known_hosts(known_hosts, alias, f"{alias} {key_type} {key_body}")
+
+
+def _rewrite_known_hosts(known_hosts: Path, alias: str, line: str | None) -> None:
+    """Drop ``alias``'s lines from known_hosts and add ``line`` (when given), under its lock."""
+    with file_lock(known_hosts):
+        current = known_hosts.read_text().splitlines() if known_hosts.exists() else []
+        kept = [each for each in current if not _names(each, alias)]
+        if line is not None:
+            kept.append(line)
+        write_private(known_hosts, "".join(each + "\n" for each in kept).encode())
+
+
+def _names(line: str, alias: str) -> bool:
+    """Whether a known_hosts line is filed under ``alias`` (its first field, comma-separated)."""
+    first = line.split(maxsplit=1)[0] if line.strip() else ""
+    return alias in first.split(",")
 
 
 MACHINE_HOST_KEY = "/etc/ssh/ssh_host_ecdsa_key.pub"
@@ -164,8 +176,7 @@ def adopt_machine_host_key(runner: Runner, known_hosts: Path, alias: str) -> boo
 def unpin_host_key(known_hosts: Path, alias: str) -> None:
     """Forget the machine's host key."""
     if known_hosts.exists():
-        subprocess.run(["ssh-keygen", "-R", alias, "-f", str(known_hosts)], capture_output=True)
-        Path(f"{known_hosts}.old").unlink(missing_ok=True)
+        _rewrite_known_hosts(known_hosts, alias, None)
 
 
 def known_hosts() -> Path:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from roost.errors import HostKeyError, HostUnreachable
+from roost.paths import file_lock
 from roost.transport.ssh.target import SshTarget
 
 
@@ -60,10 +62,11 @@ def scan(target: SshTarget) -> list[tuple[str, str, str]]:
 
 
 def _record(target: SshTarget, line: str) -> None:
-    os.makedirs(os.path.dirname(target.known_hosts), mode=0o700, exist_ok=True)
-    fd = os.open(target.known_hosts, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as handle:
-        handle.write(line.rstrip("\n") + "\n")
+    known_hosts = Path(target.known_hosts)
+    with file_lock(known_hosts):  # an AWS machine's pin rewrites the file meanwhile
+        fd = os.open(known_hosts, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as handle:
+            handle.write(line.rstrip("\n") + "\n")
 
 
 def ensure_known(target: SshTarget, *, expected: str | None, accept_new: bool) -> str | None:
