@@ -18,7 +18,7 @@ from pathlib import Path
 from uv import find_uv_bin
 
 from roost.errors import AppError
-from roost.paths import cache_dir
+from roost.paths import cache_dir, file_lock
 
 SOURCE = Path(__file__).resolve().parents[3]
 """The project root when roost runs from its source tree (``pyproject.toml`` beside ``src/``)."""
@@ -64,6 +64,13 @@ def own_wheel() -> Path:
     wheels = sorted(target.glob("roost-*-py3-none-any.whl"))
     if wheels:
         return wheels[-1]
+    with file_lock(target):  # two ups of roost-server at once build it once
+        if not any(target.glob("roost-*-py3-none-any.whl")):
+            _build_into(target)
+    return next(target.glob("roost-*-py3-none-any.whl"))
+
+
+def _build_into(target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     built = subprocess.run(
@@ -77,4 +84,3 @@ def own_wheel() -> Path:
         raise AppError(f"could not build roost's wheel: {built.stderr.strip()[-600:]}")
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)  # whole or absent
-    return next(target.glob("roost-*-py3-none-any.whl"))
