@@ -45,7 +45,7 @@ def test_a_machine_stops_itself_at_its_budget_and_says_so_once(
     )
     up = roost_cli("up", str(spec))
     assert up.returncode == 0, up.stderr
-    assert "set autostop and budget ($20)" in up.stdout + up.stderr
+    assert "start agent with its budget ($20)" in up.stdout + up.stderr
 
     stopped = wait_for(
         lambda: [m for m in roost.status("capped") if m.state.value == "stopped"], 60, "the budget's stop"

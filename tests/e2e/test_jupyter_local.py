@@ -116,7 +116,7 @@ def test_two_concurrent_ups_make_one_machine_and_cli_reports(roost_home: Path) -
     assert any("is already up" in out for out in stdouts) and any("is up in" in out for out in stdouts)
     # the one that did the work showed each step with its elapsed time
     worker_err = next(err for out, err in outputs if "is up in" in out)
-    assert "✓ install jupyterlab" in worker_err and "✓ wait for jupyter to answer" in worker_err
+    assert "✓ install jupyterlab" in worker_err and "✓ start jupyter and wait until it answers" in worker_err
     machine_dir = roost_home / "machines" / "dup"
     [machine] = roost.status()
     agents = [p for p in processes_under(machine_dir) if b"roost_agent" in Path(f"/proc/{p}/cmdline").read_bytes()]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from roost.agent.client import AgentClient, AgentStatus, AppDefinition
+from roost.errors import HealthTimeout
 from roost.transport.local import LocalRunner
 from tests.helpers import alive, free_port, wait_for
 
@@ -58,6 +59,23 @@ def test_crashed_app_is_restarted_and_healthy_again(agent: AgentClient) -> None:
     again = wait_for(lambda: (s := app_status(agent)) and s.healthy and s.pid != first.pid and s, what="restart")
     assert again.restarts == 1 and again.last_exit_code == -9
     assert urllib.request.urlopen(f"http://127.0.0.1:{port}/").status == 200
+
+
+def test_start_app_registers_and_waits_in_one_call_and_reports_an_app_that_never_answers(agent: AgentClient) -> None:
+    port = free_port()
+    agent.start()
+    started = agent.start_app(web_app(port), 15)
+    assert started.healthy and urllib.request.urlopen(f"http://127.0.0.1:{port}/").status == 200
+    # a changed definition: the answer is about the new process, not the old one still healthy
+    moved = free_port()
+    again = agent.start_app(web_app(moved), 15)
+    assert again.healthy and again.pid != started.pid and again.digest != started.digest
+    silent = AppDefinition(
+        name="silent", argv=["sh", "-c", "echo never listening; sleep 300"], port=free_port(), health_path="/"
+    )
+    with pytest.raises(HealthTimeout, match="was not healthy after 2s") as failed:
+        agent.start_app(silent, 2, log_hint="see its log")
+    assert "never listening" in str(failed.value) and failed.value.hint == "see its log"
 
 
 def test_failing_app_backs_off_exponentially(agent: AgentClient, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 import socket
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -209,9 +209,12 @@ class AgentClient:
         """Copy the agent program onto the machine (atomically, mode 0700)."""
         self.runner.write_file(self.path, agent_archive(), mode=0o700)
 
-    def start(self) -> int:
-        """Start the agent unless it runs; return its PID."""
-        return int(self._json("start")["pid"])
+    def start(self, config: Mapping[str, object] | None = None) -> int:
+        """Start the agent unless it runs; return its PID. ``config`` (autostop, budget,
+        notify...) is merged into the agent's settings first, in the same call."""
+        if config is None:
+            return int(self._json("start")["pid"])
+        return int(self._json("start", "--config", stdin=json.dumps(dict(config)).encode())["pid"])
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop every app and the agent; kills leftovers of an agent that died."""
@@ -299,6 +302,17 @@ class AgentClient:
         """Wait (on the machine, one call) until ``app`` is healthy, running the definition with
         ``digest`` when given (so a just-changed app is not reported by its old process)."""
         result = self._call("wait", app, "--timeout", str(timeout), "--digest", digest, timeout=timeout + 30)
+        return self._healthy(app, timeout, result, log_hint)
+
+    def start_app(self, definition: AppDefinition, timeout: float, log_hint: str = "") -> AppStatus:
+        """Register or update an app and wait until that definition runs healthy: one call on
+        the machine (``put_app`` then ``wait_healthy``, without a second process and round trip)."""
+        payload = definition.model_dump_json().encode()
+        result = self._ask("put-app", "--wait", str(timeout), stdin=payload, timeout=timeout + 30)
+        return self._healthy(definition.name, timeout, result, log_hint)
+
+    def _healthy(self, app: str, timeout: float, result: Result, log_hint: str) -> AppStatus:
+        """The app's status from a wait's answer; HealthTimeout with its log tail when it timed out."""
         if result.ok:
             return AppStatus.model_validate(self._parse("wait", result))
         if result.exit_code != 4:

@@ -57,8 +57,9 @@ def notifier_venv(session: MachineSession) -> str:
     return f"{session.record.facts.home}/venvs/notify"
 
 
-def agent_settings(session: MachineSession) -> None:
-    """Give the agent the autostop, the budget (with the price) and the notify settings."""
+def agent_config(session: MachineSession) -> dict[str, object]:
+    """The agent's settings for this machine: autostop, power-off, the budget (with the price),
+    notify targets and the spot notice (``AgentClient.start`` hands them over)."""
     spec = session.record.spec
     budget = spec.machine_budget
     home = session.record.facts.home
@@ -70,13 +71,13 @@ def agent_settings(session: MachineSession) -> None:
             "urls_file": f"{home}/agent/notify-urls",
             "machine": spec.name,
         }
-    session.agent.put_config(
-        autostop_seconds=spec.autostop.idle_seconds if spec.autostop else None,
-        poweroff_command=session.backend.poweroff_command(),
-        budget={**budget.model_dump(), "hourly_usd": hourly_usd(session)} if budget else None,
-        notify=notify,
-        interruption=_interruption(session),
-    )
+    return {
+        "autostop_seconds": spec.autostop.idle_seconds if spec.autostop else None,
+        "poweroff_command": session.backend.poweroff_command(),
+        "budget": {**budget.model_dump(), "hourly_usd": hourly_usd(session)} if budget else None,
+        "notify": notify,
+        "interruption": _interruption(session),
+    }
 
 
 SPOT_NOTICE_FILE = "~/.roost-spot/instance-action"

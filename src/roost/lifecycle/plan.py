@@ -10,7 +10,7 @@ from roost.apps.uvenv import ensure_venv
 from roost.backups.machine import schedule_step
 from roost.errors import BackendError
 from roost.gateway import site as gateway
-from roost.lifecycle.guards import agent_settings, notifier_steps
+from roost.lifecycle.guards import agent_config, notifier_steps
 from roost.machine.steps import Parallel, Step, fingerprint
 from roost.progress import Progress
 from roost.service.steps import steps as service_steps
@@ -53,9 +53,10 @@ def _prepare_installers(ctx: AppContext, progress: Progress) -> None:
         progress.info(f"  {ctx.tools.note}")
 
 
-def _settings_title(spec: Spec) -> str:
+def _start_title(spec: Spec) -> str:
     budget = spec.machine_budget
-    return "set autostop" + (f" and budget (${budget.max_usd:g})" if budget else "")
+    guards = [*(["autostop"] if spec.autostop else []), *([f"budget (${budget.max_usd:g})"] if budget else [])]
+    return "start agent" + (f" with its {' and '.join(guards)}" if guards else "")
 
 
 def _agent_lane(session: MachineSession, ctx: AppContext) -> tuple[Step, ...]:
@@ -63,9 +64,8 @@ def _agent_lane(session: MachineSession, ctx: AppContext) -> tuple[Step, ...]:
     spec = session.record.spec
     lane: tuple[Step, ...] = (
         Step("agent-install", "install agent", session.agent.install, always=True),
-        Step("agent-start", "start agent", session.agent.start, always=True),
         *notifier_steps(session, ctx),  # before the budget: its first warning may come at once
-        Step("autostop", _settings_title(spec), lambda: agent_settings(session), always=True),
+        Step("agent-start", _start_title(spec), lambda: session.agent.start(config=agent_config(session)), always=True),
     )
     if session.driver:
         lane += (
@@ -98,28 +98,18 @@ def _app_lane(session: MachineSession, ctx: AppContext, progress: Progress) -> t
 
 
 def _app_start_steps(session: MachineSession, ctx: AppContext) -> list[Step]:
-    """Start the app under the agent and wait until it answers its health check."""
+    """Start the app under the agent and wait until it answers its health check (one call)."""
     driver = session.driver
     assert driver is not None
-    registered: dict[str, str] = {}  # the digest of the definition put, for the wait
     return [
         Step(
-            "app-register",
-            f"start {driver.name}",
-            lambda: registered.update(digest=ctx.agent.put_app(driver.definition(ctx))),
-            always=True,
-        ),
-        Step(
-            "app-healthy",
-            f"wait for {driver.name} to answer",
-            lambda: ctx.agent.wait_healthy(
-                driver.name,
-                driver.health_timeout,
-                log_hint=f"see `roost logs {session.record.name}`",
-                digest=registered.get("digest", ""),
+            "app-start",
+            f"start {driver.name} and wait until it answers",
+            lambda: ctx.agent.start_app(
+                driver.definition(ctx), driver.health_timeout, log_hint=f"see `roost logs {session.record.name}`"
             ),
             always=True,
-        ),
+        )
     ]
 
 

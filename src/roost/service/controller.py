@@ -145,4 +145,4 @@ def start_controller(session: MachineSession) -> None:
     agent.runner.write_file(config_path, json.dumps(config).encode(), mode=0o600)
     definition = AppDefinition(name=CONTROLLER, argv=agent.command("controller", "--config", config_path),
                                env={"ROOST_CONTROLLER_CONFIG": fingerprint(config)})  # fmt: skip
-    agent.wait_healthy(CONTROLLER, 30, digest=agent.put_app(definition))
+    agent.start_app(definition, 30)

@@ -14,7 +14,7 @@ import time
 
 from . import VERSION
 from .base import Paths, digest, is_alive, log, read_json, signal_group, write_json_atomic
-from .job_commands import JOB_COMMANDS, add_parsers
+from .job_commands import JOB_COMMANDS, add_parsers, merge_config
 from .supervisor import Supervisor
 
 
@@ -37,6 +37,10 @@ def cmd_daemon(paths: Paths, args: argparse.Namespace) -> int:
 
 
 def cmd_start(paths: Paths, args: argparse.Namespace) -> int:
+    """Start the daemon unless it runs; with ``--config``, first merge the JSON config on stdin
+    (the daemon starts with its autostop and budget already set: one call instead of two)."""
+    if args.config:
+        merge_config(paths, json.load(sys.stdin))
     with open(paths.start_lock, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = running_agent(paths)
@@ -121,7 +125,9 @@ def cmd_status(paths: Paths, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_put_app(paths: Paths, _args: argparse.Namespace) -> int:
+def cmd_put_app(paths: Paths, args: argparse.Namespace) -> int:
+    """Register or update an app (its definition on stdin); with ``--wait SECONDS``, then wait
+    until that definition runs healthy, in the same call (one process and round trip less)."""
     definition = json.load(sys.stdin)
     missing = [key for key in ("name", "argv") if not definition.get(key)]
     if missing or not isinstance(definition["argv"], list):
@@ -131,8 +137,10 @@ def cmd_put_app(paths: Paths, _args: argparse.Namespace) -> int:
     changed = read_json(path) != definition
     if changed:
         write_json_atomic(path, definition)
-    print(json.dumps({"name": definition["name"], "changed": changed, "digest": digest(definition)}))
-    return 0
+    print(json.dumps({"name": definition["name"], "changed": changed, "digest": digest(definition)}), flush=True)
+    if args.wait is None:
+        return 0
+    return wait_healthy(paths, definition["name"], args.wait, digest(definition))
 
 
 def cmd_remove_app(paths: Paths, args: argparse.Namespace) -> int:
@@ -168,11 +176,18 @@ def cmd_logs(paths: Paths, args: argparse.Namespace) -> int:
 
 def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
     """Block until the app is healthy (exit 0) or the timeout passes (exit 4)."""
-    deadline = time.time() + args.timeout
+    return wait_healthy(paths, args.name, args.timeout, args.digest)
+
+
+def wait_healthy(paths: Paths, name: str, timeout: float, digest: str = "") -> int:
+    """Print the app's status once it is healthy, running the definition with ``digest`` when
+    given (exit 0); the reason it is not after ``timeout`` seconds (exit 4), or that the agent
+    is not running (exit 1)."""
+    deadline = time.time() + timeout
     while time.time() < deadline:
         status = read_json(paths.status_file) or {}
-        app = status.get("apps", {}).get(args.name)
-        current = app and (not args.digest or app.get("digest") == args.digest)  # the new definition runs
+        app = status.get("apps", {}).get(name)
+        current = app and (not digest or app.get("digest") == digest)  # the new definition runs
         if current and app.get("healthy") and running_agent(paths):
             print(json.dumps(app))
             return 0
@@ -180,7 +195,7 @@ def cmd_wait(paths: Paths, args: argparse.Namespace) -> int:
             print(json.dumps({"error": "the agent is not running"}))
             return 1
         time.sleep(0.025)
-    print(json.dumps({"error": f"app {args.name} not healthy after {args.timeout:.0f}s", "timeout": True}))
+    print(json.dumps({"error": f"app {name} not healthy after {timeout:.0f}s", "timeout": True}))
     return 4
 
 
@@ -229,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-log-bytes", type=int, default=10 * 1024 * 1024)
     parser.add_argument("--keep-logs", type=int, default=3)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("daemon", "start", "status", "put-app", "freeport"):
+    for name in ("daemon", "status", "freeport"):
         sub.add_parser(name)
+    sub.add_parser("start").add_argument("--config", action="store_true", help="merge the JSON config on stdin first")
+    sub.add_parser("put-app").add_argument("--wait", type=float, help="then wait this long for it to be healthy")
     add_parsers(sub)
     sub.add_parser("stop").add_argument("--timeout", type=float, default=20.0)
     sub.add_parser("remove-app").add_argument("name")

@@ -69,15 +69,19 @@ def cmd_cancel(paths: Paths, args: argparse.Namespace) -> int:
     return 1 if "error" in answer else 0
 
 
-def cmd_put_config(paths: Paths, _args: argparse.Namespace) -> int:
-    """Merge the JSON on stdin into the agent's config (e.g. autostop_seconds)."""
+def merge_config(paths: Paths, incoming: dict) -> dict:
+    """Merge ``incoming`` into the agent's config (e.g. autostop_seconds); the whole config after."""
     config = read_json(paths.config_file) or {}
-    incoming = json.load(sys.stdin)
     config.update(incoming)
     if "autostop_seconds" in incoming:  # a new autostop counts idle time from now (this machine's clock)
         config["autostop_set_at"] = time.time()
     write_json_atomic(paths.config_file, config)
-    print(json.dumps(config))
+    return config
+
+
+def cmd_put_config(paths: Paths, _args: argparse.Namespace) -> int:
+    """Merge the JSON on stdin into the agent's config."""
+    print(json.dumps(merge_config(paths, json.load(sys.stdin))))
     return 0
 
 
