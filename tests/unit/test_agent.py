@@ -197,3 +197,33 @@ def test_a_jobs_secrets_file_is_gone_on_every_way_a_job_ends(agent: AgentClient,
     wait_for(lambda: agent.job(blocker).ended, what="the blocking job to end")
     assert [agent.job(j).state for j in (blocker, refused, queued)] == ["cancelled", "failed", "cancelled"]
     assert sorted(p.parent.name for p in jobs.glob("*/secrets.json")) == []
+
+
+def test_the_agent_unpacks_itself_once_and_a_newer_agent_replaces_the_older_copy(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from roost.agent.client import ARCHIVE_MAIN, agent_archive
+
+    client = AgentClient(LocalRunner(), str(tmp_path / "machine"))
+    client.install()
+    agent_dir = tmp_path / "machine" / "agent"
+    assert not client.status().running
+    [unpacked] = [path for path in agent_dir.iterdir() if path.name.startswith("lib-")]
+    assert (unpacked / "roost_agent" / "__pycache__").is_dir()  # the second command finds bytecode
+    assert (unpacked.stat().st_mode & 0o077) == 0
+    cached = {path.name: path.stat().st_mtime_ns for path in (unpacked / "roost_agent" / "__pycache__").iterdir()}
+    client.status()
+    again = {path.name: path.stat().st_mtime_ns for path in (unpacked / "roost_agent" / "__pycache__").iterdir()}
+    assert again == cached  # not compiled again
+
+    newer = io.BytesIO()  # the same sources shipped by a newer roost: another digest
+    with zipfile.ZipFile(io.BytesIO(agent_archive())) as shipped, zipfile.ZipFile(newer, "w") as archive:
+        for name in shipped.namelist():
+            data = shipped.read(name)
+            archive.writestr(
+                name, ARCHIVE_MAIN.format(digest="0123456789abcdef").encode() if name == "__main__.py" else data
+            )
+    (agent_dir / "roost_agent.pyz").write_bytes(newer.getvalue())
+    assert not client.status().running
+    assert [path.name for path in agent_dir.iterdir() if path.name.startswith("lib-")] == ["lib-0123456789abcdef"]

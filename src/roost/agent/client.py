@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import socket
@@ -19,17 +20,44 @@ from roost.transport.base import Result, Runner
 
 AGENT_PACKAGE = Path(__file__).with_name("roost_agent")
 """The agent's source: a stdlib-only package."""
-ARCHIVE_MAIN = b"import sys\nfrom roost_agent.commands import main\nsys.exit(main())\n"
+ARCHIVE_MAIN = """\
+import os, sys
+os.umask(0o077)
+# Python compiles a zip's modules at every start (~30 ms a command); unpacked once beside the
+# archive, the package keeps its bytecode cache. Nothing writable: run from the zip as it is.
+lib = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "lib-{digest}")
+if not os.path.isdir(lib):
+    import shutil, zipfile
+    partial = "%s.%d.partial" % (lib, os.getpid())
+    try:
+        with zipfile.ZipFile(sys.argv[0]) as archive:
+            archive.extractall(partial, [n for n in archive.namelist() if n.startswith("roost_agent/")])
+        os.rename(partial, lib)
+        for old in os.listdir(os.path.dirname(lib)):  # an older agent's: its daemon has what it imports
+            if old.startswith("lib-") and old != os.path.basename(lib):
+                shutil.rmtree(os.path.join(os.path.dirname(lib), old), ignore_errors=True)
+    except OSError:  # another start unpacked it first, or the folder is read-only
+        shutil.rmtree(partial, ignore_errors=True)
+if os.path.isdir(lib):
+    sys.path.insert(0, lib)
+from roost_agent.commands import main
+sys.exit(main())
+"""
 
 
 @functools.cache
 def agent_archive() -> bytes:
-    """The agent as shipped: one zip file that ``python3`` runs (byte-identical every build)."""
+    """The agent as shipped: one zip file that ``python3`` runs (byte-identical every build).
+    Its first run unpacks the package into ``lib-DIGEST`` beside it (DIGEST: of the sources), so
+    later runs import cached bytecode; a new agent unpacks anew and removes the older copies."""
+    sources = [(f"roost_agent/{path.name}", path.read_bytes()) for path in sorted(AGENT_PACKAGE.glob("*.py"))]
+    digest = hashlib.sha256(b"".join(name.encode() + b"\0" + data for name, data in sources)).hexdigest()[:16]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0)), ARCHIVE_MAIN)
-        for source in sorted(AGENT_PACKAGE.glob("*.py")):
-            archive.writestr(zipfile.ZipInfo(f"roost_agent/{source.name}", (1980, 1, 1, 0, 0, 0)), source.read_bytes())
+        when = (1980, 1, 1, 0, 0, 0)
+        archive.writestr(zipfile.ZipInfo("__main__.py", when), ARCHIVE_MAIN.format(digest=digest).encode())
+        for name, data in sources:
+            archive.writestr(zipfile.ZipInfo(name, when), data)
     return buffer.getvalue()
 
 
