@@ -109,3 +109,35 @@ def test_status_lists_many_machines_in_aligned_columns(roost_home: Path) -> None
     assert all(line[column:].startswith("local  ") for line in lines[1:]), lines[:3]
     assert lines[1].split() == ["a", "local", "terminated", "0", "jupyter", "no", "-"]
     assert {line.split()[0] for line in lines[1:]} == {"a", "a-much-longer-name"} | {f"m{i:03d}" for i in range(200)}
+
+
+def test_up_reads_its_arguments_without_typer_and_leaves_the_rest_to_it(roost_home: Path) -> None:
+    from roost.cli.quick_up import UpArgs, parse_up
+
+    assert parse_up(["jupyter"]) == UpArgs("jupyter")
+    assert parse_up(["spec.yaml", "-n", "nb", "-y"]) == UpArgs("spec.yaml", "nb", yes=True)
+    assert parse_up(["--name=nb", "--accept-new-host-key", "spec.yaml", "--yes"]) == UpArgs(
+        "spec.yaml", "nb", True, True
+    )
+    for unsure in (
+        [],
+        ["--help"],
+        ["a", "b"],
+        ["jupyter", "--name"],
+        ["jupyter", "-n", "--yes"],
+        ["jupyter", "--nmae", "x"],
+    ):
+        assert parse_up(unsure) is None, unsure
+    # the quick path, end to end, never loads typer; its errors read as the full CLI's
+    probe = (
+        "import sys, roost.cli; sys.argv = ['roost', 'up', 'jupiter']\n"
+        "try:\n    roost.cli.main()\nexcept SystemExit as done:\n"
+        "    print(done.code, 'typer' in sys.modules, file=sys.stderr)"
+    )
+    quick = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ), timeout=60
+    )
+    assert quick.stderr.splitlines()[-1] == "1 False" and "unknown app 'jupiter'" in quick.stderr
+    # what it does not know, typer answers as before
+    typo = cli("up", "jupyter", "--nmae", "x")
+    assert typo.returncode == 2 and "No such option: --nmae" in typo.stderr

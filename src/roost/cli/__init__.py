@@ -2,7 +2,8 @@
 
 ``main`` first offers the command to :mod:`roost.cli.quick`, which answers `roost status`
 (from the watchers' cache) and `roost exec` (over a warm connection) without loading typer,
-pydantic or roost's models; everything else, and anything the quick path is unsure of, runs
+pydantic or roost's models, and `roost up` to :mod:`roost.cli.quick_up`, which reads its few
+arguments without typer; everything else, and anything a quick path is unsure of, runs
 through the full CLI in :mod:`roost.cli.full`.
 """
 
@@ -19,6 +20,12 @@ def main() -> None:
         from roost.cli.quick import run_quick
 
         code = run_quick(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+    elif sys.argv[1:2] == ["up"]:
+        from roost.cli.quick_up import run_up
+
+        code = run_up(sys.argv[2:])
         if code is not None:
             sys.exit(code)
     from roost.cli.full import main as full

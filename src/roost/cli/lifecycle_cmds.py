@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
-
 import typer
 from rich.text import Text
 
 from roost.cli.commands import CommandList
 from roost.cli.render import PROGRESS, console, err_console
+from roost.cli.up_view import confirm_spend, show_up
 from roost.cli.verbs import verbs
-
-if TYPE_CHECKING:
-    from roost.lifecycle.machines import UpResult
-
-
-def _show_up(result: UpResult) -> None:
-    where = result.url or "no app; `roost exec` and `roost run` work on it"
-    if result.already_up:
-        console.print(f"{result.name} is already up: {where}")
-    else:
-        console.print(f"{result.name} is up in {result.seconds:.1f}s: {where}")
-    if result.login:
-        console.print(f"  {result.login}")
-
 
 commands = CommandList()
 
@@ -44,17 +28,9 @@ def up(
         name=name,
         progress=PROGRESS,
         accept_new_host_key=accept_new_host_key,
-        confirm=lambda quote: _confirm_spend(quote, yes),
+        confirm=lambda quote: confirm_spend(quote, yes),
     )
-    _show_up(result)
-
-
-def _confirm_spend(quote: str, yes: bool) -> bool:
-    """Show what a new machine costs; on a terminal (without --yes) ask before it is made."""
-    err_console.print(f"new machine: {quote}")
-    if yes or not sys.stdin.isatty():
-        return True
-    return typer.confirm("create it?", default=False, err=True)
+    show_up(result)
 
 
 @commands.command()
@@ -69,7 +45,7 @@ def stop(name: str) -> None:
 @commands.command()
 def start(name: str) -> None:
     """Start a stopped machine with the same app and data."""
-    _show_up(verbs().start(name, progress=PROGRESS))
+    show_up(verbs().start(name, progress=PROGRESS))
 
 
 @commands.command()
