@@ -27,7 +27,9 @@ def main() -> None:
 
         code = run_up(sys.argv[2:])
         if code is not None:
-            sys.exit(code)
+            from roost.cli.outcome import exit_now
+
+            exit_now(code)
     from roost.cli.full import main as full
 
     full()

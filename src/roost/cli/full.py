@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from roost.cli import (
@@ -20,7 +18,7 @@ from roost.cli import (
     server_cmds,
     share_cmds,
 )
-from roost.cli.outcome import run_reported
+from roost.cli.outcome import exit_now, run_reported
 from roost.cli.render import set_quiet
 
 app = typer.Typer(
@@ -60,4 +58,10 @@ for group in (
 
 def main() -> None:
     """Run a command (see :func:`roost.cli.outcome.run_reported` for how it ends)."""
-    sys.exit(run_reported(app))
+    try:
+        code = run_reported(app)
+    except SystemExit as done:  # typer's own ending, with the command's exit code
+        if not isinstance(done.code, int | None):
+            raise
+        code = done.code or 0
+    exit_now(code)
