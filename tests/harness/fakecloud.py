@@ -323,9 +323,10 @@ class CloudInit(threading.Thread):
         (nftables in its network namespace, replaced whenever the groups change), as EC2 does."""
         live = [i for i in instances if i["State"]["Name"] in ("pending", "running")]
         ids = sorted({group for i in live for group in group_ids(i)})
-        groups = (
-            {g["GroupId"]: g for g in self.ec2.describe_security_groups(GroupIds=ids)["SecurityGroups"]} if ids else {}
-        )
+        # by filter, not by id: a group deleted since describe_instances (a down in between) is
+        # simply absent, where asking for it by id fails the whole round
+        found = self.ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": ids}]) if ids else {}
+        groups = {g["GroupId"]: g for g in found.get("SecurityGroups", [])}
         members = {group: sorted(i["PrivateIpAddress"] for i in live if group in group_ids(i)) for group in groups}
         for instance in live:
             ip = instance.get("PrivateIpAddress", "")

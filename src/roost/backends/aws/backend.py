@@ -251,7 +251,7 @@ class AwsBackend(SshDataPlane, Backend):
     def wait_ready(self, record: MachineRecord, timeout: float = 300.0) -> None:
         """Until SSH answers with the pinned host key and the key pair logs in; the first time,
         the machine's own host key is pinned and checked with a new connection."""
-        deadline = time.monotonic() + timeout
+        deadline, delay = time.monotonic() + timeout, 0.2
         while True:
             runner = SshRunner(self.target(record))
             try:
@@ -264,7 +264,8 @@ class AwsBackend(SshDataPlane, Backend):
                 runner.close()
                 if time.monotonic() > deadline:
                     raise  # a host key that never matches stays a security error
-                time.sleep(1.0)
+                time.sleep(delay)  # soon after a quick boot, then every 2 s (EC2 takes a minute)
+                delay = min(delay * 2, 2.0)
 
     def target(self, record: MachineRecord) -> SshTarget:
         """The instance's current address, roost's key and the pinned host key (under the name)."""

@@ -1,4 +1,4 @@
-"""boto3 sessions for roost, and AWS errors turned into roost errors that say what to do.
+"""AWS sessions for roost, and AWS errors turned into roost errors that say what to do.
 
 boto3 is imported only through :func:`boto3_module`; S3 backups get their client from
 :func:`s3_client`. ``AWS_ENDPOINT_URL`` (boto3's own setting) points every client at another
@@ -66,8 +66,34 @@ def client_errors() -> tuple[Any, Any]:
     return ClientError, BotoCoreError
 
 
+@functools.cache
+def _service_models() -> Any:
+    """botocore's loader of the services' API models, shared by every session of this process:
+    a session of its own parses EC2's model again (~0.15 CPU-s for each machine brought up side
+    by side, and for each of the server's rounds)."""
+    boto3_module()
+    from botocore.loaders import create_loader  # optional dependency, with boto3
+
+    return create_loader()
+
+
+def aws_session(region: str | None = None) -> Any:
+    """A botocore session with the credentials and settings boto3 would find (environment,
+    ~/.aws), made anew each call (so a changed environment counts), its API models shared."""
+    boto3 = boto3_module()
+    import botocore.session  # optional dependency, with boto3
+
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _service_models())
+    session.user_agent_name, session.user_agent_version = "Boto3", boto3.__version__
+    if region:
+        session.set_config_variable("region", region)
+    return session
+
+
 def s3_client() -> Any | None:
-    """An S3 client with the caller's credentials and patient retries; None without credentials."""
+    """An S3 client with the caller's credentials and patient retries; None without credentials.
+    A boto3 session of its own: boto3 gives S3 clients upload_file and download_file."""
     from botocore.config import Config  # optional dependency, with boto3
 
     session = boto3_module().session.Session()
@@ -84,7 +110,7 @@ def s3_client() -> Any | None:
 @functools.cache
 def known_regions() -> frozenset[str]:
     """Regions where EC2 exists (from botocore's endpoint data, no network)."""
-    session = boto3_module().session.Session()
+    session = aws_session()
     return frozenset(session.get_available_regions("ec2")) | frozenset(
         session.get_available_regions("ec2", partition_name="aws-us-gov")
     )
@@ -101,10 +127,9 @@ class Cloud:
                 code="UnknownRegion",
                 hint="set resources.region to a region such as us-east-1, eu-west-1 or us-west-2",
             )
-        boto3 = boto3_module()
         from botocore.config import Config  # optional dependency, with boto3
 
-        self.session = boto3.session.Session(region_name=self.region)
+        self.session = aws_session(self.region)
         if self.session.get_credentials() is None:
             raise AwsError(
                 "no AWS credentials found; nothing was created",
@@ -112,8 +137,12 @@ class Cloud:
                 hint="run `aws configure`, or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             )
         config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=60)
-        self.ec2 = self.session.client("ec2", config=config)
-        self.ssm = self.session.client("ssm", config=config)
+        self.ec2 = self.client("ec2", config=config)
+        self.ssm = self.client("ssm", config=config)
+
+    def client(self, service: str, **options: Any) -> Any:
+        """A boto3 client of ``service`` (in this cloud's region unless ``region_name`` says)."""
+        return self.session.create_client(service, **{"region_name": self.region, **options})
 
     def call(self, what: str, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Call ``fn(**kwargs)``; an AWS failure becomes an AwsError naming ``what``."""

@@ -85,7 +85,7 @@ def _on_demand_prices(cloud: Cloud) -> tuple[dict[str, float], str]:
     """Linux, shared tenancy, no pre-installed software; ({}, why) when the API refuses."""
     from botocore.config import Config  # optional dependency, with boto3
 
-    client = cloud.session.client(
+    client = cloud.client(
         "pricing",
         region_name=PRICING_REGION,
         config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20),
