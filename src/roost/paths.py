@@ -7,7 +7,6 @@ import fcntl
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeGuard
@@ -55,6 +54,8 @@ def create_once(path: Path, data: bytes, *, mode: int = 0o600) -> bytes:
 
 
 def _write_temporary(path: Path, data: bytes, mode: int) -> Path:
+    import tempfile  # here: the quick CLI imports this module and never writes
+
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
