@@ -8,7 +8,6 @@ installs offline with uv.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from uv import find_uv_bin
 
 from roost.errors import AppError
-from roost.paths import cache_dir
+from roost.paths import cache_dir, file_lock
 
 MANYLINUX = (
     "manylinux_2_28",
@@ -151,9 +150,7 @@ def build(requirements: Sequence[str], *, python_version: str, arch: str) -> Pat
     target = cache_dir() / "wheelhouse" / key
     if (target / ".complete").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(key + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # machines brought up side by side build it once
+    with file_lock(target):  # machines brought up side by side build it once
         if (target / ".complete").exists():
             return target
         return _build(requirements, target, python_version=python_version, arch=arch)
