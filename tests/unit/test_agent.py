@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
 import sys
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,15 +201,29 @@ def test_a_jobs_secrets_file_is_gone_on_every_way_a_job_ends(agent: AgentClient,
     assert sorted(p.parent.name for p in jobs.glob("*/secrets.json")) == []
 
 
-def test_the_agent_unpacks_itself_once_and_a_newer_agent_replaces_the_older_copy(tmp_path: Path) -> None:
-    import io
+def test_the_agent_runs_from_its_own_bytecode_on_the_python_that_built_it(tmp_path: Path) -> None:
     import zipfile
 
-    from roost.agent.client import ARCHIVE_MAIN, agent_archive
+    from roost.agent.client import agent_archive
 
+    with zipfile.ZipFile(io.BytesIO(agent_archive())) as shipped:
+        names = set(shipped.namelist())
+    assert "roost_agent/commands.pyc" in names and "roost_agent/commands.py" in names
     client = AgentClient(LocalRunner(), str(tmp_path / "machine"))
     client.install()
+    client.start()
+    assert client.status().running
+    client.stop()
+    assert not [path for path in (tmp_path / "machine" / "agent").iterdir() if path.name.startswith("lib-")]
+
+
+def test_another_python_unpacks_the_agent_once_and_a_newer_agent_replaces_the_older_copy(tmp_path: Path) -> None:
+    from roost.agent.client import ARCHIVE_MAIN, build_archive
+
+    client = AgentClient(LocalRunner(), str(tmp_path / "machine"))
     agent_dir = tmp_path / "machine" / "agent"
+    agent_dir.mkdir(parents=True)
+    (agent_dir / "roost_agent.pyz").write_bytes(build_archive("cpython-00"))  # bytecode for no Python here
     assert not client.status().running
     [unpacked] = [path for path in agent_dir.iterdir() if path.name.startswith("lib-")]
     assert (unpacked / "roost_agent" / "__pycache__").is_dir()  # the second command finds bytecode
@@ -218,12 +234,11 @@ def test_the_agent_unpacks_itself_once_and_a_newer_agent_replaces_the_older_copy
     assert again == cached  # not compiled again
 
     newer = io.BytesIO()  # the same sources shipped by a newer roost: another digest
-    with zipfile.ZipFile(io.BytesIO(agent_archive())) as shipped, zipfile.ZipFile(newer, "w") as archive:
+    with zipfile.ZipFile(io.BytesIO(build_archive("cpython-00"))) as shipped, zipfile.ZipFile(newer, "w") as archive:
         for name in shipped.namelist():
             data = shipped.read(name)
-            archive.writestr(
-                name, ARCHIVE_MAIN.format(digest="0123456789abcdef").encode() if name == "__main__.py" else data
-            )
+            main = ARCHIVE_MAIN.format(digest="0123456789abcdef", tag="cpython-00")
+            archive.writestr(name, main.encode() if name == "__main__.py" else data)
     (agent_dir / "roost_agent.pyz").write_bytes(newer.getvalue())
     assert not client.status().running
     assert [path.name for path in agent_dir.iterdir() if path.name.startswith("lib-")] == ["lib-0123456789abcdef"]

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import socket
+import sys
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -20,25 +21,27 @@ from roost.transport.base import Result, Runner
 
 AGENT_PACKAGE = Path(__file__).with_name("roost_agent")
 """The agent's source: a stdlib-only package."""
-ARCHIVE_MAIN = """\
+ARCHIVE_MAIN = """\\
 import os, sys
 os.umask(0o077)
-# Python compiles a zip's modules at every start (~30 ms a command); unpacked once beside the
-# archive, the package keeps its bytecode cache. Nothing writable: run from the zip as it is.
+# The archive carries bytecode for the Python that built it ({tag}), which imports straight
+# from it. Any other compiles a zip's modules at every start (~30 ms a command), so for it the
+# package is unpacked once beside the archive, where it keeps its bytecode cache.
 lib = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "lib-{digest}")
-if not os.path.isdir(lib):
+if sys.implementation.cache_tag != "{tag}" and not os.path.isdir(lib):
     import shutil, zipfile
     partial = "%s.%d.partial" % (lib, os.getpid())
     try:
         with zipfile.ZipFile(sys.argv[0]) as archive:
-            archive.extractall(partial, [n for n in archive.namelist() if n.startswith("roost_agent/")])
+            names = [n for n in archive.namelist() if n.startswith("roost_agent/") and n.endswith(".py")]
+            archive.extractall(partial, names)
         os.rename(partial, lib)
         for old in os.listdir(os.path.dirname(lib)):  # an older agent's: its daemon has what it imports
             if old.startswith("lib-") and old != os.path.basename(lib):
                 shutil.rmtree(os.path.join(os.path.dirname(lib), old), ignore_errors=True)
     except OSError:  # another start unpacked it first, or the folder is read-only
         shutil.rmtree(partial, ignore_errors=True)
-if os.path.isdir(lib):
+if sys.implementation.cache_tag != "{tag}" and os.path.isdir(lib):
     sys.path.insert(0, lib)
 from roost_agent.commands import main
 sys.exit(main())
@@ -47,18 +50,41 @@ sys.exit(main())
 
 @functools.cache
 def agent_archive() -> bytes:
-    """The agent as shipped: one zip file that ``python3`` runs (byte-identical every build).
-    Its first run unpacks the package into ``lib-DIGEST`` beside it (DIGEST: of the sources), so
-    later runs import cached bytecode; a new agent unpacks anew and removes the older copies."""
+    """The agent as shipped: one zip file that ``python3`` runs. It holds the sources and their
+    bytecode for the Python roost runs on: a machine with that Python (same ``cache_tag``) imports
+    it straight from the zip and compiles nothing; any other unpacks the sources once into
+    ``lib-DIGEST`` beside it (DIGEST: of the sources) so later runs import cached bytecode, and a
+    new agent unpacks anew and removes the older copies."""
+    return build_archive(sys.implementation.cache_tag)
+
+
+def build_archive(cache_tag: str) -> bytes:
+    """The agent's archive for a Python whose ``cache_tag`` is given (bytecode only for ours)."""
     sources = [(f"roost_agent/{path.name}", path.read_bytes()) for path in sorted(AGENT_PACKAGE.glob("*.py"))]
     digest = hashlib.sha256(b"".join(name.encode() + b"\0" + data for name, data in sources)).hexdigest()[:16]
+    entries = [("__main__.py", ARCHIVE_MAIN.format(digest=digest, tag=cache_tag).encode())]
+    for name, data in sources:
+        entries.append((name, data))
+        if cache_tag == sys.implementation.cache_tag:
+            entries.append((name + "c", _bytecode(name, data)))
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        when = (1980, 1, 1, 0, 0, 0)
-        archive.writestr(zipfile.ZipInfo("__main__.py", when), ARCHIVE_MAIN.format(digest=digest).encode())
-        for name, data in sources:
-            archive.writestr(zipfile.ZipInfo(name, when), data)
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
     return buffer.getvalue()
+
+
+def _bytecode(name: str, source: bytes) -> bytes:
+    """A ``.pyc`` of ``source`` that no import checks against a timestamp (PEP 552, unchecked
+    hash: a zip's times say nothing), which zipimport loads in place of compiling."""
+    import importlib.util
+    import marshal
+
+    code = compile(source, name, "exec", dont_inherit=True)
+    header = importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + importlib.util.source_hash(source)
+    return header + marshal.dumps(code)
 
 
 class AppStatus(BaseModel):

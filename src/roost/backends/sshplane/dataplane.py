@@ -26,11 +26,21 @@ from roost.transport.ssh import tunnel
 from roost.transport.ssh.runner import SshRunner
 from roost.transport.ssh.target import SshTarget
 
-PROBE = (
-    'printf "%s\\n" "$HOME" "$(uname -m)" "$(id -u)"; '
-    "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' 2>/dev/null || echo none"
-)
+MACHINE_DIRS = ("home", "workdir", "logs", "venvs", "checkpoints")
 MARK = ".provisioned"
+
+
+def probe_script(name: str) -> str:
+    """One shell line: the machine's $HOME, CPU and uid, python3's version (``python3 -V``: the
+    interpreter prints it before it starts up), then, when there is a python3, roost's directory
+    for machine ``name``: one round trip where there were two."""
+    home = f'"$HOME"/{shlex.quote(f".roost/machines/{name}")}'
+    dirs = " ".join(f"{home}/{part}" for part in MACHINE_DIRS)
+    return (
+        'printf "%s\\n" "$HOME" "$(uname -m)" "$(id -u)"; '
+        "python3 -V 2>&1 || { echo none; exit 0; }; "
+        f"umask 077 && mkdir -p {dirs} && touch {home}/{MARK}"
+    )
 
 
 class SshDataPlane:
@@ -52,8 +62,9 @@ class SshDataPlane:
         """Probe the machine (home, CPU, python3) and make roost's directory for it there."""
         target = self.target(record)
         runner = self.runner(record)
-        lines = runner.run(PROBE, timeout=target.connect_timeout + 20).stdout.split()
-        user_home, arch, uid, python = lines[0], lines[1], lines[2], lines[3]
+        lines = runner.run(probe_script(record.name), timeout=target.connect_timeout + 20).stdout.split()
+        user_home, arch, uid = lines[0], lines[1], lines[2]
+        python = ".".join(lines[4].split(".")[:2]) if len(lines) > 4 and lines[3] == "Python" else "none"
         if python == "none":
             raise HostError(
                 label,
@@ -61,8 +72,6 @@ class SshDataPlane:
                 hint="install it there (Debian/Ubuntu: sudo apt-get install -y python3)",
             )
         home = f"{user_home}/.roost/machines/{record.name}"
-        dirs = " ".join(shlex.quote(f"{home}/{d}") for d in ("home", "workdir", "logs", "venvs", "checkpoints"))
-        runner.run(f"umask 077 && mkdir -p {dirs} && touch {shlex.quote(home)}/{MARK}")
         return record.facts.model_copy(
             update={"home": home, "runs_as_root": uid == "0", "host": label, "python_version": python, "arch": arch}
         )
