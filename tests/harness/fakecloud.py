@@ -14,6 +14,7 @@ import ipaddress
 import json
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from typing import Any
@@ -292,6 +293,7 @@ class CloudInit(threading.Thread):
 
     def tick(self) -> None:
         reservations = self.ec2.describe_instances()["Reservations"]
+        booting: list[threading.Thread] = []  # EC2 boots the instances of one launch side by side
         for instance in [i for r in reservations for i in r["Instances"]]:
             ip = instance.get("PrivateIpAddress", "")
             host = self.by_ip.get(ip)
@@ -308,7 +310,8 @@ class CloudInit(threading.Thread):
             self.seen[instance["InstanceId"]] = state
             if state in ("pending", "running") and before is None:
                 self.holder[ip] = instance["InstanceId"]
-                self._boot(instance, host)
+                booting.append(threading.Thread(target=self._boot_or_report, args=(instance, host), daemon=True))
+                booting[-1].start()
             elif self.holder.get(ip) != instance["InstanceId"]:
                 continue  # an old instance at an address a newer one now holds
             elif state == "running" and before in ("stopping", "stopped"):
@@ -316,6 +319,8 @@ class CloudInit(threading.Thread):
                 self._start_imds(host)
             elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
                 self.hosts.stop(host.index)
+        for thread in booting:
+            thread.join()
         self._enforce_security_groups([i for r in reservations for i in r["Instances"]])
 
     def _enforce_security_groups(self, instances: list[dict[str, Any]]) -> None:
@@ -333,6 +338,8 @@ class CloudInit(threading.Thread):
             host = self.by_ip.get(ip)
             if host is None or self.holder.get(ip) != instance["InstanceId"]:
                 continue
+            if not any(g in groups for g in group_ids(instance)):
+                continue  # its groups deleted under it (moto allows that; EC2 refuses to): a down is on its way
             ruleset = firewall([groups[g] for g in group_ids(instance) if g in groups], members)
             if self.firewalls.get(ip) == ruleset:
                 continue
@@ -359,9 +366,27 @@ class CloudInit(threading.Thread):
             self.ec2.stop_instances(InstanceIds=[instance_id])
         self.halts.append((instance_id, behaviour["InstanceInitiatedShutdownBehavior"]["Value"]))
 
+    def _boot_or_report(self, instance: dict[str, Any], host: Any) -> None:
+        """Boot the instance; a failure is recorded in ``errors`` (as the watcher's own are)."""
+        try:
+            self._boot(instance, host)
+        except Exception as exc:
+            import sys
+            import traceback
+
+            folder = self.hosts.directory / f"h{host.index}"
+            console = (folder / "console.log").read_text()[-1500:] if (folder / "console.log").exists() else ""
+            self.errors.append(f"boot of {instance['InstanceId']} on {host.ip}: {exc!r}; console: {console}")
+            traceback.print_exc(file=sys.stderr)
+
     def _boot(self, instance: dict[str, Any], host: Any) -> None:
         """A new machine: fresh home, the key pair authorized, user-data run as root."""
         self.hosts.stop(host.index)
+        # a new instance starts without the last one's firewall (its own comes at the next round)
+        namespace = f"{self.hosts.env['TH_PREFIX']}{host.index}"
+        subprocess.run(
+            ["ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", "roost_sg"], capture_output=True
+        )
         self.firewalls.pop(host.ip, None)
         home = self.hosts.home_of(host)
         shutil.rmtree(home, ignore_errors=True)
