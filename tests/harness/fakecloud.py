@@ -63,6 +63,24 @@ instance-action document, 404 until :meth:`CloudInit.interrupt`), at its real ad
 ARM_AMI = "ami-0a7a7a7a7a7a7a7a7"  # added to moto's list below: its own images are all x86_64
 
 
+WATCHED_ACTIONS = frozenset(
+    {
+        "RunInstances",
+        "StartInstances",
+        "StopInstances",
+        "TerminateInstances",
+        "RebootInstances",
+        "ModifyInstanceAttribute",
+        "ModifyNetworkInterfaceAttribute",
+        "AuthorizeSecurityGroupIngress",
+        "RevokeSecurityGroupIngress",
+        "DeleteSecurityGroup",
+    }
+)
+"""The EC2 calls after which the fake cloud looks at once; it also looks every LOOK_EVERY seconds."""
+LOOK_EVERY = 1.0
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
@@ -109,6 +127,8 @@ class MotoServer:
         self.refusals: list[tuple[str, str]] = []  # (market: spot / on-demand / any, AWS error code)
         self.refused: list[str] = []
         self.placement_groups = PlacementGroups()  # moto has none: its front keeps them
+        self.changed = threading.Event()
+        """Set after each call that changes instances or security groups (the fake cloud's cue)."""
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -155,7 +175,10 @@ class MotoServer:
                     launched = b"".join(moto_app(environ, start_response))
                     self.placement_groups.launched(region, params["Placement.GroupName"][0], launched)
                     return [launched]
-            return moto_app(environ, start_response)
+            answer = moto_app(environ, start_response)
+            if params.get("Action", [""])[0] in WATCHED_ACTIONS:
+                self.changed.set()
+            return answer
 
         return app
 
@@ -263,6 +286,7 @@ class CloudInit(threading.Thread):
     def __init__(self, moto: MotoServer, hosts: TestHosts) -> None:
         super().__init__(daemon=True, name="fake-cloud-init")
         self.ec2 = moto.client("ec2")
+        self.changed = moto.changed
         self.hosts = hosts
         self.by_ip = {host.ip: host for host in hosts.hosts}
         self.seen: dict[str, str] = {}
@@ -277,6 +301,7 @@ class CloudInit(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
+            self.changed.clear()  # before the look: a change made during it brings another
             try:
                 self.tick()
             except Exception as exc:
@@ -285,10 +310,11 @@ class CloudInit(threading.Thread):
 
                 self.errors.append(repr(exc))
                 traceback.print_exc(file=sys.stderr)
-            self._halt.wait(0.2)
+            self.changed.wait(LOOK_EVERY)  # at once after a change; now and then for an OS halt
 
     def stop(self) -> None:
         self._halt.set()
+        self.changed.set()
         self.join(timeout=10)
 
     def tick(self) -> None:

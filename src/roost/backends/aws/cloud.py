@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from roost.errors import AwsError, NotBuiltYet
 
@@ -139,6 +139,14 @@ class Cloud:
         config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10, read_timeout=60)
         self.ec2 = self.client("ec2", config=config)
         self.ssm = self.client("ssm", config=config)
+        self._answers: dict[Hashable, Any] = {}
+
+    def remember(self, key: Hashable, ask: Callable[[], T]) -> T:
+        """``ask()``'s answer, asked once per Cloud (one operation: an up's steps share what
+        does not change under them, such as the subnet and the image, where each asked AWS anew)."""
+        if key not in self._answers:
+            self._answers[key] = ask()
+        return cast(T, self._answers[key])
 
     def client(self, service: str, **options: Any) -> Any:
         """A boto3 client of ``service`` (in this cloud's region unless ``region_name`` says)."""

@@ -29,7 +29,12 @@ def default_source(offer: Offer) -> str:
 
 
 def resolve_image(cloud: Cloud, source: str | None, offer: Offer) -> tuple[str, str]:
-    """(AMI id, root device name) for ``source`` (an AMI id or ``ssm:NAME``), checked against the offer."""
+    """(AMI id, root device name) for ``source`` (an AMI id or ``ssm:NAME``), checked against the
+    offer; asked of AWS once per Cloud (the check and the launch share it)."""
+    return cloud.remember(("image", source, offer.instance_type), lambda: _resolve(cloud, source, offer))
+
+
+def _resolve(cloud: Cloud, source: str | None, offer: Offer) -> tuple[str, str]:
     source = source or default_source(offer)
     image_id = source
     if source.startswith("ssm:"):

@@ -20,7 +20,12 @@ CHECKIP_URL = "https://checkip.amazonaws.com"
 
 
 def find_subnet(cloud: Cloud, spec: Spec) -> dict[str, Any]:
-    """The spec's subnet, else the default VPC's first default subnet."""
+    """The spec's subnet, else the default VPC's first default subnet; asked of AWS once per
+    Cloud (an up's check, security group and launch share it)."""
+    return cloud.remember(("subnet", spec.aws.subnet), lambda: _find_subnet(cloud, spec))
+
+
+def _find_subnet(cloud: Cloud, spec: Spec) -> dict[str, Any]:
     if spec.aws.subnet:
         try:
             found = cloud.call(
