@@ -297,6 +297,7 @@ class CloudInit(threading.Thread):
         ] = []  # (instance, what EC2 did) after an OS halt  # instance ids, in the order their user-data ran
         self.errors: list[str] = []
         self.firewalls: dict[str, str] = {}  # address -> the nftables ruleset applied there
+        self.booting: dict[str, threading.Thread] = {}  # address -> its boot, while it runs
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -316,13 +317,18 @@ class CloudInit(threading.Thread):
         self._halt.set()
         self.changed.set()
         self.join(timeout=10)
+        for boot in list(self.booting.values()):
+            boot.join(timeout=130)
 
     def tick(self) -> None:
         reservations = self.ec2.describe_instances()["Reservations"]
-        booting: list[threading.Thread] = []  # EC2 boots the instances of one launch side by side
+        for ip in [ip for ip, boot in self.booting.items() if not boot.is_alive()]:
+            del self.booting[ip]
         for instance in [i for r in reservations for i in r["Instances"]]:
             ip = instance.get("PrivateIpAddress", "")
             host = self.by_ip.get(ip)
+            if ip in self.booting:
+                continue  # what happened to it meanwhile is seen once it has booted
             if (
                 host is not None
                 and instance["State"]["Name"] == "running"
@@ -335,9 +341,10 @@ class CloudInit(threading.Thread):
 
             self.seen[instance["InstanceId"]] = state
             if state in ("pending", "running") and before is None:
+                # EC2 boots the instances of a launch side by side, while it answers other calls
                 self.holder[ip] = instance["InstanceId"]
-                booting.append(threading.Thread(target=self._boot_or_report, args=(instance, host), daemon=True))
-                booting[-1].start()
+                self.booting[ip] = threading.Thread(target=self._boot_or_report, args=(instance, host), daemon=True)
+                self.booting[ip].start()
             elif self.holder.get(ip) != instance["InstanceId"]:
                 continue  # an old instance at an address a newer one now holds
             elif state == "running" and before in ("stopping", "stopped"):
@@ -345,8 +352,6 @@ class CloudInit(threading.Thread):
                 self._start_imds(host)
             elif state in ("stopped", "terminated") and before in ("pending", "running", "stopping"):
                 self.hosts.stop(host.index)
-        for thread in booting:
-            thread.join()
         self._enforce_security_groups([i for r in reservations for i in r["Instances"]])
 
     def _enforce_security_groups(self, instances: list[dict[str, Any]]) -> None:
@@ -362,8 +367,8 @@ class CloudInit(threading.Thread):
         for instance in live:
             ip = instance.get("PrivateIpAddress", "")
             host = self.by_ip.get(ip)
-            if host is None or self.holder.get(ip) != instance["InstanceId"]:
-                continue
+            if host is None or self.holder.get(ip) != instance["InstanceId"] or ip in self.booting:
+                continue  # a booting host gets its firewall at the look after its boot
             if not any(g in groups for g in group_ids(instance)):
                 continue  # its groups deleted under it (moto allows that; EC2 refuses to): a down is on its way
             ruleset = firewall([groups[g] for g in group_ids(instance) if g in groups], members)
@@ -396,6 +401,7 @@ class CloudInit(threading.Thread):
         """Boot the instance; a failure is recorded in ``errors`` (as the watcher's own are)."""
         try:
             self._boot(instance, host)
+            self.changed.set()  # a look now: its firewall, and whatever happened to it meanwhile
         except Exception as exc:
             import sys
             import traceback
