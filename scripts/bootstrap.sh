@@ -8,8 +8,9 @@
 # test: the suite's real parts too. The SSH tests make real hosts (sshd in network namespaces)
 #       and sync with rsync; shared machines run Caddy, Label Studio machines PostgreSQL (test
 #       hosts use this machine's /usr); the fake cloud enforces security groups with nftables;
-#       the dashboard tests drive Chromium with Playwright; plus roost's dev extras.
-# bench: test's, and wrk (services are loaded with it).
+#       the dashboard tests drive Chromium with Playwright; the balancer's request counts are
+#       checked under wrk's load; plus roost's dev extras.
+# bench: the same as test (the service benchmarks load with wrk too).
 # --list: print the Debian packages the purpose needs (installed or not), install nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ LIST=${2:-}
 
 case "$PURPOSE" in
   demo) DEBIAN_PACKAGES=(); EXTRAS="" ;;
-  test) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium pipx); EXTRAS="[dev]" ;;
+  test) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium pipx wrk); EXTRAS="[dev]" ;;
   bench) DEBIAN_PACKAGES=(openssh-server openssh-client rsync iproute2 util-linux nftables caddy curl postgresql chromium pipx wrk); EXTRAS="[dev]" ;;
   *) echo "bootstrap: unknown purpose '$PURPOSE' (demo, test or bench)" >&2; exit 2 ;;
 esac
