@@ -174,6 +174,7 @@ class MotoServer:
                 if "Placement.GroupName" in params:  # note which instances went into the group
                     launched = b"".join(moto_app(environ, start_response))
                     self.placement_groups.launched(region, params["Placement.GroupName"][0], launched)
+                    self.changed.set()
                     return [launched]
             answer = moto_app(environ, start_response)
             if params.get("Action", [""])[0] in WATCHED_ACTIONS:

@@ -21,7 +21,7 @@ from roost.transport.base import Result, Runner
 
 AGENT_PACKAGE = Path(__file__).with_name("roost_agent")
 """The agent's source: a stdlib-only package."""
-ARCHIVE_MAIN = """\\
+ARCHIVE_MAIN = """\
 import os, sys
 os.umask(0o077)
 # The archive carries bytecode for the Python that built it ({tag}), which imports straight
