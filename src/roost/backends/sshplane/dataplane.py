@@ -38,7 +38,7 @@ def probe_script(name: str) -> str:
     dirs = " ".join(f"{home}/{part}" for part in MACHINE_DIRS)
     return (
         'printf "%s\\n" "$HOME" "$(uname -m)" "$(id -u)"; '
-        "python3 -V 2>&1 || { echo none; exit 0; }; "
+        "python3 -V 2>/dev/null || { echo none; exit 0; }; "
         f"umask 077 && mkdir -p {dirs} && touch {home}/{MARK}"
     )
 
