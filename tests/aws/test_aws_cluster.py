@@ -9,7 +9,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 import roost
 from tests.aws.helpers import ROOST, aws_spec, nothing_left, roost_cli, write_spec
 from tests.e2e.test_serve import REPLICA
+from tests.harness.streamed import Streamed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,22 +71,9 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
         tmp_path,
         aws_spec(aws, "pair", num_nodes=2, workdir="job", run="python3 node.py", resources={"placement": "cluster"}),
     )
-    job = subprocess.Popen(
-        [*ROOST, "run", str(spec), "--down"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    job = Streamed([*ROOST, "run", str(spec), "--down"], env=dict(os.environ))
     try:
-        seen, heard, deadline = "", "", time.monotonic() + 600
-        assert job.stdout is not None
-        while "rank 0 heard" not in heard and time.monotonic() < deadline:
-            line = job.stdout.readline()
-            if not line:
-                break
-            seen += line
-            heard = line if "rank 0 heard" in line else heard
+        heard = job.wait_for_line(lambda line: "rank 0 heard" in line, timeout=600)
         found = re.search(r"'hello from rank 1 at ([\d.]+),([\d.]+)' from ([\d.]+) on (\d+)", heard)
         assert found, heard
         master, node1, sender, port = found[1], found[2], found[3], int(found[4])
@@ -103,14 +90,11 @@ def test_two_nodes_are_one_cluster_that_only_ssh_from_the_caller_gets_into(
         assert json.loads(roost_cli("gc", "--json").stdout)["leftovers"] == []
         released = roost_cli("exec", "pair-0", "--", "touch", "release")
         assert released.returncode == 0, released.stderr
-        out, err = job.communicate(timeout=600)
-        out = seen + out
+        assert job.finish(timeout=600) == 0, job.err[-3000:]
     finally:
-        if job.poll() is None:
-            job.kill()
-            job.communicate()
-    assert job.returncode == 0, err[-3000:]
-    assert "[node 0] rank 0 released" in out and f"[node 1] rank 1 reached {master}:{port}" in out, out
+        job.stop()
+    assert "[node 0] rank 0 released\n" in job.lines, job.out
+    assert f"[node 1] rank 1 reached {master}:{port}\n" in job.lines, job.out
     assert nothing_left(aws.ec2)  # the nodes, their groups, the cluster's group and placement group
 
 

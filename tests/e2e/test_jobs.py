@@ -14,6 +14,7 @@ import yaml
 import roost
 from roost.errors import BackendError, SpecError
 from roost.machine.record import MachineState
+from tests.harness.streamed import Streamed
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -281,21 +282,16 @@ def test_recovery_resumes_from_the_checkpoint_on_another_host(testhosts, roost_h
             "hosts": [ssh_host(testhosts, 0), ssh_host(testhosts, 1)],
         },
     )
-    proc = subprocess.Popen(
-        [*ROOST, "run", str(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
-    )
-    assert proc.stdout is not None
-    lines = []
+    proc = Streamed([*ROOST, "run", str(spec)], env=dict(os.environ))
     try:
-        while not any(line.startswith("epoch 3 ") for line in lines):
-            lines.append(proc.stdout.readline())
-            assert lines[-1], "the job ended early"
+        proc.wait_for_line(lambda line: line.startswith("epoch 3 "), timeout=240)
         testhosts.stop(first.index)  # the machine is lost mid-job
-        rest, err = proc.communicate(timeout=240)
+        code = proc.finish(timeout=240)
     finally:
         testhosts.start(first.index)
-    lines += rest.splitlines(keepends=True)
-    assert proc.returncode == 0, err
+        proc.stop()
+    lines, err = proc.lines, proc.err
+    assert code == 0, err
     assert f"recovering on {second.ip}" in err
     resumed = next(line for line in lines if line.startswith("resumed after epoch"))
     done_before = int(resumed.split()[-1])
