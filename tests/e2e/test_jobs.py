@@ -321,6 +321,60 @@ def test_multi_node_job_ends_together_when_one_node_fails(roost_home: Path, tmp_
     assert not any(b"sleep\x003003" in cmdline for cmdline in cmdlines())  # node 0's job tree ended
 
 
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_a_log_cut_short_picks_up_where_it_stopped(nodes: int, roost_home: Path, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    run = f"echo before; while [ ! -e {go} ]; do sleep 0.1; done; echo after"
+    spec = write_spec(tmp_path, {"name": "cut", "num_nodes": nodes, "run": run})
+    last = f"[node {nodes - 1}] " if nodes > 1 else ""  # the last node's lines, prefixed when there are several
+    machine = b"cut-1" if nodes > 1 else b"cut"
+    proc = Streamed([*ROOST, "run", str(spec)], env=dict(os.environ))
+    try:
+        proc.wait_for_line(lambda line: line == f"{last}before\n", timeout=120)
+        # the process that streams the last node's log ends mid-job (as a dropped connection would)
+        below = descendants(proc.proc.pid)
+        streams = [pid for pid in below if b"job-logs" in cmdline(pid) and machine + b"/" in cmdline(pid)]
+        assert len(streams) == 1, [cmdline(pid) for pid in below]
+        os.kill(streams[0], signal.SIGKILL)
+        go.touch()
+        assert proc.finish(timeout=120) == 0, proc.err
+    finally:
+        proc.stop()
+    for prefix in [f"[node {rank}] " for rank in range(nodes)] if nodes > 1 else [""]:
+        # every line once: the stream went on from the byte it had reached
+        assert [line for line in proc.lines if line.startswith(prefix) and not line.startswith("job ")] == [
+            f"{prefix}before\n",
+            f"{prefix}after\n",
+        ], proc.out
+    assert "log stopped" not in proc.err
+
+
+def descendants(root: int) -> list[int]:
+    """The PIDs of every process below ``root`` (its children, theirs, ...)."""
+    parents: dict[int, int] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    """A process's argv as /proc shows it (empty once it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def cmdlines() -> list[bytes]:
     found = []
     for pid in os.listdir("/proc"):

@@ -14,6 +14,10 @@ from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transfer import download
 
+LOG_TRIES = 3
+"""How often in a row a job's log stream may end short of the job's end (a dropped connection,
+a killed reader) before roost stops following it; each new one picks up at the byte reached."""
+
 
 class JobResult(BaseModel):
     """How a ``roost run`` ended: the job's state and exit code, and where its outputs went."""

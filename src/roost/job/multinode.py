@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from roost.job.common import JobResult, download_outputs, job_request
+from roost.errors import RoostError
+from roost.job.common import LOG_TRIES, JobResult, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
@@ -94,12 +95,31 @@ def _follow_all(
     lock = threading.Lock()
 
     def stream(rank: int) -> None:
+        offset = 0
+
         def show(line: str) -> None:
+            nonlocal offset
+            offset += len(line.encode())
             if on_output is not None:
                 with lock:
                     on_output(f"[node {rank}] {line}")
 
-        sessions[rank].agent.job_logs(job_ids[rank], follow=True, on_output=show)
+        trouble = ""
+        for _ in range(LOG_TRIES):  # a stream cut short picks up at the byte it reached
+            try:
+                result = sessions[rank].agent.job_logs(job_ids[rank], offset=offset, follow=True, on_output=show)
+            except RoostError as exc:
+                trouble = exc.message
+            else:
+                if result.ok:
+                    return
+                trouble = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
+            time.sleep(1.0)
+        name = sessions[rank].record.spec.name
+        progress.info(
+            f"warning: node {rank}'s log stopped ({trouble}); "
+            f"`roost logs {name} {job_ids[rank]} -f --offset {offset}` reads on"
+        )
 
     threads = [threading.Thread(target=stream, args=(rank,), daemon=True) for rank in range(len(sessions))]
     for thread in threads:

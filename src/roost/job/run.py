@@ -11,7 +11,7 @@ from pathlib import Path
 
 from roost.errors import HostUnreachable, RoostError, SpecError
 from roost.job import multinode, recovery
-from roost.job.common import JobResult, check_runnable, download_outputs, job_request
+from roost.job.common import LOG_TRIES, JobResult, check_runnable, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress, SilentProgress
 from roost.session import MachineSession, load_session
@@ -135,18 +135,23 @@ def _follow(
         if on_output is not None:
             on_output(line)
 
+    cut_short = 0
     while True:
+        reached = offset
         try:
             if spec.recover:
                 with recovery.CheckpointSync(session, spec.checkpoint_every_seconds):
-                    session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+                    result = session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
             else:
-                session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
-            if session.agent.job(job_id).ended:
+                result = session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+            if result.ok:  # the agent ends a followed log only once the job has ended
                 return session, job_id
+            cut_short = 1 if offset > reached else cut_short + 1
+            if cut_short == LOG_TRIES:
+                result.check("following the job's log")
         except HostUnreachable:
             if not spec.recover:
                 raise
             session = recovery.move_to_next_host(spec.name, progress)
-            job_id, offset = session.agent.submit_job(job_request(session)), 0
+            job_id, offset, cut_short = session.agent.submit_job(job_request(session)), 0, 0
             progress.info(f"job resubmitted as {job_id} on {session.record.facts.host}")
