@@ -14,7 +14,6 @@ import ipaddress
 import json
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from typing import Any
@@ -292,10 +291,8 @@ class CloudInit(threading.Thread):
         self.by_ip = {host.ip: host for host in hosts.hosts}
         self.seen: dict[str, str] = {}
         self.holder: dict[str, str] = {}  # address -> the instance that has it now
-        self.booted: list[str] = []
-        self.halts: list[
-            tuple[str, str]
-        ] = []  # (instance, what EC2 did) after an OS halt  # instance ids, in the order their user-data ran
+        self.booted: list[str] = []  # instance ids, in the order their user-data ran
+        self.halts: list[tuple[str, str]] = []  # (instance, what EC2 did) after an OS halt
         self.errors: list[str] = []
         self.firewalls: dict[str, str] = {}  # address -> the nftables ruleset applied there
         self.booting: dict[str, threading.Thread] = {}  # address -> its boot, while it runs
@@ -416,10 +413,7 @@ class CloudInit(threading.Thread):
         """A new machine: fresh home, the key pair authorized, user-data run as root."""
         self.hosts.stop(host.index)
         # a new instance starts without the last one's firewall (its own comes at the next round)
-        namespace = f"{self.hosts.env['TH_PREFIX']}{host.index}"
-        subprocess.run(
-            ["ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", "roost_sg"], capture_output=True
-        )
+        self.hosts.drop_nft_table(host.index, "roost_sg")
         self.firewalls.pop(host.ip, None)
         home = self.hosts.home_of(host)
         shutil.rmtree(home, ignore_errors=True)

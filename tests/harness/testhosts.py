@@ -130,6 +130,12 @@ class TestHosts:
                 capture_output=True,
             )
 
+    def drop_nft_table(self, index: int, table: str) -> None:
+        """Delete the nftables table ``inet table`` from the host's network, running or not (the
+        network namespace outlives the host's processes); nothing when there is none."""
+        namespace = f"{self.env['TH_PREFIX']}{index}"
+        subprocess.run(["ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", table], capture_output=True)
+
     def root(self, index: int, command: str) -> subprocess.CompletedProcess[str]:
         """Run a shell command as root inside the host's namespaces."""
         return self._sh("root", str(index), "sh", "-c", command, check=False)
