@@ -75,9 +75,30 @@ def _build_pure_wheel(requirement: str, directory: Path) -> None:
 
 
 def _resolve(requirements: Sequence[str], *, python_version: str, arch: str) -> list[str]:
-    """Exact pins of ``requirements`` and all their dependencies for the machine's Python/CPU."""
+    """Exact pins of ``requirements`` and all their dependencies for the machine's Python/CPU.
+
+    Versions with a wheel for the machine come first: a release whose wheels are not out yet
+    (or never will be for this CPU) must not win over the last one that has them. Only when
+    some requirement has no wheel at all is a source release pinned (built here if pure Python).
+    """
+    wheels_only = _compile(requirements, python_version=python_version, arch=arch, extra=["--only-binary", ":all:"])
+    if wheels_only.returncode == 0:
+        return _pins(wheels_only.stdout)
+    result = _compile(requirements, python_version=python_version, arch=arch, extra=[])
+    if result.returncode != 0:
+        raise AppError(
+            f"could not resolve {' '.join(requirements)} for Python {python_version} on {arch}: "
+            f"{result.stderr.strip()[-400:]}",
+            hint="check the package names and versions",
+        )
+    return _pins(result.stdout)
+
+
+def _compile(
+    requirements: Sequence[str], *, python_version: str, arch: str, extra: list[str]
+) -> subprocess.CompletedProcess[str]:
     links = [arg for link in _pip_find_links() for arg in ("--find-links", link)]
-    result = subprocess.run(
+    return subprocess.run(
         [
             find_uv_bin(),
             "pip",
@@ -91,19 +112,17 @@ def _resolve(requirements: Sequence[str], *, python_version: str, arch: str) -> 
             "--python-platform",
             f"{arch}-manylinux_2_28",
             *links,
+            *extra,
         ],
         input="\n".join(requirements),
         capture_output=True,
         text=True,
         timeout=600,
     )
-    if result.returncode != 0:
-        raise AppError(
-            f"could not resolve {' '.join(requirements)} for Python {python_version} on {arch}: "
-            f"{result.stderr.strip()[-400:]}",
-            hint="check the package names and versions",
-        )
-    return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _pins(compiled: str) -> list[str]:
+    return [line.strip() for line in compiled.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def _pip_find_links() -> list[str]:
