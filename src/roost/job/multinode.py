@@ -104,8 +104,9 @@ def _follow_all(
                 with lock:
                     on_output(f"[node {rank}] {line}")
 
-        trouble = ""
-        for _ in range(LOG_TRIES):  # a stream cut short picks up at the byte it reached
+        trouble, cut_short = "", 0
+        while cut_short < LOG_TRIES:  # a stream cut short picks up at the byte it reached
+            reached = offset
             try:
                 result = sessions[rank].agent.job_logs(job_ids[rank], offset=offset, follow=True, on_output=show)
             except RoostError as exc:
@@ -114,6 +115,7 @@ def _follow_all(
                 if result.ok:
                     return
                 trouble = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
+            cut_short = 1 if offset > reached else cut_short + 1
             time.sleep(1.0)
         name = sessions[rank].record.spec.name
         progress.info(
