@@ -88,6 +88,35 @@ def run(
     return result
 
 
+def _stream_node(session: MachineSession, job_id: str, show: Callable[[str], None], progress: Progress) -> None:
+    """Stream one node's job log through ``show`` to its end. A stream cut short (a dropped
+    connection, a killed reader) picks up at the byte it reached; after LOG_TRIES cuts in a
+    row without progress, a warning says how to read on (the job itself goes on)."""
+    offset, trouble, cut_short = 0, "", 0
+
+    def counted(line: str) -> None:
+        nonlocal offset
+        offset += len(line.encode())
+        show(line)
+
+    while cut_short < LOG_TRIES:
+        reached = offset
+        try:
+            result = session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+        except RoostError as exc:
+            trouble = exc.message
+        else:
+            if result.ok:
+                return
+            trouble = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
+        cut_short = 1 if offset > reached else cut_short + 1
+        time.sleep(1.0)
+    progress.info(
+        f"warning: {session.record.spec.name}'s log stopped ({trouble}); "
+        f"`roost logs {session.record.spec.name} {job_id} -f --offset {offset}` reads on"
+    )
+
+
 def _follow_all(
     sessions: list[MachineSession], job_ids: list[str], on_output: Callable[[str], None] | None, progress: Progress
 ) -> list[tuple[str, int | None]]:
@@ -95,33 +124,12 @@ def _follow_all(
     lock = threading.Lock()
 
     def stream(rank: int) -> None:
-        offset = 0
-
         def show(line: str) -> None:
-            nonlocal offset
-            offset += len(line.encode())
             if on_output is not None:
                 with lock:
                     on_output(f"[node {rank}] {line}")
 
-        trouble, cut_short = "", 0
-        while cut_short < LOG_TRIES:  # a stream cut short picks up at the byte it reached
-            reached = offset
-            try:
-                result = sessions[rank].agent.job_logs(job_ids[rank], offset=offset, follow=True, on_output=show)
-            except RoostError as exc:
-                trouble = exc.message
-            else:
-                if result.ok:
-                    return
-                trouble = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
-            cut_short = 1 if offset > reached else cut_short + 1
-            time.sleep(1.0)
-        name = sessions[rank].record.spec.name
-        progress.info(
-            f"warning: node {rank}'s log stopped ({trouble}); "
-            f"`roost logs {name} {job_ids[rank]} -f --offset {offset}` reads on"
-        )
+        _stream_node(sessions[rank], job_ids[rank], show, progress)
 
     threads = [threading.Thread(target=stream, args=(rank,), daemon=True) for rank in range(len(sessions))]
     for thread in threads:
