@@ -376,14 +376,8 @@ def cmdline(pid: int) -> bytes:
 
 
 def cmdlines() -> list[bytes]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                found.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:
-                continue
-    return found
+    """Every running process's argv as /proc shows it."""
+    return [cmdline(int(pid)) for pid in os.listdir("/proc") if pid.isdigit()]
 
 
 def test_down_also_when_setup_fails(roost_home: Path, tmp_path: Path) -> None:

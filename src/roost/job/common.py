@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -13,10 +14,47 @@ from roost.paths import inside
 from roost.session import MachineSession
 from roost.spec.model import Spec
 from roost.transfer import download
+from roost.transport.base import Result
 
 LOG_TRIES = 3
 """How often in a row a job's log stream may end short of the job's end (a dropped connection,
 a killed reader) before roost stops following it; each new one picks up at the byte reached."""
+
+
+class LogFollower:
+    """One job's log, streamed to ``on_output`` from the byte the last stream reached."""
+
+    def __init__(self, session: MachineSession, job_id: str, on_output: Callable[[str], None] | None) -> None:
+        self.session, self.job_id, self.on_output = session, job_id, on_output
+        self.offset = 0
+        self.cut_short = 0
+        """Streams in a row that ended before the job's end without passing on a byte."""
+
+    def _count(self, line: str) -> None:
+        self.offset += len(line.encode())
+        if self.on_output is not None:
+            self.on_output(line)
+
+    def follow(self) -> Result:
+        """One stream until the job's end (ok), or until it is cut short or fails (then counted
+        in ``cut_short``, and a RoostError raised on)."""
+        reached = self.offset
+        try:
+            result = self.session.agent.job_logs(self.job_id, offset=self.offset, follow=True, on_output=self._count)
+        except RoostError:
+            self._stopped_short(progressed=self.offset > reached)
+            raise
+        if not result.ok:
+            self._stopped_short(progressed=self.offset > reached)
+        return result
+
+    def _stopped_short(self, *, progressed: bool) -> None:
+        self.cut_short = 1 if progressed else self.cut_short + 1
+
+    @property
+    def given_up(self) -> bool:
+        """LOG_TRIES streams in a row ended short without progress."""
+        return self.cut_short >= LOG_TRIES
 
 
 class JobResult(BaseModel):

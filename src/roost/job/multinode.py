@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from roost.errors import RoostError
-from roost.job.common import LOG_TRIES, JobResult, download_outputs, job_request
+from roost.job.common import JobResult, LogFollower, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress
 from roost.session import MachineSession, load_session
@@ -92,28 +92,20 @@ def _stream_node(session: MachineSession, job_id: str, show: Callable[[str], Non
     """Stream one node's job log through ``show`` to its end. A stream cut short (a dropped
     connection, a killed reader) picks up at the byte it reached; after LOG_TRIES cuts in a
     row without progress, a warning says how to read on (the job itself goes on)."""
-    offset, trouble, cut_short = 0, "", 0
-
-    def counted(line: str) -> None:
-        nonlocal offset
-        offset += len(line.encode())
-        show(line)
-
-    while cut_short < LOG_TRIES:
-        reached = offset
+    log, trouble = LogFollower(session, job_id, show), ""
+    while not log.given_up:
         try:
-            result = session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+            result = log.follow()
         except RoostError as exc:
             trouble = exc.message
         else:
             if result.ok:
                 return
             trouble = (result.stderr.strip().splitlines() or [f"exit code {result.exit_code}"])[-1]
-        cut_short = 1 if offset > reached else cut_short + 1
         time.sleep(1.0)
+    name = session.record.spec.name
     progress.info(
-        f"warning: {session.record.spec.name}'s log stopped ({trouble}); "
-        f"`roost logs {session.record.spec.name} {job_id} -f --offset {offset}` reads on"
+        f"warning: {name}'s log stopped ({trouble}); `roost logs {name} {job_id} -f --offset {log.offset}` reads on"
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from roost.errors import HostUnreachable, RoostError, SpecError
 from roost.job import multinode, recovery
-from roost.job.common import LOG_TRIES, JobResult, check_runnable, download_outputs, job_request
+from roost.job.common import JobResult, LogFollower, check_runnable, download_outputs, job_request
 from roost.lifecycle import machines as lifecycle
 from roost.progress import Progress, SilentProgress
 from roost.session import MachineSession, load_session
@@ -127,31 +127,22 @@ def _follow(
     """Stream the job's log to its end: reconnect from the same offset after a dropped
     connection; with ``recover``, move a lost machine's job to another host."""
     spec = session.record.spec
-    offset = 0
-
-    def counted(line: str) -> None:
-        nonlocal offset
-        offset += len(line.encode())
-        if on_output is not None:
-            on_output(line)
-
-    cut_short = 0
+    log = LogFollower(session, job_id, on_output)
     while True:
-        reached = offset
         try:
             if spec.recover:
                 with recovery.CheckpointSync(session, spec.checkpoint_every_seconds):
-                    result = session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+                    result = log.follow()
             else:
-                result = session.agent.job_logs(job_id, offset=offset, follow=True, on_output=counted)
+                result = log.follow()
             if result.ok:  # the agent ends a followed log only once the job has ended
                 return session, job_id
-            cut_short = 1 if offset > reached else cut_short + 1
-            if cut_short == LOG_TRIES:
+            if log.given_up:
                 result.check("following the job's log")
         except HostUnreachable:
             if not spec.recover:
                 raise
             session = recovery.move_to_next_host(spec.name, progress)
-            job_id, offset, cut_short = session.agent.submit_job(job_request(session)), 0, 0
+            job_id = session.agent.submit_job(job_request(session))
+            log = LogFollower(session, job_id, on_output)
             progress.info(f"job resubmitted as {job_id} on {session.record.facts.host}")
